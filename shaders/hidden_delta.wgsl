@@ -1,0 +1,34 @@
+// Hidden delta of layer l from layer l + 1 (n = fan_out of l, m = fan_out of l + 1):
+//
+//   δ_l[r, j] = (Σ_i W_{l+1}[i, j] · δ_{l+1}[r, i]) · f'(z_l[r, j])
+//
+// i.e. δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f'(z_l), with f' computed from a_l (common.wgsl). It
+// reads W_{l+1} before update.wgsl changes it: all deltas of a step precede its updates.
+//
+// Dispatch: (ceil(n / WG), batch, 1); one invocation per neuron of layer l and row.
+
+@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(1) var<storage, read> w_next: array<real>;
+@group(0) @binding(2) var<storage, read> delta_next: array<real>;
+@group(0) @binding(3) var<storage, read> a: array<real>;
+@group(0) @binding(4) var<storage, read> scal: array<real>;
+@group(0) @binding(5) var<storage, read_write> delta: array<real>;
+
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    let r = gid.y;
+    let n = p.fan_out;
+    let m = p.next_fan_out;
+    if (j >= n || r >= p.batch) {
+        return;
+    }
+    var s: real = 0.0;
+    for (var i = 0u; i < m; i++) {
+        s = s + w_next[i * n + j] * delta_next[r * m + i];
+    }
+    let o = r * n + j;
+    delta[o] = s * activate_deriv(p.activation, a[o], scal[1u + p.layer]);
+}

@@ -1,0 +1,84 @@
+// Output delta δ_L = ∂E/∂z_L and the per-sample loss E, for each row r of the batch
+// (y is the dataset's target row order[step * batch + r]; n = fan_out):
+//
+//   sse            E = ½ Σ_k (y_k − a_k)²                  δ_k = (a_k − y_k) f'(z_k)
+//   mse            E = (1/n) Σ_k (y_k − a_k)²              δ_k = (2/n)(a_k − y_k) f'(z_k)
+//   bce (sigmoid)  E = Σ_k softplus(z_k) − y_k z_k         δ_k = a_k − y_k
+//   ce (softmax)   E = Σ_k y_k (lse(z) − z_k)              δ_k = a_k Σ_j y_j − y_k
+//
+// with softplus(z) = max(z, 0) + ln(1 + e^{−|z|}) and lse(z) = m + ln Σ_k e^{z_k − m},
+// m = max z: the stable forms of −Σ [y ln a + (1 − y) ln(1 − a)] and −Σ y ln a. The fused
+// deltas hold for exactly these activation/loss pairs (derivation in src/model/loss.rs).
+// E goes to loss_out[step * batch + r]; the host averages over the batch.
+//
+// Dispatch: (ceil(batch / WG), 1, 1); one invocation per row.
+
+@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(1) var<storage, read> z: array<real>;
+@group(0) @binding(2) var<storage, read> a: array<real>;
+@group(0) @binding(3) var<storage, read> y_data: array<real>;
+@group(0) @binding(4) var<storage, read> order: array<u32>;
+@group(0) @binding(5) var<storage, read> state: array<u32>;
+@group(0) @binding(6) var<storage, read> scal: array<real>;
+@group(0) @binding(7) var<storage, read_write> delta: array<real>;
+@group(0) @binding(8) var<storage, read_write> loss_out: array<real>;
+
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if (r >= p.batch) {
+        return;
+    }
+    let n = p.fan_out;
+    let base = r * n;
+    let slot = state[0] * p.batch + r;
+    let y_base = order[slot] * n;
+    let slope = scal[1u + p.layer];
+    var e: real = 0.0;
+    switch p.loss {
+        case 0u, 1u: {
+            // ∂E/∂a_k = c (a_k − y_k) with c = 1 (sse) or 2/n (mse); δ_k = ∂E/∂a_k · f'(z_k)
+            var c: real = 1.0;
+            var h: real = 0.5;
+            if (p.loss == 1u) {
+                c = 2.0 / real(n);
+                h = 1.0 / real(n);
+            }
+            for (var k = 0u; k < n; k++) {
+                let d = a[base + k] - y_data[y_base + k];
+                e = e + d * d;
+                delta[base + k] = c * d * activate_deriv(p.activation, a[base + k], slope);
+            }
+            e = h * e;
+        }
+        case 2u: {
+            for (var k = 0u; k < n; k++) {
+                let zk = z[base + k];
+                let yk = y_data[y_base + k];
+                e = e + max(zk, 0.0) + ln_r(1.0 + exp_r(-abs(zk))) - yk * zk;
+                delta[base + k] = a[base + k] - yk;
+            }
+        }
+        default: {
+            var m = z[base];
+            for (var k = 1u; k < n; k++) {
+                m = max(m, z[base + k]);
+            }
+            var s: real = 0.0;
+            var ysum: real = 0.0;
+            for (var k = 0u; k < n; k++) {
+                s = s + exp_r(z[base + k] - m);
+                ysum = ysum + y_data[y_base + k];
+            }
+            let lse = m + ln_r(s);
+            for (var k = 0u; k < n; k++) {
+                let yk = y_data[y_base + k];
+                e = e + yk * (lse - z[base + k]);
+                delta[base + k] = a[base + k] * ysum - yk;
+            }
+        }
+    }
+    loss_out[slot] = e;
+}

@@ -1,0 +1,88 @@
+//! The host driver: chooses the engine (GPU, software GPU or CPU), falls back to the CPU
+//! path when the GPU fails, runs training, and cross-checks the two paths.
+
+mod crosscheck;
+mod train;
+
+pub use crosscheck::{compare_networks, cross_check, CrossCheckReport, TensorDiff, Tolerance};
+pub use train::{TrainConfig, TrainReport, Trainer};
+
+use crate::cpu::CpuEngine;
+use crate::engine::Engine;
+use crate::error::{BpropError, Result};
+use crate::gpu::{AdapterRequest, GpuContext, GpuEngine};
+use crate::model::{Dataset, Network, Real};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Which path to train on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// A hardware GPU if there is one, else a software adapter, else the CPU path; GPU
+    /// failures fall back to the CPU path with the reason reported.
+    #[default]
+    Auto,
+    /// A GPU adapter (hardware or software) or an error.
+    Gpu,
+    /// The CPU path.
+    Cpu,
+}
+
+impl FromStr for BackendChoice {
+    type Err = BpropError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(BackendChoice::Auto),
+            "gpu" => Ok(BackendChoice::Gpu),
+            "cpu" => Ok(BackendChoice::Cpu),
+            _ => Err(BpropError::UnknownName { kind: "backend", name: s.into(), expected: "auto, gpu, cpu" }),
+        }
+    }
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Gpu => "gpu",
+            BackendChoice::Cpu => "cpu",
+        })
+    }
+}
+
+/// An engine chosen by [`select`], with the reason when `auto` fell back to the CPU.
+pub struct Selected<T: Real> {
+    /// The engine.
+    pub engine: Box<dyn Engine<T>>,
+    /// Why the GPU path is not used, when `auto` fell back to the CPU path.
+    pub fallback: Option<String>,
+}
+
+/// Opens a GPU engine for `net` and `data` on the adapter `req` selects.
+///
+/// # Errors
+/// [`BpropError::NoAdapter`] or [`BpropError::Gpu`].
+pub fn open_gpu<T: Real>(req: &AdapterRequest, net: &Network<T>, data: &Dataset<T>) -> Result<GpuEngine<T>> {
+    let ctx = Arc::new(GpuContext::new(req, T::NAME == "f64")?);
+    GpuEngine::new(ctx, net.clone(), data)
+}
+
+/// Builds the engine `choice` asks for.
+///
+/// # Errors
+/// Dataset/network mismatches from [`Dataset::check_fits`]; under [`BackendChoice::Gpu`],
+/// [`BpropError::NoAdapter`] or [`BpropError::Gpu`]. Under `Auto`, GPU errors are not
+/// returned: the CPU engine is, with the reason in [`Selected::fallback`].
+pub fn select<T: Real>(choice: BackendChoice, req: &AdapterRequest, net: &Network<T>, data: &Dataset<T>) -> Result<Selected<T>> {
+    data.check_fits(net)?;
+    let cpu = || -> Result<Box<dyn Engine<T>>> { Ok(Box::new(CpuEngine::new(net.clone(), data.clone())?)) };
+    match choice {
+        BackendChoice::Cpu => Ok(Selected { engine: cpu()?, fallback: None }),
+        BackendChoice::Gpu => Ok(Selected { engine: Box::new(open_gpu(req, net, data)?), fallback: None }),
+        BackendChoice::Auto => match open_gpu(req, net, data) {
+            Ok(gpu) => Ok(Selected { engine: Box::new(gpu), fallback: None }),
+            Err(e) => Ok(Selected { engine: cpu()?, fallback: Some(e.to_string()) }),
+        },
+    }
+}

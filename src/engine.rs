@@ -1,0 +1,126 @@
+//! The one interface both paths implement: [`Engine`]. An engine owns a network and a
+//! dataset, runs training steps on them, and can report every intermediate of a step
+//! ([`StepTrace`]) for cross-checks and explanations.
+
+use crate::error::Result;
+use crate::model::{Network, Real};
+use ndarray::{Array1, Array2};
+use std::fmt;
+
+/// Which path computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The CPU path (ndarray).
+    Cpu,
+    /// The GPU path (wgpu, WGSL).
+    Gpu,
+}
+
+/// What an engine runs on, for reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// CPU or GPU path.
+    pub kind: BackendKind,
+    /// The adapter's name (GPU) or a description of the CPU path.
+    pub name: String,
+    /// The graphics API (`Vulkan`, `Metal`, ...) or `ndarray`.
+    pub api: String,
+    /// The adapter's device type (`DiscreteGpu`, `Cpu` for a software adapter, ...) or `host`.
+    pub device_type: String,
+    /// `f32` or `f64`.
+    pub precision: &'static str,
+}
+
+impl fmt::Display for BackendInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            BackendKind::Cpu => write!(f, "CPU path ({}, {})", self.name, self.precision),
+            BackendKind::Gpu => write!(
+                f,
+                "GPU path: {} ({}, {}, {})",
+                self.name, self.api, self.device_type, self.precision
+            ),
+        }
+    }
+}
+
+/// Everything one training step computes for one layer, batch rows first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerTrace<T> {
+    /// Pre-activations z = a_{l−1} Wᵀ + b, shape (batch, fan_out).
+    pub z: Array2<T>,
+    /// Activations a = f(z), shape (batch, fan_out).
+    pub a: Array2<T>,
+    /// Deltas δ = ∂E/∂z, shape (batch, fan_out).
+    pub delta: Array2<T>,
+    /// ∂E/∂W = mean over the batch of δ a_{l−1}ᵀ, shape (fan_out, fan_in).
+    pub grad_w: Array2<T>,
+    /// ∂E/∂b = mean over the batch of δ, length fan_out (`None` without a bias).
+    pub grad_b: Option<Array1<T>>,
+}
+
+/// One step's forward and backward quantities, computed without changing the network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTrace<T> {
+    /// The inputs a_0, shape (batch, n_inputs).
+    pub inputs: Array2<T>,
+    /// The targets y, shape (batch, n_outputs).
+    pub targets: Array2<T>,
+    /// Per layer, input side first.
+    pub layers: Vec<LayerTrace<T>>,
+    /// The batch's mean loss.
+    pub loss: T,
+}
+
+/// A training engine: the CPU path or the GPU path, behind one interface.
+///
+/// An engine is built from a network and a dataset (see `CpuEngine::new`, `GpuEngine::new`)
+/// and keeps both; parameters stay where the engine computes (on the device for the GPU)
+/// until [`Engine::network`] reads them back.
+pub trait Engine<T: Real> {
+    /// What this engine runs on.
+    fn info(&self) -> &BackendInfo;
+
+    /// Runs `order.len() / batch` steps of plain gradient descent: step s uses samples
+    /// `order[s·batch .. (s+1)·batch]` and applies W −= lr · ∂E/∂W, b −= lr · ∂E/∂b with the
+    /// gradients averaged over the batch. Returns each step's mean loss, computed in the
+    /// forward pass before that step's update (as the seed prints it).
+    ///
+    /// # Errors
+    /// [`crate::BpropError::InvalidArgument`] when `batch` is 0, `order.len()` is not a
+    /// multiple of it, or an index is out of range; GPU errors from the GPU path.
+    fn train_steps(&mut self, order: &[u32], batch: usize, lr: T) -> Result<Vec<T>>;
+
+    /// The current parameters (a readback on the GPU path).
+    fn network(&mut self) -> Result<Network<T>>;
+
+    /// Replaces the parameters with `net`'s, which must have the same architecture.
+    fn set_network(&mut self, net: &Network<T>) -> Result<()>;
+
+    /// The forward and backward quantities of one step on the batch `samples`, without
+    /// updating the parameters.
+    fn trace(&mut self, samples: &[u32]) -> Result<StepTrace<T>>;
+}
+
+/// Checks the arguments of [`Engine::train_steps`] against a dataset of `n` samples.
+pub(crate) fn check_order(order: &[u32], batch: usize, n: usize) -> Result<()> {
+    use crate::error::BpropError;
+    if batch == 0 {
+        return Err(BpropError::InvalidArgument { name: "batch_size", value: "0".into(), why: "must be at least 1".into() });
+    }
+    if order.len() % batch != 0 {
+        return Err(BpropError::InvalidArgument {
+            name: "order",
+            value: format!("{} sample indices", order.len()),
+            why: format!("must be a multiple of the batch size {batch}"),
+        });
+    }
+    if let Some(&bad) = order.iter().find(|&&i| i as usize >= n) {
+        return Err(BpropError::InvalidArgument {
+            name: "order",
+            value: bad.to_string(),
+            why: format!("sample index out of range for a dataset of {n} samples"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The crate's one error type: every failure names the argument, shape, file or adapter
+//! involved, so that a caller (or the CLI) can print it as is.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in bprop.
+///
+/// Variants carry the names and shapes needed for a message that tells the user what to fix.
+#[derive(Debug, Error)]
+pub enum BpropError {
+    /// Two arrays that must agree in shape do not.
+    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
+    Shape {
+        /// The argument or operation, e.g. `layer 1 weights`.
+        what: String,
+        /// The shape that was required.
+        expected: String,
+        /// The shape that was given.
+        got: String,
+    },
+    /// A value is NaN or infinite where finite numbers are required.
+    #[error("{what} contains a non-finite value ({value}) at {index}")]
+    NonFinite {
+        /// The argument, e.g. `inputs`.
+        what: String,
+        /// Where, e.g. `row 3, column 1`.
+        index: String,
+        /// The offending value, printed.
+        value: String,
+    },
+    /// A name (activation, loss, backend, ...) that bprop does not know.
+    #[error("unknown {kind} `{name}`; expected one of: {expected}")]
+    UnknownName {
+        /// What kind of name, e.g. `activation`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// The accepted names.
+        expected: &'static str,
+    },
+    /// A network that cannot be built as described.
+    #[error("invalid network: {0}")]
+    InvalidNetwork(String),
+    /// A loss that does not fit the output layer's activation.
+    #[error("loss `{loss}` does not fit output activation `{activation}`: {why}")]
+    LossActivation {
+        /// The loss name.
+        loss: String,
+        /// The output activation name.
+        activation: String,
+        /// Which pairs are allowed.
+        why: &'static str,
+    },
+    /// A hyperparameter or option outside its range.
+    #[error("invalid argument `{name}` = {value}: {why}")]
+    InvalidArgument {
+        /// The option's name, e.g. `learning_rate`.
+        name: &'static str,
+        /// The value given, printed.
+        value: String,
+        /// What is allowed.
+        why: String,
+    },
+    /// No GPU adapter could be used; the string says what was looked for and found.
+    #[error("no usable GPU adapter: {0}")]
+    NoAdapter(String),
+    /// The GPU path failed after an adapter was found (device creation, a lost device,
+    /// a shader or pipeline error, a buffer over the adapter's limits, a readback failure).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// The cross-check found GPU and CPU results further apart than the tolerance allows.
+    #[error("cross-check failed: {0}")]
+    CrossCheck(String),
+    /// Training produced a NaN or infinite loss.
+    #[error("training diverged at step {step}: loss is {loss}")]
+    Diverged {
+        /// The step (0-based, counted over the whole run) whose loss was not finite.
+        step: usize,
+        /// The loss value, printed.
+        loss: String,
+    },
+    /// An I/O failure, with the path involved.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file path.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for results in bprop.
+pub type Result<T, E = BpropError> = std::result::Result<T, E>;
+
+impl BpropError {
+    /// A shape error from anything printable.
+    pub fn shape(what: impl Into<String>, expected: impl std::fmt::Debug, got: impl std::fmt::Debug) -> Self {
+        BpropError::Shape {
+            what: what.into(),
+            expected: format!("{expected:?}"),
+            got: format!("{got:?}"),
+        }
+    }
+}

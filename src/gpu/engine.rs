@@ -1,0 +1,508 @@
+//! The GPU path as an [`Engine`]: parameters, activations, deltas, gradients and the
+//! dataset live in device buffers created once; a call to `train_steps` records every
+//! pass of many steps into one compute pass per submission, and reads back only the
+//! per-sample losses at its end.
+
+use crate::engine::{check_order, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
+use crate::error::{BpropError, Result};
+use crate::gpu::context::GpuContext;
+use crate::gpu::shaders::{self, Kernel, Pass, WORKGROUP};
+use crate::model::{Activation, Dataset, Network, Real};
+use ndarray::{Array1, Array2};
+use std::sync::Arc;
+use wgpu::util::DeviceExt;
+
+/// Steps recorded per submission. Bounds the command buffer's size (each step is about
+/// 4 dispatches per layer) while keeping submissions, and their ≥ 1 ms of overhead, rare.
+pub const STEPS_PER_SUBMISSION: usize = 1024;
+
+/// A readback request: buffer, first element, element count.
+type Read<'a> = (&'a wgpu::Buffer, usize, usize);
+
+/// The per-layer parameter block, `LayerParams` in `shaders/common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayerParams {
+    fan_in: u32,
+    fan_out: u32,
+    batch: u32,
+    activation: u32,
+    has_bias: u32,
+    gather: u32,
+    next_fan_out: u32,
+    loss: u32,
+    layer: u32,
+    _pad: [u32; 3],
+}
+
+/// One layer's device buffers.
+struct GpuLayer {
+    params: wgpu::Buffer,
+    w: wgpu::Buffer,
+    /// The bias, or a one-element placeholder for layers without one (never read then).
+    b: wgpu::Buffer,
+    z: wgpu::Buffer,
+    a: wgpu::Buffer,
+    delta: wgpu::Buffer,
+    gw: wgpu::Buffer,
+    gb: wgpu::Buffer,
+}
+
+/// Bind groups for one batch capacity (rebuilt when the capacity grows).
+struct Bindings {
+    forward: Vec<wgpu::BindGroup>,
+    softmax: wgpu::BindGroup,
+    output_delta: wgpu::BindGroup,
+    hidden_delta: Vec<wgpu::BindGroup>,
+    gradient: Vec<wgpu::BindGroup>,
+    update: Vec<wgpu::BindGroup>,
+    advance: wgpu::BindGroup,
+}
+
+struct Kernels {
+    forward: Kernel,
+    softmax: Kernel,
+    output_delta: Kernel,
+    hidden_delta: Kernel,
+    gradient: Kernel,
+    update: Kernel,
+    advance: Kernel,
+}
+
+/// The GPU path: training on one device, in precision `T` (f64 needs `SHADER_F64`).
+pub struct GpuEngine<T: Real> {
+    ctx: Arc<GpuContext>,
+    info: BackendInfo,
+    /// The architecture, and the parameters as last written or read.
+    net: Network<T>,
+    n_samples: usize,
+    kernels: Kernels,
+    layers: Vec<GpuLayer>,
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    scal: wgpu::Buffer,
+    state: wgpu::Buffer,
+    /// Per-step sample indices, `STEPS_PER_SUBMISSION · capacity` entries.
+    order: wgpu::Buffer,
+    /// Per-sample losses of the steps of one submission, same length as `order`.
+    loss: wgpu::Buffer,
+    /// Batch size the activation buffers are sized for.
+    capacity: usize,
+    /// Batch size the parameter blocks currently say.
+    batch: usize,
+    bindings: Bindings,
+    staging: Option<wgpu::Buffer>,
+}
+
+fn bytes_of<T>(n: usize) -> u64 {
+    (n.max(1) * std::mem::size_of::<T>()) as u64
+}
+
+impl<T: Real> GpuEngine<T> {
+    /// Uploads `net` and `data` to `ctx`'s device and builds the pipelines.
+    ///
+    /// # Errors
+    /// The errors of [`Dataset::check_fits`]; [`BpropError::Gpu`] when a buffer exceeds the
+    /// adapter's limits, a shader fails to build, or `f64` is asked of a device without
+    /// `SHADER_F64`.
+    pub fn new(ctx: Arc<GpuContext>, net: Network<T>, data: &Dataset<T>) -> Result<Self> {
+        data.check_fits(&net)?;
+        if T::NAME == "f64" && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
+            return Err(BpropError::Gpu(format!("{} was opened without SHADER_F64; f64 is not available", ctx.summary.name)));
+        }
+        let dev = &ctx.device;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let upload = |label: &str, values: &[T]| -> Result<wgpu::Buffer> {
+            ctx.check_storage_size(label, bytes_of::<T>(values.len()))?;
+            let contents: &[u8] = if values.is_empty() { &[0; 16] } else { bytemuck::cast_slice(values) };
+            Ok(dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: storage }))
+        };
+        let x = upload("dataset inputs", data.inputs().as_slice().expect("standard layout"))?;
+        let y = upload("dataset targets", data.targets().as_slice().expect("standard layout"))?;
+        let mut scal_init = vec![T::zero()];
+        scal_init.extend(net.layers().iter().map(|l| T::of(l.activation.slope())));
+        let scal = upload("scalars", &scal_init)?;
+        let state = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("state"), size: 16, usage: storage, mapped_at_creation: false });
+
+        let kernels = Kernels {
+            forward: shaders::build::<T>(dev, Pass::Forward)?,
+            softmax: shaders::build::<T>(dev, Pass::Softmax)?,
+            output_delta: shaders::build::<T>(dev, Pass::OutputDelta)?,
+            hidden_delta: shaders::build::<T>(dev, Pass::HiddenDelta)?,
+            gradient: shaders::build::<T>(dev, Pass::Gradient)?,
+            update: shaders::build::<T>(dev, Pass::UpdateSgd)?,
+            advance: shaders::build::<T>(dev, Pass::Advance)?,
+        };
+
+        let max_groups = ctx.limits.max_compute_workgroups_per_dimension as usize;
+        let mut layers = Vec::new();
+        for (l, layer) in net.layers().iter().enumerate() {
+            if layer.fan_out() > max_groups {
+                return Err(BpropError::Gpu(format!(
+                    "layer {l} has {} neurons, over {}'s {max_groups} workgroups per dimension",
+                    layer.fan_out(),
+                    ctx.summary.name
+                )));
+            }
+            let empty = vec![T::zero(); 1];
+            let bias = layer.bias.as_ref().map(|b| b.to_vec()).unwrap_or_else(|| empty.clone());
+            layers.push(GpuLayer {
+                params: dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("layer params"),
+                    size: std::mem::size_of::<LayerParams>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                w: upload(&format!("layer {l} weights"), layer.weights.as_standard_layout().as_slice().expect("standard layout"))?,
+                b: upload(&format!("layer {l} bias"), &bias)?,
+                z: upload("z", &empty)?,
+                a: upload("a", &empty)?,
+                delta: upload("delta", &empty)?,
+                gw: upload(&format!("layer {l} weight gradient"), &vec![T::zero(); layer.weights.len()])?,
+                gb: upload(&format!("layer {l} bias gradient"), &bias)?,
+            });
+        }
+        let order = upload("order", &[])?;
+        let loss = upload("loss", &[])?;
+        let info = BackendInfo {
+            kind: BackendKind::Gpu,
+            name: ctx.summary.name.clone(),
+            api: ctx.summary.backend.clone(),
+            device_type: ctx.summary.device_type.clone(),
+            precision: T::NAME,
+        };
+        let bindings = make_bindings(&ctx, &kernels, &layers, &x, &y, &scal, &state, &order, &loss);
+        let mut engine = GpuEngine {
+            ctx,
+            info,
+            net,
+            n_samples: data.len(),
+            kernels,
+            layers,
+            x,
+            y,
+            scal,
+            state,
+            order,
+            loss,
+            capacity: 0,
+            batch: 0,
+            bindings,
+            staging: None,
+        };
+        engine.ensure_batch(1)?;
+        engine.ctx.check()?;
+        Ok(engine)
+    }
+
+    /// The device context this engine runs on.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// Sizes the activation buffers for batches of `batch` and writes it into the
+    /// parameter blocks. Buffers only grow, so alternating batch sizes allocate nothing.
+    fn ensure_batch(&mut self, batch: usize) -> Result<()> {
+        let max_groups = self.ctx.limits.max_compute_workgroups_per_dimension as usize;
+        if batch > max_groups {
+            return Err(BpropError::InvalidArgument {
+                name: "batch_size",
+                value: batch.to_string(),
+                why: format!("the GPU path dispatches one workgroup row per sample; {} allows {max_groups}", self.ctx.summary.name),
+            });
+        }
+        if batch > self.capacity {
+            let dev = &self.ctx.device;
+            let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+            let make = |label: &str, n: usize| -> Result<wgpu::Buffer> {
+                self.ctx.check_storage_size(label, bytes_of::<T>(n))?;
+                Ok(dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes_of::<T>(n), usage: storage, mapped_at_creation: false }))
+            };
+            for (l, layer) in self.net.layers().iter().enumerate() {
+                let n = batch * layer.fan_out();
+                self.layers[l].z = make(&format!("layer {l} z"), n)?;
+                self.layers[l].a = make(&format!("layer {l} activations"), n)?;
+                self.layers[l].delta = make(&format!("layer {l} deltas"), n)?;
+            }
+            let slots = STEPS_PER_SUBMISSION * batch;
+            self.ctx.check_storage_size("sample order", (slots * 4) as u64)?;
+            self.order = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("order"), size: (slots * 4) as u64, usage: storage, mapped_at_creation: false });
+            self.loss = make("losses", slots)?;
+            self.capacity = batch;
+            self.bindings = self.bind_all();
+        }
+        if batch != self.batch {
+            let last = self.net.layers().len() - 1;
+            for (l, layer) in self.net.layers().iter().enumerate() {
+                let p = LayerParams {
+                    fan_in: layer.fan_in() as u32,
+                    fan_out: layer.fan_out() as u32,
+                    batch: batch as u32,
+                    activation: layer.activation.gpu_code(),
+                    has_bias: u32::from(layer.bias.is_some()),
+                    gather: u32::from(l == 0),
+                    next_fan_out: if l < last { self.net.layers()[l + 1].fan_out() as u32 } else { 0 },
+                    loss: self.net.loss().gpu_code(),
+                    layer: l as u32,
+                    _pad: [0; 3],
+                };
+                self.ctx.queue.write_buffer(&self.layers[l].params, 0, bytemuck::bytes_of(&p));
+            }
+            self.batch = batch;
+        }
+        Ok(())
+    }
+
+    fn bind_all(&self) -> Bindings {
+        make_bindings(&self.ctx, &self.kernels, &self.layers, &self.x, &self.y, &self.scal, &self.state, &self.order, &self.loss)
+    }
+
+    /// Records one step for the current batch size: forward, output and hidden deltas,
+    /// gradients, and with `train` the update and the step counter's advance.
+    fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
+        let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
+        let b = self.batch as u32;
+        let layers = self.net.layers();
+        let last = layers.len() - 1;
+        let k = &self.kernels;
+        let bg = &self.bindings;
+        pass.set_pipeline(&k.forward.pipeline);
+        for (l, layer) in layers.iter().enumerate() {
+            pass.set_bind_group(0, &bg.forward[l], &[]);
+            pass.dispatch_workgroups(groups(layer.fan_out()), b, 1);
+        }
+        if layers[last].activation == Activation::Softmax {
+            pass.set_pipeline(&k.softmax.pipeline);
+            pass.set_bind_group(0, &bg.softmax, &[]);
+            pass.dispatch_workgroups(groups(self.batch), 1, 1);
+        }
+        pass.set_pipeline(&k.output_delta.pipeline);
+        pass.set_bind_group(0, &bg.output_delta, &[]);
+        pass.dispatch_workgroups(groups(self.batch), 1, 1);
+        pass.set_pipeline(&k.hidden_delta.pipeline);
+        for l in (0..last).rev() {
+            pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
+            pass.dispatch_workgroups(groups(layers[l].fan_out()), b, 1);
+        }
+        pass.set_pipeline(&k.gradient.pipeline);
+        for (l, layer) in layers.iter().enumerate() {
+            pass.set_bind_group(0, &bg.gradient[l], &[]);
+            pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
+        }
+        if train {
+            pass.set_pipeline(&k.update.pipeline);
+            for (l, layer) in layers.iter().enumerate() {
+                pass.set_bind_group(0, &bg.update[l], &[]);
+                pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
+            }
+            pass.set_pipeline(&k.advance.pipeline);
+            pass.set_bind_group(0, &bg.advance, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+    }
+
+    /// Writes `order` and resets the step counter, records `steps` steps (training or
+    /// trace), copies `reads` into the staging buffer, submits, waits and returns the
+    /// read values, one vector per entry of `reads` (buffer, first element, element count).
+    fn submit(&mut self, order: &[u32], steps: usize, train: bool, reads: &[Read<'_>]) -> Result<Vec<Vec<T>>> {
+        let q = &self.ctx.queue;
+        q.write_buffer(&self.order, 0, bytemuck::cast_slice(order));
+        q.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32; 4]));
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bprop steps") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bprop steps"), timestamp_writes: None });
+            for _ in 0..steps {
+                self.record_step(&mut pass, train);
+            }
+        }
+        let total: u64 = reads.iter().map(|&(_, _, n)| bytes_of::<T>(n)).sum();
+        if self.staging.as_ref().is_none_or(|s| s.size() < total) {
+            self.staging = Some(self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("staging"),
+                size: total.max(256),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        let staging = self.staging.as_ref().expect("just created");
+        let mut offset = 0;
+        for &(buf, first, n) in reads {
+            let size = (n * std::mem::size_of::<T>()) as u64;
+            if size > 0 {
+                enc.copy_buffer_to_buffer(buf, (first * std::mem::size_of::<T>()) as u64, staging, offset, size);
+            }
+            offset += bytes_of::<T>(n);
+        }
+        let index = q.submit([enc.finish()]);
+        self.ctx.wait(index)?;
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let slice = staging.slice(..total);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx
+            .device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(crate::gpu::context::SUBMISSION_TIMEOUT) })
+            .map_err(|e| BpropError::Gpu(format!("waiting for the readback: {e}")))?;
+        rx.recv()
+            .map_err(|_| BpropError::Gpu("the readback was dropped".into()))?
+            .map_err(|e| BpropError::Gpu(format!("mapping the readback buffer: {e}")))?;
+        let mut out = Vec::with_capacity(reads.len());
+        {
+            let view = slice.get_mapped_range().map_err(|e| BpropError::Gpu(format!("reading the readback buffer: {e}")))?;
+            let mut offset = 0usize;
+            for &(_, _, n) in reads {
+                let size = n * std::mem::size_of::<T>();
+                out.push(bytemuck::pod_collect_to_vec::<u8, T>(&view[offset..offset + size]));
+                offset += bytes_of::<T>(n) as usize;
+            }
+        }
+        staging.unmap();
+        self.ctx.check()?;
+        Ok(out)
+    }
+}
+
+impl<T: Real> Engine<T> for GpuEngine<T> {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    fn train_steps(&mut self, order: &[u32], batch: usize, lr: T) -> Result<Vec<T>> {
+        check_order(order, batch, self.n_samples)?;
+        self.ensure_batch(batch)?;
+        self.ctx.queue.write_buffer(&self.scal, 0, bytemuck::cast_slice(&[lr]));
+        let mut losses = Vec::with_capacity(order.len() / batch);
+        for chunk in order.chunks(STEPS_PER_SUBMISSION * batch) {
+            let steps = chunk.len() / batch;
+            let loss = self.loss.clone();
+            let per_sample = self.submit(chunk, steps, true, &[(&loss, 0, chunk.len())])?;
+            let inv_b = T::one() / T::of(batch as f64);
+            losses.extend(per_sample[0].chunks_exact(batch).map(|c| c.iter().copied().sum::<T>() * inv_b));
+        }
+        Ok(losses)
+    }
+
+    fn network(&mut self) -> Result<Network<T>> {
+        let reads: Vec<(wgpu::Buffer, usize)> = self
+            .net
+            .layers()
+            .iter()
+            .zip(&self.layers)
+            .flat_map(|(l, g)| [(g.w.clone(), l.weights.len()), (g.b.clone(), l.bias.as_ref().map_or(0, |b| b.len()))])
+            .collect();
+        let refs: Vec<_> = reads.iter().map(|(b, n)| (b, 0, *n)).collect();
+        let mut values = self.submit(&[0], 0, false, &refs)?.into_iter();
+        for layer in self.net.layers_mut() {
+            let w = values.next().expect("one read per tensor");
+            let b = values.next().expect("one read per tensor");
+            layer.weights = Array2::from_shape_vec(layer.weights.dim(), w).expect("shape as uploaded");
+            if let Some(bias) = &mut layer.bias {
+                *bias = Array1::from(b);
+            }
+        }
+        Ok(self.net.clone())
+    }
+
+    fn set_network(&mut self, net: &Network<T>) -> Result<()> {
+        self.net.check_same_shape(net)?;
+        for (layer, g) in net.layers().iter().zip(&self.layers) {
+            self.ctx.queue.write_buffer(&g.w, 0, bytemuck::cast_slice(layer.weights.as_standard_layout().as_slice().expect("standard layout")));
+            if let Some(b) = &layer.bias {
+                self.ctx.queue.write_buffer(&g.b, 0, bytemuck::cast_slice(b.as_slice().expect("contiguous")));
+            }
+        }
+        self.net = net.clone();
+        Ok(())
+    }
+
+    fn trace(&mut self, samples: &[u32]) -> Result<StepTrace<T>> {
+        check_order(samples, samples.len().max(1), self.n_samples)?;
+        let batch = samples.len();
+        self.ensure_batch(batch)?;
+        let mut reads: Vec<(wgpu::Buffer, usize)> = Vec::new();
+        for (l, g) in self.net.layers().iter().zip(&self.layers) {
+            let n = batch * l.fan_out();
+            reads.extend([(g.z.clone(), n), (g.a.clone(), n), (g.delta.clone(), n), (g.gw.clone(), l.weights.len())]);
+            reads.push((g.gb.clone(), l.bias.as_ref().map_or(0, |b| b.len())));
+        }
+        reads.push((self.loss.clone(), batch));
+        let mut refs: Vec<Read<'_>> = reads.iter().map(|(b, n)| (b, 0, *n)).collect();
+        let (ni, no) = (self.net.inputs(), self.net.outputs());
+        let (x, y) = (self.x.clone(), self.y.clone());
+        refs.extend(samples.iter().map(|&s| (&x, s as usize * ni, ni)));
+        refs.extend(samples.iter().map(|&s| (&y, s as usize * no, no)));
+        let mut values = self.submit(samples, 1, false, &refs)?.into_iter();
+        let mut layers = Vec::new();
+        for l in self.net.layers() {
+            let rows = |v: Vec<T>| Array2::from_shape_vec((batch, l.fan_out()), v).expect("shape as allocated");
+            let z = rows(values.next().expect("z"));
+            let a = rows(values.next().expect("a"));
+            let delta = rows(values.next().expect("delta"));
+            let grad_w = Array2::from_shape_vec(l.weights.dim(), values.next().expect("gw")).expect("shape as allocated");
+            let gb = values.next().expect("gb");
+            layers.push(LayerTrace { z, a, delta, grad_w, grad_b: l.bias.as_ref().map(|_| Array1::from(gb)) });
+        }
+        let per_sample = values.next().expect("loss");
+        let loss = per_sample.iter().copied().sum::<T>() / T::of(batch as f64);
+        // The dataset rows the step used, read from the device (no host copy is kept).
+        let rest: Vec<T> = values.flatten().collect();
+        let (xs, ys) = rest.split_at(batch * ni);
+        let inputs = Array2::from_shape_vec((batch, ni), xs.to_vec()).expect("rows of the inputs");
+        let targets = Array2::from_shape_vec((batch, no), ys.to_vec()).expect("rows of the targets");
+        Ok(StepTrace { inputs, targets, layers, loss })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_bindings(
+    ctx: &GpuContext,
+    k: &Kernels,
+    layers: &[GpuLayer],
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    scal: &wgpu::Buffer,
+    state: &wgpu::Buffer,
+    order: &wgpu::Buffer,
+    loss: &wgpu::Buffer,
+) -> Bindings {
+    let group = |kernel: &Kernel, bufs: &[&wgpu::Buffer]| {
+        let entries: Vec<_> = bufs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &kernel.layout, entries: &entries })
+    };
+    let last = layers.len() - 1;
+    let a_in = |l: usize| if l == 0 { x } else { &layers[l - 1].a };
+    let out = &layers[last];
+    Bindings {
+        forward: (0..layers.len())
+            .map(|l| {
+                let g = &layers[l];
+                group(&k.forward, &[&g.params, &g.w, &g.b, a_in(l), order, state, scal, &g.z, &g.a])
+            })
+            .collect(),
+        softmax: group(&k.softmax, &[&out.params, &out.z, &out.a]),
+        output_delta: group(&k.output_delta, &[&out.params, &out.z, &out.a, y, order, state, scal, &out.delta, loss]),
+        hidden_delta: (0..last)
+            .map(|l| {
+                let (g, next) = (&layers[l], &layers[l + 1]);
+                group(&k.hidden_delta, &[&g.params, &next.w, &next.delta, &g.a, scal, &g.delta])
+            })
+            .collect(),
+        gradient: (0..layers.len())
+            .map(|l| {
+                let g = &layers[l];
+                group(&k.gradient, &[&g.params, &g.delta, a_in(l), order, state, &g.gw, &g.gb])
+            })
+            .collect(),
+        update: layers.iter().map(|g| group(&k.update, &[&g.params, scal, &g.gw, &g.gb, &g.w, &g.b])).collect(),
+        advance: group(&k.advance, &[state]),
+    }
+}
+

@@ -1,0 +1,10 @@
+//! The GPU path: adapter selection and device ([`context`]), WGSL sources and pipelines
+//! ([`shaders`]), and the training engine ([`engine`]). The shaders themselves are in
+//! `shaders/`, one file per pass.
+
+pub mod context;
+pub mod engine;
+pub mod shaders;
+
+pub use context::{AdapterRequest, AdapterSummary, GpuContext};
+pub use engine::GpuEngine;

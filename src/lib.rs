@@ -1,0 +1,37 @@
+//! # bprop
+//!
+//! Fully connected neural networks trained by backpropagation, on the GPU (WGSL compute
+//! shaders through wgpu) and on the CPU (ndarray), with a driver that picks a backend,
+//! falls back to the CPU when the GPU fails, and cross-checks the two paths.
+//!
+//! Read `ARCHITECTURE.md` first. The layers of the crate:
+//!
+//! - [`model`]: the network and its math (activations, losses, initialisation, datasets);
+//!   no backend.
+//! - [`cpu`]: the CPU path. [`gpu`]: the GPU path. Both implement [`engine::Engine`].
+//! - [`driver`]: backend selection, fallback, training loop, cross-check.
+//! - [`seed`]: the seed's 2-2-1 network and its published figures.
+//!
+//! ```
+//! use bprop::model::{Activation, Dataset, Init, Loss, Network, NetworkSpec};
+//! use bprop::cpu::CpuEngine;
+//! use bprop::engine::Engine;
+//! use ndarray::array;
+//!
+//! let spec = NetworkSpec::new(2, Loss::HalfSse).layer(3, Activation::Tanh).layer(1, Activation::Sigmoid);
+//! let net = Network::<f64>::random(&spec, Init::Auto, 7).unwrap();
+//! let data = Dataset::new(array![[0.0, 1.0], [1.0, 0.0]], array![[1.0], [1.0]]).unwrap();
+//! let mut engine = CpuEngine::new(net, data).unwrap();
+//! let losses = engine.train_steps(&[0, 1, 0, 1], 1, 0.5).unwrap();
+//! assert_eq!(losses.len(), 4);
+//! ```
+
+pub mod cpu;
+pub mod driver;
+pub mod engine;
+pub mod error;
+pub mod gpu;
+pub mod model;
+pub mod seed;
+
+pub use error::{BpropError, Result};

@@ -1,0 +1,86 @@
+//! A dataset held in memory: one row per sample, inputs and targets side by side.
+
+use crate::error::{BpropError, Result};
+use crate::model::network::check_finite;
+use crate::model::{Network, Real};
+use ndarray::Array2;
+
+/// Samples as rows: `inputs` of shape (n, n_inputs), `targets` of shape (n, n_outputs).
+/// Every value is finite (checked on construction).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset<T> {
+    inputs: Array2<T>,
+    targets: Array2<T>,
+}
+
+impl<T: Real> Dataset<T> {
+    /// Builds a dataset.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] when the row counts differ or there are no samples or columns;
+    /// [`BpropError::NonFinite`] naming `inputs` or `targets` and the row and column of the
+    /// first NaN or infinity.
+    pub fn new(inputs: Array2<T>, targets: Array2<T>) -> Result<Self> {
+        if inputs.nrows() != targets.nrows() {
+            return Err(BpropError::shape(
+                "dataset targets (one row per input row)",
+                (inputs.nrows(), targets.ncols()),
+                targets.dim(),
+            ));
+        }
+        if inputs.nrows() == 0 || inputs.ncols() == 0 || targets.ncols() == 0 {
+            return Err(BpropError::Shape {
+                what: "dataset".into(),
+                expected: "at least one sample, one input and one target".into(),
+                got: format!("inputs {:?}, targets {:?}", inputs.dim(), targets.dim()),
+            });
+        }
+        check_finite("inputs", inputs.iter().copied(), inputs.ncols())?;
+        check_finite("targets", targets.iter().copied(), targets.ncols())?;
+        // Standard layout makes the rows contiguous, which both paths rely on.
+        Ok(Dataset { inputs: inputs.as_standard_layout().into_owned(), targets: targets.as_standard_layout().into_owned() })
+    }
+
+    /// Inputs, shape (n, n_inputs).
+    pub fn inputs(&self) -> &Array2<T> {
+        &self.inputs
+    }
+    /// Targets, shape (n, n_outputs).
+    pub fn targets(&self) -> &Array2<T> {
+        &self.targets
+    }
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.inputs.nrows()
+    }
+    /// Always false: a dataset has at least one sample.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Checks that this dataset fits `net`: input and output widths, and targets in [0, 1]
+    /// for the cross-entropy losses.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] naming the mismatched width; [`BpropError::InvalidArgument`]
+    /// for a target outside [0, 1] under `bce` or `cross_entropy`.
+    pub fn check_fits(&self, net: &Network<T>) -> Result<()> {
+        if self.inputs.ncols() != net.inputs() {
+            return Err(BpropError::shape("dataset inputs (columns = network inputs)", (self.len(), net.inputs()), self.inputs.dim()));
+        }
+        if self.targets.ncols() != net.outputs() {
+            return Err(BpropError::shape("dataset targets (columns = network outputs)", (self.len(), net.outputs()), self.targets.dim()));
+        }
+        if net.loss().needs_unit_targets() {
+            if let Some((i, v)) = self.targets.iter().enumerate().find(|(_, &v)| !(T::zero()..=T::one()).contains(&v)) {
+                let c = self.targets.ncols();
+                return Err(BpropError::InvalidArgument {
+                    name: "targets",
+                    value: format!("{v} at row {}, column {}", i / c, i % c),
+                    why: format!("the {} loss needs targets in [0, 1]", net.loss()),
+                });
+            }
+        }
+        Ok(())
+    }
+}

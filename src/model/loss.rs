@@ -1,0 +1,173 @@
+//! Loss functions E(a, y) for one sample, and the output-layer delta δ_L = ∂E/∂z_L.
+//!
+//! Definitions (n outputs, a = f(z) the network's output, y the target):
+//!
+//! | name            | E for one sample                                   | δ_L = ∂E/∂z                      |
+//! |-----------------|----------------------------------------------------|----------------------------------|
+//! | `sse`           | ½ Σ_k (y_k − a_k)²  (the seed's error)             | (a − y) ⊙ f'(z)                  |
+//! | `mse`           | (1/n) Σ_k (y_k − a_k)²                             | (2/n) (a − y) ⊙ f'(z)            |
+//! | `bce`           | −Σ_k [y_k ln a_k + (1 − y_k) ln(1 − a_k)]          | a − y            (sigmoid output) |
+//! | `cross_entropy` | −Σ_k y_k ln a_k                                    | a Σ_j y_j − y    (softmax output) |
+//!
+//! Over a batch, the loss is the mean of the per-sample losses and the gradients are the
+//! mean of the per-sample gradients.
+//!
+//! **Fused output deltas.** `bce` is only accepted with a sigmoid output and
+//! `cross_entropy` only with softmax (and softmax only with `cross_entropy`): for exactly
+//! these pairs the chain rule ∂E/∂a · ∂a/∂z collapses to the forms in the table, which
+//! never divide by a or 1 − a, so they stay finite where a saturates. For a sigmoid,
+//! ∂E/∂a_k = (a_k − y_k) / (a_k (1 − a_k)) and f'(z_k) = a_k (1 − a_k), product a_k − y_k.
+//! For softmax, ∂E/∂z_k = Σ_j (−y_j / a_j) a_j (δ_jk − a_k) = a_k Σ_j y_j − y_k, which is
+//! a − y when the targets sum to 1 (one-hot labels or probabilities).
+//!
+//! **Stable values.** The losses are evaluated from z, not from a, so that no log of 0 is
+//! ever taken: with softplus(z) = max(z, 0) + ln(1 + e^{−|z|}),
+//! bce = Σ_k [softplus(z_k) − y_k z_k], and with lse(z) = m + ln Σ_k e^{z_k − m}, m = max z,
+//! cross_entropy = Σ_k y_k (lse(z) − z_k).
+
+use crate::error::{BpropError, Result};
+use crate::model::{Activation, Real};
+use std::fmt;
+use std::str::FromStr;
+
+/// A per-sample loss; see the module documentation for the formulas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// E = ½ Σ (y − a)², the seed's error.
+    HalfSse,
+    /// E = (1/n) Σ (y − a)².
+    Mse,
+    /// E = −Σ [y ln a + (1 − y) ln(1 − a)], sigmoid outputs only.
+    BinaryCrossEntropy,
+    /// E = −Σ y ln a, softmax outputs only.
+    CrossEntropy,
+}
+
+pub(crate) const LOSS_NAMES: &str = "sse, mse, bce, cross_entropy";
+
+/// softplus(z) = ln(1 + e^z) = max(z, 0) + ln(1 + e^{−|z|}), never overflowing.
+fn softplus<T: Real>(z: T) -> T {
+    z.max(T::zero()) + (-z.abs()).exp().ln_1p()
+}
+
+impl Loss {
+    /// Checks that this loss may be used with `output` as the last layer's activation.
+    ///
+    /// # Errors
+    /// [`BpropError::LossActivation`] for `bce` without sigmoid, `cross_entropy` without
+    /// softmax, or softmax with any loss but `cross_entropy`.
+    pub fn check_output(self, output: Activation) -> Result<()> {
+        let why = match (self, output) {
+            (Loss::CrossEntropy, Activation::Softmax) => return Ok(()),
+            (Loss::CrossEntropy, _) => "cross_entropy needs a softmax output layer",
+            (_, Activation::Softmax) => "a softmax output layer needs the cross_entropy loss",
+            (Loss::BinaryCrossEntropy, Activation::Sigmoid) => return Ok(()),
+            (Loss::BinaryCrossEntropy, _) => "bce needs a sigmoid output layer",
+            (Loss::HalfSse | Loss::Mse, _) => return Ok(()),
+        };
+        Err(BpropError::LossActivation {
+            loss: self.to_string(),
+            activation: output.to_string(),
+            why,
+        })
+    }
+
+    /// Whether targets must lie in [0, 1] (the cross-entropies).
+    pub fn needs_unit_targets(self) -> bool {
+        matches!(self, Loss::BinaryCrossEntropy | Loss::CrossEntropy)
+    }
+
+    /// E for one sample from its pre-activations `z`, outputs `a` and targets `y`.
+    pub fn value<T: Real>(self, z: &[T], a: &[T], y: &[T]) -> T {
+        match self {
+            Loss::HalfSse => {
+                T::of(0.5) * a.iter().zip(y).map(|(&ak, &yk)| (yk - ak) * (yk - ak)).sum::<T>()
+            }
+            Loss::Mse => {
+                let n = T::of(a.len() as f64);
+                a.iter().zip(y).map(|(&ak, &yk)| (yk - ak) * (yk - ak)).sum::<T>() / n
+            }
+            Loss::BinaryCrossEntropy => z.iter().zip(y).map(|(&zk, &yk)| softplus(zk) - yk * zk).sum(),
+            Loss::CrossEntropy => {
+                let m = z.iter().copied().fold(T::neg_infinity(), T::max);
+                let lse = m + z.iter().map(|&zk| (zk - m).exp()).sum::<T>().ln();
+                z.iter().zip(y).map(|(&zk, &yk)| yk * (lse - zk)).sum()
+            }
+        }
+    }
+
+    /// δ_L = ∂E/∂z_L for one sample, written into `delta` (formulas in the module doc).
+    pub fn output_delta<T: Real>(self, act: Activation, a: &[T], y: &[T], delta: &mut [T]) {
+        match self {
+            Loss::HalfSse => {
+                // ∂E/∂a = a − y;  δ = (a − y) ⊙ f'(z)
+                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
+                    *d = (ak - yk) * act.derivative_from_output(ak);
+                }
+            }
+            Loss::Mse => {
+                // ∂E/∂a = (2/n)(a − y);  δ = (2/n)(a − y) ⊙ f'(z)
+                let scale = T::of(2.0 / a.len() as f64);
+                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
+                    *d = scale * (ak - yk) * act.derivative_from_output(ak);
+                }
+            }
+            Loss::BinaryCrossEntropy => {
+                // fused with sigmoid: δ = a − y
+                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
+                    *d = ak - yk;
+                }
+            }
+            Loss::CrossEntropy => {
+                // fused with softmax: δ_k = a_k Σ_j y_j − y_k
+                let ysum: T = y.iter().copied().sum();
+                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
+                    *d = ak * ysum - yk;
+                }
+            }
+        }
+    }
+
+    /// The code the WGSL shaders use for this loss (`shaders/output_delta.wgsl`).
+    pub fn gpu_code(self) -> u32 {
+        match self {
+            Loss::HalfSse => 0,
+            Loss::Mse => 1,
+            Loss::BinaryCrossEntropy => 2,
+            Loss::CrossEntropy => 3,
+        }
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Loss::HalfSse => "sse",
+            Loss::Mse => "mse",
+            Loss::BinaryCrossEntropy => "bce",
+            Loss::CrossEntropy => "cross_entropy",
+        })
+    }
+}
+
+impl FromStr for Loss {
+    type Err = BpropError;
+
+    /// Parses `sse` (also `half_sse`), `mse`, `bce` (also `binary_cross_entropy`) or
+    /// `cross_entropy` (also `ce`, `softmax_cross_entropy`), case-insensitive.
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "sse" | "half_sse" => Loss::HalfSse,
+            "mse" => Loss::Mse,
+            "bce" | "binary_cross_entropy" => Loss::BinaryCrossEntropy,
+            "cross_entropy" | "ce" | "softmax_cross_entropy" => Loss::CrossEntropy,
+            _ => {
+                return Err(BpropError::UnknownName {
+                    kind: "loss",
+                    name: s.to_string(),
+                    expected: LOSS_NAMES,
+                })
+            }
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! The network and its math, independent of any backend: scalar types, activations,
+//! losses, layers, initialisation and datasets. The CPU path (`crate::cpu`) and the GPU
+//! path (`crate::gpu`) both read these definitions; nothing here knows about either.
+
+mod activation;
+mod dataset;
+mod loss;
+mod network;
+mod real;
+
+pub use activation::Activation;
+pub use dataset::Dataset;
+pub use loss::Loss;
+pub use network::{Init, Layer, LayerSpec, Network, NetworkSpec};
+pub use real::Real;
