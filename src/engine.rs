@@ -106,9 +106,13 @@ pub trait Engine<T: Real> {
 pub(crate) fn check_order(order: &[u32], batch: usize, n: usize) -> Result<()> {
     use crate::error::BpropError;
     if batch == 0 {
-        return Err(BpropError::InvalidArgument { name: "batch_size", value: "0".into(), why: "must be at least 1".into() });
+        return Err(BpropError::InvalidArgument {
+            name: "batch_size",
+            value: "0".into(),
+            why: "must be at least 1".into(),
+        });
     }
-    if order.len() % batch != 0 {
+    if !order.len().is_multiple_of(batch) {
         return Err(BpropError::InvalidArgument {
             name: "order",
             value: format!("{} sample indices", order.len()),

@@ -35,3 +35,8 @@ pub mod model;
 pub mod seed;
 
 pub use error::{BpropError, Result};
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -43,8 +43,16 @@ pub fn network<T: Real>() -> Network<T> {
     let w1 = array![[W1[0][0], W1[0][1]]].mapv(T::of);
     Network::new(
         vec![
-            Layer { weights: w0, bias: None, activation: Activation::Sigmoid },
-            Layer { weights: w1, bias: None, activation: Activation::Sigmoid },
+            Layer {
+                weights: w0,
+                bias: None,
+                activation: Activation::Sigmoid,
+            },
+            Layer {
+                weights: w1,
+                bias: None,
+                activation: Activation::Sigmoid,
+            },
         ],
         Loss::HalfSse,
     )
@@ -61,7 +69,10 @@ pub fn dataset<T: Real>() -> Dataset<T> {
 pub fn faulty_step(w0: &mut [[f64; 2]; 2], w1: &mut [[f64; 2]; 1]) -> f64 {
     let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
     let l0 = INPUT;
-    let l1 = [sig(w0[0][0] * l0[0] + w0[0][1] * l0[1]), sig(w0[1][0] * l0[0] + w0[1][1] * l0[1])];
+    let l1 = [
+        sig(w0[0][0] * l0[0] + w0[0][1] * l0[1]),
+        sig(w0[1][0] * l0[0] + w0[1][1] * l0[1]),
+    ];
     let l2 = sig(w1[0][0] * l1[0] + w1[0][1] * l1[1]);
     let error = 0.5 * (TARGET - l2) * (TARGET - l2);
     let l2_delta = (TARGET - l2) * l2 * (1.0 - l2);

@@ -81,7 +81,10 @@ pub fn forward<T: Real>(net: &Network<T>, ws: &mut Workspace<T>) {
         }
         let a = &mut ws.a[l];
         for (zr, mut ar) in z.rows().into_iter().zip(a.rows_mut()) {
-            layer.activation.apply_row(zr.as_slice().expect("standard layout"), ar.as_slice_mut().expect("standard layout"));
+            layer.activation.apply_row(
+                zr.as_slice().expect("standard layout"),
+                ar.as_slice_mut().expect("standard layout"),
+            );
         }
     }
 }
@@ -121,7 +124,9 @@ pub fn backward<T: Real>(net: &Network<T>, ws: &mut Workspace<T>) {
         general_mat_mul(T::one(), &upper[0], &layers[l + 1].weights, T::zero(), &mut lower[l]);
         // ⊙ f_l'(z_l), computed from a_l
         let act = layers[l].activation;
-        Zip::from(&mut lower[l]).and(&ws.a[l]).for_each(|d, &a| *d = *d * act.derivative_from_output(a));
+        Zip::from(&mut lower[l])
+            .and(&ws.a[l])
+            .for_each(|d, &a| *d = *d * act.derivative_from_output(a));
     }
     let inv_b = T::one() / T::of(ws.batch() as f64);
     for l in 0..=last {

@@ -33,7 +33,10 @@ impl Tolerance {
     /// rtol 1e-9.
     pub fn for_precision<T: Real>() -> Self {
         if T::NAME == "f64" {
-            Tolerance { atol: 1e-12, rtol: 1e-9 }
+            Tolerance {
+                atol: 1e-12,
+                rtol: 1e-9,
+            }
         } else {
             Tolerance { atol: 1e-5, rtol: 1e-4 }
         }
@@ -62,7 +65,13 @@ pub struct TensorDiff {
 
 impl TensorDiff {
     fn new(name: impl Into<String>) -> Self {
-        TensorDiff { name: name.into(), count: 0, max_abs: 0.0, max_rel: 0.0, failures: 0 }
+        TensorDiff {
+            name: name.into(),
+            count: 0,
+            max_abs: 0.0,
+            max_rel: 0.0,
+            failures: 0,
+        }
     }
 
     fn add<T: Real>(&mut self, a: impl Iterator<Item = T>, b: impl Iterator<Item = T>, tol: &Tolerance) {
@@ -133,7 +142,12 @@ impl CrossCheckReport {
             .tensors
             .iter()
             .filter(|t| t.failures > 0)
-            .map(|t| format!("{}: {} of {} values off, max abs diff {:.3e}, max rel diff {:.3e}", t.name, t.failures, t.count, t.max_abs, t.max_rel))
+            .map(|t| {
+                format!(
+                    "{}: {} of {} values off, max abs diff {:.3e}, max rel diff {:.3e}",
+                    t.name, t.failures, t.count, t.max_abs, t.max_rel
+                )
+            })
             .collect();
         Err(BpropError::CrossCheck(format!(
             "{} vs {} beyond atol {:e} / rtol {:e}: {}",
@@ -159,10 +173,22 @@ impl fmt::Display for CrossCheckReport {
             "  tolerance: |gpu - cpu| <= max({:e}, {:e} * max(|gpu|, |cpu|))",
             self.tolerance.atol, self.tolerance.rtol
         )?;
-        writeln!(f, "  {:<18} {:>8} {:>14} {:>14}  status", "tensor", "values", "max abs diff", "max rel diff")?;
+        writeln!(
+            f,
+            "  {:<18} {:>8} {:>14} {:>14}  status",
+            "tensor", "values", "max abs diff", "max rel diff"
+        )?;
         for t in &self.tensors {
-            let status = if t.failures == 0 { "ok".to_string() } else { format!("FAIL ({} values)", t.failures) };
-            writeln!(f, "  {:<18} {:>8} {:>14.3e} {:>14.3e}  {status}", t.name, t.count, t.max_abs, t.max_rel)?;
+            let status = if t.failures == 0 {
+                "ok".to_string()
+            } else {
+                format!("FAIL ({} values)", t.failures)
+            };
+            writeln!(
+                f,
+                "  {:<18} {:>8} {:>14.3e} {:>14.3e}  {status}",
+                t.name, t.count, t.max_abs, t.max_rel
+            )?;
         }
         write!(f, "  result: {}", if self.passed() { "PASS" } else { "FAIL" })
     }
@@ -187,7 +213,11 @@ pub fn cross_check<T: Real>(
     sync_every: usize,
 ) -> Result<CrossCheckReport> {
     if sync_every == 0 {
-        return Err(BpropError::InvalidArgument { name: "sync_every", value: "0".into(), why: "must be at least 1 step".into() });
+        return Err(BpropError::InvalidArgument {
+            name: "sync_every",
+            value: "0".into(),
+            why: "must be at least 1 step".into(),
+        });
     }
     let tol = Tolerance::for_precision::<T>();
     let mut state = checked.network()?;

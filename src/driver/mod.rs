@@ -36,7 +36,11 @@ impl FromStr for BackendChoice {
             "auto" => Ok(BackendChoice::Auto),
             "gpu" => Ok(BackendChoice::Gpu),
             "cpu" => Ok(BackendChoice::Cpu),
-            _ => Err(BpropError::UnknownName { kind: "backend", name: s.into(), expected: "auto, gpu, cpu" }),
+            _ => Err(BpropError::UnknownName {
+                kind: "backend",
+                name: s.into(),
+                expected: "auto, gpu, cpu",
+            }),
         }
     }
 }
@@ -74,15 +78,32 @@ pub fn open_gpu<T: Real>(req: &AdapterRequest, net: &Network<T>, data: &Dataset<
 /// Dataset/network mismatches from [`Dataset::check_fits`]; under [`BackendChoice::Gpu`],
 /// [`BpropError::NoAdapter`] or [`BpropError::Gpu`]. Under `Auto`, GPU errors are not
 /// returned: the CPU engine is, with the reason in [`Selected::fallback`].
-pub fn select<T: Real>(choice: BackendChoice, req: &AdapterRequest, net: &Network<T>, data: &Dataset<T>) -> Result<Selected<T>> {
+pub fn select<T: Real>(
+    choice: BackendChoice,
+    req: &AdapterRequest,
+    net: &Network<T>,
+    data: &Dataset<T>,
+) -> Result<Selected<T>> {
     data.check_fits(net)?;
     let cpu = || -> Result<Box<dyn Engine<T>>> { Ok(Box::new(CpuEngine::new(net.clone(), data.clone())?)) };
     match choice {
-        BackendChoice::Cpu => Ok(Selected { engine: cpu()?, fallback: None }),
-        BackendChoice::Gpu => Ok(Selected { engine: Box::new(open_gpu(req, net, data)?), fallback: None }),
+        BackendChoice::Cpu => Ok(Selected {
+            engine: cpu()?,
+            fallback: None,
+        }),
+        BackendChoice::Gpu => Ok(Selected {
+            engine: Box::new(open_gpu(req, net, data)?),
+            fallback: None,
+        }),
         BackendChoice::Auto => match open_gpu(req, net, data) {
-            Ok(gpu) => Ok(Selected { engine: Box::new(gpu), fallback: None }),
-            Err(e) => Ok(Selected { engine: cpu()?, fallback: Some(e.to_string()) }),
+            Ok(gpu) => Ok(Selected {
+                engine: Box::new(gpu),
+                fallback: None,
+            }),
+            Err(e) => Ok(Selected {
+                engine: cpu()?,
+                fallback: Some(e.to_string()),
+            }),
         },
     }
 }

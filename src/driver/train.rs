@@ -38,7 +38,13 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { learning_rate: 0.1, epochs: 10, batch_size: 1, shuffle: None, checkpoint_steps: 1024 }
+        TrainConfig {
+            learning_rate: 0.1,
+            epochs: 10,
+            batch_size: 1,
+            shuffle: None,
+            checkpoint_steps: 1024,
+        }
     }
 }
 
@@ -69,9 +75,19 @@ impl TrainConfig {
     /// # Errors
     /// [`BpropError::InvalidArgument`] naming the option.
     pub fn validate(&self, n: usize) -> Result<()> {
-        let bad = |name, value: String, why: &str| Err(BpropError::InvalidArgument { name, value, why: why.into() });
+        let bad = |name, value: String, why: &str| {
+            Err(BpropError::InvalidArgument {
+                name,
+                value,
+                why: why.into(),
+            })
+        };
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad("learning_rate", self.learning_rate.to_string(), "must be a positive finite number");
+            return bad(
+                "learning_rate",
+                self.learning_rate.to_string(),
+                "must be a positive finite number",
+            );
         }
         if self.epochs == 0 {
             return bad("epochs", "0".into(), "must be at least 1");
@@ -80,7 +96,11 @@ impl TrainConfig {
             return bad("batch_size", "0".into(), "must be at least 1");
         }
         if self.batch_size > n {
-            return bad("batch_size", self.batch_size.to_string(), &format!("must not exceed the {n} samples of the dataset"));
+            return bad(
+                "batch_size",
+                self.batch_size.to_string(),
+                &format!("must not exceed the {n} samples of the dataset"),
+            );
         }
         if self.checkpoint_steps == 0 {
             return bad("checkpoint_steps", "0".into(), "must be at least 1");
@@ -121,7 +141,14 @@ impl<T: Real> Trainer<T> {
         if let Some(why) = selected.fallback {
             notes.push(format!("GPU path unavailable, using the CPU path: {why}"));
         }
-        Ok(Trainer { engine: selected.engine, choice, data, checkpoint: net, steps_done: 0, notes })
+        Ok(Trainer {
+            engine: selected.engine,
+            choice,
+            data,
+            checkpoint: net,
+            steps_done: 0,
+            notes,
+        })
     }
 
     /// The engine in use now.
@@ -171,7 +198,10 @@ impl<T: Real> Trainer<T> {
         };
         if let Some((s, bad)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
             self.engine.set_network(&self.checkpoint)?;
-            return Err(BpropError::Diverged { step: self.steps_done + s, loss: bad.to_string() });
+            return Err(BpropError::Diverged {
+                step: self.steps_done + s,
+                loss: bad.to_string(),
+            });
         }
         self.steps_done += losses.len();
         self.checkpoint = net;
@@ -207,6 +237,10 @@ impl<T: Real> Trainer<T> {
             }
             epoch += chunk_epochs;
         }
-        Ok(TrainReport { epoch_losses, steps: self.steps_done, backend: self.engine.info().clone() })
+        Ok(TrainReport {
+            epoch_losses,
+            steps: self.steps_done,
+            backend: self.engine.info().clone(),
+        })
     }
 }

@@ -25,7 +25,10 @@ pub struct AdapterRequest {
 
 impl Default for AdapterRequest {
     fn default() -> Self {
-        AdapterRequest { name: None, backends: wgpu::Backends::all() }
+        AdapterRequest {
+            name: None,
+            backends: wgpu::Backends::all(),
+        }
     }
 }
 
@@ -93,12 +96,15 @@ impl AdapterSummary {
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
-            compute: adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS),
+            compute: adapter
+                .get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS),
             f64: features.contains(wgpu::Features::SHADER_F64),
             f16: features.contains(wgpu::Features::SHADER_F16),
             subgroup: features.contains(wgpu::Features::SUBGROUP),
             timestamp: features.contains(wgpu::Features::TIMESTAMP_QUERY),
-            max_storage_binding: limits.max_storage_buffer_binding_size as u64,
+            max_storage_binding: limits.max_storage_buffer_binding_size,
             max_buffer: limits.max_buffer_size,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
             max_invocations: limits.max_compute_invocations_per_workgroup,
@@ -148,7 +154,11 @@ pub fn pick(req: &AdapterRequest, need_f64: bool) -> Result<(wgpu::Adapter, Adap
             req.backends
         )));
     }
-    let names = all.iter().map(|(_, s)| format!("{} ({})", s.name, s.backend)).collect::<Vec<_>>().join(", ");
+    let names = all
+        .iter()
+        .map(|(_, s)| format!("{} ({})", s.name, s.backend))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut rejected = Vec::new();
     for (adapter, s) in all {
         if let Some(want) = &req.name {
@@ -161,7 +171,10 @@ pub fn pick(req: &AdapterRequest, need_f64: bool) -> Result<(wgpu::Adapter, Adap
             continue;
         }
         if need_f64 && !s.f64 {
-            rejected.push(format!("{} ({}) lacks SHADER_F64 for --precision f64", s.name, s.backend));
+            rejected.push(format!(
+                "{} ({}) lacks SHADER_F64 for --precision f64",
+                s.name, s.backend
+            ));
             continue;
         }
         return Ok((adapter, s));
@@ -205,7 +218,11 @@ impl GpuContext {
     pub fn new(req: &AdapterRequest, need_f64: bool) -> Result<Self> {
         let (adapter, summary) = pick(req, need_f64)?;
         let limits = adapter.limits();
-        let features = if need_f64 { wgpu::Features::SHADER_F64 } else { wgpu::Features::empty() };
+        let features = if need_f64 {
+            wgpu::Features::SHADER_F64
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("bprop"),
             required_features: features,
@@ -220,9 +237,18 @@ impl GpuContext {
         }));
         let sink = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost ({reason:?}): {msg}"));
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("device lost ({reason:?}): {msg}"));
         });
-        Ok(GpuContext { adapter, device, queue, summary, limits, errors })
+        Ok(GpuContext {
+            adapter,
+            device,
+            queue,
+            summary,
+            limits,
+            errors,
+        })
     }
 
     /// Errors with the first error the device reported since the last check (validation,
@@ -240,7 +266,10 @@ impl GpuContext {
     /// [`GpuContext::check`]s.
     pub fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
         self.device
-            .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: Some(SUBMISSION_TIMEOUT) })
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: Some(SUBMISSION_TIMEOUT),
+            })
             .map_err(|e| BpropError::Gpu(format!("waiting for {}: {e}", self.summary.name)))?;
         self.check()
     }
@@ -250,7 +279,7 @@ impl GpuContext {
     /// # Errors
     /// [`BpropError::Gpu`] naming the buffer, its size and the limit it exceeds.
     pub fn check_storage_size(&self, what: &str, bytes: u64) -> Result<()> {
-        let bind = self.limits.max_storage_buffer_binding_size as u64;
+        let bind = self.limits.max_storage_buffer_binding_size;
         let buf = self.limits.max_buffer_size;
         if bytes > bind.min(buf) {
             return Err(BpropError::Gpu(format!(

@@ -108,21 +108,37 @@ impl<T: Real> GpuEngine<T> {
     pub fn new(ctx: Arc<GpuContext>, net: Network<T>, data: &Dataset<T>) -> Result<Self> {
         data.check_fits(&net)?;
         if T::NAME == "f64" && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
-            return Err(BpropError::Gpu(format!("{} was opened without SHADER_F64; f64 is not available", ctx.summary.name)));
+            return Err(BpropError::Gpu(format!(
+                "{} was opened without SHADER_F64; f64 is not available",
+                ctx.summary.name
+            )));
         }
         let dev = &ctx.device;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
         let upload = |label: &str, values: &[T]| -> Result<wgpu::Buffer> {
             ctx.check_storage_size(label, bytes_of::<T>(values.len()))?;
-            let contents: &[u8] = if values.is_empty() { &[0; 16] } else { bytemuck::cast_slice(values) };
-            Ok(dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: storage }))
+            let contents: &[u8] = if values.is_empty() {
+                &[0; 16]
+            } else {
+                bytemuck::cast_slice(values)
+            };
+            Ok(dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: storage,
+            }))
         };
         let x = upload("dataset inputs", data.inputs().as_slice().expect("standard layout"))?;
         let y = upload("dataset targets", data.targets().as_slice().expect("standard layout"))?;
         let mut scal_init = vec![T::zero()];
         scal_init.extend(net.layers().iter().map(|l| T::of(l.activation.slope())));
         let scal = upload("scalars", &scal_init)?;
-        let state = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("state"), size: 16, usage: storage, mapped_at_creation: false });
+        let state = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("state"),
+            size: 16,
+            usage: storage,
+            mapped_at_creation: false,
+        });
 
         let kernels = Kernels {
             forward: shaders::build::<T>(dev, Pass::Forward)?,
@@ -153,12 +169,18 @@ impl<T: Real> GpuEngine<T> {
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 }),
-                w: upload(&format!("layer {l} weights"), layer.weights.as_standard_layout().as_slice().expect("standard layout"))?,
+                w: upload(
+                    &format!("layer {l} weights"),
+                    layer.weights.as_standard_layout().as_slice().expect("standard layout"),
+                )?,
                 b: upload(&format!("layer {l} bias"), &bias)?,
                 z: upload("z", &empty)?,
                 a: upload("a", &empty)?,
                 delta: upload("delta", &empty)?,
-                gw: upload(&format!("layer {l} weight gradient"), &vec![T::zero(); layer.weights.len()])?,
+                gw: upload(
+                    &format!("layer {l} weight gradient"),
+                    &vec![T::zero(); layer.weights.len()],
+                )?,
                 gb: upload(&format!("layer {l} bias gradient"), &bias)?,
             });
         }
@@ -208,7 +230,10 @@ impl<T: Real> GpuEngine<T> {
             return Err(BpropError::InvalidArgument {
                 name: "batch_size",
                 value: batch.to_string(),
-                why: format!("the GPU path dispatches one workgroup row per sample; {} allows {max_groups}", self.ctx.summary.name),
+                why: format!(
+                    "the GPU path dispatches one workgroup row per sample; {} allows {max_groups}",
+                    self.ctx.summary.name
+                ),
             });
         }
         if batch > self.capacity {
@@ -216,7 +241,12 @@ impl<T: Real> GpuEngine<T> {
             let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
             let make = |label: &str, n: usize| -> Result<wgpu::Buffer> {
                 self.ctx.check_storage_size(label, bytes_of::<T>(n))?;
-                Ok(dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes_of::<T>(n), usage: storage, mapped_at_creation: false }))
+                Ok(dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: bytes_of::<T>(n),
+                    usage: storage,
+                    mapped_at_creation: false,
+                }))
             };
             for (l, layer) in self.net.layers().iter().enumerate() {
                 let n = batch * layer.fan_out();
@@ -226,7 +256,12 @@ impl<T: Real> GpuEngine<T> {
             }
             let slots = STEPS_PER_SUBMISSION * batch;
             self.ctx.check_storage_size("sample order", (slots * 4) as u64)?;
-            self.order = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("order"), size: (slots * 4) as u64, usage: storage, mapped_at_creation: false });
+            self.order = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("order"),
+                size: (slots * 4) as u64,
+                usage: storage,
+                mapped_at_creation: false,
+            });
             self.loss = make("losses", slots)?;
             self.capacity = batch;
             self.bindings = self.bind_all();
@@ -241,12 +276,18 @@ impl<T: Real> GpuEngine<T> {
                     activation: layer.activation.gpu_code(),
                     has_bias: u32::from(layer.bias.is_some()),
                     gather: u32::from(l == 0),
-                    next_fan_out: if l < last { self.net.layers()[l + 1].fan_out() as u32 } else { 0 },
+                    next_fan_out: if l < last {
+                        self.net.layers()[l + 1].fan_out() as u32
+                    } else {
+                        0
+                    },
                     loss: self.net.loss().gpu_code(),
                     layer: l as u32,
                     _pad: [0; 3],
                 };
-                self.ctx.queue.write_buffer(&self.layers[l].params, 0, bytemuck::bytes_of(&p));
+                self.ctx
+                    .queue
+                    .write_buffer(&self.layers[l].params, 0, bytemuck::bytes_of(&p));
             }
             self.batch = batch;
         }
@@ -254,7 +295,17 @@ impl<T: Real> GpuEngine<T> {
     }
 
     fn bind_all(&self) -> Bindings {
-        make_bindings(&self.ctx, &self.kernels, &self.layers, &self.x, &self.y, &self.scal, &self.state, &self.order, &self.loss)
+        make_bindings(
+            &self.ctx,
+            &self.kernels,
+            &self.layers,
+            &self.x,
+            &self.y,
+            &self.scal,
+            &self.state,
+            &self.order,
+            &self.loss,
+        )
     }
 
     /// Records one step for the current batch size: forward, output and hidden deltas,
@@ -308,9 +359,14 @@ impl<T: Real> GpuEngine<T> {
         let q = &self.ctx.queue;
         q.write_buffer(&self.order, 0, bytemuck::cast_slice(order));
         q.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32; 4]));
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bprop steps") });
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("bprop steps"),
+        });
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bprop steps"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("bprop steps"),
+                timestamp_writes: None,
+            });
             for _ in 0..steps {
                 self.record_step(&mut pass, train);
             }
@@ -345,14 +401,19 @@ impl<T: Real> GpuEngine<T> {
         });
         self.ctx
             .device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(crate::gpu::context::SUBMISSION_TIMEOUT) })
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(crate::gpu::context::SUBMISSION_TIMEOUT),
+            })
             .map_err(|e| BpropError::Gpu(format!("waiting for the readback: {e}")))?;
         rx.recv()
             .map_err(|_| BpropError::Gpu("the readback was dropped".into()))?
             .map_err(|e| BpropError::Gpu(format!("mapping the readback buffer: {e}")))?;
         let mut out = Vec::with_capacity(reads.len());
         {
-            let view = slice.get_mapped_range().map_err(|e| BpropError::Gpu(format!("reading the readback buffer: {e}")))?;
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| BpropError::Gpu(format!("reading the readback buffer: {e}")))?;
             let mut offset = 0usize;
             for &(_, _, n) in reads {
                 let size = n * std::mem::size_of::<T>();
@@ -381,7 +442,11 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             let loss = self.loss.clone();
             let per_sample = self.submit(chunk, steps, true, &[(&loss, 0, chunk.len())])?;
             let inv_b = T::one() / T::of(batch as f64);
-            losses.extend(per_sample[0].chunks_exact(batch).map(|c| c.iter().copied().sum::<T>() * inv_b));
+            losses.extend(
+                per_sample[0]
+                    .chunks_exact(batch)
+                    .map(|c| c.iter().copied().sum::<T>() * inv_b),
+            );
         }
         Ok(losses)
     }
@@ -392,7 +457,12 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             .layers()
             .iter()
             .zip(&self.layers)
-            .flat_map(|(l, g)| [(g.w.clone(), l.weights.len()), (g.b.clone(), l.bias.as_ref().map_or(0, |b| b.len()))])
+            .flat_map(|(l, g)| {
+                [
+                    (g.w.clone(), l.weights.len()),
+                    (g.b.clone(), l.bias.as_ref().map_or(0, |b| b.len())),
+                ]
+            })
             .collect();
         let refs: Vec<_> = reads.iter().map(|(b, n)| (b, 0, *n)).collect();
         let mut values = self.submit(&[0], 0, false, &refs)?.into_iter();
@@ -410,9 +480,15 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
     fn set_network(&mut self, net: &Network<T>) -> Result<()> {
         self.net.check_same_shape(net)?;
         for (layer, g) in net.layers().iter().zip(&self.layers) {
-            self.ctx.queue.write_buffer(&g.w, 0, bytemuck::cast_slice(layer.weights.as_standard_layout().as_slice().expect("standard layout")));
+            self.ctx.queue.write_buffer(
+                &g.w,
+                0,
+                bytemuck::cast_slice(layer.weights.as_standard_layout().as_slice().expect("standard layout")),
+            );
             if let Some(b) = &layer.bias {
-                self.ctx.queue.write_buffer(&g.b, 0, bytemuck::cast_slice(b.as_slice().expect("contiguous")));
+                self.ctx
+                    .queue
+                    .write_buffer(&g.b, 0, bytemuck::cast_slice(b.as_slice().expect("contiguous")));
             }
         }
         self.net = net.clone();
@@ -426,7 +502,12 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         let mut reads: Vec<(wgpu::Buffer, usize)> = Vec::new();
         for (l, g) in self.net.layers().iter().zip(&self.layers) {
             let n = batch * l.fan_out();
-            reads.extend([(g.z.clone(), n), (g.a.clone(), n), (g.delta.clone(), n), (g.gw.clone(), l.weights.len())]);
+            reads.extend([
+                (g.z.clone(), n),
+                (g.a.clone(), n),
+                (g.delta.clone(), n),
+                (g.gw.clone(), l.weights.len()),
+            ]);
             reads.push((g.gb.clone(), l.bias.as_ref().map_or(0, |b| b.len())));
         }
         reads.push((self.loss.clone(), batch));
@@ -442,9 +523,16 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             let z = rows(values.next().expect("z"));
             let a = rows(values.next().expect("a"));
             let delta = rows(values.next().expect("delta"));
-            let grad_w = Array2::from_shape_vec(l.weights.dim(), values.next().expect("gw")).expect("shape as allocated");
+            let grad_w =
+                Array2::from_shape_vec(l.weights.dim(), values.next().expect("gw")).expect("shape as allocated");
             let gb = values.next().expect("gb");
-            layers.push(LayerTrace { z, a, delta, grad_w, grad_b: l.bias.as_ref().map(|_| Array1::from(gb)) });
+            layers.push(LayerTrace {
+                z,
+                a,
+                delta,
+                grad_w,
+                grad_b: l.bias.as_ref().map(|_| Array1::from(gb)),
+            });
         }
         let per_sample = values.next().expect("loss");
         let loss = per_sample.iter().copied().sum::<T>() / T::of(batch as f64);
@@ -453,7 +541,12 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         let (xs, ys) = rest.split_at(batch * ni);
         let inputs = Array2::from_shape_vec((batch, ni), xs.to_vec()).expect("rows of the inputs");
         let targets = Array2::from_shape_vec((batch, no), ys.to_vec()).expect("rows of the targets");
-        Ok(StepTrace { inputs, targets, layers, loss })
+        Ok(StepTrace {
+            inputs,
+            targets,
+            layers,
+            loss,
+        })
     }
 }
 
@@ -473,9 +566,16 @@ fn make_bindings(
         let entries: Vec<_> = bufs
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
             .collect();
-        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &kernel.layout, entries: &entries })
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &kernel.layout,
+            entries: &entries,
+        })
     };
     let last = layers.len() - 1;
     let a_in = |l: usize| if l == 0 { x } else { &layers[l - 1].a };
@@ -484,15 +584,24 @@ fn make_bindings(
         forward: (0..layers.len())
             .map(|l| {
                 let g = &layers[l];
-                group(&k.forward, &[&g.params, &g.w, &g.b, a_in(l), order, state, scal, &g.z, &g.a])
+                group(
+                    &k.forward,
+                    &[&g.params, &g.w, &g.b, a_in(l), order, state, scal, &g.z, &g.a],
+                )
             })
             .collect(),
         softmax: group(&k.softmax, &[&out.params, &out.z, &out.a]),
-        output_delta: group(&k.output_delta, &[&out.params, &out.z, &out.a, y, order, state, scal, &out.delta, loss]),
+        output_delta: group(
+            &k.output_delta,
+            &[&out.params, &out.z, &out.a, y, order, state, scal, &out.delta, loss],
+        ),
         hidden_delta: (0..last)
             .map(|l| {
                 let (g, next) = (&layers[l], &layers[l + 1]);
-                group(&k.hidden_delta, &[&g.params, &next.w, &next.delta, &g.a, scal, &g.delta])
+                group(
+                    &k.hidden_delta,
+                    &[&g.params, &next.w, &next.delta, &g.a, scal, &g.delta],
+                )
             })
             .collect(),
         gradient: (0..layers.len())
@@ -501,8 +610,10 @@ fn make_bindings(
                 group(&k.gradient, &[&g.params, &g.delta, a_in(l), order, state, &g.gw, &g.gb])
             })
             .collect(),
-        update: layers.iter().map(|g| group(&k.update, &[&g.params, scal, &g.gw, &g.gb, &g.w, &g.b])).collect(),
+        update: layers
+            .iter()
+            .map(|g| group(&k.update, &[&g.params, scal, &g.gw, &g.gb, &g.w, &g.b]))
+            .collect(),
         advance: group(&k.advance, &[state]),
     }
 }
-

@@ -25,8 +25,15 @@ pub enum Pass {
 
 impl Pass {
     /// Every pass, in the order a step runs them.
-    pub const ALL: [Pass; 7] =
-        [Pass::Forward, Pass::Softmax, Pass::OutputDelta, Pass::HiddenDelta, Pass::Gradient, Pass::UpdateSgd, Pass::Advance];
+    pub const ALL: [Pass; 7] = [
+        Pass::Forward,
+        Pass::Softmax,
+        Pass::OutputDelta,
+        Pass::HiddenDelta,
+        Pass::Gradient,
+        Pass::UpdateSgd,
+        Pass::Advance,
+    ];
 
     /// The file name in `shaders/`.
     pub fn file(self) -> &'static str {
@@ -61,7 +68,11 @@ pub fn source<T: Real>(pass: Pass) -> String {
     } else {
         include_str!("../../shaders/real_f32.wgsl")
     };
-    format!("{prelude}\n{}\n{}", include_str!("../../shaders/common.wgsl"), pass.body())
+    format!(
+        "{prelude}\n{}\n{}",
+        include_str!("../../shaders/common.wgsl"),
+        pass.body()
+    )
 }
 
 /// The workgroup size used for every 1-D and 2-D pass (the `WG` override constant).
@@ -85,18 +96,29 @@ pub fn build<T: Real>(device: &wgpu::Device, pass: Pass) -> Result<Kernel> {
         label: Some(pass.file()),
         source: wgpu::ShaderSource::Wgsl(source::<T>(pass).into()),
     });
-    let constants: &[(&str, f64)] = if pass == Pass::Advance { &[] } else { &[("WG", WORKGROUP as f64)] };
+    let constants: &[(&str, f64)] = if pass == Pass::Advance {
+        &[]
+    } else {
+        &[("WG", WORKGROUP as f64)]
+    };
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(pass.file()),
         layout: None,
         module: &module,
         entry_point: Some("main"),
-        compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            ..Default::default()
+        },
         cache: None,
     });
     let layout = pipeline.get_bind_group_layout(0);
     if let Some(err) = pollster::block_on(scope.pop()) {
-        return Err(BpropError::Gpu(format!("shaders/{} ({}) does not build: {err}", pass.file(), T::NAME)));
+        return Err(BpropError::Gpu(format!(
+            "shaders/{} ({}) does not build: {err}",
+            pass.file(),
+            T::NAME
+        )));
     }
     Ok(Kernel { pipeline, layout })
 }

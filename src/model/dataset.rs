@@ -38,7 +38,10 @@ impl<T: Real> Dataset<T> {
         check_finite("inputs", inputs.iter().copied(), inputs.ncols())?;
         check_finite("targets", targets.iter().copied(), targets.ncols())?;
         // Standard layout makes the rows contiguous, which both paths rely on.
-        Ok(Dataset { inputs: inputs.as_standard_layout().into_owned(), targets: targets.as_standard_layout().into_owned() })
+        Ok(Dataset {
+            inputs: inputs.as_standard_layout().into_owned(),
+            targets: targets.as_standard_layout().into_owned(),
+        })
     }
 
     /// Inputs, shape (n, n_inputs).
@@ -66,13 +69,26 @@ impl<T: Real> Dataset<T> {
     /// for a target outside [0, 1] under `bce` or `cross_entropy`.
     pub fn check_fits(&self, net: &Network<T>) -> Result<()> {
         if self.inputs.ncols() != net.inputs() {
-            return Err(BpropError::shape("dataset inputs (columns = network inputs)", (self.len(), net.inputs()), self.inputs.dim()));
+            return Err(BpropError::shape(
+                "dataset inputs (columns = network inputs)",
+                (self.len(), net.inputs()),
+                self.inputs.dim(),
+            ));
         }
         if self.targets.ncols() != net.outputs() {
-            return Err(BpropError::shape("dataset targets (columns = network outputs)", (self.len(), net.outputs()), self.targets.dim()));
+            return Err(BpropError::shape(
+                "dataset targets (columns = network outputs)",
+                (self.len(), net.outputs()),
+                self.targets.dim(),
+            ));
         }
         if net.loss().needs_unit_targets() {
-            if let Some((i, v)) = self.targets.iter().enumerate().find(|(_, &v)| !(T::zero()..=T::one()).contains(&v)) {
+            if let Some((i, v)) = self
+                .targets
+                .iter()
+                .enumerate()
+                .find(|(_, &v)| !(T::zero()..=T::one()).contains(&v))
+            {
                 let c = self.targets.ncols();
                 return Err(BpropError::InvalidArgument {
                     name: "targets",

@@ -80,9 +80,7 @@ impl Loss {
     /// E for one sample from its pre-activations `z`, outputs `a` and targets `y`.
     pub fn value<T: Real>(self, z: &[T], a: &[T], y: &[T]) -> T {
         match self {
-            Loss::HalfSse => {
-                T::of(0.5) * a.iter().zip(y).map(|(&ak, &yk)| (yk - ak) * (yk - ak)).sum::<T>()
-            }
+            Loss::HalfSse => T::of(0.5) * a.iter().zip(y).map(|(&ak, &yk)| (yk - ak) * (yk - ak)).sum::<T>(),
             Loss::Mse => {
                 let n = T::of(a.len() as f64);
                 a.iter().zip(y).map(|(&ak, &yk)| (yk - ak) * (yk - ak)).sum::<T>() / n

@@ -69,16 +69,28 @@ pub struct NetworkSpec {
 impl NetworkSpec {
     /// An architecture with `inputs` inputs, no layers yet, and `loss`.
     pub fn new(inputs: usize, loss: Loss) -> Self {
-        NetworkSpec { inputs, layers: Vec::new(), loss }
+        NetworkSpec {
+            inputs,
+            layers: Vec::new(),
+            loss,
+        }
     }
     /// Appends a layer of `units` neurons with a bias.
     pub fn layer(mut self, units: usize, activation: Activation) -> Self {
-        self.layers.push(LayerSpec { units, activation, bias: true });
+        self.layers.push(LayerSpec {
+            units,
+            activation,
+            bias: true,
+        });
         self
     }
     /// Appends a layer of `units` neurons without a bias.
     pub fn layer_without_bias(mut self, units: usize, activation: Activation) -> Self {
-        self.layers.push(LayerSpec { units, activation, bias: false });
+        self.layers.push(LayerSpec {
+            units,
+            activation,
+            bias: false,
+        });
         self
     }
 }
@@ -162,7 +174,9 @@ impl<T: Real> Network<T> {
     /// As [`Network::new`], plus [`BpropError::InvalidNetwork`] for zero inputs or units.
     pub fn random(spec: &NetworkSpec, init: Init, seed: u64) -> Result<Self> {
         if spec.inputs == 0 {
-            return Err(BpropError::InvalidNetwork("the network needs at least one input".into()));
+            return Err(BpropError::InvalidNetwork(
+                "the network needs at least one input".into(),
+            ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut fan_in = spec.inputs;
@@ -183,7 +197,11 @@ impl<T: Real> Network<T> {
             };
             let weights = Array2::from_shape_simple_fn((ls.units, fan_in), || T::of(rng.random_range(-r..r)));
             let bias = ls.bias.then(|| Array1::zeros(ls.units));
-            layers.push(Layer { weights, bias, activation: ls.activation });
+            layers.push(Layer {
+                weights,
+                bias,
+                activation: ls.activation,
+            });
             fan_in = ls.units;
         }
         Network::new(layers, spec.loss)
@@ -215,7 +233,9 @@ impl<T: Real> Network<T> {
     }
     /// Layer sizes, inputs first: e.g. `[2, 2, 1]` for the seed.
     pub fn sizes(&self) -> Vec<usize> {
-        std::iter::once(self.inputs()).chain(self.layers.iter().map(Layer::fan_out)).collect()
+        std::iter::once(self.inputs())
+            .chain(self.layers.iter().map(Layer::fan_out))
+            .collect()
     }
     /// The architecture as a spec (drops the weights).
     pub fn spec(&self) -> NetworkSpec {
@@ -224,7 +244,11 @@ impl<T: Real> Network<T> {
             layers: self
                 .layers
                 .iter()
-                .map(|l| LayerSpec { units: l.fan_out(), activation: l.activation, bias: l.bias.is_some() })
+                .map(|l| LayerSpec {
+                    units: l.fan_out(),
+                    activation: l.activation,
+                    bias: l.bias.is_some(),
+                })
                 .collect(),
             loss: self.loss,
         }

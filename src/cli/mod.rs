@@ -1,0 +1,70 @@
+//! Argument parsing (clap) and dispatch to one module per subcommand.
+
+mod demo;
+mod devices;
+
+use bprop::driver::BackendChoice;
+use bprop::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// bprop: fully connected neural networks trained by backpropagation on the GPU (WGSL
+/// compute shaders through wgpu) with a cross-checked CPU path (ndarray).
+#[derive(Debug, Parser)]
+#[command(
+    name = "bprop",
+    version,
+    after_help = "Examples:\n  bprop demo                      the seed's 2-2-1 network, done right, on the best backend\n  bprop demo --backend cpu --precision f64\n  bprop devices                   the GPU adapters wgpu sees\n\nEnvironment: WGPU_BACKEND (e.g. vulkan) and WGPU_ADAPTER_NAME (a substring of the adapter's\nname) restrict the adapters the GPU path may use."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train the seed's 2-2-1 sigmoid network as backpropagation does it, step by step.
+    #[command(after_help = demo::EXAMPLES)]
+    Demo(demo::DemoArgs),
+    /// List the GPU adapters wgpu finds and which one `--backend auto` would use.
+    #[command(after_help = devices::EXAMPLES)]
+    Devices,
+}
+
+/// Which path computes (`--backend`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendArg {
+    /// A hardware GPU, else a software GPU adapter, else the CPU path; falls back to the
+    /// CPU path (saying why) when the GPU path fails.
+    Auto,
+    /// A GPU adapter (hardware or software), or an error.
+    Gpu,
+    /// The CPU path (ndarray).
+    Cpu,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Gpu => BackendChoice::Gpu,
+            BackendArg::Cpu => BackendChoice::Cpu,
+        }
+    }
+}
+
+/// Floating-point precision (`--precision`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PrecisionArg {
+    /// 32-bit floats (every adapter).
+    F32,
+    /// 64-bit floats (the CPU path; the GPU path on adapters with SHADER_F64).
+    F64,
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Devices => devices::run(),
+    }
+}
