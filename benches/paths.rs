@@ -30,15 +30,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn random_workload<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize, batch: usize, steps: usize) -> Workload<T> {
-    let spec = NetworkSpec::new(inputs, Loss::CrossEntropy).layer(hidden, Activation::Relu).layer(outputs, Activation::Softmax);
+fn random_workload<T: Real>(
+    inputs: usize,
+    hidden: usize,
+    outputs: usize,
+    n: usize,
+    batch: usize,
+    steps: usize,
+) -> Workload<T> {
+    let spec = NetworkSpec::new(inputs, Loss::CrossEntropy)
+        .layer(hidden, Activation::Relu)
+        .layer(outputs, Activation::Softmax);
     let net = Network::random(&spec, Init::Auto, 1).expect("valid spec");
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let x = Array2::from_shape_simple_fn((n, inputs), || T::of(rng.random_range(-1.0..1.0)));
-    let y = Array2::from_shape_fn((n, outputs), |(i, k)| if i % outputs == k { T::one() } else { T::zero() });
+    let y = Array2::from_shape_fn(
+        (n, outputs),
+        |(i, k)| if i % outputs == k { T::one() } else { T::zero() },
+    );
     let order = (0..steps * batch).map(|i| (i % n) as u32).collect();
     Workload {
-        name: format!("{inputs}-{hidden}-{outputs} relu/softmax, batch {batch}, {steps} steps, {}", T::NAME),
+        name: format!(
+            "{inputs}-{hidden}-{outputs} relu/softmax, batch {batch}, {steps} steps, {}",
+            T::NAME
+        ),
         net,
         data: Dataset::new(x, y).expect("finite data"),
         order,
@@ -48,7 +63,8 @@ fn random_workload<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usi
 }
 
 fn bench<T: Real>(w: &Workload<T>, rounds: usize) {
-    let mut engines: Vec<Box<dyn Engine<T>>> = vec![Box::new(CpuEngine::new(w.net.clone(), w.data.clone()).expect("fits"))];
+    let mut engines: Vec<Box<dyn Engine<T>>> =
+        vec![Box::new(CpuEngine::new(w.net.clone(), w.data.clone()).expect("fits"))];
     match open_gpu(&AdapterRequest::from_env(), &w.net, &w.data) {
         Ok(g) => engines.push(Box::new(g)),
         Err(e) => println!("  (GPU path skipped in this benchmark: {e})"),

@@ -18,7 +18,10 @@ fn plain_backprop(iterations: usize) -> (Vec<f64>, [[f64; 2]; 2], [f64; 2]) {
     let mut w1 = seed::W1[0];
     let mut errors = Vec::new();
     for _ in 0..iterations {
-        let h = [sig(w0[0][0] * x[0] + w0[0][1] * x[1]), sig(w0[1][0] * x[0] + w0[1][1] * x[1])];
+        let h = [
+            sig(w0[0][0] * x[0] + w0[0][1] * x[1]),
+            sig(w0[1][0] * x[0] + w0[1][1] * x[1]),
+        ];
         let o = sig(w1[0] * h[0] + w1[1] * h[1]);
         errors.push(0.5 * (y - o) * (y - o));
         let d2 = (o - y) * o * (1.0 - o);
@@ -44,7 +47,10 @@ fn run_seed<E: Engine<f64> + ?Sized>(engine: &mut E) -> (Vec<f64>, bprop::model:
 fn assert_matches_plain(losses: &[f64], net: &bprop::model::Network<f64>, tol: f64) {
     let (errors, w0, w1) = plain_backprop(seed::ITERATIONS);
     for (i, (a, b)) in losses.iter().zip(&errors).enumerate() {
-        assert!((a - b).abs() <= tol * b.abs().max(1e-300), "iteration {i}: error {a} vs plain {b}");
+        assert!(
+            (a - b).abs() <= tol * b.abs().max(1e-300),
+            "iteration {i}: error {a} vs plain {b}"
+        );
     }
     let l = net.layers();
     for i in 0..2 {
@@ -102,9 +108,17 @@ fn faulty_listing_reproduces_the_seeds_printed_figures() {
     assert!((error - seed::printed::ERROR).abs() < 1e-14, "{error}");
     for i in 0..2 {
         for j in 0..2 {
-            assert!((w0[i][j] - seed::printed::W0[i][j]).abs() < 1e-8, "w0[{i}][{j}] = {}", w0[i][j]);
+            assert!(
+                (w0[i][j] - seed::printed::W0[i][j]).abs() < 1e-8,
+                "w0[{i}][{j}] = {}",
+                w0[i][j]
+            );
         }
-        assert!((w1[0][i] - seed::printed::W1[0][i]).abs() < 1e-8, "w1[{i}] = {}", w1[0][i]);
+        assert!(
+            (w1[0][i] - seed::printed::W1[0][i]).abs() < 1e-8,
+            "w1[{i}] = {}",
+            w1[0][i]
+        );
     }
     // The flaw's signature: both rows of w0 moved by the same amount.
     assert!(((w0[1][0] - w0[0][0]) - 0.3).abs() < 1e-12);
