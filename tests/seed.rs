@@ -2,6 +2,9 @@
 //! independent plain implementation, the seed's faulty listing against its printed
 //! figures, and one step worked by hand.
 
+// Index loops mirror the subscripts of the math (w0[i][j]) on these 2x2 arrays.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use bprop::cpu::CpuEngine;
