@@ -5,8 +5,16 @@
 //   W_l      row-major (fan_out, fan_in): W[i, j] at w[i * fan_in + j]
 //   z, a, δ  row-major (batch, fan_out):  row r, neuron i at [r * fan_out + i]
 //   dataset  row-major (n_samples, width); the batch's row r is sample order[step * batch + r]
-//   scal     [learning rate, slope of layer 0, slope of layer 1, ...] in `real`
-//   state    [step]: the step within the current submission, advanced by advance.wgsl
+//   scal     constants in `real`: [k0, k1, k2, k3] the optimizer's (src/model/optim.rs,
+//            Optimizer::constants), [4] L2 weight decay λ, [5] max-norm c, [6] the input
+//            dropout's scale 1/(1 − p_in), [7] the hidden dropout's 1/(1 − p_h), then from
+//            SLOPE_BASE the leaky slope of each layer
+//   hyper    per step s of the submission, in `real`: [4 s] η_s, [4 s + 1] c₁, [4 s + 2] c₂
+//   state    [0] the step within the current submission (advanced by advance.wgsl),
+//            [1] the run's step count at the submission's start, [2], [3] the dropout
+//            seed's low and high words
+
+const SLOPE_BASE: u32 = 8u;
 
 struct LayerParams {
     fan_in: u32,
@@ -17,10 +25,10 @@ struct LayerParams {
     gather: u32,       // 1: this layer's input rows come from the dataset through `order`
     next_fan_out: u32, // fan_out of layer l + 1 (hidden delta pass), else 0
     loss: u32,         // 0 sse, 1 mse, 2 bce, 3 cross_entropy (output layer)
-    layer: u32,        // this layer's index l; its slope is scal[1 + l]
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    layer: u32,        // this layer's index l; its slope is scal[SLOPE_BASE + l]
+    optimizer: u32,    // 0 sgd, 1 momentum, 2 nesterov, 3 adam(w), 4 irprop-
+    drop_in: u32,      // dropout keep threshold ⌊p · 2³²⌋ on this layer's input (0: none)
+    drop_next: u32,    // the same for layer l + 1's input (hidden delta pass)
 }
 
 // a = f(z). Softmax (5) is the identity here; softmax.wgsl normalises the row afterwards.
@@ -45,4 +53,28 @@ fn activate_deriv(kind: u32, a: real, slope: real) -> real {
         case 4u: { return select(slope, real(1.0), a > 0.0); }
         default: { return 1.0; }
     }
+}
+
+// Chris Wellons' lowbias32 integer hash (src/model/dropout.rs, bit for bit).
+fn lowbias32(v: u32) -> u32 {
+    var x = v;
+    x = x ^ (x >> 16u);
+    x = x * 0x7feb352du;
+    x = x ^ (x >> 15u);
+    x = x * 0x846ca68bu;
+    x = x ^ (x >> 16u);
+    return x;
+}
+
+// Dropout's counter-based mask: unit `unit` of batch row `row` of layer `layer`'s input at
+// run step `step` is kept when hash(unit, row, layer, step, seed) ≥ threshold. The same
+// chain as Dropout::hash in src/model/dropout.rs; `seed_lo`, `seed_hi` are the seed's words.
+fn dropout_keep(threshold: u32, step: u32, layer: u32, row: u32, unit: u32, seed_lo: u32, seed_hi: u32) -> bool {
+    var h = lowbias32(unit);
+    h = lowbias32(h ^ row);
+    h = lowbias32(h ^ layer);
+    h = lowbias32(h ^ step);
+    h = lowbias32(h ^ seed_lo);
+    h = lowbias32(h ^ seed_hi);
+    return h >= threshold;
 }

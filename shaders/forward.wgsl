@@ -4,7 +4,9 @@
 //   a[r, i] = f(z[r, i])                              (softmax: a = z here, see softmax.wgsl)
 //
 // a_in is the previous layer's activations, or for layer 0 the dataset's input rows
-// selected through `order` (gather = 1), so inputs are never copied on the host.
+// selected through `order` (gather = 1), so inputs are never copied on the host. Under
+// dropout (drop_in ≠ 0) each input is multiplied by its mask m ∈ {0, 1/(1 − p)}
+// (common.wgsl's dropout_keep), i.e. z = W (m ⊙ a_in) + b.
 //
 // Dispatch: (ceil(fan_out / WG), batch, 1); one invocation per output neuron and row.
 
@@ -34,13 +36,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let in_base = row * p.fan_in;
     let w_base = i * p.fan_in;
     var acc: real = 0.0;
-    for (var j = 0u; j < p.fan_in; j++) {
-        acc = acc + w[w_base + j] * a_in[in_base + j];
+    if (p.drop_in == 0u) {
+        for (var j = 0u; j < p.fan_in; j++) {
+            acc = acc + w[w_base + j] * a_in[in_base + j];
+        }
+    } else {
+        let scale = select(scal[7], scal[6], p.layer == 0u);
+        let t = state[1] + state[0];
+        for (var j = 0u; j < p.fan_in; j++) {
+            if (dropout_keep(p.drop_in, t, p.layer, r, j, state[2], state[3])) {
+                acc = acc + w[w_base + j] * (scale * a_in[in_base + j]);
+            }
+        }
     }
     if (p.has_bias == 1u) {
         acc = acc + b[i];
     }
     let o = r * p.fan_out + i;
     z[o] = acc;
-    a[o] = activate(p.activation, acc, scal[1u + p.layer]);
+    a[o] = activate(p.activation, acc, scal[SLOPE_BASE + p.layer]);
 }

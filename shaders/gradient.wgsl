@@ -4,7 +4,8 @@
 //   ∂E/∂b[i]    = (1/B) Σ_r δ[r, i]                     (∂z_i/∂b[i] = 1)
 //
 // a_in is the previous layer's activations or, for layer 0, the dataset rows through
-// `order`. The invocations with j = 0 also write the bias gradient.
+// `order`; under dropout it is the dropped input m ⊙ a_in the forward pass used
+// (∂z_i/∂W[i, j] = m_j a_in[j]). The invocations with j = 0 also write the bias gradient.
 //
 // Dispatch: (ceil(fan_in / WG), fan_out, 1); one invocation per weight.
 
@@ -15,6 +16,7 @@
 @group(0) @binding(4) var<storage, read> state: array<u32>;
 @group(0) @binding(5) var<storage, read_write> gw: array<real>;
 @group(0) @binding(6) var<storage, read_write> gb: array<real>;
+@group(0) @binding(7) var<storage, read> scal: array<real>;
 
 override WG: u32 = 64u;
 
@@ -33,7 +35,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             row = order[state[0] * p.batch + r];
         }
         let d = delta[r * p.fan_out + i];
-        sw = sw + d * a_in[row * p.fan_in + j];
+        var x = a_in[row * p.fan_in + j];
+        if (p.drop_in != 0u) {
+            let keep = dropout_keep(p.drop_in, state[1] + state[0], p.layer, r, j, state[2], state[3]);
+            let scale = select(scal[7], scal[6], p.layer == 0u);
+            x = select(real(0.0), scale * x, keep);
+        }
+        sw = sw + d * x;
         sb = sb + d;
     }
     let inv_b = 1.0 / real(p.batch);

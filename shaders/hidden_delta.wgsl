@@ -2,8 +2,10 @@
 //
 //   δ_l[r, j] = (Σ_i W_{l+1}[i, j] · δ_{l+1}[r, i]) · f'(z_l[r, j])
 //
-// i.e. δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f'(z_l), with f' computed from a_l (common.wgsl). It
-// reads W_{l+1} before update.wgsl changes it: all deltas of a step precede its updates.
+// i.e. δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f'(z_l), with f' computed from a_l (common.wgsl). Under
+// dropout on layer l + 1's input (drop_next ≠ 0), that input was m ⊙ a_l, so the chain rule
+// adds the mask: δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ m ⊙ f'(z_l). It reads W_{l+1} before
+// update.wgsl changes it: all deltas of a step precede its updates.
 //
 // Dispatch: (ceil(n / WG), batch, 1); one invocation per neuron of layer l and row.
 
@@ -13,6 +15,7 @@
 @group(0) @binding(3) var<storage, read> a: array<real>;
 @group(0) @binding(4) var<storage, read> scal: array<real>;
 @group(0) @binding(5) var<storage, read_write> delta: array<real>;
+@group(0) @binding(6) var<storage, read> state: array<u32>;
 
 override WG: u32 = 64u;
 
@@ -29,6 +32,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < m; i++) {
         s = s + w_next[i * n + j] * delta_next[r * m + i];
     }
+    if (p.drop_next != 0u) {
+        // m = 1/(1 − p_h) when kept, 0 when dropped (layer l + 1's input is a hidden output)
+        let keep = dropout_keep(p.drop_next, state[1] + state[0], p.layer + 1u, r, j, state[2], state[3]);
+        s = select(real(0.0), scal[7] * s, keep);
+    }
     let o = r * n + j;
-    delta[o] = s * activate_deriv(p.activation, a[o], scal[1u + p.layer]);
+    delta[o] = s * activate_deriv(p.activation, a[o], scal[SLOPE_BASE + p.layer]);
 }

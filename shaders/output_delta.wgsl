@@ -35,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let base = r * n;
     let slot = state[0] * p.batch + r;
     let y_base = order[slot] * n;
-    let slope = scal[1u + p.layer];
+    let slope = scal[SLOPE_BASE + p.layer];
     var e: real = 0.0;
     switch p.loss {
         case 0u, 1u: {

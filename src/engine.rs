@@ -3,7 +3,7 @@
 //! ([`StepTrace`]) for cross-checks and explanations.
 
 use crate::error::Result;
-use crate::model::{Network, Real};
+use crate::model::{Hyper, Network, OptimState, Real};
 use ndarray::{Array1, Array2};
 use std::fmt;
 
@@ -81,15 +81,33 @@ pub trait Engine<T: Real> {
     /// What this engine runs on.
     fn info(&self) -> &BackendInfo;
 
-    /// Runs `order.len() / batch` steps of plain gradient descent: step s uses samples
-    /// `order[s·batch .. (s+1)·batch]` and applies W −= lr · ∂E/∂W, b −= lr · ∂E/∂b with the
-    /// gradients averaged over the batch. Returns each step's mean loss, computed in the
-    /// forward pass before that step's update (as the seed prints it).
+    /// Runs `order.len() / batch` training steps: step s uses samples
+    /// `order[s·batch .. (s+1)·batch]`, computes the gradients averaged over the batch and
+    /// applies `hyper`'s update rule (see [`crate::model::Hyper`]). Optimizer state and the
+    /// step count persist across calls; a different optimizer than the state's starts a
+    /// fresh state. Returns each step's mean loss, computed in the forward pass before
+    /// that step's update (as the seed prints it).
     ///
     /// # Errors
     /// [`crate::BpropError::InvalidArgument`] when `batch` is 0, `order.len()` is not a
-    /// multiple of it, or an index is out of range; GPU errors from the GPU path.
-    fn train_steps(&mut self, order: &[u32], batch: usize, lr: T) -> Result<Vec<T>>;
+    /// multiple of it, an index is out of range, or a hyperparameter is invalid; GPU errors
+    /// from the GPU path.
+    fn train_with(&mut self, order: &[u32], batch: usize, hyper: &Hyper) -> Result<Vec<T>>;
+
+    /// [`Engine::train_with`] with plain gradient descent at rate `lr`: W −= lr · ∂E/∂W,
+    /// b −= lr · ∂E/∂b.
+    fn train_steps(&mut self, order: &[u32], batch: usize, lr: T) -> Result<Vec<T>> {
+        self.train_with(order, batch, &Hyper::sgd(lr.f64()))
+    }
+
+    /// The optimizer state (a readback on the GPU path), `None` before the first step.
+    fn optimizer_state(&mut self) -> Result<Option<OptimState<T>>>;
+
+    /// Replaces the optimizer state (`None` resets it: the next step starts fresh at t = 0).
+    ///
+    /// # Errors
+    /// [`crate::BpropError::Shape`] when the state does not fit the network.
+    fn set_optimizer_state(&mut self, state: Option<&OptimState<T>>) -> Result<()>;
 
     /// The current parameters (a readback on the GPU path).
     fn network(&mut self) -> Result<Network<T>>;
@@ -127,4 +145,16 @@ pub(crate) fn check_order(order: &[u32], batch: usize, n: usize) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Checks the samples of [`Engine::trace`]: at least one, all in range.
+pub(crate) fn check_trace(samples: &[u32], n: usize) -> Result<()> {
+    if samples.is_empty() {
+        return Err(crate::error::BpropError::InvalidArgument {
+            name: "samples",
+            value: "[]".into(),
+            why: "a trace needs at least one sample".into(),
+        });
+    }
+    check_order(samples, samples.len(), n)
 }

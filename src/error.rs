@@ -71,13 +71,26 @@ pub enum BpropError {
     /// The cross-check found GPU and CPU results further apart than the tolerance allows.
     #[error("cross-check failed: {0}")]
     CrossCheck(String),
-    /// Training produced a NaN or infinite loss.
+    /// Training produced a NaN or infinite loss, or NaN or infinite parameters.
     #[error("training diverged at step {step}: loss is {loss}")]
     Diverged {
-        /// The step (0-based, counted over the whole run) whose loss was not finite.
+        /// The step (0-based, counted over the whole run) whose loss was not finite, or
+        /// the last step of a chunk that ended with non-finite parameters.
         step: usize,
-        /// The loss value, printed.
+        /// The loss value, printed (with the non-finite parameter in the second case).
         loss: String,
+    },
+    /// A data file (IDX, FANN) that is malformed: a bad magic number or header, a field that
+    /// is not a finite number, too little or too much data, a label out of range.
+    #[error("{path}:{location}: {message}")]
+    Parse {
+        /// The file path (or the name given to a reader that is not a file).
+        path: String,
+        /// Where in the file, e.g. `line 12, column 3` (text; 1-based) or `byte offset 16`
+        /// (binary; 0-based, counted in the decompressed data for gzipped files).
+        location: String,
+        /// What is wrong and what was expected there.
+        message: String,
     },
     /// An I/O failure, with the path involved.
     #[error("{path}: {source}")]

@@ -11,6 +11,8 @@
 //! - [`cpu`]: the CPU path. [`gpu`]: the GPU path. Both implement [`engine::Engine`].
 //! - [`driver`]: backend selection, fallback, training loop, cross-check.
 //! - [`seed`]: the seed's 2-2-1 network and its published figures.
+//! - [`explain`]: one step of backpropagation laid out with its numbers, gradients checked
+//!   against finite differences.
 //!
 //! ```
 //! use bprop::model::{Activation, Dataset, Init, Loss, Network, NetworkSpec};
@@ -27,10 +29,13 @@
 //! ```
 
 pub mod cpu;
+pub mod data;
 pub mod driver;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod gpu;
+pub mod metrics;
 pub mod model;
 pub mod seed;
 

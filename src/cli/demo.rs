@@ -6,7 +6,7 @@ use bprop::cpu::CpuEngine;
 use bprop::driver::{cross_check, Trainer};
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
-use bprop::model::{Network, Real};
+use bprop::model::{Hyper, Network, Real};
 use bprop::{seed, Result};
 use clap::Args;
 
@@ -84,10 +84,10 @@ fn run_typed<T: Real>(args: &DemoArgs) -> Result<()> {
     println!("w0\n{}", matrix(&net.layers()[0].weights));
     println!("w1\n{}", matrix(&net.layers()[1].weights));
 
-    let lr = T::of(seed::LEARNING_RATE);
+    let hyper = Hyper::sgd(seed::LEARNING_RATE);
     let mut last_error = 0.0;
     for it in 1..=iterations {
-        last_error = trainer.run_steps(&[0], 1, lr)?[0].f64();
+        last_error = trainer.run_steps(&[0], 1, &hyper)?[0].f64();
         if it % every == 0 || it == iterations {
             let now = trainer.network();
             if every > 1 {
@@ -111,7 +111,7 @@ fn run_typed<T: Real>(args: &DemoArgs) -> Result<()> {
         let gpu = trainer.engine_mut();
         gpu.set_network(&net)?;
         let order = vec![0u32; iterations];
-        let report = cross_check(gpu, &mut cpu, &order, 1, lr, 1)?;
+        let report = cross_check(gpu, &mut cpu, &order, 1, &hyper, 1)?;
         println!("{report}");
         cross_check_failed = report.into_result().err();
     } else {

@@ -2,6 +2,7 @@
 
 mod demo;
 mod devices;
+mod explain;
 
 use bprop::driver::BackendChoice;
 use bprop::Result;
@@ -28,6 +29,10 @@ enum Command {
     /// List the GPU adapters wgpu finds and which one `--backend auto` would use.
     #[command(after_help = devices::EXAMPLES)]
     Devices,
+    /// Show a backpropagation step layer by layer with its numbers, gradients checked by
+    /// finite differences (the seed's network by default).
+    #[command(after_help = explain::EXAMPLES)]
+    Explain(Box<explain::ExplainArgs>),
 }
 
 /// Which path computes (`--backend`).
@@ -66,5 +71,6 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Devices => devices::run(),
+        Command::Explain(args) => explain::run(&args),
     }
 }

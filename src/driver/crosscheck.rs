@@ -14,7 +14,7 @@
 
 use crate::engine::Engine;
 use crate::error::{BpropError, Result};
-use crate::model::{Network, Real};
+use crate::model::{Hyper, Network, Real};
 use std::fmt;
 
 /// Absolute and relative tolerance: |a − b| ≤ max(atol, rtol · max(|a|, |b|)).
@@ -194,10 +194,11 @@ impl fmt::Display for CrossCheckReport {
     }
 }
 
-/// Runs `order` (steps of `batch` samples, learning rate `lr`) on `checked` and on
+/// Runs `order` (steps of `batch` samples, updates by `hyper`) on `checked` and on
 /// `reference`, comparing losses and parameters after every `sync_every` steps and then
-/// resetting `reference` to `checked`'s parameters (see the module doc). Both engines
-/// start from `checked`'s current parameters, and `checked` ends as an ordinary run would.
+/// resetting `reference` to `checked`'s parameters and optimizer state (see the module
+/// doc). Both engines start from `checked`'s current state, and `checked` ends as an
+/// ordinary run would.
 ///
 /// The report is returned whether or not it passed; use [`CrossCheckReport::into_result`]
 /// to turn a failure into an error.
@@ -209,7 +210,7 @@ pub fn cross_check<T: Real>(
     reference: &mut dyn Engine<T>,
     order: &[u32],
     batch: usize,
-    lr: T,
+    hyper: &Hyper,
     sync_every: usize,
 ) -> Result<CrossCheckReport> {
     if sync_every == 0 {
@@ -220,15 +221,19 @@ pub fn cross_check<T: Real>(
         });
     }
     let tol = Tolerance::for_precision::<T>();
-    let mut state = checked.network()?;
-    reference.set_network(&state)?;
+    let sync = |checked: &mut dyn Engine<T>, reference: &mut dyn Engine<T>, net: &Network<T>| -> Result<()> {
+        reference.set_network(net)?;
+        reference.set_optimizer_state(checked.optimizer_state()?.as_ref())
+    };
+    let start = checked.network()?;
+    sync(checked, reference, &start)?;
     let mut loss = TensorDiff::new("loss");
     let mut params: Vec<TensorDiff> = Vec::new();
     let mut steps = 0;
     for chunk in order.chunks(sync_every * batch.max(1)) {
-        let lc = checked.train_steps(chunk, batch, lr)?;
-        let lr_ = reference.train_steps(chunk, batch, lr)?;
-        loss.add(lc.into_iter(), lr_.into_iter(), &tol);
+        let lc = checked.train_with(chunk, batch, hyper)?;
+        let lr = reference.train_with(chunk, batch, hyper)?;
+        loss.add(lc.into_iter(), lr.into_iter(), &tol);
         let nc = checked.network()?;
         let nr = reference.network()?;
         let diffs = compare_networks(&nc, &nr, &tol)?;
@@ -241,8 +246,7 @@ pub fn cross_check<T: Real>(
             acc.max_rel = acc.max_rel.max(d.max_rel);
             acc.failures += d.failures;
         }
-        state = nc;
-        reference.set_network(&state)?;
+        sync(checked, reference, &nc)?;
         steps += chunk.len() / batch.max(1);
     }
     let mut tensors = vec![loss];

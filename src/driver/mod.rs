@@ -5,7 +5,7 @@ mod crosscheck;
 mod train;
 
 pub use crosscheck::{compare_networks, cross_check, CrossCheckReport, TensorDiff, Tolerance};
-pub use train::{TrainConfig, TrainReport, Trainer};
+pub use train::{EpochRecord, StopReason, TrainConfig, TrainReport, Trainer};
 
 use crate::cpu::CpuEngine;
 use crate::engine::Engine;

@@ -5,25 +5,27 @@
 //! the GPU path this is the only readback besides the losses). When a chunk fails on the
 //! GPU under `auto`, the run continues on a CPU engine built from the last checkpoint and
 //! repeats the failed chunk, so the result is as if the whole run had been on one path.
-//! When a chunk produces a NaN or infinite loss, the parameters are restored to the
-//! checkpoint before it (the last finite weights) and [`BpropError::Diverged`] names the
-//! first bad step.
+//! When a chunk produces a NaN or infinite loss, or ends with NaN or infinite parameters,
+//! the parameters are restored to the checkpoint before it (the last finite weights) and
+//! [`BpropError::Diverged`] names the first bad step (for parameters, the chunk's last step).
 
 use crate::cpu::CpuEngine;
 use crate::driver::{select, BackendChoice};
 use crate::engine::{BackendInfo, BackendKind, Engine};
 use crate::error::{BpropError, Result};
 use crate::gpu::AdapterRequest;
-use crate::model::{Dataset, Network, Real};
+use crate::metrics::{self, Metrics};
+use crate::model::{Dataset, Hyper, Network, OptimState, Optimizer, Real};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
 
-/// Options of [`Trainer::train`] (plain gradient descent), with builder-style setters.
+/// Options of [`Trainer::train`], with builder-style setters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
-    /// η > 0.
-    pub learning_rate: f64,
+    /// Update rule, learning rate and schedule, weight decay, max-norm.
+    pub hyper: Hyper,
     /// Passes over the dataset, ≥ 1.
     pub epochs: usize,
     /// Samples per step, ≥ 1 (1 = online, as the seed). Each epoch uses
@@ -32,26 +34,39 @@ pub struct TrainConfig {
     /// Seed of the ChaCha8 generator that shuffles each epoch's order; `None` keeps the
     /// dataset's order.
     pub shuffle: Option<u64>,
-    /// Steps between checkpoints (rounded up to whole epochs).
+    /// Steps between checkpoints (rounded up to whole epochs; every epoch when there is a
+    /// validation set or a stopping rule).
     pub checkpoint_steps: usize,
+    /// Early stopping: stop when the validation loss has not improved for this many
+    /// epochs, and restore the parameters of the best epoch. Needs a validation set.
+    pub patience: Option<usize>,
+    /// Stop once an epoch's mean training loss is at most this.
+    pub target_loss: Option<f64>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            learning_rate: 0.1,
+            hyper: Hyper::sgd(0.1),
             epochs: 10,
             batch_size: 1,
             shuffle: None,
             checkpoint_steps: 1024,
+            patience: None,
+            target_loss: None,
         }
     }
 }
 
 impl TrainConfig {
-    /// Sets the learning rate.
+    /// Sets the (base) learning rate.
     pub fn with_learning_rate(mut self, lr: f64) -> Self {
-        self.learning_rate = lr;
+        self.hyper.learning_rate = lr;
+        self
+    }
+    /// Sets the update rule.
+    pub fn with_optimizer(mut self, optimizer: Optimizer) -> Self {
+        self.hyper.optimizer = optimizer;
         self
     }
     /// Sets the number of epochs.
@@ -82,13 +97,7 @@ impl TrainConfig {
                 why: why.into(),
             })
         };
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad(
-                "learning_rate",
-                self.learning_rate.to_string(),
-                "must be a positive finite number",
-            );
-        }
+        self.hyper.validate()?;
         if self.epochs == 0 {
             return bad("epochs", "0".into(), "must be at least 1");
         }
@@ -102,23 +111,79 @@ impl TrainConfig {
                 &format!("must not exceed the {n} samples of the dataset"),
             );
         }
+        if matches!(self.hyper.optimizer, Optimizer::IRpropMinus { .. }) && self.batch_size != n {
+            return bad(
+                "batch_size",
+                self.batch_size.to_string(),
+                &format!("irprop- needs full-batch training: batch_size = {n}"),
+            );
+        }
         if self.checkpoint_steps == 0 {
             return bad("checkpoint_steps", "0".into(), "must be at least 1");
+        }
+        if self.patience == Some(0) {
+            return bad("patience", "0".into(), "must be at least 1 epoch");
+        }
+        if let Some(t) = self.target_loss {
+            if !t.is_finite() {
+                return bad("target_loss", t.to_string(), "must be finite");
+            }
         }
         Ok(())
     }
 }
 
+/// One epoch's record in a [`TrainReport`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's steps (each taken before its step's update).
+    pub train_loss: f64,
+    /// Loss and accuracy on the validation set after the epoch, when there is one.
+    pub validation: Option<Metrics>,
+    /// Steps run so far.
+    pub steps: usize,
+    /// Seconds since training started.
+    pub elapsed: f64,
+}
+
+/// Why training stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// All epochs ran.
+    Epochs,
+    /// The validation loss stopped improving; the best epoch's parameters were restored.
+    EarlyStopping {
+        /// The epoch whose parameters were kept.
+        best_epoch: usize,
+    },
+    /// The training loss reached the target.
+    TargetLoss,
+}
+
 /// What [`Trainer::train`] returns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainReport {
-    /// Mean loss per epoch (over its steps, each taken before that step's update).
-    pub epoch_losses: Vec<f64>,
+    /// Per epoch: training loss, validation metrics.
+    pub history: Vec<EpochRecord>,
     /// Steps run.
     pub steps: usize,
     /// The engine that finished the run.
     pub backend: BackendInfo,
+    /// Why training stopped.
+    pub stopped: StopReason,
 }
+
+impl TrainReport {
+    /// The mean training loss of each epoch.
+    pub fn epoch_losses(&self) -> Vec<f64> {
+        self.history.iter().map(|r| r.train_loss).collect()
+    }
+}
+
+/// Parameters and optimizer state at the end of a chunk.
+type Checkpoint<T> = (Network<T>, Option<OptimState<T>>);
 
 /// A training run on the engine [`select`] chose, with checkpoints and fallback.
 pub struct Trainer<T: Real> {
@@ -126,6 +191,7 @@ pub struct Trainer<T: Real> {
     choice: BackendChoice,
     data: Dataset<T>,
     checkpoint: Network<T>,
+    checkpoint_opt: Option<OptimState<T>>,
     steps_done: usize,
     notes: Vec<String>,
 }
@@ -146,6 +212,7 @@ impl<T: Real> Trainer<T> {
             choice,
             data,
             checkpoint: net,
+            checkpoint_opt: None,
             steps_done: 0,
             notes,
         })
@@ -171,18 +238,25 @@ impl<T: Real> Trainer<T> {
         &self.checkpoint
     }
 
-    /// Runs the steps of `order` (see [`Engine::train_steps`]) as one chunk, then
-    /// checkpoints. GPU failures under `auto` switch to the CPU path and repeat the chunk.
+    /// The optimizer state at the last checkpoint.
+    pub fn optimizer_state(&self) -> Option<&OptimState<T>> {
+        self.checkpoint_opt.as_ref()
+    }
+
+    /// Runs the steps of `order` (see [`Engine::train_with`]) as one chunk, then
+    /// checkpoints parameters and optimizer state. GPU failures under `auto` switch to the
+    /// CPU path and repeat the chunk from the checkpoint.
     ///
     /// # Errors
-    /// [`BpropError::Diverged`] (parameters restored to the checkpoint before the chunk);
+    /// [`BpropError::Diverged`] when a loss or, at the chunk's end, a parameter is not
+    /// finite (parameters and optimizer state restored to the checkpoint before the chunk);
     /// engine errors, GPU ones only when not under `auto`.
-    pub fn run_steps(&mut self, order: &[u32], batch: usize, lr: T) -> Result<Vec<T>> {
-        let attempt = |engine: &mut dyn Engine<T>| -> Result<(Vec<T>, Network<T>)> {
-            let losses = engine.train_steps(order, batch, lr)?;
-            Ok((losses, engine.network()?))
+    pub fn run_steps(&mut self, order: &[u32], batch: usize, hyper: &Hyper) -> Result<Vec<T>> {
+        let attempt = |engine: &mut dyn Engine<T>| -> Result<(Vec<T>, Checkpoint<T>)> {
+            let losses = engine.train_with(order, batch, hyper)?;
+            Ok((losses, (engine.network()?, engine.optimizer_state()?)))
         };
-        let (losses, net) = match attempt(self.engine.as_mut()) {
+        let (losses, (net, opt)) = match attempt(self.engine.as_mut()) {
             Ok(done) => done,
             Err(e @ (BpropError::Gpu(_) | BpropError::NoAdapter(_)))
                 if self.choice == BackendChoice::Auto && self.engine.info().kind == BackendKind::Gpu =>
@@ -191,37 +265,86 @@ impl<T: Real> Trainer<T> {
                     "the GPU path failed after {} steps; continuing on the CPU path from the last checkpoint: {e}",
                     self.steps_done
                 ));
-                self.engine = Box::new(CpuEngine::new(self.checkpoint.clone(), self.data.clone())?);
+                let mut cpu = CpuEngine::new(self.checkpoint.clone(), self.data.clone())?;
+                cpu.set_optimizer_state(self.checkpoint_opt.as_ref())?;
+                self.engine = Box::new(cpu);
                 attempt(self.engine.as_mut())?
             }
             Err(e) => return Err(e),
         };
         if let Some((s, bad)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
             self.engine.set_network(&self.checkpoint)?;
+            self.engine.set_optimizer_state(self.checkpoint_opt.as_ref())?;
             return Err(BpropError::Diverged {
                 step: self.steps_done + s,
                 loss: bad.to_string(),
             });
         }
+        // Each loss is taken before its step's update, so the chunk's last update can
+        // overflow with every loss finite: such parameters must not become the checkpoint.
+        if let (Some(what), Some(last)) = (non_finite(&net), losses.last()) {
+            self.engine.set_network(&self.checkpoint)?;
+            self.engine.set_optimizer_state(self.checkpoint_opt.as_ref())?;
+            return Err(BpropError::Diverged {
+                step: self.steps_done + losses.len() - 1,
+                loss: format!("{last}, but the parameters after its update are not finite ({what})"),
+            });
+        }
         self.steps_done += losses.len();
         self.checkpoint = net;
+        self.checkpoint_opt = opt;
         Ok(losses)
     }
 
-    /// Trains for `cfg.epochs` epochs of plain gradient descent.
+    /// Trains for `cfg.epochs` epochs with `cfg.hyper`'s update rule, no validation set.
     ///
     /// # Errors
-    /// [`TrainConfig::validate`]'s errors, then those of [`Trainer::run_steps`].
+    /// As [`Trainer::train_observed`].
     pub fn train(&mut self, cfg: &TrainConfig) -> Result<TrainReport> {
+        self.train_observed(cfg, None, &mut |_| {})
+    }
+
+    /// Trains for up to `cfg.epochs` epochs, evaluating `validation` (if any) after each
+    /// epoch, applying early stopping and the target loss, and calling `observe` with each
+    /// epoch's record as it completes (for progress displays).
+    ///
+    /// # Errors
+    /// [`TrainConfig::validate`]'s errors; [`BpropError::InvalidArgument`] for `patience`
+    /// without a validation set; [`Dataset::check_fits`] for the validation set; then those
+    /// of [`Trainer::run_steps`].
+    pub fn train_observed(
+        &mut self,
+        cfg: &TrainConfig,
+        validation: Option<&Dataset<T>>,
+        observe: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<TrainReport> {
         let n = self.data.len();
         cfg.validate(n)?;
+        if cfg.patience.is_some() && validation.is_none() {
+            return Err(BpropError::InvalidArgument {
+                name: "patience",
+                value: format!("{:?}", cfg.patience),
+                why: "early stopping needs a validation set".into(),
+            });
+        }
+        if let Some(v) = validation {
+            v.check_fits(&self.checkpoint)?;
+        }
+        let start = Instant::now();
         let mut rng = cfg.shuffle.map(ChaCha8Rng::seed_from_u64);
         let steps_per_epoch = n / cfg.batch_size;
-        let epochs_per_chunk = cfg.checkpoint_steps.div_ceil(steps_per_epoch).max(1);
-        let lr = T::of(cfg.learning_rate);
-        let mut epoch_losses = Vec::with_capacity(cfg.epochs);
+        let per_epoch = validation.is_some() || cfg.target_loss.is_some();
+        let epochs_per_chunk = if per_epoch {
+            1
+        } else {
+            cfg.checkpoint_steps.div_ceil(steps_per_epoch).max(1)
+        };
+        let mut history: Vec<EpochRecord> = Vec::with_capacity(cfg.epochs);
+        // The best validation loss so far, its epoch, and that epoch's checkpoint.
+        let mut best: Option<(f64, usize, Checkpoint<T>)> = None;
+        let mut stopped = StopReason::Epochs;
         let mut epoch = 0;
-        while epoch < cfg.epochs {
+        'run: while epoch < cfg.epochs {
             let chunk_epochs = epochs_per_chunk.min(cfg.epochs - epoch);
             let mut order = Vec::with_capacity(chunk_epochs * steps_per_epoch * cfg.batch_size);
             for _ in 0..chunk_epochs {
@@ -231,16 +354,62 @@ impl<T: Real> Trainer<T> {
                 }
                 order.extend_from_slice(&perm[..steps_per_epoch * cfg.batch_size]);
             }
-            let losses = self.run_steps(&order, cfg.batch_size, lr)?;
-            for e in losses.chunks(steps_per_epoch) {
-                epoch_losses.push(e.iter().map(|l| l.f64()).sum::<f64>() / e.len() as f64);
+            let losses = self.run_steps(&order, cfg.batch_size, &cfg.hyper)?;
+            let steps_before = self.steps_done - losses.len();
+            for (i, e) in losses.chunks(steps_per_epoch).enumerate() {
+                epoch += 1;
+                let train_loss = e.iter().map(|l| l.f64()).sum::<f64>() / e.len() as f64;
+                let metrics = validation.map(|v| metrics::evaluate(&self.checkpoint, v)).transpose()?;
+                let record = EpochRecord {
+                    epoch,
+                    train_loss,
+                    validation: metrics,
+                    steps: steps_before + (i + 1) * steps_per_epoch,
+                    elapsed: start.elapsed().as_secs_f64(),
+                };
+                observe(&record);
+                history.push(record);
+                if let Some(m) = metrics {
+                    if best.as_ref().is_none_or(|b| m.loss < b.0) {
+                        best = Some((m.loss, epoch, (self.checkpoint.clone(), self.checkpoint_opt.clone())));
+                    }
+                }
+                if let (Some(patience), Some((_, best_epoch, (net, opt)))) = (cfg.patience, &best) {
+                    if epoch - best_epoch >= patience {
+                        self.checkpoint = net.clone();
+                        self.checkpoint_opt = opt.clone();
+                        self.engine.set_network(net)?;
+                        self.engine.set_optimizer_state(opt.as_ref())?;
+                        stopped = StopReason::EarlyStopping {
+                            best_epoch: *best_epoch,
+                        };
+                        break 'run;
+                    }
+                }
+                if cfg.target_loss.is_some_and(|t| train_loss <= t) {
+                    stopped = StopReason::TargetLoss;
+                    break 'run;
+                }
             }
-            epoch += chunk_epochs;
         }
         Ok(TrainReport {
-            epoch_losses,
+            history,
             steps: self.steps_done,
             backend: self.engine.info().clone(),
+            stopped,
         })
     }
+}
+
+/// Names the first NaN or infinite parameter of `net`, if any.
+fn non_finite<T: Real>(net: &Network<T>) -> Option<String> {
+    for (l, layer) in net.layers().iter().enumerate() {
+        if let Some(w) = layer.weights.iter().find(|w| !w.is_finite()) {
+            return Some(format!("layer {l} weights hold {w}"));
+        }
+        if let Some(b) = layer.bias.iter().flatten().find(|b| !b.is_finite()) {
+            return Some(format!("layer {l} bias holds {b}"));
+        }
+    }
+    None
 }

@@ -3,11 +3,11 @@
 //! pass of many steps into one compute pass per submission, and reads back only the
 //! per-sample losses at its end.
 
-use crate::engine::{check_order, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
+use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
-use crate::gpu::shaders::{self, Kernel, Pass, WORKGROUP};
-use crate::model::{Activation, Dataset, Network, Real};
+use crate::gpu::shaders::{self, Kernel, Pass, SLOPE_BASE, WORKGROUP};
+use crate::model::{Activation, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Real};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -32,7 +32,19 @@ struct LayerParams {
     next_fan_out: u32,
     loss: u32,
     layer: u32,
-    _pad: [u32; 3],
+    optimizer: u32,
+    drop_in: u32,
+    drop_next: u32,
+}
+
+/// What the parameter blocks encode besides the architecture: batch size, optimizer code,
+/// and the dropout keep thresholds of the input and the hidden layers (0: none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ParamsKey {
+    batch: usize,
+    optimizer: u32,
+    drop_input: u32,
+    drop_hidden: u32,
 }
 
 /// One layer's device buffers.
@@ -46,6 +58,8 @@ struct GpuLayer {
     delta: wgpu::Buffer,
     gw: wgpu::Buffer,
     gb: wgpu::Buffer,
+    /// Optimizer state: [s₀ of W, s₁ of W, s₀ of b, s₁ of b] (`shaders/update.wgsl`).
+    opt: wgpu::Buffer,
 }
 
 /// Bind groups for one batch capacity (rebuilt when the capacity grows).
@@ -56,6 +70,7 @@ struct Bindings {
     hidden_delta: Vec<wgpu::BindGroup>,
     gradient: Vec<wgpu::BindGroup>,
     update: Vec<wgpu::BindGroup>,
+    max_norm: Vec<wgpu::BindGroup>,
     advance: wgpu::BindGroup,
 }
 
@@ -66,6 +81,7 @@ struct Kernels {
     hidden_delta: Kernel,
     gradient: Kernel,
     update: Kernel,
+    max_norm: Kernel,
     advance: Kernel,
 }
 
@@ -81,6 +97,8 @@ pub struct GpuEngine<T: Real> {
     x: wgpu::Buffer,
     y: wgpu::Buffer,
     scal: wgpu::Buffer,
+    /// Per-step values [η, c₁, c₂, 0] of one submission's steps.
+    hyper: wgpu::Buffer,
     state: wgpu::Buffer,
     /// Per-step sample indices, `STEPS_PER_SUBMISSION · capacity` entries.
     order: wgpu::Buffer,
@@ -88,8 +106,14 @@ pub struct GpuEngine<T: Real> {
     loss: wgpu::Buffer,
     /// Batch size the activation buffers are sized for.
     capacity: usize,
-    /// Batch size the parameter blocks currently say.
-    batch: usize,
+    /// Batch size and optimizer code the parameter blocks currently say.
+    params_key: ParamsKey,
+    /// The dropout seed of the current run (written into `state` with each submission).
+    dropout_seed: u64,
+    /// The optimizer whose state the `opt` buffers hold, and the steps it has taken.
+    opt: Option<(Optimizer, u64)>,
+    /// Whether the last `train_with` asked for max-norm.
+    max_norm: bool,
     bindings: Bindings,
     staging: Option<wgpu::Buffer>,
 }
@@ -130,7 +154,7 @@ impl<T: Real> GpuEngine<T> {
         };
         let x = upload("dataset inputs", data.inputs().as_slice().expect("standard layout"))?;
         let y = upload("dataset targets", data.targets().as_slice().expect("standard layout"))?;
-        let mut scal_init = vec![T::zero()];
+        let mut scal_init = vec![T::zero(); SLOPE_BASE];
         scal_init.extend(net.layers().iter().map(|l| T::of(l.activation.slope())));
         let scal = upload("scalars", &scal_init)?;
         let state = dev.create_buffer(&wgpu::BufferDescriptor {
@@ -146,7 +170,8 @@ impl<T: Real> GpuEngine<T> {
             output_delta: shaders::build::<T>(dev, Pass::OutputDelta)?,
             hidden_delta: shaders::build::<T>(dev, Pass::HiddenDelta)?,
             gradient: shaders::build::<T>(dev, Pass::Gradient)?,
-            update: shaders::build::<T>(dev, Pass::UpdateSgd)?,
+            update: shaders::build::<T>(dev, Pass::Update)?,
+            max_norm: shaders::build::<T>(dev, Pass::MaxNorm)?,
             advance: shaders::build::<T>(dev, Pass::Advance)?,
         };
 
@@ -182,9 +207,14 @@ impl<T: Real> GpuEngine<T> {
                     &vec![T::zero(); layer.weights.len()],
                 )?,
                 gb: upload(&format!("layer {l} bias gradient"), &bias)?,
+                opt: upload(
+                    &format!("layer {l} optimizer state"),
+                    &vec![T::zero(); 2 * (layer.weights.len() + layer.fan_out())],
+                )?,
             });
         }
         let order = upload("order", &[])?;
+        let hyper = upload("per-step values", &[T::zero(); 4 * STEPS_PER_SUBMISSION])?;
         let loss = upload("loss", &[])?;
         let info = BackendInfo {
             kind: BackendKind::Gpu,
@@ -193,7 +223,7 @@ impl<T: Real> GpuEngine<T> {
             device_type: ctx.summary.device_type.clone(),
             precision: T::NAME,
         };
-        let bindings = make_bindings(&ctx, &kernels, &layers, &x, &y, &scal, &state, &order, &loss);
+        let bindings = make_bindings(&ctx, &kernels, &layers, &x, &y, &scal, &hyper, &state, &order, &loss);
         let mut engine = GpuEngine {
             ctx,
             info,
@@ -204,15 +234,29 @@ impl<T: Real> GpuEngine<T> {
             x,
             y,
             scal,
+            hyper,
             state,
             order,
             loss,
             capacity: 0,
-            batch: 0,
+            params_key: ParamsKey {
+                batch: 0,
+                optimizer: u32::MAX,
+                drop_input: 0,
+                drop_hidden: 0,
+            },
+            dropout_seed: 0,
+            opt: None,
+            max_norm: false,
             bindings,
             staging: None,
         };
-        engine.ensure_batch(1)?;
+        engine.ensure_params(ParamsKey {
+            batch: 1,
+            optimizer: 0,
+            drop_input: 0,
+            drop_hidden: 0,
+        })?;
         engine.ctx.check()?;
         Ok(engine)
     }
@@ -222,9 +266,11 @@ impl<T: Real> GpuEngine<T> {
         &self.ctx
     }
 
-    /// Sizes the activation buffers for batches of `batch` and writes it into the
-    /// parameter blocks. Buffers only grow, so alternating batch sizes allocate nothing.
-    fn ensure_batch(&mut self, batch: usize) -> Result<()> {
+    /// Sizes the activation buffers for batches of `batch` and writes it and the
+    /// optimizer's code into the parameter blocks. Buffers only grow, so alternating batch
+    /// sizes allocate nothing.
+    fn ensure_params(&mut self, key: ParamsKey) -> Result<()> {
+        let batch = key.batch;
         let max_groups = self.ctx.limits.max_compute_workgroups_per_dimension as usize;
         if batch > max_groups {
             return Err(BpropError::InvalidArgument {
@@ -266,7 +312,7 @@ impl<T: Real> GpuEngine<T> {
             self.capacity = batch;
             self.bindings = self.bind_all();
         }
-        if batch != self.batch {
+        if key != self.params_key {
             let last = self.net.layers().len() - 1;
             for (l, layer) in self.net.layers().iter().enumerate() {
                 let p = LayerParams {
@@ -283,13 +329,15 @@ impl<T: Real> GpuEngine<T> {
                     },
                     loss: self.net.loss().gpu_code(),
                     layer: l as u32,
-                    _pad: [0; 3],
+                    optimizer: key.optimizer,
+                    drop_in: if l == 0 { key.drop_input } else { key.drop_hidden },
+                    drop_next: if l < last { key.drop_hidden } else { 0 },
                 };
                 self.ctx
                     .queue
                     .write_buffer(&self.layers[l].params, 0, bytemuck::bytes_of(&p));
             }
-            self.batch = batch;
+            self.params_key = key;
         }
         Ok(())
     }
@@ -302,6 +350,7 @@ impl<T: Real> GpuEngine<T> {
             &self.x,
             &self.y,
             &self.scal,
+            &self.hyper,
             &self.state,
             &self.order,
             &self.loss,
@@ -312,7 +361,8 @@ impl<T: Real> GpuEngine<T> {
     /// gradients, and with `train` the update and the step counter's advance.
     fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
-        let b = self.batch as u32;
+        let batch = self.params_key.batch;
+        let b = batch as u32;
         let layers = self.net.layers();
         let last = layers.len() - 1;
         let k = &self.kernels;
@@ -325,11 +375,11 @@ impl<T: Real> GpuEngine<T> {
         if layers[last].activation == Activation::Softmax {
             pass.set_pipeline(&k.softmax.pipeline);
             pass.set_bind_group(0, &bg.softmax, &[]);
-            pass.dispatch_workgroups(groups(self.batch), 1, 1);
+            pass.dispatch_workgroups(groups(batch), 1, 1);
         }
         pass.set_pipeline(&k.output_delta.pipeline);
         pass.set_bind_group(0, &bg.output_delta, &[]);
-        pass.dispatch_workgroups(groups(self.batch), 1, 1);
+        pass.dispatch_workgroups(groups(batch), 1, 1);
         pass.set_pipeline(&k.hidden_delta.pipeline);
         for l in (0..last).rev() {
             pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
@@ -346,6 +396,13 @@ impl<T: Real> GpuEngine<T> {
                 pass.set_bind_group(0, &bg.update[l], &[]);
                 pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
             }
+            if self.max_norm {
+                pass.set_pipeline(&k.max_norm.pipeline);
+                for (l, layer) in layers.iter().enumerate() {
+                    pass.set_bind_group(0, &bg.max_norm[l], &[]);
+                    pass.dispatch_workgroups(groups(layer.fan_out()), 1, 1);
+                }
+            }
             pass.set_pipeline(&k.advance.pipeline);
             pass.set_bind_group(0, &bg.advance, &[]);
             pass.dispatch_workgroups(1, 1, 1);
@@ -358,7 +415,13 @@ impl<T: Real> GpuEngine<T> {
     fn submit(&mut self, order: &[u32], steps: usize, train: bool, reads: &[Read<'_>]) -> Result<Vec<Vec<T>>> {
         let q = &self.ctx.queue;
         q.write_buffer(&self.order, 0, bytemuck::cast_slice(order));
-        q.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32; 4]));
+        let t0 = self.opt.map_or(0, |(_, t)| t) as u32;
+        let seed = self.dropout_seed;
+        q.write_buffer(
+            &self.state,
+            0,
+            bytemuck::cast_slice(&[0, t0, seed as u32, (seed >> 32) as u32]),
+        );
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("bprop steps"),
         });
@@ -427,20 +490,83 @@ impl<T: Real> GpuEngine<T> {
     }
 }
 
+impl<T: Real> GpuEngine<T> {
+    /// Uploads `state` into the `opt` buffers (each layer: s₀ W, s₁ W, s₀ b, s₁ b).
+    fn write_optimizer_state(&mut self, state: &OptimState<T>) {
+        for (l, g) in self.layers.iter().enumerate() {
+            let [w0, w1] = &state.weights[l];
+            let [b0, b1] = &state.bias[l];
+            let flat: Vec<T> = w0
+                .iter()
+                .chain(w1.iter())
+                .chain(b0.iter())
+                .chain(b1.iter())
+                .copied()
+                .collect();
+            self.ctx.queue.write_buffer(&g.opt, 0, bytemuck::cast_slice(&flat));
+        }
+        self.opt = Some((state.optimizer, state.step));
+    }
+}
+
 impl<T: Real> Engine<T> for GpuEngine<T> {
     fn info(&self) -> &BackendInfo {
         &self.info
     }
 
-    fn train_steps(&mut self, order: &[u32], batch: usize, lr: T) -> Result<Vec<T>> {
+    fn train_with(&mut self, order: &[u32], batch: usize, hyper: &Hyper) -> Result<Vec<T>> {
         check_order(order, batch, self.n_samples)?;
-        self.ensure_batch(batch)?;
-        self.ctx.queue.write_buffer(&self.scal, 0, bytemuck::cast_slice(&[lr]));
+        hyper.validate()?;
+        let optimizer = hyper.optimizer;
+        let (drop_input, drop_hidden) = match &hyper.dropout {
+            Some(d) => (Dropout::threshold(d.input), Dropout::threshold(d.hidden)),
+            None => (0, 0),
+        };
+        self.dropout_seed = hyper.dropout.map_or(0, |d| d.seed);
+        self.ensure_params(ParamsKey {
+            batch,
+            optimizer: optimizer.gpu_code(),
+            drop_input,
+            drop_hidden,
+        })?;
+        if self.opt.is_none_or(|(o, _)| o != optimizer) {
+            self.write_optimizer_state(&OptimState::new(optimizer, &self.net));
+        }
+        let k = optimizer.constants();
+        let scale = |p: f64| 1.0 / (1.0 - p);
+        let (s_in, s_hidden) = hyper.dropout.map_or((1.0, 1.0), |d| (scale(d.input), scale(d.hidden)));
+        let consts = [
+            k[0],
+            k[1],
+            k[2],
+            k[3],
+            hyper.weight_decay,
+            hyper.max_norm.unwrap_or(0.0),
+            s_in,
+            s_hidden,
+        ]
+        .map(T::of);
+        self.ctx
+            .queue
+            .write_buffer(&self.scal, 0, bytemuck::cast_slice(&consts));
+        self.max_norm = hyper.max_norm.is_some();
         let mut losses = Vec::with_capacity(order.len() / batch);
         for chunk in order.chunks(STEPS_PER_SUBMISSION * batch) {
             let steps = chunk.len() / batch;
+            let t0 = self.opt.map_or(0, |(_, t)| t);
+            let per_step: Vec<T> = (0..steps as u64)
+                .flat_map(|s| {
+                    let v = hyper.step_values(t0 + s);
+                    [v.lr, v.c1, v.c2, 0.0]
+                })
+                .map(T::of)
+                .collect();
+            self.ctx
+                .queue
+                .write_buffer(&self.hyper, 0, bytemuck::cast_slice(&per_step));
             let loss = self.loss.clone();
             let per_sample = self.submit(chunk, steps, true, &[(&loss, 0, chunk.len())])?;
+            self.opt = Some((optimizer, t0 + steps as u64));
             let inv_b = T::one() / T::of(batch as f64);
             losses.extend(
                 per_sample[0]
@@ -449,6 +575,54 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             );
         }
         Ok(losses)
+    }
+
+    fn optimizer_state(&mut self) -> Result<Option<OptimState<T>>> {
+        let Some((optimizer, step)) = self.opt else {
+            return Ok(None);
+        };
+        let bufs: Vec<(wgpu::Buffer, usize)> = self
+            .net
+            .layers()
+            .iter()
+            .zip(&self.layers)
+            .map(|(l, g)| (g.opt.clone(), 2 * (l.weights.len() + l.fan_out())))
+            .collect();
+        let refs: Vec<Read<'_>> = bufs.iter().map(|(b, n)| (b, 0, *n)).collect();
+        let values = self.submit(&[0], 0, false, &refs)?;
+        let mut state = OptimState::new(optimizer, &self.net);
+        state.step = step;
+        for (l, v) in values.iter().enumerate() {
+            let (nw, fo) = (self.net.layers()[l].weights.len(), self.net.layers()[l].fan_out());
+            let dim = self.net.layers()[l].weights.dim();
+            state.weights[l] = [
+                Array2::from_shape_vec(dim, v[..nw].to_vec()).expect("shape as allocated"),
+                Array2::from_shape_vec(dim, v[nw..2 * nw].to_vec()).expect("shape as allocated"),
+            ];
+            state.bias[l] = [
+                Array1::from(v[2 * nw..2 * nw + fo].to_vec()),
+                Array1::from(v[2 * nw + fo..].to_vec()),
+            ];
+        }
+        Ok(Some(state))
+    }
+
+    fn set_optimizer_state(&mut self, state: Option<&OptimState<T>>) -> Result<()> {
+        match state {
+            Some(s) if !s.fits(&self.net) => Err(BpropError::shape(
+                "optimizer state (per-layer weight shapes)",
+                self.net.sizes(),
+                s.weights.iter().map(|[w, _]| w.dim()).collect::<Vec<_>>(),
+            )),
+            Some(s) => {
+                self.write_optimizer_state(s);
+                Ok(())
+            }
+            None => {
+                self.opt = None;
+                Ok(())
+            }
+        }
     }
 
     fn network(&mut self) -> Result<Network<T>> {
@@ -496,9 +670,14 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
     }
 
     fn trace(&mut self, samples: &[u32]) -> Result<StepTrace<T>> {
-        check_order(samples, samples.len().max(1), self.n_samples)?;
+        check_trace(samples, self.n_samples)?;
         let batch = samples.len();
-        self.ensure_batch(batch)?;
+        self.ensure_params(ParamsKey {
+            batch,
+            drop_input: 0,
+            drop_hidden: 0,
+            ..self.params_key
+        })?;
         let mut reads: Vec<(wgpu::Buffer, usize)> = Vec::new();
         for (l, g) in self.net.layers().iter().zip(&self.layers) {
             let n = batch * l.fan_out();
@@ -558,6 +737,7 @@ fn make_bindings(
     x: &wgpu::Buffer,
     y: &wgpu::Buffer,
     scal: &wgpu::Buffer,
+    hyper: &wgpu::Buffer,
     state: &wgpu::Buffer,
     order: &wgpu::Buffer,
     loss: &wgpu::Buffer,
@@ -600,19 +780,31 @@ fn make_bindings(
                 let (g, next) = (&layers[l], &layers[l + 1]);
                 group(
                     &k.hidden_delta,
-                    &[&g.params, &next.w, &next.delta, &g.a, scal, &g.delta],
+                    &[&g.params, &next.w, &next.delta, &g.a, scal, &g.delta, state],
                 )
             })
             .collect(),
         gradient: (0..layers.len())
             .map(|l| {
                 let g = &layers[l];
-                group(&k.gradient, &[&g.params, &g.delta, a_in(l), order, state, &g.gw, &g.gb])
+                group(
+                    &k.gradient,
+                    &[&g.params, &g.delta, a_in(l), order, state, &g.gw, &g.gb, scal],
+                )
             })
             .collect(),
         update: layers
             .iter()
-            .map(|g| group(&k.update, &[&g.params, scal, &g.gw, &g.gb, &g.w, &g.b]))
+            .map(|g| {
+                group(
+                    &k.update,
+                    &[&g.params, scal, hyper, state, &g.gw, &g.gb, &g.w, &g.b, &g.opt],
+                )
+            })
+            .collect(),
+        max_norm: layers
+            .iter()
+            .map(|g| group(&k.max_norm, &[&g.params, scal, &g.w]))
             .collect(),
         advance: group(&k.advance, &[state]),
     }

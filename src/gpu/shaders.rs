@@ -17,21 +17,24 @@ pub enum Pass {
     HiddenDelta,
     /// `gradient.wgsl`: ∂E/∂W = mean δ aᵀ, ∂E/∂b = mean δ.
     Gradient,
-    /// `update_sgd.wgsl`: W −= η ∂E/∂W, b −= η ∂E/∂b.
-    UpdateSgd,
+    /// `update.wgsl`: the optimizer's update of W and b.
+    Update,
+    /// `max_norm.wgsl`: ‖W[i, :]‖₂ ≤ c.
+    MaxNorm,
     /// `advance.wgsl`: step counter + 1.
     Advance,
 }
 
 impl Pass {
     /// Every pass, in the order a step runs them.
-    pub const ALL: [Pass; 7] = [
+    pub const ALL: [Pass; 8] = [
         Pass::Forward,
         Pass::Softmax,
         Pass::OutputDelta,
         Pass::HiddenDelta,
         Pass::Gradient,
-        Pass::UpdateSgd,
+        Pass::Update,
+        Pass::MaxNorm,
         Pass::Advance,
     ];
 
@@ -43,7 +46,8 @@ impl Pass {
             Pass::OutputDelta => "output_delta.wgsl",
             Pass::HiddenDelta => "hidden_delta.wgsl",
             Pass::Gradient => "gradient.wgsl",
-            Pass::UpdateSgd => "update_sgd.wgsl",
+            Pass::Update => "update.wgsl",
+            Pass::MaxNorm => "max_norm.wgsl",
             Pass::Advance => "advance.wgsl",
         }
     }
@@ -55,7 +59,8 @@ impl Pass {
             Pass::OutputDelta => include_str!("../../shaders/output_delta.wgsl"),
             Pass::HiddenDelta => include_str!("../../shaders/hidden_delta.wgsl"),
             Pass::Gradient => include_str!("../../shaders/gradient.wgsl"),
-            Pass::UpdateSgd => include_str!("../../shaders/update_sgd.wgsl"),
+            Pass::Update => include_str!("../../shaders/update.wgsl"),
+            Pass::MaxNorm => include_str!("../../shaders/max_norm.wgsl"),
             Pass::Advance => include_str!("../../shaders/advance.wgsl"),
         }
     }
@@ -74,6 +79,10 @@ pub fn source<T: Real>(pass: Pass) -> String {
         pass.body()
     )
 }
+
+/// Index of layer 0's leaky slope in the `scal` buffer (`SLOPE_BASE` in common.wgsl); the
+/// optimizer's constants, λ and the max-norm come first.
+pub const SLOPE_BASE: usize = 8;
 
 /// The workgroup size used for every 1-D and 2-D pass (the `WG` override constant).
 /// 64 is a multiple of every vendor's SIMD width (32 NVIDIA, 64 AMD, 8–16 Intel, 8 lavapipe).

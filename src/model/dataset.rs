@@ -3,7 +3,7 @@
 use crate::error::{BpropError, Result};
 use crate::model::network::check_finite;
 use crate::model::{Network, Real};
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 
 /// Samples as rows: `inputs` of shape (n, n_inputs), `targets` of shape (n, n_outputs).
 /// Every value is finite (checked on construction).
@@ -59,6 +59,51 @@ impl<T: Real> Dataset<T> {
     /// Always false: a dataset has at least one sample.
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// The samples `indices`, in that order.
+    ///
+    /// # Errors
+    /// [`BpropError::InvalidArgument`] for an index out of range or no indices.
+    pub fn select(&self, indices: &[usize]) -> Result<Self> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            return Err(BpropError::InvalidArgument {
+                name: "sample index",
+                value: bad.to_string(),
+                why: format!("out of range for a dataset of {} samples", self.len()),
+            });
+        }
+        Dataset::new(
+            self.inputs.select(Axis(0), indices),
+            self.targets.select(Axis(0), indices),
+        )
+    }
+
+    /// Splits off a validation set: the samples are shuffled by a ChaCha8 generator seeded
+    /// with `seed`, the first ⌈fraction · n⌉ become the validation set and the rest the
+    /// training set, both in the dataset's original order.
+    ///
+    /// # Errors
+    /// [`BpropError::InvalidArgument`] naming `validation` when `fraction` is outside (0, 1)
+    /// or leaves either part empty.
+    pub fn split(&self, fraction: f64, seed: u64) -> Result<(Self, Self)> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let n = self.len();
+        let n_val = (fraction * n as f64).ceil() as usize;
+        if !(fraction > 0.0 && fraction < 1.0) || n_val == 0 || n_val >= n {
+            return Err(BpropError::InvalidArgument {
+                name: "validation",
+                value: fraction.to_string(),
+                why: format!("must be in (0, 1) and leave both a training and a validation sample of the {n}"),
+            });
+        }
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let (val, train) = idx.split_at_mut(n_val);
+        val.sort_unstable();
+        train.sort_unstable();
+        Ok((self.select(train)?, self.select(val)?))
     }
 
     /// Checks that this dataset fits `net`: input and output widths, and targets in [0, 1]

@@ -4,12 +4,16 @@
 
 mod activation;
 mod dataset;
+mod dropout;
 mod loss;
 mod network;
+mod optim;
 mod real;
 
 pub use activation::Activation;
 pub use dataset::Dataset;
+pub use dropout::{lowbias32, Dropout};
 pub use loss::Loss;
 pub use network::{Init, Layer, LayerSpec, Network, NetworkSpec};
+pub use optim::{Hyper, OptimState, Optimizer, Schedule, StepValues};
 pub use real::Real;

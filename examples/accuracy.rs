@@ -1,0 +1,203 @@
+//! Accuracy runs on real data, for BENCHMARKS.md: MNIST (official 60k/10k split) and the
+//! PROBEN1/DELVE problems shipped as FANN files. Not a test: it trains for minutes.
+//!
+//! ```text
+//! cargo run --release --example accuracy -- mnist [--hidden 800[,800]] [--epochs 20] [--backend cpu|gpu|auto]
+//!                                                 [--train-limit N] [--dropout P]
+//! cargo run --release --example accuracy -- proben NAME [--backend ...]
+//! ```
+//!
+//! Data is read from `../shared/data` beside the repository (or `$BPROP_DATA`).
+
+use bprop::data::{load_mnist, read_fann};
+use bprop::driver::{BackendChoice, EpochRecord, TrainConfig, Trainer};
+use bprop::gpu::AdapterRequest;
+use bprop::metrics::evaluate;
+use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Schedule};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("BPROP_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad value for {name}: {v}")))
+        .unwrap_or(default)
+}
+
+fn report(rec: &EpochRecord) {
+    let v = rec.validation.map_or(String::new(), |m| {
+        format!(
+            "  test loss {:.4}  test error {:.2}%",
+            m.loss,
+            100.0 * m.error_rate().unwrap_or(f64::NAN)
+        )
+    });
+    println!(
+        "epoch {:>3}  train loss {:.5}{v}  ({:.1} s)",
+        rec.epoch, rec.train_loss, rec.elapsed
+    );
+}
+
+fn mnist(args: &[String]) -> bprop::Result<()> {
+    let dir = data_dir().join("mnist");
+    let hidden: String = arg(args, "--hidden", "800".to_string());
+    let epochs: usize = arg(args, "--epochs", 20);
+    let limit: usize = arg(args, "--train-limit", 60_000);
+    let backend: String = arg(args, "--backend", "cpu".to_string());
+    let lr: f64 = arg(args, "--lr", 0.05);
+    let batch: usize = arg(args, "--batch", 128);
+    let decay: f64 = arg(args, "--weight-decay", 0.0);
+    let p_hidden: f64 = arg(args, "--dropout", 0.0);
+    let p_input: f64 = arg(args, "--input-dropout", 0.0);
+    let max_norm: f64 = arg(args, "--max-norm", 0.0);
+    let train = load_mnist(
+        dir.join("train-images-idx3-ubyte.gz"),
+        dir.join("train-labels-idx1-ubyte.gz"),
+    )?;
+    let test = load_mnist(
+        dir.join("t10k-images-idx3-ubyte.gz"),
+        dir.join("t10k-labels-idx1-ubyte.gz"),
+    )?;
+    let train: Dataset<f32> = train.first(limit).to_dataset()?;
+    let test: Dataset<f32> = test.to_dataset()?;
+    let n_train = train.len();
+    let mut spec = NetworkSpec::new(784, Loss::CrossEntropy);
+    for h in hidden.split(',') {
+        spec = spec.layer(h.parse().expect("hidden sizes"), Activation::Relu);
+    }
+    spec = spec.layer(10, Activation::Softmax);
+    let net = Network::random(&spec, Init::Auto, 1)?;
+    let steps = epochs * (train.len() / batch);
+    let hyper = Hyper {
+        optimizer: Optimizer::Momentum { momentum: 0.9 },
+        learning_rate: lr,
+        schedule: Schedule::Cosine {
+            total: steps,
+            min_lr: 0.0,
+        },
+        weight_decay: decay,
+        max_norm: (max_norm > 0.0).then_some(max_norm),
+        dropout: (p_hidden > 0.0 || p_input > 0.0).then_some(Dropout {
+            input: p_input,
+            hidden: p_hidden,
+            seed: 7,
+        }),
+    };
+    let cfg = TrainConfig {
+        hyper,
+        epochs,
+        batch_size: batch,
+        shuffle: Some(1),
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(
+        backend.parse::<BackendChoice>()?,
+        &AdapterRequest::from_env(),
+        net,
+        train,
+    )?;
+    println!(
+        "MNIST {} on {} ({} train, {} test); {} epochs, batch {batch}, momentum 0.9, lr {lr} cosine, weight decay {decay}, dropout {p_input}/{p_hidden}, max-norm {max_norm}",
+        spec_name(&spec),
+        trainer.info(),
+        n_train,
+        test.len(),
+        epochs
+    );
+    for n in trainer.notes() {
+        println!("note: {n}");
+    }
+    let start = Instant::now();
+    let r = trainer.train_observed(&cfg, Some(&test), &mut report)?;
+    let m = evaluate(trainer.network(), &test)?;
+    println!(
+        "RESULT mnist {} epochs {} test_error {:.2}% test_loss {:.4} wall {:.0} s backend {}",
+        spec_name(&spec),
+        r.history.len(),
+        100.0 * m.error_rate().unwrap_or(f64::NAN),
+        m.loss,
+        start.elapsed().as_secs_f64(),
+        r.backend
+    );
+    Ok(())
+}
+
+fn spec_name(spec: &NetworkSpec) -> String {
+    std::iter::once(spec.inputs)
+        .chain(spec.layers.iter().map(|l| l.units))
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn proben(args: &[String]) -> bprop::Result<()> {
+    let name = args.get(1).expect("proben NAME").clone();
+    let dir = data_dir().join("fann");
+    let train: Dataset<f64> = read_fann(dir.join(format!("{name}.train")))?;
+    let test: Dataset<f64> = read_fann(dir.join(format!("{name}.test")))?;
+    let hidden: String = arg(args, "--hidden", "16,8".to_string());
+    let epochs: usize = arg(args, "--epochs", 1000);
+    let backend: String = arg(args, "--backend", "cpu".to_string());
+    let opt: String = arg(args, "--optimizer", "irprop-".to_string());
+    let lr: f64 = arg(args, "--lr", 0.01);
+    let act: String = arg(args, "--activation", "tanh".to_string());
+    let out: String = arg(args, "--output", "sigmoid".to_string());
+    let mut spec = NetworkSpec::new(train.inputs().ncols(), Loss::Mse);
+    for h in hidden.split(',').filter(|h| !h.is_empty()) {
+        spec = spec.layer(h.parse().expect("hidden sizes"), act.parse()?);
+    }
+    spec = spec.layer(train.targets().ncols(), out.parse()?);
+    let net = Network::random(&spec, Init::Auto, 1)?;
+    let optimizer: Optimizer = opt.parse()?;
+    let full = matches!(optimizer, Optimizer::IRpropMinus { .. });
+    let batch = if full { train.len() } else { arg(args, "--batch", 16) };
+    let cfg = TrainConfig {
+        hyper: Hyper::sgd(lr).with_optimizer(optimizer),
+        epochs,
+        batch_size: batch,
+        shuffle: Some(1),
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(
+        backend.parse::<BackendChoice>()?,
+        &AdapterRequest::from_env(),
+        net,
+        train,
+    )?;
+    let start = Instant::now();
+    let r = trainer.train(&cfg)?;
+    let m = evaluate(trainer.network(), &test)?;
+    println!(
+        "RESULT {name} {} {act}/{out} mse {opt} batch {batch} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
+        spec_name(&spec),
+        r.history.len(),
+        m.loss,
+        m.error_rate().map_or("-".into(), |e| format!("{:.2}%", 100.0 * e)),
+        start.elapsed().as_secs_f64(),
+        r.backend
+    );
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("mnist") => mnist(&args),
+        Some("proben") => proben(&args),
+        _ => {
+            eprintln!("usage: accuracy mnist [options] | accuracy proben NAME [options]");
+            std::process::exit(2)
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,166 @@
+//! Readers (and a writer) for the data files bprop trains on.
+//!
+//! - [`idx`]: the IDX binary format of MNIST (`train-images-idx3-ubyte.gz`, ...), raw or
+//!   gzipped, kept compactly in its element type ([`IdxArray`]); [`load_mnist`] pairs an
+//!   images file with a labels file into a [`MnistSet`], whose
+//!   [`to_dataset`](MnistSet::to_dataset) scales pixels to [0, 1] and one-hot encodes the
+//!   labels.
+//! - [`fann`]: FANN's text format (`n_samples n_inputs n_outputs`, then each sample's
+//!   inputs and outputs), read into a [`Dataset`] by [`read_fann`] and written atomically by
+//!   [`write_fann`].
+//! - [`load`] picks the reader from the file name.
+//!
+//! Every reader detects gzip by its magic bytes (`1f 8b`), whatever the file is called.
+//! Malformed files give [`BpropError::Parse`] naming the file and the place: `line L,
+//! column C` for text, `byte offset N` for binary (counted in the decompressed stream for
+//! gzipped files). No reader allocates from a header's claims alone: memory grows with
+//! the data actually read, and declared sizes beyond sane bounds are refused up front.
+
+pub mod fann;
+pub mod idx;
+
+pub use fann::{parse_fann, read_fann, write_fann, write_fann_to};
+pub use idx::{
+    load_mnist, read_idx, read_idx_from, IdxArray, IdxData, IdxType, MnistSet, DEFAULT_MAX_IDX_BYTES, MNIST_CLASSES,
+};
+
+use crate::error::{BpropError, Result};
+use crate::model::{Dataset, Real};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::Path;
+
+/// The file formats [`load`] knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// IDX binary arrays (MNIST): `.idx*`, `*ubyte`, and any other `.gz` name.
+    Idx,
+    /// FANN text training data: `.train`, `.test`, `.data` (optionally followed by `.gz`).
+    Fann,
+}
+
+/// What [`load`] read: an IDX array (one file holds images *or* labels, so it is not a
+/// dataset by itself; see [`load_mnist`]) or a FANN dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loaded<T> {
+    /// An IDX file's array.
+    Idx(IdxArray),
+    /// A FANN file's samples.
+    Fann(Dataset<T>),
+}
+
+/// The names [`format_of`] accepts, for its error message.
+const KNOWN_NAMES: &str = "*.idx*, *ubyte, *.gz (IDX); *.train, *.test, *.data, optionally followed by .gz (FANN)";
+
+/// Picks the format from the file name (case-insensitively): a trailing `.gz` is set
+/// aside; then `.train`, `.test` and `.data` mean FANN; extensions starting with `idx` and names ending in `ubyte`
+/// (MNIST's `train-images-idx3-ubyte`, `t10k-images.idx3-ubyte`) mean IDX; any other
+/// `.gz` name means IDX too (MNIST's distribution files are gzipped IDX).
+///
+/// # Errors
+/// [`BpropError::UnknownName`] for any other name; [`BpropError::InvalidArgument`] when
+/// the path has no file name (e.g. `..`).
+pub fn format_of(path: impl AsRef<Path>) -> Result<Format> {
+    let path = path.as_ref();
+    let name = path
+        .file_name()
+        .ok_or_else(|| BpropError::InvalidArgument {
+            name: "path",
+            value: path.display().to_string(),
+            why: "must name a data file".into(),
+        })?
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    let (inner, gz) = match name.strip_suffix(".gz") {
+        Some(inner) => (inner, true),
+        None => (name.as_str(), false),
+    };
+    let ext = Path::new(inner).extension().map(|e| e.to_string_lossy().into_owned());
+    match ext.as_deref() {
+        Some("train" | "test" | "data") => return Ok(Format::Fann),
+        Some(e) if e.starts_with("idx") => return Ok(Format::Idx),
+        _ => {}
+    }
+    if inner.ends_with("ubyte") || gz {
+        return Ok(Format::Idx);
+    }
+    Err(BpropError::UnknownName {
+        kind: "data file type",
+        name: path.display().to_string(),
+        expected: KNOWN_NAMES,
+    })
+}
+
+/// Reads a data file, choosing the reader by [`format_of`]: [`read_idx`] for IDX,
+/// [`read_fann`] (as `T`) for FANN.
+///
+/// # Errors
+/// Those of [`format_of`] and of the chosen reader.
+pub fn load<T: Real>(path: impl AsRef<Path>) -> Result<Loaded<T>> {
+    let path = path.as_ref();
+    Ok(match format_of(path)? {
+        Format::Idx => Loaded::Idx(read_idx(path)?),
+        Format::Fann => Loaded::Fann(read_fann(path)?),
+    })
+}
+
+/// An input stream with gzip already undone where the data started with `1f 8b`.
+pub(crate) struct Input<'a> {
+    /// The decompressed (or plain) bytes.
+    pub reader: Box<dyn BufRead + 'a>,
+    /// Whether the data was gzipped (positions are then in the decompressed stream).
+    pub gz: bool,
+}
+
+/// Peeks at the first two bytes of `reader` and inserts a gzip decoder if they are `1f 8b`.
+/// Concatenated gzip members are read as one stream, as `gzip -d` does.
+pub(crate) fn sniff<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Input<'a>> {
+    let mut magic = [0u8; 2];
+    let n = read_full(&mut reader, &mut magic)?;
+    let chained = Cursor::new(magic[..n].to_vec()).chain(reader);
+    if n == 2 && magic == [0x1f, 0x8b] {
+        let decoder = flate2::bufread::MultiGzDecoder::new(chained);
+        Ok(Input {
+            reader: Box::new(BufReader::with_capacity(1 << 16, decoder)),
+            gz: true,
+        })
+    } else {
+        Ok(Input {
+            reader: Box::new(chained),
+            gz: false,
+        })
+    }
+}
+
+/// Opens a file for reading through [`sniff`].
+pub(crate) fn open(path: &Path) -> Result<Input<'static>> {
+    let io_err = |source| BpropError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    sniff(BufReader::with_capacity(1 << 16, file)).map_err(io_err)
+}
+
+/// Reads until `buf` is full or the stream ends; returns the number of bytes read.
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Whether an I/O error from a gzipped stream means the compressed data is corrupt or cut
+/// short (a data problem, reported as [`BpropError::Parse`]) rather than an OS failure.
+pub(crate) fn is_gzip_data_error(gz: bool, e: &io::Error) -> bool {
+    gz && matches!(
+        e.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+    )
+}
