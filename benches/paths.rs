@@ -8,7 +8,7 @@
 use bprop::cpu::CpuEngine;
 use bprop::driver::open_gpu;
 use bprop::engine::Engine;
-use bprop::gpu::AdapterRequest;
+use bprop::gpu::{AdapterRequest, KernelChoice};
 use bprop::model::{Activation, Dataset, Init, Loss, Network, NetworkSpec, Real};
 use bprop::seed;
 use ndarray::Array2;
@@ -63,15 +63,25 @@ fn random_workload<T: Real>(
 }
 
 fn bench<T: Real>(w: &Workload<T>, rounds: usize) {
-    let mut engines: Vec<Box<dyn Engine<T>>> =
-        vec![Box::new(CpuEngine::new(w.net.clone(), w.data.clone()).expect("fits"))];
-    match open_gpu(&AdapterRequest::from_env(), &w.net, &w.data) {
-        Ok(g) => engines.push(Box::new(g)),
-        Err(e) => println!("  (GPU path skipped in this benchmark: {e})"),
+    let mut engines: Vec<(String, Box<dyn Engine<T>>)> = vec![(
+        "CPU path".into(),
+        Box::new(CpuEngine::new(w.net.clone(), w.data.clone()).expect("fits")),
+    )];
+    // The GPU path with the kernels it chooses, and with the plain kernels forced, so the
+    // tiled kernels' gain shows in the same run.
+    for choice in [KernelChoice::Auto, KernelChoice::Plain] {
+        match open_gpu(&AdapterRequest::from_env(), &w.net, &w.data) {
+            Ok(mut g) => {
+                g.set_kernel_choice(choice).expect("plain kernels run everywhere");
+                let name = format!("GPU path, {choice:?} kernels");
+                engines.push((name, Box::new(g)));
+            }
+            Err(e) => println!("  (GPU path skipped in this benchmark: {e})"),
+        }
     }
     let mut times = vec![Vec::new(); engines.len()];
     for _ in 0..rounds {
-        for (e, t) in engines.iter_mut().zip(&mut times) {
+        for ((_, e), t) in engines.iter_mut().zip(&mut times) {
             e.set_network(&w.net).expect("same shape");
             let start = Instant::now();
             e.train_steps(&w.order, w.batch, w.lr).expect("training runs");
@@ -79,13 +89,16 @@ fn bench<T: Real>(w: &Workload<T>, rounds: usize) {
         }
     }
     println!("{}", w.name);
+    if let Some((_, g)) = engines.get(1) {
+        println!("  (GPU: {})", g.info());
+    }
     let cpu = median(times[0].clone());
-    for (e, t) in engines.iter().zip(times) {
+    for ((name, _), t) in engines.iter().zip(times) {
         let m = median(t);
         let steps = w.order.len() / w.batch;
         println!(
-            "  {:<60} median {:>10.3} ms  {:>9.2} us/step  {:>6.2}x the CPU path's time",
-            e.info().to_string(),
+            "  {:<32} median {:>10.3} ms  {:>10.2} us/step  {:>7.2}x the CPU path's time",
+            name,
             m * 1e3,
             m * 1e6 / steps as f64,
             m / cpu

@@ -10,7 +10,7 @@
 //
 // Dispatch: (ceil(fan_out / WG), batch, 1); one invocation per output neuron and row.
 
-@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w: array<real>;
 @group(0) @binding(2) var<storage, read> b: array<real>;
 @group(0) @binding(3) var<storage, read> a_in: array<real>;

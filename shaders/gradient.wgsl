@@ -9,7 +9,7 @@
 //
 // Dispatch: (ceil(fan_in / WG), fan_out, 1); one invocation per weight.
 
-@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> delta: array<real>;
 @group(0) @binding(2) var<storage, read> a_in: array<real>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;

@@ -9,7 +9,7 @@
 //
 // Dispatch: (ceil(n / WG), batch, 1); one invocation per neuron of layer l and row.
 
-@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w_next: array<real>;
 @group(0) @binding(2) var<storage, read> delta_next: array<real>;
 @group(0) @binding(3) var<storage, read> a: array<real>;

@@ -6,7 +6,7 @@
 // Dispatched only when a max-norm is set. Dispatch: (ceil(fan_out / WG), 1, 1); one
 // invocation per neuron row.
 
-@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> scal: array<real>;
 @group(0) @binding(2) var<storage, read_write> w: array<real>;
 

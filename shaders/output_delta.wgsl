@@ -13,7 +13,7 @@
 //
 // Dispatch: (ceil(batch / WG), 1, 1); one invocation per row.
 
-@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> z: array<real>;
 @group(0) @binding(2) var<storage, read> a: array<real>;
 @group(0) @binding(3) var<storage, read> y_data: array<real>;

@@ -19,7 +19,7 @@
 //
 // Dispatch: (ceil(fan_in / WG), fan_out, 1), the gradient pass's grid.
 
-@group(0) @binding(0) var<uniform> p: LayerParams;
+@group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> scal: array<real>;
 @group(0) @binding(2) var<storage, read> hyper: array<real>;
 @group(0) @binding(3) var<storage, read> state: array<u32>;

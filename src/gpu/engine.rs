@@ -83,7 +83,27 @@ struct Kernels {
     update: Kernel,
     max_norm: Kernel,
     advance: Kernel,
+    /// The tiled twins of forward, hidden_delta and gradient (same bind group layouts),
+    /// when the device's limits allow 16 × 16 workgroups and their workgroup memory.
+    tiled: Option<[Kernel; 3]>,
 }
+
+/// Which kernels compute the matrix products of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KernelChoice {
+    /// Tiled kernels from [`TILED_MIN_BATCH`] samples per step on, else the plain ones.
+    #[default]
+    Auto,
+    /// Always the plain (one invocation per output, matrix-vector) kernels.
+    Plain,
+    /// Always the tiled kernels (an error where the device cannot run them).
+    Tiled,
+}
+
+/// The batch size from which [`KernelChoice::Auto`] uses the tiled kernels: below it a
+/// 64-row tile would be mostly empty, and the plain kernels (one invocation per output)
+/// waste nothing.
+pub const TILED_MIN_BATCH: usize = 16;
 
 /// The GPU path: training on one device, in precision `T` (f64 needs `SHADER_F64`).
 pub struct GpuEngine<T: Real> {
@@ -114,6 +134,8 @@ pub struct GpuEngine<T: Real> {
     opt: Option<(Optimizer, u64)>,
     /// Whether the last `train_with` asked for max-norm.
     max_norm: bool,
+    /// Plain or tiled kernels.
+    kernel_choice: KernelChoice,
     bindings: Bindings,
     staging: Option<wgpu::Buffer>,
 }
@@ -135,6 +157,14 @@ impl<T: Real> GpuEngine<T> {
             return Err(BpropError::Gpu(format!(
                 "{} was opened without SHADER_F64; f64 is not available",
                 ctx.summary.name
+            )));
+        }
+        let have = ctx.limits.max_storage_buffers_per_shader_stage;
+        if have < shaders::max_storage_bindings() {
+            return Err(BpropError::Gpu(format!(
+                "{} allows {have} storage buffers per shader stage; the GPU path binds up to {}",
+                ctx.summary.name,
+                shaders::max_storage_bindings()
             )));
         }
         let dev = &ctx.device;
@@ -164,12 +194,31 @@ impl<T: Real> GpuEngine<T> {
             mapped_at_creation: false,
         });
 
+        let forward = shaders::build::<T>(dev, Pass::Forward)?;
+        let hidden_delta = shaders::build::<T>(dev, Pass::HiddenDelta)?;
+        let gradient = shaders::build::<T>(dev, Pass::Gradient)?;
+        let lim = &ctx.limits;
+        let tiled = if lim.max_compute_invocations_per_workgroup >= 256
+            && lim.max_compute_workgroup_size_x >= 16
+            && lim.max_compute_workgroup_size_y >= 16
+            && lim.max_compute_workgroup_storage_size >= shaders::tiled_workgroup_bytes::<T>()
+        {
+            let twin = |pass, of: &Kernel| shaders::build_with_layout::<T>(dev, pass, Some(&of.layout));
+            Some([
+                twin(Pass::ForwardTiled, &forward)?,
+                twin(Pass::HiddenDeltaTiled, &hidden_delta)?,
+                twin(Pass::GradientTiled, &gradient)?,
+            ])
+        } else {
+            None
+        };
         let kernels = Kernels {
-            forward: shaders::build::<T>(dev, Pass::Forward)?,
+            tiled,
+            forward,
             softmax: shaders::build::<T>(dev, Pass::Softmax)?,
             output_delta: shaders::build::<T>(dev, Pass::OutputDelta)?,
-            hidden_delta: shaders::build::<T>(dev, Pass::HiddenDelta)?,
-            gradient: shaders::build::<T>(dev, Pass::Gradient)?,
+            hidden_delta,
+            gradient,
             update: shaders::build::<T>(dev, Pass::Update)?,
             max_norm: shaders::build::<T>(dev, Pass::MaxNorm)?,
             advance: shaders::build::<T>(dev, Pass::Advance)?,
@@ -191,7 +240,7 @@ impl<T: Real> GpuEngine<T> {
                 params: dev.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("layer params"),
                     size: std::mem::size_of::<LayerParams>() as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 }),
                 w: upload(
@@ -248,6 +297,7 @@ impl<T: Real> GpuEngine<T> {
             dropout_seed: 0,
             opt: None,
             max_norm: false,
+            kernel_choice: KernelChoice::Auto,
             bindings,
             staging: None,
         };
@@ -259,6 +309,23 @@ impl<T: Real> GpuEngine<T> {
         })?;
         engine.ctx.check()?;
         Ok(engine)
+    }
+
+    /// Chooses plain or tiled kernels for the matrix products (default [`KernelChoice::Auto`]).
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] for [`KernelChoice::Tiled`] on a device whose limits do not
+    /// allow the tiled kernels.
+    pub fn set_kernel_choice(&mut self, choice: KernelChoice) -> Result<()> {
+        if choice == KernelChoice::Tiled && self.kernels.tiled.is_none() {
+            return Err(BpropError::Gpu(format!(
+                "{} cannot run the tiled kernels (they need 16 × 16 workgroups and {} bytes of workgroup memory)",
+                self.ctx.summary.name,
+                shaders::tiled_workgroup_bytes::<T>()
+            )));
+        }
+        self.kernel_choice = choice;
+        Ok(())
     }
 
     /// The device context this engine runs on.
@@ -361,16 +428,33 @@ impl<T: Real> GpuEngine<T> {
     /// gradients, and with `train` the update and the step counter's advance.
     fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
+        let tiles = |n: usize| (n as u32).div_ceil(64);
         let batch = self.params_key.batch;
         let b = batch as u32;
         let layers = self.net.layers();
         let last = layers.len() - 1;
         let k = &self.kernels;
         let bg = &self.bindings;
-        pass.set_pipeline(&k.forward.pipeline);
-        for (l, layer) in layers.iter().enumerate() {
-            pass.set_bind_group(0, &bg.forward[l], &[]);
-            pass.dispatch_workgroups(groups(layer.fan_out()), b, 1);
+        let tiled = match (self.kernel_choice, &k.tiled) {
+            (KernelChoice::Plain, _) | (_, None) => None,
+            (KernelChoice::Auto, Some(_)) if batch < TILED_MIN_BATCH => None,
+            (_, Some(t)) => Some(t),
+        };
+        match tiled {
+            Some([fwd, _, _]) => {
+                pass.set_pipeline(&fwd.pipeline);
+                for (l, layer) in layers.iter().enumerate() {
+                    pass.set_bind_group(0, &bg.forward[l], &[]);
+                    pass.dispatch_workgroups(tiles(layer.fan_out()), tiles(batch), 1);
+                }
+            }
+            None => {
+                pass.set_pipeline(&k.forward.pipeline);
+                for (l, layer) in layers.iter().enumerate() {
+                    pass.set_bind_group(0, &bg.forward[l], &[]);
+                    pass.dispatch_workgroups(groups(layer.fan_out()), b, 1);
+                }
+            }
         }
         if layers[last].activation == Activation::Softmax {
             pass.set_pipeline(&k.softmax.pipeline);
@@ -380,15 +464,31 @@ impl<T: Real> GpuEngine<T> {
         pass.set_pipeline(&k.output_delta.pipeline);
         pass.set_bind_group(0, &bg.output_delta, &[]);
         pass.dispatch_workgroups(groups(batch), 1, 1);
-        pass.set_pipeline(&k.hidden_delta.pipeline);
-        for l in (0..last).rev() {
-            pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
-            pass.dispatch_workgroups(groups(layers[l].fan_out()), b, 1);
-        }
-        pass.set_pipeline(&k.gradient.pipeline);
-        for (l, layer) in layers.iter().enumerate() {
-            pass.set_bind_group(0, &bg.gradient[l], &[]);
-            pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
+        match tiled {
+            Some([_, hid, grad]) => {
+                pass.set_pipeline(&hid.pipeline);
+                for l in (0..last).rev() {
+                    pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
+                    pass.dispatch_workgroups(tiles(layers[l].fan_out()), tiles(batch), 1);
+                }
+                pass.set_pipeline(&grad.pipeline);
+                for (l, layer) in layers.iter().enumerate() {
+                    pass.set_bind_group(0, &bg.gradient[l], &[]);
+                    pass.dispatch_workgroups(tiles(layer.fan_in()), tiles(layer.fan_out()), 1);
+                }
+            }
+            None => {
+                pass.set_pipeline(&k.hidden_delta.pipeline);
+                for l in (0..last).rev() {
+                    pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
+                    pass.dispatch_workgroups(groups(layers[l].fan_out()), b, 1);
+                }
+                pass.set_pipeline(&k.gradient.pipeline);
+                for (l, layer) in layers.iter().enumerate() {
+                    pass.set_bind_group(0, &bg.gradient[l], &[]);
+                    pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
+                }
+            }
         }
         if train {
             pass.set_pipeline(&k.update.pipeline);

@@ -7,4 +7,4 @@ pub mod engine;
 pub mod shaders;
 
 pub use context::{AdapterRequest, AdapterSummary, GpuContext};
-pub use engine::GpuEngine;
+pub use engine::{GpuEngine, KernelChoice, TILED_MIN_BATCH};

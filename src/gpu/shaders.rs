@@ -23,11 +23,17 @@ pub enum Pass {
     MaxNorm,
     /// `advance.wgsl`: step counter + 1.
     Advance,
+    /// `forward_tiled.wgsl`: [`Pass::Forward`] as a register-tiled matrix product, for batches.
+    ForwardTiled,
+    /// `hidden_delta_tiled.wgsl`: [`Pass::HiddenDelta`], tiled.
+    HiddenDeltaTiled,
+    /// `gradient_tiled.wgsl`: [`Pass::Gradient`], tiled.
+    GradientTiled,
 }
 
 impl Pass {
     /// Every pass, in the order a step runs them.
-    pub const ALL: [Pass; 8] = [
+    pub const ALL: [Pass; 11] = [
         Pass::Forward,
         Pass::Softmax,
         Pass::OutputDelta,
@@ -36,7 +42,38 @@ impl Pass {
         Pass::Update,
         Pass::MaxNorm,
         Pass::Advance,
+        Pass::ForwardTiled,
+        Pass::HiddenDeltaTiled,
+        Pass::GradientTiled,
     ];
+
+    /// The kinds of group 0's bindings, in binding order, as the WGSL file declares them.
+    /// Explicit (not derived from the shader) so that a plain pass and its tiled twin share
+    /// one bind group layout, and so one bind group serves both pipelines.
+    ///
+    /// Binding 0, the layer's `LayerParams`, is a read-only *storage* buffer, not a uniform
+    /// buffer: lavapipe (Mesa 22.3) inlines uniform values that steer loops and branches
+    /// into specialised shader variants, and with these passes it recompiled the forward
+    /// pass at every dispatch (5 ms and ~40 KB of JIT code each, never freed). Storage
+    /// reads are not inlined. The cost is one more storage binding per pass (9 at most),
+    /// which the adapter's own limits allow (checked when an engine is built).
+    pub fn bindings(self) -> &'static [Binding] {
+        use Binding::{Read as R, Write as W};
+        match self {
+            Pass::Forward | Pass::ForwardTiled => &[R, R, R, R, R, R, R, W, W],
+            Pass::Softmax | Pass::MaxNorm => &[R, R, W],
+            Pass::OutputDelta => &[R, R, R, R, R, R, R, W, W],
+            Pass::HiddenDelta | Pass::HiddenDeltaTiled => &[R, R, R, R, R, W, R],
+            Pass::Gradient | Pass::GradientTiled => &[R, R, R, R, R, W, W, R],
+            Pass::Update => &[R, R, R, R, R, R, W, W, W],
+            Pass::Advance => &[W],
+        }
+    }
+
+    /// Whether this is a tiled pass (tile.wgsl, fixed 16 × 16 workgroups).
+    pub fn is_tiled(self) -> bool {
+        matches!(self, Pass::ForwardTiled | Pass::HiddenDeltaTiled | Pass::GradientTiled)
+    }
 
     /// The file name in `shaders/`.
     pub fn file(self) -> &'static str {
@@ -49,6 +86,9 @@ impl Pass {
             Pass::Update => "update.wgsl",
             Pass::MaxNorm => "max_norm.wgsl",
             Pass::Advance => "advance.wgsl",
+            Pass::ForwardTiled => "forward_tiled.wgsl",
+            Pass::HiddenDeltaTiled => "hidden_delta_tiled.wgsl",
+            Pass::GradientTiled => "gradient_tiled.wgsl",
         }
     }
 
@@ -62,6 +102,9 @@ impl Pass {
             Pass::Update => include_str!("../../shaders/update.wgsl"),
             Pass::MaxNorm => include_str!("../../shaders/max_norm.wgsl"),
             Pass::Advance => include_str!("../../shaders/advance.wgsl"),
+            Pass::ForwardTiled => include_str!("../../shaders/forward_tiled.wgsl"),
+            Pass::HiddenDeltaTiled => include_str!("../../shaders/hidden_delta_tiled.wgsl"),
+            Pass::GradientTiled => include_str!("../../shaders/gradient_tiled.wgsl"),
         }
     }
 }
@@ -73,11 +116,26 @@ pub fn source<T: Real>(pass: Pass) -> String {
     } else {
         include_str!("../../shaders/real_f32.wgsl")
     };
+    let tile = if pass.is_tiled() {
+        include_str!("../../shaders/tile.wgsl")
+    } else {
+        ""
+    };
     format!(
-        "{prelude}\n{}\n{}",
+        "{prelude}\n{}\n{tile}\n{}",
         include_str!("../../shaders/common.wgsl"),
         pass.body()
     )
+}
+
+/// The most storage buffers any pass binds (forward, output delta, update: 9).
+pub fn max_storage_bindings() -> u32 {
+    Pass::ALL.iter().map(|p| p.bindings().len() as u32).max().unwrap_or(0)
+}
+
+/// Workgroup memory a tiled pass needs: two 1024-element tiles (`tile.wgsl`).
+pub fn tiled_workgroup_bytes<T: Real>() -> u32 {
+    2 * 1024 * std::mem::size_of::<T>() as u32
 }
 
 /// Index of layer 0's leaky slope in the `scal` buffer (`SLOPE_BASE` in common.wgsl); the
@@ -88,31 +146,84 @@ pub const SLOPE_BASE: usize = 8;
 /// 64 is a multiple of every vendor's SIMD width (32 NVIDIA, 64 AMD, 8–16 Intel, 8 lavapipe).
 pub const WORKGROUP: u32 = 64;
 
+/// The kind of one binding of a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// `var<storage, read>`.
+    Read,
+    /// `var<storage, read_write>`.
+    Write,
+}
+
+/// Creates the bind group layout `bindings` describe (visible to compute shaders).
+pub fn bind_group_layout(device: &wgpu::Device, label: &str, bindings: &[Binding]) -> wgpu::BindGroupLayout {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match b {
+                    Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                    Binding::Write => wgpu::BufferBindingType::Storage { read_only: false },
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &entries,
+    })
+}
+
 /// One compiled pass: its pipeline and the bind group layout its bindings follow.
 #[derive(Debug)]
 pub struct Kernel {
     /// The compute pipeline.
     pub pipeline: wgpu::ComputePipeline,
-    /// Group 0's layout, derived from the shader.
+    /// Group 0's layout ([`Pass::bindings`]).
     pub layout: wgpu::BindGroupLayout,
 }
 
 /// Compiles `pass` for precision `T` on `device`, turning validation errors into
 /// [`BpropError::Gpu`] that names the file.
 pub fn build<T: Real>(device: &wgpu::Device, pass: Pass) -> Result<Kernel> {
+    build_with_layout::<T>(device, pass, None)
+}
+
+/// Compiles `pass` with group 0 laid out as `layout` (a twin's, so that one bind group
+/// serves both pipelines), or as [`Pass::bindings`] describes when `None`.
+pub fn build_with_layout<T: Real>(
+    device: &wgpu::Device,
+    pass: Pass,
+    layout: Option<&wgpu::BindGroupLayout>,
+) -> Result<Kernel> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(pass.file()),
         source: wgpu::ShaderSource::Wgsl(source::<T>(pass).into()),
     });
-    let constants: &[(&str, f64)] = if pass == Pass::Advance {
+    let constants: &[(&str, f64)] = if pass == Pass::Advance || pass.is_tiled() {
         &[]
     } else {
         &[("WG", WORKGROUP as f64)]
     };
+    let layout = match layout {
+        Some(l) => l.clone(),
+        None => bind_group_layout(device, pass.file(), pass.bindings()),
+    };
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(pass.file()),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(pass.file()),
-        layout: None,
+        layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("main"),
         compilation_options: wgpu::PipelineCompilationOptions {
@@ -121,7 +232,6 @@ pub fn build<T: Real>(device: &wgpu::Device, pass: Pass) -> Result<Kernel> {
         },
         cache: None,
     });
-    let layout = pipeline.get_bind_group_layout(0);
     if let Some(err) = pollster::block_on(scope.pop()) {
         return Err(BpropError::Gpu(format!(
             "shaders/{} ({}) does not build: {err}",

@@ -1,0 +1,68 @@
+// Register-tiled matrix product for the *_tiled passes (prepended to them after
+// common.wgsl by src/gpu/shaders.rs):
+//
+//   C[m, n] = Σ_k A[m, k] · B[k, n],   0 ≤ m < M, 0 ≤ n < N, 0 ≤ k < K
+//
+// Each workgroup of 16 × 16 invocations computes one TILE × TILE (64 × 64) block of C;
+// each invocation a RT × RT (4 × 4) register block, rows m0 + 4 ly + i, columns
+// n0 + 4 lx + j. K is walked in steps of TK = 16: the workgroup stages a 64 × 16 slice of
+// A and a 16 × 64 slice of B in workgroup memory (every element loaded once from global
+// memory per workgroup instead of once per output), then each invocation multiplies its
+// 4 rows of A by its 4 columns of B from there — 16 multiply-adds per 8 loads from shared
+// memory. Elements outside the matrices load as 0, so any M, N, K works.
+//
+// The pass that includes this file defines the element loads
+//   fn tile_a(m: u32, k: u32) -> real   and   fn tile_b(k: u32, n: u32) -> real
+// (called only for in-range indices), so transposes, gathers through `order` and dropout
+// masks happen while loading, and applies its own epilogue to the accumulators.
+
+const TILE: u32 = 64u;
+const TK: u32 = 16u;
+const RT: u32 = 4u;
+
+var<workgroup> sa: array<real, 1024>; // A slice, [m * TK + k], m < TILE, k < TK
+var<workgroup> sb: array<real, 1024>; // B slice, [k * TILE + n]
+
+// The RT × RT accumulators of invocation `lid` in the block at (m0, n0), row-major.
+fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array<real, 16> {
+    var acc: array<real, 16>;
+    for (var q = 0u; q < 16u; q++) {
+        acc[q] = 0.0;
+    }
+    let tid = lid.y * 16u + lid.x;
+    for (var k0 = 0u; k0 < K; k0 += TK) {
+        for (var e = 0u; e < 4u; e++) {
+            let idx = tid + e * 256u;
+            let am = m0 + idx / TK;
+            let ak = k0 + idx % TK;
+            var va: real = 0.0;
+            if (am < M && ak < K) {
+                va = tile_a(am, ak);
+            }
+            sa[idx] = va;
+            let bk = k0 + idx / TILE;
+            let bn = n0 + idx % TILE;
+            var vb: real = 0.0;
+            if (bk < K && bn < N) {
+                vb = tile_b(bk, bn);
+            }
+            sb[idx] = vb;
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < TK; k++) {
+            var ra: array<real, 4>;
+            var rb: array<real, 4>;
+            for (var i = 0u; i < RT; i++) {
+                ra[i] = sa[(lid.y * RT + i) * TK + k];
+                rb[i] = sb[k * TILE + lid.x * RT + i];
+            }
+            for (var i = 0u; i < RT; i++) {
+                for (var j = 0u; j < RT; j++) {
+                    acc[i * RT + j] = acc[i * RT + j] + ra[i] * rb[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    return acc;
+}

@@ -1,0 +1,102 @@
+//! The tiled matrix-product kernels (`shaders/*_tiled.wgsl`) against their plain twins
+//! and the CPU path, on edge shapes: 1, tile − 1, tile, tile + 1 (tile = 64), tall
+//! (many rows, few columns) and skinny (one row, many columns) layers and batches, with
+//! and without dropout. Zero-sized layers and batches are refused before any kernel runs
+//! (tests/errors.rs). Tolerance: `Tolerance::for_precision` (f32 atol 1e-5, rtol 1e-4;
+//! f64 atol 1e-12, rtol 1e-9).
+
+mod common;
+
+use bprop::cpu::CpuEngine;
+use bprop::driver::{cross_check, Tolerance};
+use bprop::engine::{Engine, StepTrace};
+use bprop::gpu::{GpuEngine, KernelChoice};
+use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize) -> (Network<T>, Dataset<T>) {
+    let spec = NetworkSpec::new(inputs, Loss::CrossEntropy)
+        .layer(hidden, Activation::Tanh)
+        .layer(outputs, Activation::Softmax);
+    let net = Network::random(&spec, Init::Auto, 21).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let x = Array2::from_shape_simple_fn((n, inputs), || T::of(rng.random_range(-1.0..1.0)));
+    let y = Array2::from_shape_fn((n, outputs), |(i, k)| T::of(f64::from(u8::from(i % outputs == k))));
+    (net, Dataset::new(x, y).unwrap())
+}
+
+fn assert_close<T: Real>(what: &str, a: &Array2<T>, b: &Array2<T>) {
+    let tol = Tolerance::for_precision::<T>();
+    assert_eq!(a.dim(), b.dim(), "{what}");
+    for ((idx, x), y) in a.indexed_iter().zip(b.iter()) {
+        assert!(tol.accepts(x.f64(), y.f64()), "{what}{idx:?}: {x} vs {y}");
+    }
+}
+
+fn assert_traces_close<T: Real>(shape: &str, a: &StepTrace<T>, b: &StepTrace<T>) {
+    for (l, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
+        assert_close(&format!("{shape} layer {l} z"), &la.z, &lb.z);
+        assert_close(&format!("{shape} layer {l} a"), &la.a, &lb.a);
+        assert_close(&format!("{shape} layer {l} delta"), &la.delta, &lb.delta);
+        assert_close(&format!("{shape} layer {l} grad_w"), &la.grad_w, &lb.grad_w);
+        let gb = |t: &Option<ndarray::Array1<T>>| t.clone().unwrap().insert_axis(ndarray::Axis(0));
+        assert_close(&format!("{shape} layer {l} grad_b"), &gb(&la.grad_b), &gb(&lb.grad_b));
+    }
+}
+
+fn twins_agree<T: Real>(f64_adapter: bool) {
+    let ctx = common::gpu(f64_adapter);
+    // (inputs, hidden, outputs, batch): 1, tile − 1, tile, tile + 1, tall, skinny.
+    let shapes = [
+        (1, 1, 2, 1),
+        (63, 64, 65, 16),
+        (65, 63, 3, 63),
+        (3, 5, 2, 129),
+        (257, 65, 2, 1),
+        (7, 130, 64, 65),
+    ];
+    for (inputs, hidden, outputs, batch) in shapes {
+        let shape = format!("{inputs}-{hidden}-{outputs} batch {batch} ({})", T::NAME);
+        let (net, data) = problem::<T>(inputs, hidden, outputs, batch.max(3));
+        let samples: Vec<u32> = (0..batch as u32).map(|i| (i * 5 + 1) % data.len() as u32).collect();
+        let mut plain = GpuEngine::new(ctx.clone(), net.clone(), &data).unwrap();
+        plain.set_kernel_choice(KernelChoice::Plain).unwrap();
+        let mut tiled = GpuEngine::new(ctx.clone(), net.clone(), &data).unwrap();
+        tiled.set_kernel_choice(KernelChoice::Tiled).unwrap();
+        let mut cpu = CpuEngine::new(net, data).unwrap();
+        let t_tiled = tiled.trace(&samples).unwrap();
+        assert_traces_close(&shape, &t_tiled, &plain.trace(&samples).unwrap());
+        assert_traces_close(&shape, &t_tiled, &cpu.trace(&samples).unwrap());
+    }
+}
+
+#[test]
+fn tiled_kernels_match_their_plain_twins_f32() {
+    twins_agree::<f32>(false);
+}
+
+#[test]
+fn tiled_kernels_match_their_plain_twins_f64() {
+    twins_agree::<f64>(true);
+}
+
+#[test]
+fn tiled_training_with_dropout_matches_the_cpu_path() {
+    let (net, data) = problem::<f32>(20, 70, 4, 40);
+    let hyper = Hyper {
+        dropout: Some(Dropout {
+            input: 0.1,
+            hidden: 0.4,
+            seed: 77,
+        }),
+        ..Hyper::sgd(0.05).with_optimizer(Optimizer::ADAM)
+    };
+    let mut gpu = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
+    gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
+    let mut cpu = CpuEngine::new(net, data).unwrap();
+    let order: Vec<u32> = (0..80).map(|i| (i * 3 % 40) as u32).collect();
+    let report = cross_check(&mut gpu, &mut cpu, &order, 20, &hyper, 1).unwrap();
+    assert!(report.passed(), "{report}");
+}
