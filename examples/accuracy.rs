@@ -157,12 +157,25 @@ fn proben(args: &[String]) -> bprop::Result<()> {
     let net = Network::random(&spec, Init::Auto, 1)?;
     let optimizer: Optimizer = opt.parse()?;
     let full = matches!(optimizer, Optimizer::IRpropMinus { .. });
+    // Early stopping on a split of the training set (never on the test set).
+    let validation: f64 = arg(args, "--validation", 0.0);
+    let patience: usize = arg(args, "--patience", 50);
+    let (train, val) = if validation > 0.0 {
+        let (t, v) = train.split(validation, 1)?;
+        (t, Some(v))
+    } else {
+        (train, None)
+    };
     let batch = if full { train.len() } else { arg(args, "--batch", 16) };
     let cfg = TrainConfig {
-        hyper: Hyper::sgd(lr).with_optimizer(optimizer),
+        hyper: Hyper {
+            weight_decay: arg(args, "--weight-decay", 0.0),
+            ..Hyper::sgd(lr).with_optimizer(optimizer)
+        },
         epochs,
         batch_size: batch,
         shuffle: Some(1),
+        patience: val.as_ref().map(|_| patience),
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(
@@ -172,10 +185,10 @@ fn proben(args: &[String]) -> bprop::Result<()> {
         train,
     )?;
     let start = Instant::now();
-    let r = trainer.train(&cfg)?;
+    let r = trainer.train_observed(&cfg, val.as_ref(), &mut |_| {})?;
     let m = evaluate(trainer.network(), &test)?;
     println!(
-        "RESULT {name} {} {act}/{out} mse {opt} batch {batch} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
+        "RESULT {name} {} {act}/{out} mse {opt} batch {batch} validation {validation} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
         spec_name(&spec),
         r.history.len(),
         m.loss,

@@ -92,6 +92,16 @@ pub enum BpropError {
         /// What is wrong and what was expected there.
         message: String,
     },
+    /// A model file that cannot be used: not a bprop model, written by a newer format
+    /// version, truncated or corrupt (checksum mismatch), or describing a network that does
+    /// not match its tensors.
+    #[error("{path}: {why}")]
+    ModelFile {
+        /// The model file's path.
+        path: String,
+        /// What is wrong, and what to do about it where there is something to do.
+        why: String,
+    },
     /// An I/O failure, with the path involved.
     #[error("{path}: {source}")]
     Io {

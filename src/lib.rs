@@ -10,6 +10,8 @@
 //!   no backend.
 //! - [`cpu`]: the CPU path. [`gpu`]: the GPU path. Both implement [`engine::Engine`].
 //! - [`driver`]: backend selection, fallback, training loop, cross-check.
+//! - [`data`]: readers (IDX, FANN, CSV/TSV, NumPy) and input scaling; [`io`]: model files
+//!   (safetensors with bprop's metadata), atomic writes; [`plot`]: loss curves as SVG.
 //! - [`seed`]: the seed's 2-2-1 network and its published figures.
 //! - [`explain`]: one step of backpropagation laid out with its numbers, gradients checked
 //!   against finite differences.
@@ -35,8 +37,10 @@ pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod gpu;
+pub mod io;
 pub mod metrics;
 pub mod model;
+pub mod plot;
 pub mod seed;
 
 pub use error::{BpropError, Result};

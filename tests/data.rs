@@ -244,10 +244,10 @@ fn load_picks_the_reader_by_name() {
     assert_eq!(format_of("x.train").unwrap(), Format::Fann);
     assert_eq!(format_of("x.test.gz").unwrap(), Format::Fann);
     assert_eq!(format_of("x.data").unwrap(), Format::Fann);
-    let e = format_of("x.csv").unwrap_err();
+    let e = format_of("x.xlsx").unwrap_err();
     assert!(matches!(e, BpropError::UnknownName { .. }), "{e}");
     assert!(
-        e.to_string().contains("x.csv") && e.to_string().contains(".train"),
+        e.to_string().contains("x.xlsx") && e.to_string().contains(".train") && e.to_string().contains(".csv"),
         "{e}"
     );
     assert!(matches!(format_of("noext"), Err(BpropError::UnknownName { .. })));

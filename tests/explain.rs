@@ -587,7 +587,7 @@ fn cli_explain_prints_the_golden_text() {
         "--neurons",
         "--layer",
         "--format",
-        "later issue",
+        "--model",
     ] {
         assert!(help.contains(needle), "explain --help lacks {needle}:\n{help}");
     }

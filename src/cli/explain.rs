@@ -24,8 +24,9 @@ Network syntax:
   Without --layers and --weights the network is the seed's (weights w0, w1); without
   --input, the sample is the seed's (x = (0.35, 0.9), y = 0.5). --layers without
   --weights draws random weights (--seed). Layers are numbered from 1 (layer 1 reads
-  the inputs), neurons from 0. Saved models (--model FILE) come with a later issue;
-  until then give the weights.
+  the inputs), neurons from 0. --model FILE explains a saved model (bprop train -o FILE)
+  on the --input/--target samples given in the data's own units: the model's input
+  scaling is applied to them first.
 
 Examples:
   bprop explain                       the seed's first iteration, and its faulty w0 line
@@ -37,6 +38,8 @@ Examples:
                                       a batch of 3: gradients are means over it
   bprop explain --layers 2,2,1 --weights \"0.1,0.8;0.4,0.6|0.3,0.9\" --biases \"0.1,-0.2|0.05\" \\
       --activation tanh --loss bce --input \"0.35,0.9\" --target 1
+  bprop explain --model m.bprop --input \"0.1,0.2\" --target \"1,0,0\" \\
+      --layer 2 --max-weights 200     a saved model's step, its output layer shown
   bprop explain --layers 4,16,3 --loss cross_entropy --input \"1,0,0.5,0.2\" \\
       --target \"0,1,0\" --layer 2 --neurons 0..2    too big to show whole: restrict it";
 
@@ -68,6 +71,11 @@ impl From<FormatArg> for Format {
 /// The options of `bprop explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
+    /// Explain a saved model (architecture, weights, scaling) instead of a network given
+    /// by --layers/--weights (its activations and loss are the model's); needs --input and
+    /// --target.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["layers", "weights", "biases", "output_activation"])]
+    model: Option<PathBuf>,
     /// Layer sizes, inputs first, e.g. 2,2,1 (default: the sizes --weights implies, or the seed's).
     #[arg(long, value_name = "SIZES")]
     layers: Option<String>,
@@ -209,6 +217,9 @@ fn sizes(s: &str) -> Result<Vec<usize>> {
 
 /// The network the arguments describe (the seed's by default).
 fn network(args: &ExplainArgs) -> Result<Network<f64>> {
+    if let Some(path) = &args.model {
+        return Ok(bprop::io::read_model(path)?.cast::<f64>().network);
+    }
     let loss: Loss = args.loss.parse()?;
     let weights: Vec<Array2<f64>> = match (&args.weights, &args.layers) {
         (Some(w), sizes_arg) => {
@@ -332,7 +343,20 @@ fn dataset(args: &ExplainArgs) -> Result<Dataset<f64>> {
 /// writes the result.
 pub fn run(args: &ExplainArgs) -> Result<()> {
     let net = network(args)?;
-    let data = dataset(args)?;
+    let mut data = dataset(args)?;
+    if let Some(path) = &args.model {
+        if args.inputs.is_empty() {
+            return Err(invalid(
+                "model",
+                &path.display().to_string(),
+                "give the samples to explain it on with --input and --target",
+            ));
+        }
+        if let Some(s) = bprop::io::read_model(path)?.cast::<f64>().scaling {
+            data = s.apply_dataset(&data)?;
+            eprintln!("note: inputs scaled by the model's {} scaling before the step", s.kind);
+        }
+    }
     let samples: Vec<u32> = (0..data.len() as u32).collect();
     let opts = ExplainOptions {
         layer: args.layer,

@@ -1,8 +1,14 @@
 //! Argument parsing (clap) and dispatch to one module per subcommand.
 
+mod common;
+mod convert;
 mod demo;
 mod devices;
+mod eval;
 mod explain;
+mod info;
+mod predict;
+mod train;
 
 use bprop::driver::BackendChoice;
 use bprop::Result;
@@ -14,7 +20,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "bprop",
     version,
-    after_help = "Examples:\n  bprop demo                      the seed's 2-2-1 network, done right, on the best backend\n  bprop demo --backend cpu --precision f64\n  bprop devices                   the GPU adapters wgpu sees\n\nEnvironment: WGPU_BACKEND (e.g. vulkan) and WGPU_ADAPTER_NAME (a substring of the adapter's\nname) restrict the adapters the GPU path may use."
+    after_help = "Examples:\n  bprop train                     train on the bundled diabetes set, in seconds\n  bprop train data.csv --target label -o model.bprop\n  bprop eval model.bprop test.csv\n  bprop predict model.bprop new.csv -o predictions.csv\n  bprop info model.bprop\n  bprop demo                      the seed's 2-2-1 network, done right, on the best backend\n  bprop demo --backend cpu --precision f64\n  bprop devices                   the GPU adapters wgpu sees\n\nEnvironment: WGPU_BACKEND (e.g. vulkan) and WGPU_ADAPTER_NAME (a substring of the adapter's\nname) restrict the adapters the GPU path may use."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,6 +39,28 @@ enum Command {
     /// finite differences (the seed's network by default).
     #[command(after_help = explain::EXAMPLES)]
     Explain(Box<explain::ExplainArgs>),
+    /// Train a network on a data file (CSV/TSV, .npy, FANN, MNIST IDX), or on the bundled
+    /// diabetes set, and save it.
+    #[command(after_help = train::EXAMPLES)]
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a saved model on a data file: loss, accuracy, per-class precision and
+    /// recall, confusion matrix; or MSE, MAE and R².
+    #[command(after_help = eval::EXAMPLES)]
+    Eval(eval::EvalArgs),
+    /// Write a saved model's predictions for a data file as CSV: labels and class
+    /// probabilities, or values.
+    #[command(after_help = predict::EXAMPLES)]
+    Predict(predict::PredictArgs),
+    /// Show what a model file holds: architecture, parameters, training settings, scaling,
+    /// classes, format version.
+    #[command(after_help = info::EXAMPLES)]
+    Info(info::InfoArgs),
+    /// Write a model file in another format: FANN's .net (ONNX is not implemented).
+    #[command(after_help = convert::EXPORT_EXAMPLES)]
+    Export(convert::ExportArgs),
+    /// Read a FANN network file (.net) into a bprop model file.
+    #[command(after_help = convert::IMPORT_EXAMPLES)]
+    Import(convert::ImportArgs),
 }
 
 /// Which path computes (`--backend`).
@@ -57,6 +85,15 @@ impl From<BackendArg> for BackendChoice {
     }
 }
 
+/// Output format of `eval` and `info` (`--format`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text.
+    Text,
+    /// JSON.
+    Json,
+}
+
 /// Floating-point precision (`--precision`).
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PrecisionArg {
@@ -72,5 +109,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Devices => devices::run(),
         Command::Explain(args) => explain::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Info(args) => info::run(&args),
+        Command::Export(args) => convert::export(&args),
+        Command::Import(args) => convert::import(&args),
     }
 }

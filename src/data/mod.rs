@@ -8,6 +8,13 @@
 //! - [`fann`]: FANN's text format (`n_samples n_inputs n_outputs`, then each sample's
 //!   inputs and outputs), read into a [`Dataset`] by [`read_fann`] and written atomically by
 //!   [`write_fann`].
+//! - [`csv`]: CSV and TSV files with a header (detected) or without, read by
+//!   [`read_csv`] into a [`Grid`] of columns.
+//! - [`npy`]: NumPy `.npy` arrays (f32, f64, u8, i64), read by [`read_npy`].
+//! - [`table`]: how a grid's columns become inputs and targets (target columns by name or
+//!   index, class labels one-hot encoded, the [`Schema`] a model keeps); [`load_table`]
+//!   reads any of the formats into a [`Table`].
+//! - [`scale`]: input scaling fitted on training data (standardize, min-max).
 //! - [`load`] picks the reader from the file name.
 //!
 //! Every reader detects gzip by its magic bytes (`1f 8b`), whatever the file is called.
@@ -16,13 +23,21 @@
 //! gzipped files). No reader allocates from a header's claims alone: memory grows with
 //! the data actually read, and declared sizes beyond sane bounds are refused up front.
 
+pub mod csv;
 pub mod fann;
 pub mod idx;
+pub mod npy;
+pub mod scale;
+pub mod table;
 
+pub use self::csv::{parse_csv, read_csv, CsvOptions};
 pub use fann::{parse_fann, read_fann, write_fann, write_fann_to};
 pub use idx::{
     load_mnist, read_idx, read_idx_from, IdxArray, IdxData, IdxType, MnistSet, DEFAULT_MAX_IDX_BYTES, MNIST_CLASSES,
 };
+pub use npy::{parse_npy, read_npy, NpyArray};
+pub use scale::{ScaleKind, Scaling};
+pub use table::{table_from_dataset, table_from_grid, ColumnRef, Grid, Schema, Table, TableOptions, Task};
 
 use crate::error::{BpropError, Result};
 use crate::model::{Dataset, Real};
@@ -37,6 +52,10 @@ pub enum Format {
     Idx,
     /// FANN text training data: `.train`, `.test`, `.data` (optionally followed by `.gz`).
     Fann,
+    /// Comma- or tab-separated values: `.csv`, `.tsv`, `.tab` (optionally followed by `.gz`).
+    Csv,
+    /// A NumPy array: `.npy`.
+    Npy,
 }
 
 /// What [`load`] read: an IDX array (one file holds images *or* labels, so it is not a
@@ -47,10 +66,15 @@ pub enum Loaded<T> {
     Idx(IdxArray),
     /// A FANN file's samples.
     Fann(Dataset<T>),
+    /// A CSV/TSV file's columns.
+    Csv(Grid),
+    /// A NumPy array.
+    Npy(NpyArray),
 }
 
 /// The names [`format_of`] accepts, for its error message.
-const KNOWN_NAMES: &str = "*.idx*, *ubyte, *.gz (IDX); *.train, *.test, *.data, optionally followed by .gz (FANN)";
+const KNOWN_NAMES: &str = "*.idx*, *ubyte, *.gz (IDX); *.train, *.test, *.data (FANN); *.csv, *.tsv, *.tab (CSV); \
+                           *.npy (NumPy); text formats optionally followed by .gz";
 
 /// Picks the format from the file name (case-insensitively): a trailing `.gz` is set
 /// aside; then `.train`, `.test` and `.data` mean FANN; extensions starting with `idx` and names ending in `ubyte`
@@ -78,6 +102,8 @@ pub fn format_of(path: impl AsRef<Path>) -> Result<Format> {
     let ext = Path::new(inner).extension().map(|e| e.to_string_lossy().into_owned());
     match ext.as_deref() {
         Some("train" | "test" | "data") => return Ok(Format::Fann),
+        Some("csv" | "tsv" | "tab") => return Ok(Format::Csv),
+        Some("npy") if !gz => return Ok(Format::Npy),
         Some(e) if e.starts_with("idx") => return Ok(Format::Idx),
         _ => {}
     }
@@ -101,7 +127,80 @@ pub fn load<T: Real>(path: impl AsRef<Path>) -> Result<Loaded<T>> {
     Ok(match format_of(path)? {
         Format::Idx => Loaded::Idx(read_idx(path)?),
         Format::Fann => Loaded::Fann(read_fann(path)?),
+        Format::Csv => Loaded::Csv(read_csv(path, &CsvOptions::default())?),
+        Format::Npy => Loaded::Npy(read_npy(path)?),
     })
+}
+
+/// The labels file that goes with an IDX images file: `images` replaced by `labels` in the
+/// name, and `idx3` by `idx1` (`train-images-idx3-ubyte.gz` → `train-labels-idx1-ubyte.gz`).
+///
+/// # Errors
+/// [`BpropError::InvalidArgument`] when the name has no `images`, or the labels file is
+/// not there.
+pub fn idx_labels_for(images: &Path) -> Result<std::path::PathBuf> {
+    let name = images
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bad = |why: String| BpropError::InvalidArgument {
+        name: "data",
+        value: images.display().to_string(),
+        why,
+    };
+    if !name.contains("images") {
+        return Err(bad(
+            "an IDX file is one array; training needs an images file (name containing `images`) whose \
+             labels file sits beside it"
+                .into(),
+        ));
+    }
+    let labels = images.with_file_name(name.replace("images", "labels").replace("idx3", "idx1"));
+    if !labels.exists() {
+        return Err(bad(format!("its labels file {} is not there", labels.display())));
+    }
+    Ok(labels)
+}
+
+/// Reads any data file into a [`Table`] (by [`format_of`]): CSV/TSV and NPY through
+/// [`table_from_grid`] with `opts`; FANN files with their own inputs and targets; an IDX
+/// images file with its labels file beside it ([`idx_labels_for`]; pixels scaled to [0, 1],
+/// labels `0`..`9` one-hot).
+///
+/// # Errors
+/// Those of the readers and of [`table_from_grid`] / [`table_from_dataset`].
+pub fn load_table<T: Real>(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Table<T>> {
+    let path = path.as_ref();
+    let source = path.display().to_string();
+    match format_of(path)? {
+        Format::Csv => {
+            let csv_opts = CsvOptions {
+                delimiter: opts.delimiter,
+                header: opts.header,
+            };
+            let grid = read_csv(path, &csv_opts)?;
+            let mut t = table_from_grid(&grid, opts)?;
+            if opts.schema.is_none() && opts.header.is_none() {
+                let h = match &grid.names {
+                    Some(n) => format!("a header ({} columns)", n.len()),
+                    None => format!("no header ({} columns)", grid.cols),
+                };
+                t.notes.insert(0, format!("{source}: {h}, {} rows", grid.rows));
+            }
+            Ok(t)
+        }
+        Format::Npy => table_from_grid(&read_npy(path)?.into_grid(&source)?, opts),
+        Format::Fann => table_from_dataset(&source, &read_fann::<T>(path)?, None, opts),
+        Format::Idx => {
+            let labels = idx_labels_for(path)?;
+            let set = load_mnist(path, &labels)?;
+            let digits = (0..MNIST_CLASSES).map(|d| d.to_string()).collect();
+            let mut t = table_from_dataset(&source, &set.to_dataset::<T>()?, Some(digits), opts)?;
+            t.notes
+                .push(format!("labels from {}; pixels scaled to [0, 1]", labels.display()));
+            Ok(t)
+        }
+    }
 }
 
 /// An input stream with gzip already undone where the data started with `1f 8b`.

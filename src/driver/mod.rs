@@ -2,9 +2,11 @@
 //! path when the GPU fails, runs training, and cross-checks the two paths.
 
 mod crosscheck;
+mod infer;
 mod train;
 
 pub use crosscheck::{compare_networks, cross_check, CrossCheckReport, TensorDiff, Tolerance};
+pub use infer::{infer, Inference, INFER_BATCH};
 pub use train::{EpochRecord, StopReason, TrainConfig, TrainReport, Trainer};
 
 use crate::cpu::CpuEngine;

@@ -19,6 +19,8 @@ use crate::model::{Dataset, Hyper, Network, OptimState, Optimizer, Real};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Options of [`Trainer::train`], with builder-style setters.
@@ -42,6 +44,10 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Stop once an epoch's mean training loss is at most this.
     pub target_loss: Option<f64>,
+    /// Epochs already trained before this run (when resuming from a saved model): the
+    /// shuffling stream skips their permutations and epoch numbers continue after them, so
+    /// that a run resumed with the saved optimizer state repeats the uninterrupted run.
+    pub start_epoch: usize,
 }
 
 impl Default for TrainConfig {
@@ -54,6 +60,7 @@ impl Default for TrainConfig {
             checkpoint_steps: 1024,
             patience: None,
             target_loss: None,
+            start_epoch: 0,
         }
     }
 }
@@ -136,7 +143,7 @@ impl TrainConfig {
 /// One epoch's record in a [`TrainReport`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochRecord {
-    /// 1-based epoch number.
+    /// 1-based epoch number, counted after [`TrainConfig::start_epoch`].
     pub epoch: usize,
     /// Mean training loss over the epoch's steps (each taken before its step's update).
     pub train_loss: f64,
@@ -160,6 +167,9 @@ pub enum StopReason {
     },
     /// The training loss reached the target.
     TargetLoss,
+    /// The stop flag ([`Trainer::set_stop_flag`]) was raised, e.g. by Ctrl-C; training
+    /// stopped after the epoch in progress.
+    Interrupted,
 }
 
 /// What [`Trainer::train`] returns.
@@ -194,6 +204,7 @@ pub struct Trainer<T: Real> {
     checkpoint_opt: Option<OptimState<T>>,
     steps_done: usize,
     notes: Vec<String>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<T: Real> Trainer<T> {
@@ -215,6 +226,7 @@ impl<T: Real> Trainer<T> {
             checkpoint_opt: None,
             steps_done: 0,
             notes,
+            stop: None,
         })
     }
 
@@ -241,6 +253,25 @@ impl<T: Real> Trainer<T> {
     /// The optimizer state at the last checkpoint.
     pub fn optimizer_state(&self) -> Option<&OptimState<T>> {
         self.checkpoint_opt.as_ref()
+    }
+
+    /// A flag that, once raised (by a Ctrl-C handler, another thread), stops
+    /// [`Trainer::train_observed`] at the end of the current epoch (or multi-epoch chunk)
+    /// with [`StopReason::Interrupted`], its checkpoint complete.
+    pub fn set_stop_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Replaces the optimizer state (engine and checkpoint), e.g. with a saved model's to
+    /// resume its training: the step count (and so the schedule, Adam's bias corrections
+    /// and the dropout masks) continues from the state's.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] when the state does not fit the network; engine errors.
+    pub fn set_optimizer_state(&mut self, state: Option<OptimState<T>>) -> Result<()> {
+        self.engine.set_optimizer_state(state.as_ref())?;
+        self.checkpoint_opt = state;
+        Ok(())
     }
 
     /// Runs the steps of `order` (see [`Engine::train_with`]) as one chunk, then
@@ -332,6 +363,13 @@ impl<T: Real> Trainer<T> {
         }
         let start = Instant::now();
         let mut rng = cfg.shuffle.map(ChaCha8Rng::seed_from_u64);
+        if let Some(rng) = rng.as_mut() {
+            // The permutations the earlier epochs used, drawn and dropped.
+            let mut perm: Vec<u32> = (0..n as u32).collect();
+            for _ in 0..cfg.start_epoch {
+                perm.shuffle(rng);
+            }
+        }
         let steps_per_epoch = n / cfg.batch_size;
         let per_epoch = validation.is_some() || cfg.target_loss.is_some();
         let epochs_per_chunk = if per_epoch {
@@ -358,10 +396,11 @@ impl<T: Real> Trainer<T> {
             let steps_before = self.steps_done - losses.len();
             for (i, e) in losses.chunks(steps_per_epoch).enumerate() {
                 epoch += 1;
+                let number = cfg.start_epoch + epoch;
                 let train_loss = e.iter().map(|l| l.f64()).sum::<f64>() / e.len() as f64;
                 let metrics = validation.map(|v| metrics::evaluate(&self.checkpoint, v)).transpose()?;
                 let record = EpochRecord {
-                    epoch,
+                    epoch: number,
                     train_loss,
                     validation: metrics,
                     steps: steps_before + (i + 1) * steps_per_epoch,
@@ -371,11 +410,11 @@ impl<T: Real> Trainer<T> {
                 history.push(record);
                 if let Some(m) = metrics {
                     if best.as_ref().is_none_or(|b| m.loss < b.0) {
-                        best = Some((m.loss, epoch, (self.checkpoint.clone(), self.checkpoint_opt.clone())));
+                        best = Some((m.loss, number, (self.checkpoint.clone(), self.checkpoint_opt.clone())));
                     }
                 }
                 if let (Some(patience), Some((_, best_epoch, (net, opt)))) = (cfg.patience, &best) {
-                    if epoch - best_epoch >= patience {
+                    if number - best_epoch >= patience {
                         self.checkpoint = net.clone();
                         self.checkpoint_opt = opt.clone();
                         self.engine.set_network(net)?;
@@ -390,6 +429,10 @@ impl<T: Real> Trainer<T> {
                     stopped = StopReason::TargetLoss;
                     break 'run;
                 }
+            }
+            if self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+                stopped = StopReason::Interrupted;
+                break 'run;
             }
         }
         Ok(TrainReport {

@@ -21,7 +21,11 @@ use std::fmt;
 use std::str::FromStr;
 
 /// An element-wise (or, for softmax, row-wise) activation function.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Serialised (model files) as `{"name": "relu"}`, `{"name": "leaky_relu", "slope": 0.01}`;
+/// a deserialised value must still be checked with [`Activation::validate`].
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
 pub enum Activation {
     /// f(z) = z.
     Identity,

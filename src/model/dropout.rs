@@ -16,7 +16,7 @@
 use crate::error::{BpropError, Result};
 
 /// Dropout probabilities and the seed of their masks.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dropout {
     /// p for the network's inputs, in [0, 1).
     pub input: f64,

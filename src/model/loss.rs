@@ -31,15 +31,20 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A per-sample loss; see the module documentation for the formulas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Serialised (model files) by its name: `"sse"`, `"mse"`, `"bce"`, `"cross_entropy"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Loss {
     /// E = ½ Σ (y − a)², the seed's error.
+    #[serde(rename = "sse")]
     HalfSse,
     /// E = (1/n) Σ (y − a)².
+    #[serde(rename = "mse")]
     Mse,
     /// E = −Σ [y ln a + (1 − y) ln(1 − a)], sigmoid outputs only.
+    #[serde(rename = "bce")]
     BinaryCrossEntropy,
     /// E = −Σ y ln a, softmax outputs only.
+    #[serde(rename = "cross_entropy")]
     CrossEntropy,
 }
 

@@ -36,7 +36,7 @@ impl<T: Real> Layer<T> {
 }
 
 /// The shape of one layer, for building a network with random weights.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LayerSpec {
     /// Number of neurons.
     pub units: usize,
@@ -56,7 +56,7 @@ pub struct LayerSpec {
 ///     .layer(1, Activation::Sigmoid);
 /// assert_eq!(spec.layers.len(), 2);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkSpec {
     /// Number of inputs.
     pub inputs: usize,

@@ -33,7 +33,11 @@ use std::fmt;
 use std::str::FromStr;
 
 /// An update rule; see the module documentation for the formulas.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Serialised (model files) with every constant: `{"rule": "adam", "beta1": 0.9, ...}`;
+/// check a deserialised value with [`Optimizer::validate`].
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Optimizer {
     /// Plain gradient descent (the seed's rule).
     Sgd,
@@ -59,6 +63,7 @@ pub enum Optimizer {
         decoupled_decay: f64,
     },
     /// iRPROP− (Igel & Hüsken 2000), for full-batch training.
+    #[serde(rename = "irprop-")]
     IRpropMinus {
         /// η⁺ > 1, growth of a step whose gradient kept its sign.
         eta_plus: f64,
@@ -307,8 +312,10 @@ impl FromStr for Optimizer {
     }
 }
 
-/// A learning-rate schedule: η at step t (module doc).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A learning-rate schedule: η at step t (module doc). Serialised as
+/// `{"kind": "cosine", "total": 1000, "min_lr": 0.0}`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {
     /// η.
     Constant,
@@ -393,7 +400,7 @@ impl Schedule {
 }
 
 /// Everything an update needs besides the gradients: rule, rate, schedule, regularisation.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Hyper {
     /// The update rule.
     pub optimizer: Optimizer,

@@ -1,0 +1,260 @@
+//! Pieces the data commands share: column options, the bundled dataset, model loading,
+//! the progress display, number formatting.
+
+use bprop::data::{self, table_from_dataset, ColumnRef, Table, TableOptions, Task};
+use bprop::io::{read_model, AnyModel};
+use bprop::model::Real;
+use bprop::{BpropError, Result};
+use clap::{Args, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// The training file `bprop train` uses without DATA (PROBEN1's diabetes1, from FANN's
+/// datasets; see data/README.md), compiled into the binary so that it works anywhere.
+pub const BUNDLED_TRAIN: (&str, &str) = ("data/diabetes.train", include_str!("../../data/diabetes.train"));
+/// Its test file.
+pub const BUNDLED_TEST: (&str, &str) = ("data/diabetes.test", include_str!("../../data/diabetes.test"));
+
+/// `--task`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TaskArg {
+    /// Decide from the target column(s).
+    Auto,
+    /// Class labels (one-hot encoded when one column holds them).
+    Classification,
+    /// Numbers.
+    Regression,
+}
+
+/// How to read the columns of CSV/TSV and .npy files.
+#[derive(Debug, Args, Clone)]
+pub struct ColumnArgs {
+    /// Target column(s) of a CSV/TSV/.npy file, by header name or 0-based index; repeat or
+    /// separate by commas for several [default: the last column].
+    #[arg(long = "target", value_name = "COLUMN", value_delimiter = ',')]
+    pub targets: Vec<String>,
+    /// classification (labels one-hot encoded) or regression [default: auto: text labels,
+    /// or integers with at most 10 distinct values, are classes].
+    #[arg(long, value_enum, default_value = "auto")]
+    pub task: TaskArg,
+    /// The first line of a CSV file is a header [default: detected].
+    #[arg(long, conflicts_with = "no_header")]
+    pub header: bool,
+    /// The first line of a CSV file is data.
+    #[arg(long)]
+    pub no_header: bool,
+    /// CSV field delimiter, one character (`\t` or `tab` for tabs) [default: tab for .tsv,
+    /// else detected from the first line].
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+}
+
+impl ColumnArgs {
+    /// The table options these arguments give.
+    pub fn options(&self) -> Result<TableOptions> {
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("\\t" | "tab" | "\t") => Some(b'\t'),
+            Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+            Some(d) => {
+                return Err(BpropError::InvalidArgument {
+                    name: "delimiter",
+                    value: format!("\"{d}\""),
+                    why: "must be one ASCII character, or \\t".into(),
+                })
+            }
+        };
+        Ok(TableOptions {
+            targets: self
+                .targets
+                .iter()
+                .map(|t| t.parse::<ColumnRef>())
+                .collect::<Result<_>>()?,
+            task: match self.task {
+                TaskArg::Auto => None,
+                TaskArg::Classification => Some(Task::Classification),
+                TaskArg::Regression => Some(Task::Regression),
+            },
+            header: if self.header {
+                Some(true)
+            } else if self.no_header {
+                Some(false)
+            } else {
+                None
+            },
+            delimiter,
+            schema: None,
+            targets_optional: false,
+        })
+    }
+}
+
+/// A bundled FANN file as a table.
+pub fn bundled<T: Real>((name, text): (&str, &str), opts: &TableOptions) -> Result<Table<T>> {
+    let data = data::parse_fann::<T, _>(text.as_bytes(), name)?;
+    table_from_dataset(&format!("{name} (bundled)"), &data, None, opts)
+}
+
+/// Reads a model file.
+pub fn load_model(path: &Path) -> Result<AnyModel> {
+    read_model(path)
+}
+
+/// A number to 4 significant digits (scientific outside [1e-3, 1e5)).
+pub fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    if x.abs() < 1e-3 || x.abs() >= 1e5 {
+        return format!("{x:.3e}");
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
+/// A fraction as a percentage: `76.04%`.
+pub fn pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+/// Seconds as `4.2 s`, `3 min 12 s`.
+pub fn duration(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.1} s")
+    } else if s < 3600.0 {
+        format!("{} min {:02} s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{} h {:02} min", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+    }
+}
+
+/// The per-epoch display: one line rewritten in place on a terminal, plain lines (at most
+/// about one a second, and the first and last epochs) otherwise. Written to stderr, so that
+/// stdout holds the results.
+pub struct Progress {
+    tty: bool,
+    quiet: bool,
+    last_epoch: usize,
+    samples_per_epoch: usize,
+    last_line: Option<Instant>,
+    width: usize,
+}
+
+impl Progress {
+    /// A display for a run ending at epoch `last_epoch`, `samples_per_epoch` samples each.
+    pub fn new(last_epoch: usize, samples_per_epoch: usize, quiet: bool) -> Self {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            quiet,
+            last_epoch,
+            samples_per_epoch,
+            last_line: None,
+            width: 0,
+        }
+    }
+
+    /// Shows one epoch; `first_epoch` is the run's first (for the rate and ETA).
+    pub fn epoch(&mut self, rec: &bprop::driver::EpochRecord, first_epoch: usize) {
+        if self.quiet {
+            return;
+        }
+        let done = rec.epoch + 1 - first_epoch;
+        let left = self.last_epoch.saturating_sub(rec.epoch);
+        let elapsed = rec.elapsed.max(1e-9);
+        let rate = (done * self.samples_per_epoch) as f64 / elapsed;
+        let eta = elapsed / done as f64 * left as f64;
+        let mut line = format!(
+            "epoch {:>w$}/{}  loss {}",
+            rec.epoch,
+            self.last_epoch,
+            num(rec.train_loss),
+            w = self.last_epoch.to_string().len()
+        );
+        if let Some(v) = &rec.validation {
+            line += &format!("  val loss {}", num(v.loss));
+            if let Some(a) = v.accuracy {
+                line += &format!("  val acc {}", pct(a));
+            }
+        }
+        line += &format!("  {} samples/s", rate.round());
+        if left > 0 {
+            line += &format!("  ETA {}", duration(eta));
+        }
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            // At most ten redraws a second, and always the last epoch.
+            if left > 0 && self.last_line.is_some_and(|t| t.elapsed().as_secs_f64() < 0.1) {
+                return;
+            }
+            self.last_line = Some(Instant::now());
+            let pad = self.width.saturating_sub(line.chars().count());
+            let _ = write!(err, "\r{line}{}", " ".repeat(pad));
+            let _ = err.flush();
+            self.width = line.chars().count();
+        } else {
+            let due = self.last_line.is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0);
+            if due || left == 0 || rec.epoch == first_epoch {
+                let _ = writeln!(err, "{line}");
+                self.last_line = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Ends the display (a newline after the in-place line).
+    pub fn finish(&mut self) {
+        if self.tty && !self.quiet && self.width > 0 {
+            let _ = writeln!(std::io::stderr());
+        }
+        self.width = 0;
+    }
+}
+
+/// The schema a model was trained with, or for a model without one (imported), one
+/// inferred from its network: inputs first, then the outputs as the last columns;
+/// classification for the cross-entropy losses.
+pub fn schema_of<T: Real>(model: &bprop::io::ModelFile<T>) -> bprop::data::Schema {
+    if let Some(s) = &model.meta.schema {
+        return s.clone();
+    }
+    let net = &model.network;
+    let (i, o) = (net.inputs(), net.outputs());
+    bprop::data::Schema {
+        task: if net.loss().needs_unit_targets() {
+            Task::Classification
+        } else {
+            Task::Regression
+        },
+        inputs: i,
+        outputs: o,
+        input_names: None,
+        target_names: None,
+        columns: Some(i + o),
+        target_columns: Some((i..i + o).collect()),
+        labels: None,
+        encoded: false,
+    }
+}
+
+/// Reads `path` as the model's data: its columns, labels and scaling.
+pub fn model_table<T: Real>(
+    model: &bprop::io::ModelFile<T>,
+    path: &Path,
+    columns: &ColumnArgs,
+    targets_optional: bool,
+) -> Result<Table<T>> {
+    let mut opts = columns.options()?;
+    if !opts.targets.is_empty() || opts.task.is_some() {
+        eprintln!("note: --target and --task are ignored: the model's own columns and task are used");
+    }
+    opts.schema = Some(schema_of(model));
+    opts.targets_optional = targets_optional;
+    let mut table: Table<T> = data::load_table(path, &opts)?;
+    if let Some(s) = &model.scaling {
+        s.apply(&mut table.inputs)?;
+    }
+    Ok(table)
+}

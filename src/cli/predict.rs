@@ -1,0 +1,124 @@
+//! `bprop predict`: a saved model's outputs for a data file, as CSV: for classification the
+//! predicted label and one probability per class; for regression the predicted values.
+
+use super::common::{self, ColumnArgs};
+use super::BackendArg;
+use bprop::data::Task;
+use bprop::driver::infer;
+use bprop::gpu::AdapterRequest;
+use bprop::io::{write_atomic_with, AnyModel, ModelFile};
+use bprop::model::Real;
+use bprop::Result;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  bprop predict model.bprop new.csv -o predictions.csv
+  bprop predict model.bprop new.csv                      to standard output
+  bprop predict model.bprop images.npy --backend gpu -o out.csv
+
+The data needs the model's input columns (by name with a header, else by position); its
+target columns may be missing. One output row per input row, in order:
+  classification: prediction,p_<class 1>,p_<class 2>,...   (probabilities of each class)
+  regression:     one column per output, named as the training targets were";
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The model file.
+    model: PathBuf,
+    /// The data (inputs; targets may be missing).
+    data: PathBuf,
+    /// Write the predictions to FILE (atomically) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
+    #[command(flatten)]
+    columns: ColumnArgs,
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    let model = common::load_model(&args.model)?;
+    match &model {
+        AnyModel::F32(m) => run_typed(args, m),
+        AnyModel::F64(m) => run_typed(args, m),
+    }
+}
+
+/// The predictions as CSV rows.
+fn render<T: Real>(
+    w: &mut dyn Write,
+    schema: &bprop::data::Schema,
+    outputs: &ndarray::Array2<T>,
+) -> std::io::Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    let k = outputs.ncols();
+    match schema.task {
+        Task::Classification => {
+            let classes = schema.classes();
+            let mut header = vec!["prediction".to_string()];
+            header.extend((0..classes).map(|c| format!("p_{}", schema.class_name(c))));
+            csv.write_record(&header)?;
+            for row in outputs.rows() {
+                // One sigmoid output: the probability of class 1.
+                let probs: Vec<f64> = if k == 1 {
+                    vec![1.0 - row[0].f64(), row[0].f64()]
+                } else {
+                    row.iter().map(|v| v.f64()).collect()
+                };
+                let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+                let mut rec = vec![schema.class_name(best)];
+                rec.extend(probs.iter().map(|p| format!("{}", T::of(*p))));
+                csv.write_record(&rec)?;
+            }
+        }
+        Task::Regression => {
+            let header: Vec<String> = match &schema.target_names {
+                Some(n) if n.len() == k => n.clone(),
+                _ => (0..k).map(|j| format!("output_{j}")).collect(),
+            };
+            csv.write_record(&header)?;
+            for row in outputs.rows() {
+                csv.write_record(row.iter().map(|v| v.to_string()))?;
+            }
+        }
+    }
+    csv.flush()
+}
+
+fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
+    let table = common::model_table(model, &args.data, &args.columns, true)?;
+    let inf = infer(
+        args.backend.into(),
+        &AdapterRequest::from_env(),
+        &model.network,
+        &table.inputs,
+        None,
+    )?;
+    if let Some(f) = &inf.fallback {
+        eprintln!("note: GPU path unavailable, using the CPU path: {f}");
+    }
+    match &args.output {
+        Some(path) => {
+            write_atomic_with(path, |w| render(w, &table.schema, &inf.outputs))?;
+            eprintln!(
+                "wrote {} predictions to {} ({})",
+                table.len(),
+                path.display(),
+                inf.backend
+            );
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            render(&mut lock, &table.schema, &inf.outputs).map_err(|source| bprop::BpropError::Io {
+                path: "standard output".into(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}

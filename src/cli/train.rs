@@ -1,0 +1,734 @@
+//! `bprop train`: a network trained on a data file (or the bundled diabetes set), with a
+//! progress display, a summary, and optionally a model file, a loss plot and a cross-check.
+
+use super::common::{self, duration, num, pct, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
+use super::{BackendArg, PrecisionArg};
+use bprop::cpu::{self, CpuEngine};
+use bprop::data::{load_table, ScaleKind, Scaling, Table, TableOptions, Task};
+use bprop::driver::{cross_check, EpochRecord, StopReason, TrainConfig, Trainer};
+use bprop::engine::BackendKind;
+use bprop::gpu::AdapterRequest;
+use bprop::io::{write_atomic, write_model, AnyModel, History, ModelFile, ModelMeta, TrainingSettings};
+use bprop::metrics::{self, classify, regress};
+use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
+use bprop::{plot, BpropError, Result};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  bprop train                                   the bundled diabetes set (PROBEN1), in seconds
+  bprop train iris.csv --target species -o iris.bprop
+  bprop train data.csv --target 4 --layers 64,32 --optimizer adam --lr 0.001 --epochs 200 \\
+      --validation 0.2 --patience 20 --plot loss.svg -o model.bprop
+  bprop train train.tsv --test test.tsv --target price --task regression --scale minmax
+  bprop train x.npy --target 0 --backend cpu --precision f64
+  bprop train ../shared/data/fann/thyroid.train --test ../shared/data/fann/thyroid.test
+  bprop train ../shared/data/mnist/train-images-idx3-ubyte.gz --layers 128 --epochs 5 \\
+      --test ../shared/data/mnist/t10k-images-idx3-ubyte.gz   (labels files found beside)
+  bprop train data.csv --backend gpu --cross-check 20 -o m.bprop   GPU vs CPU, 20 steps first
+  bprop train data.csv --resume m.bprop --epochs 50        50 more epochs, same settings
+
+Ctrl-C stops after the epoch in progress (or the chunk of epochs between checkpoints when
+there is no validation set), then saves the model (-o) and prints the summary; a second
+Ctrl-C quits at once.
+
+Data: CSV/TSV (header detected, targets by name or 0-based index, text or integer class
+labels one-hot encoded), NumPy .npy (f32, f64, u8, i64), FANN .train/.test/.data, MNIST
+IDX images (with the labels file beside them).
+
+Defaults from the data: classification targets get a softmax output and cross_entropy
+(one 0/1 column: sigmoid and bce); regression an identity output and mse. Inputs are
+standardized (mean 0, variance 1, fitted on the training part) for CSV and .npy files,
+left as they are for FANN and IDX files (already scaled); the scaling is saved with the
+model so that eval and predict apply it. With --resume every training setting comes from
+the model file, and --epochs counts further epochs.";
+
+/// `--scale`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScaleArg {
+    /// (x − mean) / standard deviation.
+    Standardize,
+    /// (x − min) / (max − min).
+    Minmax,
+    /// The inputs as they are.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training data [default: the bundled diabetes set, data/diabetes.train, with
+    /// data/diabetes.test as the test set].
+    #[arg(value_name = "DATA")]
+    data: Option<PathBuf>,
+    /// Test data, read with the training data's columns and labels; evaluated at the end.
+    #[arg(long, value_name = "DATA")]
+    test: Option<PathBuf>,
+    #[command(flatten)]
+    columns: ColumnArgs,
+    /// Hidden layer sizes, e.g. 64,32; `none` for no hidden layer [default: 32].
+    #[arg(long, value_name = "SIZES")]
+    layers: Option<String>,
+    /// Hidden layers' activation, or one per hidden layer separated by commas: identity,
+    /// sigmoid, tanh, relu, leaky_relu[:SLOPE] [default: relu].
+    #[arg(long, value_name = "F")]
+    activation: Option<String>,
+    /// Output activation [default: from the task and loss].
+    #[arg(long, value_name = "F")]
+    output_activation: Option<String>,
+    /// Loss: sse, mse, bce (sigmoid output), cross_entropy (softmax output) [default: from the task].
+    #[arg(long)]
+    loss: Option<String>,
+    /// sgd, momentum[:MU], nesterov[:MU], adam, adamw[:DECAY], irprop- (full batch) [default: adam].
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate [default: 0.01; irprop- ignores it].
+    #[arg(long, value_name = "η")]
+    lr: Option<f64>,
+    /// constant, cosine[:MIN_LR] (over the run), step:EPOCHS[:GAMMA] (γ = 0.1),
+    /// exponential:GAMMA (per epoch) [default: constant].
+    #[arg(long)]
+    schedule: Option<String>,
+    /// L2 weight decay λ on the weights (½ λ ‖W‖² added to the loss) [default: 0].
+    #[arg(long, value_name = "λ")]
+    weight_decay: Option<f64>,
+    /// Max-norm c on each neuron's incoming weights.
+    #[arg(long, value_name = "C")]
+    max_norm: Option<f64>,
+    /// Dropout probability on the hidden layers' outputs.
+    #[arg(long, value_name = "P")]
+    dropout: Option<f64>,
+    /// Dropout probability on the inputs.
+    #[arg(long, value_name = "P")]
+    input_dropout: Option<f64>,
+    /// Epochs to train (with --resume: further epochs) [default: 100; with --resume, the
+    /// saved run's].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Samples per step [default: 32, or the training set's size when smaller; irprop-: all].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Seed of the initial weights, the shuffling, the dropout masks and the validation split [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Fraction of the training data held out for validation (0 for none) [default: 0.1 from
+    /// 100 samples on, else 0].
+    #[arg(long, value_name = "FRACTION")]
+    validation: Option<f64>,
+    /// Stop after N epochs without a better validation loss, keeping the best epoch's model.
+    #[arg(long, value_name = "N")]
+    patience: Option<usize>,
+    /// Input scaling fitted on the training part [default: standardize for CSV and .npy,
+    /// none for FANN and IDX].
+    #[arg(long, value_enum)]
+    scale: Option<ScaleArg>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Floating-point precision [default: f32; with --resume, the model's].
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionArg>,
+    /// Before training, run STEPS steps (default: one epoch) on the GPU path and the CPU path
+    /// from the same state, compare every loss and parameter after each step, print the
+    /// report, and stop if they differ beyond the tolerance.
+    #[arg(long, value_name = "STEPS", num_args = 0..=1, default_missing_value = "0")]
+    cross_check: Option<usize>,
+    /// Write the trained model to FILE (atomically) [with --resume: the resumed file].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Continue training a saved model (its optimizer state, settings, scaling and labels).
+    #[arg(long, value_name = "MODEL")]
+    resume: Option<PathBuf>,
+    /// Write the training and validation loss curves to FILE as SVG.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// No progress display.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let resumed = match &args.resume {
+        Some(p) => Some(common::load_model(p)?),
+        None => None,
+    };
+    if let Some(m) = &resumed {
+        let fixed: Vec<&str> = [
+            (args.layers.is_some(), "--layers"),
+            (args.activation.is_some(), "--activation"),
+            (args.output_activation.is_some(), "--output-activation"),
+            (args.loss.is_some(), "--loss"),
+            (args.optimizer.is_some(), "--optimizer"),
+            (args.lr.is_some(), "--lr"),
+            (args.schedule.is_some(), "--schedule"),
+            (args.weight_decay.is_some(), "--weight-decay"),
+            (args.max_norm.is_some(), "--max-norm"),
+            (args.dropout.is_some(), "--dropout"),
+            (args.input_dropout.is_some(), "--input-dropout"),
+            (args.batch_size.is_some(), "--batch-size"),
+            (args.seed.is_some(), "--seed"),
+            (args.validation.is_some(), "--validation"),
+            (args.scale.is_some(), "--scale"),
+            (!args.columns.targets.is_empty(), "--target"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect();
+        if !fixed.is_empty() {
+            return Err(BpropError::InvalidArgument {
+                name: "resume",
+                value: fixed.join(" "),
+                why: "--resume continues the saved run with the settings saved in the model file; \
+                      these options would change them (start a new run instead)"
+                    .into(),
+            });
+        }
+        let want = args.precision.map(|p| match p {
+            PrecisionArg::F32 => "f32",
+            PrecisionArg::F64 => "f64",
+        });
+        if want.is_some_and(|w| w != m.precision()) {
+            return Err(BpropError::InvalidArgument {
+                name: "precision",
+                value: want.unwrap_or_default().into(),
+                why: format!(
+                    "the model was trained in {}; resume it in that precision",
+                    m.precision()
+                ),
+            });
+        }
+    }
+    let f64_run = match (&resumed, args.precision) {
+        (Some(m), _) => m.precision() == "f64",
+        (None, Some(PrecisionArg::F64)) => true,
+        (None, _) => false,
+    };
+    if f64_run {
+        run_typed::<f64>(args, resumed.as_ref())
+    } else {
+        run_typed::<f32>(args, resumed.as_ref())
+    }
+}
+
+fn invalid(name: &'static str, value: &str, why: impl Into<String>) -> BpropError {
+    BpropError::InvalidArgument {
+        name,
+        value: format!("\"{value}\""),
+        why: why.into(),
+    }
+}
+
+/// `64,32` → [64, 32]; `none` → [].
+fn hidden_sizes(s: &str) -> Result<Vec<usize>> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    t.split(',')
+        .map(|v| v.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            invalid(
+                "layers",
+                s,
+                "expected hidden layer sizes separated by commas, e.g. 64,32, or none",
+            )
+        })
+}
+
+/// The schedule `s` names, for a run of `epochs` epochs of `spe` steps.
+fn schedule(s: &str, epochs: usize, spe: usize) -> Result<Schedule> {
+    let lower = s.trim().to_ascii_lowercase();
+    let mut parts = lower.split(':');
+    let name = parts.next().unwrap_or_default();
+    let args: Vec<&str> = parts.collect();
+    let bad = || {
+        invalid(
+            "schedule",
+            s,
+            "expected constant, cosine[:MIN_LR], step:EPOCHS[:GAMMA] or exponential:GAMMA",
+        )
+    };
+    let num = |i: usize, default: Option<f64>| -> Result<f64> {
+        match args.get(i) {
+            Some(a) => a.parse::<f64>().map_err(|_| bad()),
+            None => default.ok_or_else(bad),
+        }
+    };
+    let sched = match name {
+        "constant" if args.is_empty() => Schedule::Constant,
+        "cosine" if args.len() <= 1 => Schedule::Cosine {
+            total: (epochs * spe).max(1),
+            min_lr: num(0, Some(0.0))?,
+        },
+        "step" if (1..=2).contains(&args.len()) => {
+            let every = num(0, None)?;
+            if !(every >= 1.0 && every.fract() == 0.0) {
+                return Err(bad());
+            }
+            Schedule::Step {
+                every: every as usize * spe,
+                gamma: num(1, Some(0.1))?,
+            }
+        }
+        "exponential" if args.len() == 1 => Schedule::Exponential {
+            gamma: num(0, None)?.powf(1.0 / spe as f64),
+        },
+        _ => return Err(bad()),
+    };
+    sched.validate()?;
+    Ok(sched)
+}
+
+/// Output activation and loss: as given, else from the task and targets.
+fn output_and_loss<T: Real>(args: &TrainArgs, table: &Table<T>, outputs: usize) -> Result<(Activation, Loss)> {
+    let unit = table
+        .targets
+        .as_ref()
+        .is_some_and(|y| y.iter().all(|&v| v >= T::zero() && v <= T::one()));
+    let given_act: Option<Activation> = args.output_activation.as_deref().map(str::parse).transpose()?;
+    let given_loss: Option<Loss> = args.loss.as_deref().map(str::parse).transpose()?;
+    let classification = table.schema.task == Task::Classification;
+    Ok(match (given_act, given_loss) {
+        (Some(a), Some(l)) => (a, l),
+        (None, Some(l)) => (
+            match l {
+                Loss::CrossEntropy => Activation::Softmax,
+                Loss::BinaryCrossEntropy => Activation::Sigmoid,
+                _ => Activation::Identity,
+            },
+            l,
+        ),
+        (Some(a), None) => (
+            a,
+            match a {
+                Activation::Softmax => Loss::CrossEntropy,
+                Activation::Sigmoid if unit => Loss::BinaryCrossEntropy,
+                _ => Loss::Mse,
+            },
+        ),
+        (None, None) if classification && outputs >= 2 && unit => (Activation::Softmax, Loss::CrossEntropy),
+        (None, None) if classification && outputs == 1 && unit => (Activation::Sigmoid, Loss::BinaryCrossEntropy),
+        (None, None) => (Activation::Identity, Loss::Mse),
+    })
+}
+
+/// The network for a new run.
+fn build_network<T: Real>(args: &TrainArgs, table: &Table<T>, seed: u64) -> Result<Network<T>> {
+    let inputs = table.inputs.ncols();
+    let outputs = table.targets.as_ref().map_or(0, |y| y.ncols());
+    let hidden = hidden_sizes(args.layers.as_deref().unwrap_or("32"))?;
+    let acts_arg = args.activation.as_deref().unwrap_or("relu");
+    let acts: Vec<Activation> = acts_arg.split(',').map(str::parse).collect::<Result<_>>()?;
+    let acts = match acts.len() {
+        1 => vec![acts[0]; hidden.len()],
+        k if k == hidden.len() => acts,
+        k => {
+            return Err(invalid(
+                "activation",
+                acts_arg,
+                format!(
+                    "give one activation, or one per hidden layer ({}), not {k}",
+                    hidden.len()
+                ),
+            ))
+        }
+    };
+    let (out_act, loss) = output_and_loss(args, table, outputs)?;
+    let mut spec = NetworkSpec::new(inputs, loss);
+    for (&units, &act) in hidden.iter().zip(&acts) {
+        spec = spec.layer(units, act);
+    }
+    spec = spec.layer(outputs, out_act);
+    Network::random(&spec, Init::Auto, seed)
+}
+
+/// `8-32-2 (relu, softmax; cross_entropy)`.
+pub fn describe<T: Real>(net: &Network<T>) -> String {
+    let sizes: Vec<String> = net.sizes().iter().map(usize::to_string).collect();
+    let acts: Vec<String> = net.layers().iter().map(|l| l.activation.to_string()).collect();
+    format!("{} ({}; {})", sizes.join("-"), acts.join(", "), net.loss())
+}
+
+/// Loss and accuracy (or regression errors) of `net` on `data`, one line.
+fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Result<String> {
+    let m = metrics::evaluate(net, data)?;
+    let mut s = format!("loss {}", num(m.loss));
+    match task {
+        Task::Classification => {
+            let out = cpu::predict(net, data.inputs().view(), 256)?;
+            let r = classify(&out, data.targets());
+            s += &format!(", accuracy {}", pct(r.accuracy));
+        }
+        Task::Regression => {
+            let out = cpu::predict(net, data.inputs().view(), 256)?;
+            let r = regress(&out, data.targets());
+            s += &format!(", MSE {}, MAE {}", num(r.mse), num(r.mae));
+            let r2: Vec<String> = r.r2.iter().map(|v| v.map_or("-".into(), num)).collect();
+            s += &format!(", R² {}", r2.join(" "));
+        }
+    }
+    Ok(format!("{s} ({} samples)", data.len()))
+}
+
+fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()> {
+    let started = Instant::now();
+    let resumed: Option<ModelFile<T>> = resumed.map(AnyModel::cast);
+    let saved = resumed.as_ref().and_then(|m| m.meta.training.clone());
+    if resumed.is_some() && saved.is_none() {
+        return Err(BpropError::ModelFile {
+            path: args
+                .resume
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            why: "holds no training settings, so it cannot be resumed".into(),
+        });
+    }
+
+    // The data.
+    let mut opts: TableOptions = args.columns.options()?;
+    opts.schema = resumed.as_ref().and_then(|m| m.meta.schema.clone());
+    let table: Table<T> = match &args.data {
+        Some(p) => load_table(p, &opts)?,
+        None => common::bundled(BUNDLED_TRAIN, &opts)?,
+    };
+    let test_opts = TableOptions {
+        schema: Some(table.schema.clone()),
+        ..opts.clone()
+    };
+    let test_table: Option<Table<T>> = match (&args.test, &args.data) {
+        (Some(p), _) => Some(load_table(p, &test_opts)?),
+        (None, None) => Some(common::bundled(BUNDLED_TEST, &test_opts)?),
+        (None, Some(_)) => None,
+    };
+    println!(
+        "data: {} ({} samples, {} inputs, {} outputs, {})",
+        table.source,
+        table.len(),
+        table.schema.inputs,
+        table.schema.outputs,
+        table.schema.task
+    );
+    for note in &table.notes {
+        println!("  {note}");
+    }
+    let full = table.dataset()?;
+
+    // Settings: saved ones when resuming, else the arguments and defaults.
+    let seed = saved.as_ref().map_or(args.seed.unwrap_or(0), |s| s.seed);
+    let validation = match &saved {
+        Some(s) => s.validation,
+        None => match args.validation {
+            Some(0.0) => None,
+            Some(v) => Some(v),
+            None if full.len() >= 100 => Some(0.1),
+            None => None,
+        },
+    };
+    let (train, val) = match validation {
+        Some(f) => {
+            let (t, v) = full.split(f, seed)?;
+            (t, Some(v))
+        }
+        None => (full, None),
+    };
+    let scaling: Option<Scaling> = match &resumed {
+        Some(m) => m.scaling.clone(),
+        None => {
+            let default_kind = match args.data.as_deref().map(bprop::data::format_of).transpose()? {
+                Some(bprop::data::Format::Csv | bprop::data::Format::Npy) => Some(ScaleKind::Standardize),
+                _ => None,
+            };
+            let kind = match args.scale {
+                Some(ScaleArg::Standardize) => Some(ScaleKind::Standardize),
+                Some(ScaleArg::Minmax) => Some(ScaleKind::MinMax),
+                Some(ScaleArg::None) => None,
+                None => default_kind,
+            };
+            kind.map(|k| Scaling::fit(k, train.inputs())).transpose()?
+        }
+    };
+    let scale = |d: Dataset<T>| -> Result<Dataset<T>> {
+        match &scaling {
+            Some(s) => s.apply_dataset(&d),
+            None => Ok(d),
+        }
+    };
+    let train = scale(train)?;
+    let val = val.map(scale).transpose()?;
+    let test = match &test_table {
+        Some(t) => Some(scale(t.dataset()?)?),
+        None => None,
+    };
+    let net: Network<T> = match &resumed {
+        Some(m) => m.network.clone(),
+        None => build_network(args, &table, seed)?,
+    };
+    let n = train.len();
+    let optimizer: Optimizer = match &saved {
+        Some(s) => s.hyper.optimizer,
+        None => args.optimizer.as_deref().unwrap_or("adam").parse()?,
+    };
+    // iRPROP− is a full-batch rule: its default batch is the whole training set.
+    let batch_size = match (&saved, optimizer) {
+        (Some(s), _) => s.batch_size,
+        (None, Optimizer::IRpropMinus { .. }) => args.batch_size.unwrap_or(n),
+        (None, _) => args.batch_size.unwrap_or(32).min(n),
+    };
+    let epochs = args.epochs.or(saved.as_ref().map(|s| s.epochs)).unwrap_or(100);
+    let hyper: Hyper = match &saved {
+        Some(s) => s.hyper,
+        None => {
+            let spe = (n / batch_size.max(1)).max(1);
+            let lr = args.lr.unwrap_or(match optimizer {
+                Optimizer::Adam { .. } => 0.01,
+                Optimizer::IRpropMinus { .. } => 1.0,
+                _ => 0.01,
+            });
+            let dropout = (args.dropout.is_some() || args.input_dropout.is_some()).then(|| Dropout {
+                input: args.input_dropout.unwrap_or(0.0),
+                hidden: args.dropout.unwrap_or(0.0),
+                seed,
+            });
+            Hyper {
+                optimizer,
+                learning_rate: lr,
+                schedule: schedule(args.schedule.as_deref().unwrap_or("constant"), epochs, spe)?,
+                weight_decay: args.weight_decay.unwrap_or(0.0),
+                max_norm: args.max_norm,
+                dropout,
+            }
+        }
+    };
+    let start_epoch = saved.as_ref().map_or(0, |s| s.epochs_done);
+    let cfg = TrainConfig {
+        hyper,
+        epochs,
+        batch_size,
+        shuffle: Some(seed),
+        patience: args.patience,
+        start_epoch,
+        ..TrainConfig::default()
+    };
+    cfg.validate(n)?;
+
+    println!(
+        "network: {}, {} parameters, {}",
+        describe(&net),
+        net.n_params(),
+        T::NAME
+    );
+    let sched = match hyper.schedule {
+        Schedule::Constant => String::new(),
+        s => format!(" ({s:?})"),
+    };
+    println!(
+        "training: {} samples{}, {} epoch(s) of {} step(s), batch {batch_size}, {} lr {}{sched}{}{}{}{}",
+        n,
+        val.as_ref()
+            .map_or(String::new(), |v| format!(" (+{} for validation)", v.len())),
+        epochs,
+        n / batch_size,
+        hyper.optimizer,
+        hyper.learning_rate,
+        if hyper.weight_decay > 0.0 {
+            format!(", weight decay {}", hyper.weight_decay)
+        } else {
+            String::new()
+        },
+        hyper.max_norm.map_or(String::new(), |c| format!(", max-norm {c}")),
+        hyper
+            .dropout
+            .map_or(String::new(), |d| format!(", dropout {}/{}", d.input, d.hidden)),
+        scaling
+            .as_ref()
+            .map_or(String::new(), |s| format!(", inputs scaled ({})", s.kind)),
+    );
+    if let Some(p) = &args.resume {
+        println!(
+            "resuming {} after epoch {start_epoch} (optimizer step {})",
+            p.display(),
+            resumed
+                .as_ref()
+                .and_then(|m| m.optimizer.as_ref())
+                .map_or(0, |s| s.step)
+        );
+    }
+
+    let req = AdapterRequest::from_env();
+    let mut trainer = Trainer::new(args.backend.into(), &req, net.clone(), train.clone())?;
+    if let Some(state) = resumed.as_ref().and_then(|m| m.optimizer.clone()) {
+        trainer.set_optimizer_state(Some(state))?;
+    }
+    println!("backend: {}", trainer.info());
+    for note in trainer.notes() {
+        println!("note: {note}");
+    }
+    let notes_seen = trainer.notes().len();
+
+    if let Some(steps) = args.cross_check {
+        if trainer.info().kind != BackendKind::Gpu {
+            println!("cross-check: not run; training runs on the CPU path, and the cross-check compares the GPU path against it");
+        } else {
+            let spe = n / batch_size;
+            let steps = if steps == 0 { spe } else { steps };
+            let order: Vec<u32> = (0..steps * batch_size).map(|i| (i % n) as u32).collect();
+            let mut reference = CpuEngine::new(net.clone(), train.clone())?;
+            let before = trainer.optimizer_state().cloned();
+            let report = cross_check(trainer.engine_mut(), &mut reference, &order, batch_size, &hyper, 1)?;
+            println!("{report}");
+            // The cross-check trained the engine: put it back where training starts.
+            trainer.engine_mut().set_network(&net)?;
+            trainer.set_optimizer_state(before)?;
+            report.into_result()?;
+        }
+    }
+
+    // Ctrl-C: finish the epoch in progress, then save and summarise as usual; a second
+    // Ctrl-C quits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: stopping after the epoch in progress and saving (Ctrl-C again to quit now)");
+        });
+    }
+    trainer.set_stop_flag(stop);
+
+    let mut progress = Progress::new(start_epoch + epochs, (n / batch_size) * batch_size, args.quiet);
+    let mut records: Vec<EpochRecord> = Vec::new();
+    let result = trainer.train_observed(&cfg, val.as_ref(), &mut |rec| {
+        progress.epoch(rec, start_epoch + 1);
+        records.push(rec.clone());
+    });
+    progress.finish();
+    for note in &trainer.notes()[notes_seen..] {
+        println!("note: {note}");
+    }
+    let secs = started.elapsed().as_secs_f64();
+
+    // The model file's contents, for success and for divergence alike.
+    let mut history: Vec<History> = resumed.as_ref().map(|m| m.meta.history.clone()).unwrap_or_default();
+    history.extend(records.iter().map(|r| History {
+        epoch: r.epoch,
+        train_loss: r.train_loss,
+        val_loss: r.validation.map(|v| v.loss),
+        val_accuracy: r.validation.and_then(|v| v.accuracy),
+    }));
+    let stopped = match &result {
+        Ok(r) => match r.stopped {
+            StopReason::Epochs => "all epochs ran".to_string(),
+            StopReason::EarlyStopping { best_epoch } => {
+                format!(
+                    "early stopping: no better validation loss for {} epochs; epoch {best_epoch}'s model kept",
+                    args.patience.unwrap_or(0)
+                )
+            }
+            StopReason::TargetLoss => "target loss reached".to_string(),
+            StopReason::Interrupted => "interrupted (Ctrl-C) after a completed epoch".to_string(),
+        },
+        Err(e) => format!("stopped by an error: {e}"),
+    };
+    let epochs_done = records.last().map_or(start_epoch, |r| r.epoch);
+    let best_epoch = match &result {
+        Ok(r) => match r.stopped {
+            StopReason::EarlyStopping { best_epoch } => best_epoch,
+            _ => epochs_done,
+        },
+        Err(_) => epochs_done,
+    };
+    let steps_done = trainer.optimizer_state().map_or(0, |s| s.step);
+    let model = ModelFile {
+        network: trainer.network().clone(),
+        scaling: scaling.clone(),
+        optimizer: trainer.optimizer_state().cloned(),
+        meta: ModelMeta {
+            schema: Some(table.schema.clone()),
+            training: Some(TrainingSettings {
+                hyper,
+                epochs,
+                epochs_done: best_epoch,
+                steps_done,
+                batch_size,
+                seed,
+                validation,
+                patience: args.patience,
+                backend: trainer.info().to_string(),
+                data: Some(table.source.clone()),
+                samples: n,
+                stopped: stopped.clone(),
+                seconds: saved.as_ref().map_or(0.0, |s| s.seconds) + secs,
+            }),
+            history: history.iter().filter(|h| h.epoch <= best_epoch).cloned().collect(),
+            written_by: format!("bprop {}", env!("CARGO_PKG_VERSION")),
+        },
+    };
+    let output = args.output.clone().or_else(|| args.resume.clone());
+
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let (BpropError::Diverged { .. }, Some(out)) = (&e, &output) {
+                write_model(out, &model)?;
+                println!(
+                    "diverged: wrote the last finite model (after {} epochs) to {}",
+                    epochs_done,
+                    out.display()
+                );
+            }
+            return Err(e);
+        }
+    };
+
+    let task = table.schema.task;
+    let trained = trainer.network();
+    let samples = report.steps * batch_size;
+    println!(
+        "done: {} epoch(s) ({} steps) in {}, {} samples/s on {}",
+        report.history.len(),
+        report.steps,
+        duration(secs),
+        (samples as f64 / report.history.last().map_or(secs, |r| r.elapsed).max(1e-9)).round(),
+        report.backend
+    );
+    println!("  stopped: {stopped}");
+    if let Some(last) = report.history.last() {
+        println!("  last epoch's mean training loss: {}", num(last.train_loss));
+    }
+    println!("  training set:   {}", metrics_line(trained, &train, task)?);
+    if let Some(v) = &val {
+        println!("  validation set: {}", metrics_line(trained, v, task)?);
+    }
+    if let Some(t) = &test {
+        println!(
+            "  test set:       {} from {}",
+            metrics_line(trained, t, task)?,
+            test_table.as_ref().map_or("", |t| t.source.as_str())
+        );
+    }
+    match &output {
+        Some(out) => {
+            write_model(out, &model)?;
+            println!(
+                "model: wrote {} ({} parameters, {})",
+                out.display(),
+                trained.n_params(),
+                T::NAME
+            );
+        }
+        None => println!("model: not saved (give -o model.bprop to keep it)"),
+    }
+    if let Some(p) = &args.plot {
+        let title = format!("bprop train {}: {}", table.source, describe(trained));
+        write_atomic(p, plot::loss_svg(&history, &title).as_bytes())?;
+        println!("plot: wrote {}", p.display());
+    }
+    Ok(())
+}

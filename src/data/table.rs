@@ -1,0 +1,682 @@
+//! Tables of samples from any reader, and how their columns become a network's inputs and
+//! targets.
+//!
+//! CSV/TSV files ([`super::csv`]) and NumPy arrays ([`super::npy`]) are read into a
+//! [`Grid`]: numbered (and, with a header, named) columns of numbers, with any field that
+//! is not a finite number kept as text. [`table_from_grid`] then picks the target columns
+//! (`--target label`, `--target 4`, several; the last column by default), checks that every
+//! input field is a number (else a [`BpropError::Parse`] naming file, line and column),
+//! and decides the task:
+//!
+//! - **classification** when one target column holds text labels (`setosa`), or integer
+//!   codes with at most [`MAX_AUTO_CLASSES`] distinct values; the labels are sorted
+//!   (numerically when they are all numbers) and one-hot encoded, and the list is kept in the
+//!   [`Schema`] so that predictions print labels. Several numeric target columns whose
+//!   rows are one-hot (FANN's and PROBEN1's coding) are classification too, the column
+//!   names (if any) serving as labels.
+//! - **regression** otherwise: the target columns as numbers.
+//!
+//! `--task` overrides the decision. A [`Schema`] saved with a model makes evaluation and
+//! prediction read new files exactly as training did: the same columns (by name when there
+//! is a header, by position otherwise), the same label list (an unknown label is an error),
+//! and for prediction the target columns may be missing.
+//!
+//! FANN files and MNIST's IDX pairs come with their split into inputs and targets, and are
+//! turned into tables by [`table_from_dataset`].
+
+use crate::error::{BpropError, Result};
+use crate::model::{Dataset, Real};
+use ndarray::Array2;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// Integer-coded target columns with at most this many distinct values are taken as class
+/// labels when the task is not given.
+pub const MAX_AUTO_CLASSES: usize = 10;
+
+/// What the targets are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Classes: one-hot targets (or one 0/1 column), accuracy and a confusion matrix.
+    Classification,
+    /// Numbers: MSE, MAE and R².
+    Regression,
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        })
+    }
+}
+
+impl FromStr for Task {
+    type Err = BpropError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classification" | "classify" | "class" => Ok(Task::Classification),
+            "regression" | "regress" => Ok(Task::Regression),
+            _ => Err(BpropError::UnknownName {
+                kind: "task",
+                name: s.into(),
+                expected: "classification, regression",
+            }),
+        }
+    }
+}
+
+/// A column, by 0-based position or by its header name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ColumnRef {
+    /// 0-based position.
+    Index(usize),
+    /// Header name.
+    Name(String),
+}
+
+impl FromStr for ColumnRef {
+    type Err = BpropError;
+    /// All digits: a 0-based index; anything else: a name.
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(BpropError::InvalidArgument {
+                name: "target",
+                value: format!("\"{s}\""),
+                why: "give a column name or a 0-based column index".into(),
+            });
+        }
+        Ok(match t.parse::<usize>() {
+            Ok(i) => ColumnRef::Index(i),
+            Err(_) => ColumnRef::Name(t.to_string()),
+        })
+    }
+}
+
+impl fmt::Display for ColumnRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ColumnRef::Index(i) => write!(f, "{i}"),
+            ColumnRef::Name(n) => write!(f, "`{n}`"),
+        }
+    }
+}
+
+/// How a file's columns map to a network's inputs and outputs; saved with a model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Schema {
+    /// Classification or regression.
+    pub task: Task,
+    /// Number of input columns.
+    pub inputs: usize,
+    /// Number of network outputs (one per class for encoded labels).
+    pub outputs: usize,
+    /// The input columns' names, when the file had a header.
+    pub input_names: Option<Vec<String>>,
+    /// The target columns' names, when the file had a header.
+    pub target_names: Option<Vec<String>>,
+    /// Total columns of the training table (CSV, NPY), for files without a header.
+    pub columns: Option<usize>,
+    /// Positions (0-based) of the target columns in the training table (CSV, NPY).
+    pub target_columns: Option<Vec<usize>>,
+    /// Class labels in output order, when known (text or integer labels, named one-hot
+    /// columns, MNIST's digits).
+    pub labels: Option<Vec<String>>,
+    /// Whether one target column of labels was one-hot encoded (`labels` then lists them).
+    pub encoded: bool,
+}
+
+impl Schema {
+    /// The name of class `k`: its label, or its index.
+    pub fn class_name(&self, k: usize) -> String {
+        self.labels
+            .as_ref()
+            .and_then(|l| l.get(k).cloned())
+            .unwrap_or_else(|| k.to_string())
+    }
+    /// Number of classes: outputs, or 2 for a single 0/1 output.
+    pub fn classes(&self) -> usize {
+        if self.outputs == 1 {
+            2
+        } else {
+            self.outputs
+        }
+    }
+}
+
+/// Numbered (and maybe named) columns read from a CSV/TSV file or a NumPy array. Fields
+/// that are not finite numbers (text, empty, `nan`, `inf`) are NaN in `values` and kept
+/// as text in `text`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    /// The file, for messages.
+    pub source: String,
+    /// The header's names, if the file has one.
+    pub names: Option<Vec<String>>,
+    /// Number of rows (samples).
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Row-major values, NaN where the field is text.
+    pub values: Vec<f64>,
+    /// Per column: (row, field) of every field that is not a finite number, in row order.
+    pub text: Vec<Vec<(usize, String)>>,
+    /// Per row: its 1-based line in the file (text files).
+    pub lines: Option<Vec<u64>>,
+}
+
+impl Grid {
+    /// Where row `row`, column `col` is, for messages: `line 12, column 3 (`width`)` for
+    /// text files (columns 1-based), `row 5, column 2` (0-based) for arrays.
+    pub fn locate(&self, row: usize, col: usize) -> String {
+        let name = self
+            .names
+            .as_ref()
+            .and_then(|n| n.get(col))
+            .map(|n| format!(" (`{n}`)"))
+            .unwrap_or_default();
+        match &self.lines {
+            Some(lines) => format!("line {}, column {}{name}", lines[row], col + 1),
+            None => format!("row {row}, column {col}{name}"),
+        }
+    }
+
+    fn parse_err(&self, row: usize, col: usize, message: String) -> BpropError {
+        BpropError::Parse {
+            path: self.source.clone(),
+            location: self.locate(row, col),
+            message,
+        }
+    }
+
+    fn column_name(&self, col: usize) -> String {
+        match self.names.as_ref().and_then(|n| n.get(col)) {
+            Some(n) => format!("`{n}` (column {col})"),
+            None => format!("column {col}"),
+        }
+    }
+
+    /// The index of the column `r` names.
+    ///
+    /// # Errors
+    /// [`BpropError::InvalidArgument`] naming `target` for an index out of range, a name
+    /// without a header, or an unknown name (listing the header).
+    pub fn resolve(&self, r: &ColumnRef) -> Result<usize> {
+        match r {
+            ColumnRef::Index(i) if *i < self.cols => Ok(*i),
+            ColumnRef::Index(i) => Err(BpropError::InvalidArgument {
+                name: "target",
+                value: i.to_string(),
+                why: format!("{} has {} columns, numbered from 0", self.source, self.cols),
+            }),
+            ColumnRef::Name(n) => match &self.names {
+                None => Err(BpropError::InvalidArgument {
+                    name: "target",
+                    value: n.clone(),
+                    why: format!("{} has no header, so give the column's 0-based index", self.source),
+                }),
+                Some(names) => names
+                    .iter()
+                    .position(|c| c == n)
+                    .ok_or_else(|| BpropError::InvalidArgument {
+                        name: "target",
+                        value: n.clone(),
+                        why: format!(
+                            "{} has no column of that name; its columns: {}",
+                            self.source,
+                            names.join(", ")
+                        ),
+                    }),
+            },
+        }
+    }
+
+    fn has_text(&self, col: usize) -> bool {
+        !self.text[col].is_empty()
+    }
+
+    /// Column `col` as numbers, or an error at its first field that is not one.
+    fn numbers(&self, col: usize, role: &str) -> Result<Vec<f64>> {
+        if let Some((row, field)) = self.text[col].first() {
+            let what = if field.is_empty() {
+                "an empty field (a missing value)".to_string()
+            } else {
+                format!("`{field}`, which is not a finite number")
+            };
+            return Err(self.parse_err(
+                *row,
+                col,
+                format!(
+                    "found {what}; column {} is {role} and must hold numbers",
+                    self.column_name(col)
+                ),
+            ));
+        }
+        Ok((0..self.rows).map(|r| self.values[r * self.cols + col]).collect())
+    }
+
+    /// Column `col` as label strings (numbers printed in their shortest form).
+    fn labels(&self, col: usize) -> Vec<String> {
+        let mut out: Vec<String> = (0..self.rows)
+            .map(|r| {
+                let v = self.values[r * self.cols + col];
+                if v.is_nan() {
+                    String::new()
+                } else {
+                    format!("{v}")
+                }
+            })
+            .collect();
+        for (r, t) in &self.text[col] {
+            out[*r] = t.clone();
+        }
+        out
+    }
+}
+
+/// How to turn a file into a [`Table`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TableOptions {
+    /// The target columns (CSV, NPY); empty: the last column.
+    pub targets: Vec<ColumnRef>,
+    /// The task, when not to be decided from the data.
+    pub task: Option<Task>,
+    /// CSV: whether the first line is a header (`None`: detect).
+    pub header: Option<bool>,
+    /// CSV: the field delimiter (`None`: tab for `.tsv`/`.tab`, else detected from the first line).
+    pub delimiter: Option<u8>,
+    /// A saved model's schema: read the columns, task and labels as in training.
+    pub schema: Option<Schema>,
+    /// Whether the targets may be missing (prediction).
+    pub targets_optional: bool,
+}
+
+/// Samples ready for a network: inputs, targets (unless absent in a prediction file), and
+/// the [`Schema`] that says what they are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table<T> {
+    /// The file, for messages.
+    pub source: String,
+    /// Inputs, (n, inputs).
+    pub inputs: Array2<T>,
+    /// Targets, (n, outputs), when the file has them.
+    pub targets: Option<Array2<T>>,
+    /// What the columns are.
+    pub schema: Schema,
+    /// Decisions made while reading that a user should see (header detected, labels encoded).
+    pub notes: Vec<String>,
+}
+
+impl<T: Real> Table<T> {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.inputs.nrows()
+    }
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.nrows() == 0
+    }
+
+    /// The samples as a dataset.
+    ///
+    /// # Errors
+    /// [`BpropError::InvalidArgument`] naming `data` when the file has no targets;
+    /// [`Dataset::new`]'s errors.
+    pub fn dataset(&self) -> Result<Dataset<T>> {
+        let targets = self.targets.clone().ok_or_else(|| BpropError::InvalidArgument {
+            name: "data",
+            value: self.source.clone(),
+            why: "has no target columns; training and evaluation need them".into(),
+        })?;
+        Dataset::new(self.inputs.clone(), targets)
+    }
+}
+
+/// Whether every row of `y` (≥ 2 columns) is one-hot: one 1, the rest 0.
+fn is_one_hot<T: Real>(y: &Array2<T>) -> bool {
+    y.ncols() >= 2
+        && y.rows().into_iter().all(|r| {
+            r.iter().all(|&v| v == T::zero() || v == T::one()) && r.iter().filter(|&&v| v == T::one()).count() == 1
+        })
+}
+
+/// Sorts labels: numerically when all are numbers, else as strings.
+fn sort_labels(set: BTreeSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = set.into_iter().collect();
+    let nums: Option<Vec<f64>> = v.iter().map(|s| s.parse::<f64>().ok()).collect();
+    if let Some(nums) = nums {
+        let mut pairs: Vec<(f64, String)> = nums.into_iter().zip(v).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v = pairs.into_iter().map(|p| p.1).collect();
+    }
+    v
+}
+
+/// The inputs and targets of a [`Grid`], as `opts` says (module doc).
+///
+/// # Errors
+/// [`BpropError::InvalidArgument`] for unknown target columns or columns missing against a
+/// schema; [`BpropError::Parse`] naming the file, line and column of a non-numeric input
+/// (or regression target) field, or of a label the schema does not know; and
+/// [`BpropError::Shape`] for a table with no rows or no input columns.
+pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Table<T>> {
+    let mut notes = Vec::new();
+    if grid.rows == 0 {
+        return Err(BpropError::Shape {
+            what: format!("{} (samples)", grid.source),
+            expected: "at least one row of data".into(),
+            got: "none".into(),
+        });
+    }
+    // Which columns are targets and which inputs; None: no targets in the file.
+    let (target_cols, input_cols): (Option<Vec<usize>>, Vec<usize>) = match &opts.schema {
+        Some(s) => schema_columns(grid, s, opts.targets_optional)?,
+        None => {
+            let refs = if opts.targets.is_empty() {
+                vec![ColumnRef::Index(grid.cols.saturating_sub(1))]
+            } else {
+                opts.targets.clone()
+            };
+            let mut t: Vec<usize> = Vec::new();
+            for r in &refs {
+                let c = grid.resolve(r)?;
+                if !t.contains(&c) {
+                    t.push(c);
+                }
+            }
+            let inputs: Vec<usize> = (0..grid.cols).filter(|c| !t.contains(c)).collect();
+            (Some(t), inputs)
+        }
+    };
+    if input_cols.is_empty() {
+        return Err(BpropError::Shape {
+            what: format!("{} (columns)", grid.source),
+            expected: "at least one input column besides the targets".into(),
+            got: format!("{} columns, all targets", grid.cols),
+        });
+    }
+    let mut inputs = Array2::<T>::zeros((grid.rows, input_cols.len()));
+    for (j, &c) in input_cols.iter().enumerate() {
+        let col = grid.numbers(c, "an input")?;
+        for (r, v) in col.into_iter().enumerate() {
+            let t = T::of(v);
+            if !t.is_finite() {
+                return Err(grid.parse_err(r, c, format!("{v} overflows {}", T::NAME)));
+            }
+            inputs[(r, j)] = t;
+        }
+    }
+    let names_of = |cols: &[usize]| {
+        grid.names
+            .as_ref()
+            .map(|n| cols.iter().map(|&c| n[c].clone()).collect())
+    };
+    let input_names: Option<Vec<String>> = names_of(&input_cols);
+
+    let Some(target_cols) = target_cols else {
+        let schema = opts.schema.clone().expect("targets are only optional against a schema");
+        notes.push(format!("{} has no target columns: inputs only", grid.source));
+        return Ok(Table {
+            source: grid.source.clone(),
+            inputs,
+            targets: None,
+            schema,
+            notes,
+        });
+    };
+    let target_names: Option<Vec<String>> = names_of(&target_cols);
+    let saved = opts.schema.as_ref();
+    let task = saved.map(|s| s.task).or(opts.task);
+    let single = target_cols.len() == 1;
+    let tc = target_cols[0];
+
+    // Classification from one column of labels?
+    let encode = match saved {
+        Some(s) => s.encoded,
+        None => {
+            single
+                && match task {
+                    Some(Task::Classification) => true,
+                    Some(Task::Regression) => false,
+                    None => {
+                        grid.has_text(tc) || {
+                            let vals: Vec<f64> = (0..grid.rows).map(|r| grid.values[r * grid.cols + tc]).collect();
+                            let distinct: BTreeSet<i64> = vals.iter().map(|&v| v as i64).collect();
+                            let integral = vals.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e15);
+                            integral && distinct.len() <= MAX_AUTO_CLASSES
+                        }
+                    }
+                }
+        }
+    };
+    if encode {
+        let raw = grid.labels(tc);
+        let labels: Vec<String> = match saved.and_then(|s| s.labels.clone()) {
+            Some(l) => l,
+            None => {
+                if let Some(r) = raw.iter().position(String::is_empty) {
+                    return Err(grid.parse_err(r, tc, "an empty class label (a missing value)".into()));
+                }
+                let set: BTreeSet<String> = raw.iter().cloned().collect();
+                if set.len() < 2 {
+                    return Err(BpropError::InvalidArgument {
+                        name: "target",
+                        value: grid.column_name(tc),
+                        why: format!(
+                            "holds a single class ({}); classification needs at least two \
+                             (use --task regression for numbers)",
+                            set.iter().next().cloned().unwrap_or_default()
+                        ),
+                    });
+                }
+                sort_labels(set)
+            }
+        };
+        let mut y = Array2::<T>::zeros((grid.rows, labels.len()));
+        for (r, l) in raw.iter().enumerate() {
+            let k = labels.iter().position(|x| x == l).ok_or_else(|| {
+                grid.parse_err(
+                    r,
+                    tc,
+                    format!(
+                        "class label `{l}` is not one of the model's classes: {}",
+                        labels.join(", ")
+                    ),
+                )
+            })?;
+            y[(r, k)] = T::one();
+        }
+        if saved.is_none() {
+            notes.push(format!(
+                "target {}: {} classes ({}), one-hot encoded",
+                grid.column_name(tc),
+                labels.len(),
+                preview(&labels)
+            ));
+        }
+        let schema = Schema {
+            task: Task::Classification,
+            inputs: input_cols.len(),
+            outputs: labels.len(),
+            input_names,
+            target_names,
+            columns: Some(grid.cols),
+            target_columns: Some(target_cols),
+            labels: Some(labels),
+            encoded: true,
+        };
+        return Ok(Table {
+            source: grid.source.clone(),
+            inputs,
+            targets: Some(y),
+            schema,
+            notes,
+        });
+    }
+
+    let mut y = Array2::<T>::zeros((grid.rows, target_cols.len()));
+    for (j, &c) in target_cols.iter().enumerate() {
+        for (r, v) in grid.numbers(c, "a target")?.into_iter().enumerate() {
+            y[(r, j)] = T::of(v);
+        }
+    }
+    let task = task.unwrap_or(if is_one_hot(&y) {
+        Task::Classification
+    } else {
+        Task::Regression
+    });
+    let labels = match saved {
+        Some(s) => s.labels.clone(),
+        None if task == Task::Classification && target_cols.len() > 1 => target_names.clone(),
+        None => None,
+    };
+    if saved.is_none() {
+        let which: Vec<String> = target_cols.iter().map(|&c| grid.column_name(c)).collect();
+        notes.push(format!("targets: {} ({task})", which.join(", ")));
+    }
+    let schema = Schema {
+        task,
+        inputs: input_cols.len(),
+        outputs: target_cols.len(),
+        input_names,
+        target_names,
+        columns: Some(grid.cols),
+        target_columns: Some(target_cols),
+        labels,
+        encoded: false,
+    };
+    Ok(Table {
+        source: grid.source.clone(),
+        inputs,
+        targets: Some(y),
+        schema,
+        notes,
+    })
+}
+
+/// The first few labels, for notes.
+fn preview(labels: &[String]) -> String {
+    if labels.len() <= 8 {
+        labels.join(", ")
+    } else {
+        format!("{}, ... {}", labels[..6].join(", "), labels[labels.len() - 1])
+    }
+}
+
+/// The target and input columns of `grid` that `schema` (from a model) calls for.
+fn schema_columns(grid: &Grid, schema: &Schema, optional: bool) -> Result<(Option<Vec<usize>>, Vec<usize>)> {
+    let missing = |why: String| BpropError::InvalidArgument {
+        name: "data",
+        value: grid.source.clone(),
+        why,
+    };
+    // By name, when both the model and the file know the names.
+    if let (Some(names), Some(inames)) = (&grid.names, &schema.input_names) {
+        let find = |n: &String| names.iter().position(|c| c == n);
+        let inputs: Vec<usize> = inames
+            .iter()
+            .map(|n| find(n).ok_or_else(|| missing(format!("has no column `{n}`, an input the model was trained on"))))
+            .collect::<Result<_>>()?;
+        let tnames = schema.target_names.clone().unwrap_or_default();
+        let found: Vec<Option<usize>> = tnames.iter().map(find).collect();
+        let targets = if !found.is_empty() && found.iter().all(Option::is_some) {
+            Some(found.into_iter().flatten().collect())
+        } else if optional {
+            None
+        } else {
+            return Err(missing(format!(
+                "lacks the target column(s) the model was trained on: {}",
+                tnames.join(", ")
+            )));
+        };
+        return Ok((targets, inputs));
+    }
+    // By position.
+    let n_targets = schema.target_columns.as_ref().map_or(0, Vec::len);
+    if let (Some(cols), Some(tcols)) = (schema.columns, &schema.target_columns) {
+        if grid.cols == cols {
+            let inputs = (0..cols).filter(|c| !tcols.contains(c)).collect();
+            return Ok((Some(tcols.clone()), inputs));
+        }
+    }
+    if grid.cols == schema.inputs && optional {
+        return Ok((None, (0..grid.cols).collect()));
+    }
+    let expected = match schema.columns {
+        Some(c) if optional => format!("{c} columns (inputs and targets) or {} (inputs only)", schema.inputs),
+        Some(c) => format!("{c} columns ({} inputs and {n_targets} targets)", schema.inputs),
+        None => format!("{} input columns", schema.inputs),
+    };
+    Err(missing(format!(
+        "has {} columns, but the model was trained on {expected}",
+        grid.cols
+    )))
+}
+
+/// A table from a dataset whose inputs and targets are already split (FANN, IDX). The
+/// task is decided as for numeric target columns (one-hot rows, or a single 0/1 column:
+/// classification), unless `opts` gives it or a schema.
+///
+/// # Errors
+/// [`BpropError::Shape`] when the widths differ from the schema's.
+pub fn table_from_dataset<T: Real>(
+    source: &str,
+    data: &Dataset<T>,
+    labels: Option<Vec<String>>,
+    opts: &TableOptions,
+) -> Result<Table<T>> {
+    let y = data.targets();
+    let mut notes = Vec::new();
+    if !opts.targets.is_empty() {
+        notes.push(format!(
+            "{source} gives its own inputs and targets; --target is ignored"
+        ));
+    }
+    let schema = match &opts.schema {
+        Some(s) => {
+            if data.inputs().ncols() != s.inputs || y.ncols() != s.outputs {
+                return Err(BpropError::shape(
+                    format!("{source} (inputs, outputs) against the model's"),
+                    (s.inputs, s.outputs),
+                    (data.inputs().ncols(), y.ncols()),
+                ));
+            }
+            s.clone()
+        }
+        None => {
+            let binary = y.ncols() == 1 && y.iter().all(|&v| v == T::zero() || v == T::one());
+            let task = opts.task.unwrap_or(if is_one_hot(y) || binary {
+                Task::Classification
+            } else {
+                Task::Regression
+            });
+            notes.push(format!(
+                "{} inputs, {} target column(s) ({task})",
+                data.inputs().ncols(),
+                y.ncols()
+            ));
+            Schema {
+                task,
+                inputs: data.inputs().ncols(),
+                outputs: y.ncols(),
+                input_names: None,
+                target_names: None,
+                columns: None,
+                target_columns: None,
+                encoded: labels.is_some(),
+                labels,
+            }
+        }
+    };
+    Ok(Table {
+        source: source.into(),
+        inputs: data.inputs().clone(),
+        targets: Some(y.clone()),
+        schema,
+        notes,
+    })
+}

@@ -1,0 +1,114 @@
+//! Inference on either path: a network's outputs (and mean loss, given targets) for many
+//! samples, for `bprop eval` and `bprop predict`.
+//!
+//! The CPU path runs [`crate::cpu::predict`] and [`crate::metrics::evaluate`]. The GPU path
+//! uploads the samples once and runs [`Engine::trace`] over batches of [`INFER_BATCH`]
+//! rows, taking the output layer's activations and the batch's mean loss from the
+//! trace: the same forward pass (and loss) as training computes, read back per batch.
+
+use crate::cpu;
+use crate::driver::{open_gpu, BackendChoice};
+use crate::engine::{BackendInfo, BackendKind, Engine};
+use crate::error::{BpropError, Result};
+use crate::gpu::AdapterRequest;
+use crate::metrics;
+use crate::model::{Dataset, Network, Real};
+use ndarray::{s, Array2};
+
+/// Rows per forward pass.
+pub const INFER_BATCH: usize = 256;
+
+/// What [`infer`] returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inference<T> {
+    /// The network's outputs, (n, outputs).
+    pub outputs: Array2<T>,
+    /// The mean loss, when targets were given.
+    pub loss: Option<f64>,
+    /// The path that computed.
+    pub backend: BackendInfo,
+    /// Why the GPU path was not used under `auto`.
+    pub fallback: Option<String>,
+}
+
+fn cpu_info<T: Real>() -> BackendInfo {
+    BackendInfo {
+        kind: BackendKind::Cpu,
+        name: "ndarray".into(),
+        api: "ndarray".into(),
+        device_type: "host".into(),
+        precision: T::NAME,
+    }
+}
+
+fn on_cpu<T: Real>(net: &Network<T>, data: &Dataset<T>, with_targets: bool) -> Result<(Array2<T>, Option<f64>)> {
+    let outputs = cpu::predict(net, data.inputs().view(), INFER_BATCH)?;
+    let loss = if with_targets {
+        Some(metrics::evaluate(net, data)?.loss)
+    } else {
+        None
+    };
+    Ok((outputs, loss))
+}
+
+fn on_gpu<T: Real>(req: &AdapterRequest, net: &Network<T>, data: &Dataset<T>) -> Result<(Array2<T>, f64, BackendInfo)> {
+    let mut engine = open_gpu(req, net, data)?;
+    let n = data.len();
+    let mut outputs = Array2::zeros((n, net.outputs()));
+    let mut loss = 0.0;
+    let idx: Vec<u32> = (0..n as u32).collect();
+    for (k, rows) in idx.chunks(INFER_BATCH).enumerate() {
+        let trace = engine.trace(rows)?;
+        let last = trace.layers.last().expect("a network has layers");
+        let start = k * INFER_BATCH;
+        outputs.slice_mut(s![start..start + rows.len(), ..]).assign(&last.a);
+        loss += trace.loss.f64() * rows.len() as f64;
+    }
+    Ok((outputs, loss / n as f64, engine.info().clone()))
+}
+
+/// The outputs of `net` for `inputs` (n, inputs), and the mean loss against `targets`
+/// when given, on the path `choice` asks for (`auto`: the GPU path if it opens and runs,
+/// else the CPU path, with the reason).
+///
+/// # Errors
+/// [`BpropError::Shape`] when the widths do not fit the network; under `gpu`, GPU errors.
+pub fn infer<T: Real>(
+    choice: BackendChoice,
+    req: &AdapterRequest,
+    net: &Network<T>,
+    inputs: &Array2<T>,
+    targets: Option<&Array2<T>>,
+) -> Result<Inference<T>> {
+    let with_targets = targets.is_some();
+    let y = match targets {
+        Some(t) => t.clone(),
+        None => Array2::zeros((inputs.nrows(), net.outputs())),
+    };
+    let data = Dataset::new(inputs.clone(), y)?;
+    data.check_fits(net)?;
+    let cpu_result = |fallback: Option<String>| -> Result<Inference<T>> {
+        let (outputs, loss) = on_cpu(net, &data, with_targets)?;
+        Ok(Inference {
+            outputs,
+            loss,
+            backend: cpu_info::<T>(),
+            fallback,
+        })
+    };
+    match choice {
+        BackendChoice::Cpu => cpu_result(None),
+        BackendChoice::Gpu | BackendChoice::Auto => match on_gpu(req, net, &data) {
+            Ok((outputs, loss, backend)) => Ok(Inference {
+                outputs,
+                loss: with_targets.then_some(loss),
+                backend,
+                fallback: None,
+            }),
+            Err(e @ (BpropError::Gpu(_) | BpropError::NoAdapter(_))) if choice == BackendChoice::Auto => {
+                cpu_result(Some(e.to_string()))
+            }
+            Err(e) => Err(e),
+        },
+    }
+}

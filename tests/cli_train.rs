@@ -1,0 +1,566 @@
+//! The data commands as a user runs them, on tiny files in a temporary directory: train →
+//! eval → predict → info on the CPU path and on the GPU path (which must find an adapter:
+//! these tests fail, never skip, without one), the bundled dataset, regression from .npy,
+//! resuming that repeats an uninterrupted run exactly, divergence saving the last finite
+//! model, the cross-check, explain --model, and errors for bad model files.
+
+use bprop::io::{read_model, AnyModel};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bprop(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bprop"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs and asserts success; returns stdout.
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = bprop(dir, args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "bprop {args:?} failed:\n{stderr}\n{stdout}");
+    stdout
+}
+
+/// Runs and asserts failure with exit code 1; returns stderr.
+#[track_caller]
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = bprop(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "bprop {args:?} should fail: {stderr}");
+    stderr
+}
+
+/// Three separable classes in two inputs, `n` rows, with a header.
+fn iris_like(n: usize, seed: u64) -> String {
+    let names = ["setosa", "versicolor", "virginica"];
+    let mut s = String::from("length,width,species\n");
+    let mut x = seed as f64;
+    for i in 0..n {
+        let c = i % 3;
+        x = (x * 9301.0 + 49297.0) % 233280.0;
+        let noise = x / 233280.0 - 0.5;
+        s += &format!(
+            "{:.3},{:.3},{}\n",
+            c as f64 + 0.3 * noise,
+            1.0 - c as f64 - 0.2 * noise,
+            names[c]
+        );
+    }
+    s
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().to_path_buf();
+    std::fs::write(p.join("train.csv"), iris_like(30, 1)).unwrap();
+    std::fs::write(p.join("test.csv"), iris_like(12, 2)).unwrap();
+    (dir, p)
+}
+
+fn round_trip(backend: &str) {
+    let (_keep, d) = setup();
+    let out = ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--target",
+            "species",
+            "--layers",
+            "4",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--backend",
+            backend,
+            "-o",
+            "m.bprop",
+            "--plot",
+            "loss.svg",
+            "-q",
+        ],
+    );
+    let path_name = if backend == "gpu" {
+        "backend: GPU path"
+    } else {
+        "backend: CPU path"
+    };
+    assert!(out.contains(path_name), "{out}");
+    for needle in [
+        "3 classes (setosa, versicolor, virginica)",
+        "network: 2-4-3 (relu, softmax; cross_entropy)",
+        "training set:",
+        "test set:",
+        "model: wrote m.bprop",
+        "plot: wrote loss.svg",
+    ] {
+        assert!(out.contains(needle), "train output lacks {needle:?}:\n{out}");
+    }
+    let svg = std::fs::read_to_string(d.join("loss.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline") && svg.trim_end().ends_with("</svg>"));
+    match read_model(d.join("m.bprop")).unwrap() {
+        AnyModel::F32(m) => {
+            assert_eq!(m.network.sizes(), [2, 4, 3]);
+            assert!(m.scaling.is_some(), "CSV inputs are standardized by default");
+            assert_eq!(m.optimizer.unwrap().step, 9, "3 epochs of 3 steps");
+        }
+        other => panic!("expected an f32 model, got {}", other.precision()),
+    }
+
+    let eval = ok(&d, &["eval", "m.bprop", "test.csv", "--backend", backend]);
+    for needle in [
+        "loss (cross_entropy):",
+        "accuracy:",
+        "precision",
+        "confusion matrix",
+        "virginica",
+    ] {
+        assert!(eval.contains(needle), "eval lacks {needle:?}:\n{eval}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &d,
+        &["eval", "m.bprop", "test.csv", "--format", "json", "--backend", backend],
+    ))
+    .unwrap();
+    assert_eq!(json["samples"], 12);
+    assert_eq!(json["classes"][1], "versicolor");
+    let confusion: u64 = json["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(confusion, 12);
+    assert!(json["loss"].as_f64().unwrap().is_finite());
+
+    ok(
+        &d,
+        &["predict", "m.bprop", "test.csv", "-o", "pred.csv", "--backend", backend],
+    );
+    let pred = std::fs::read_to_string(d.join("pred.csv")).unwrap();
+    let lines: Vec<&str> = pred.lines().collect();
+    assert_eq!(lines[0], "prediction,p_setosa,p_versicolor,p_virginica");
+    assert_eq!(lines.len(), 13);
+    for l in &lines[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        assert!(["setosa", "versicolor", "virginica"].contains(&f[0]), "{l}");
+        let sum: f64 = f[1..].iter().map(|p| p.parse::<f64>().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "probabilities sum to 1: {l}");
+    }
+    // Inputs only, no header: by position.
+    let x: String = iris_like(12, 2)
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(d.join("x.csv"), x).unwrap();
+    let stdout = ok(&d, &["predict", "m.bprop", "x.csv", "--backend", backend]);
+    assert_eq!(stdout.lines().count(), 13);
+
+    let info = ok(&d, &["info", "m.bprop"]);
+    for needle in [
+        "format version 1",
+        "2-4-3",
+        "classes (3): setosa, versicolor, virginica",
+        "scaling: standardize",
+        "3 epochs done (9 steps), batch 8",
+        "step 9",
+    ] {
+        assert!(info.contains(needle), "info lacks {needle:?}:\n{info}");
+    }
+    let info: serde_json::Value = serde_json::from_str(&ok(&d, &["info", "m.bprop", "--format", "json"])).unwrap();
+    assert_eq!(info["parameters"], 2 * 4 + 4 + 4 * 3 + 3);
+}
+
+#[test]
+fn train_eval_predict_info_on_the_cpu_path() {
+    round_trip("cpu");
+}
+
+#[test]
+fn train_eval_predict_info_on_the_gpu_path() {
+    round_trip("gpu");
+}
+
+#[test]
+fn the_gpu_cross_check_passes_before_training() {
+    let (_keep, d) = setup();
+    let out = ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--layers",
+            "3",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "5",
+            "--backend",
+            "gpu",
+            "--cross-check",
+            "3",
+            "--dropout",
+            "0.2",
+            "-q",
+        ],
+    );
+    assert!(
+        out.contains("cross-check: GPU path") && out.contains("3 steps"),
+        "{out}"
+    );
+    assert!(out.contains("result: PASS"), "{out}");
+    assert!(out.contains("model: not saved"), "{out}");
+}
+
+#[test]
+fn the_bundled_dataset_trains_without_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["train", "--backend", "cpu", "--epochs", "2", "-q"]);
+    assert!(
+        out.contains("data/diabetes.train (bundled) (384 samples, 8 inputs, 2 outputs"),
+        "{out}"
+    );
+    assert!(out.contains("validation set:") && out.contains("test set:"), "{out}");
+    assert!(out.contains("data/diabetes.test (bundled)"), "{out}");
+}
+
+#[test]
+fn regression_from_a_npy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // y = 2 x0 - x1, 20 rows, y in column 0.
+    let mut v = Vec::new();
+    for i in 0..20 {
+        let (a, b) = (i as f64 / 10.0, (i % 7) as f64 / 3.0);
+        v.extend_from_slice(&[2.0 * a - b + 0.01 * i as f64, a, b]);
+    }
+    std::fs::write(d.join("r.npy"), bprop::data::npy::npy_f64_bytes(&v, 20, 3)).unwrap();
+    let out = ok(
+        d,
+        &[
+            "train",
+            "r.npy",
+            "--target",
+            "0",
+            "--task",
+            "regression",
+            "--layers",
+            "none",
+            "--epochs",
+            "5",
+            "--backend",
+            "cpu",
+            "--precision",
+            "f64",
+            "--scale",
+            "minmax",
+            "-o",
+            "r.bprop",
+            "-q",
+        ],
+    );
+    assert!(out.contains("network: 2-1 (identity; mse)"), "{out}");
+    assert!(out.contains("MSE") && out.contains("R²"), "{out}");
+    assert!(matches!(read_model(d.join("r.bprop")).unwrap(), AnyModel::F64(_)));
+    let eval = ok(d, &["eval", "r.bprop", "r.npy"]);
+    assert!(
+        eval.contains("MSE:") && eval.contains("MAE:") && eval.contains("R² (output 0)"),
+        "{eval}"
+    );
+    let pred = ok(d, &["predict", "r.bprop", "r.npy"]);
+    assert_eq!(pred.lines().next(), Some("output_0"));
+    assert_eq!(pred.lines().count(), 21);
+}
+
+#[test]
+fn resuming_repeats_the_uninterrupted_run_exactly() {
+    let (_keep, d) = setup();
+    let common = [
+        "train.csv",
+        "--layers",
+        "5",
+        "--batch-size",
+        "4",
+        "--validation",
+        "0.2",
+        "--dropout",
+        "0.25",
+        "--optimizer",
+        "adam",
+        "--backend",
+        "cpu",
+        "-q",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend_from_slice(&common);
+        args.extend_from_slice(extra);
+        ok(&d, &args)
+    };
+    run(&["--epochs", "4", "-o", "full.bprop"]);
+    run(&["--epochs", "2", "-o", "half.bprop"]);
+    let out = ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--resume",
+            "half.bprop",
+            "--epochs",
+            "2",
+            "--backend",
+            "cpu",
+            "-q",
+        ],
+    );
+    assert!(out.contains("resuming half.bprop after epoch 2"), "{out}");
+    let (full, resumed) = match (
+        read_model(d.join("full.bprop")).unwrap(),
+        read_model(d.join("half.bprop")).unwrap(),
+    ) {
+        (AnyModel::F32(a), AnyModel::F32(b)) => (a, b),
+        _ => panic!("f32 models expected"),
+    };
+    assert_eq!(resumed.network, full.network, "same parameters, bit for bit");
+    assert_eq!(resumed.optimizer, full.optimizer, "same optimizer state");
+    assert_eq!(resumed.meta.history.len(), 4);
+    assert_eq!(resumed.meta.history, full.meta.history, "same per-epoch losses");
+    assert_eq!(resumed.meta.training.unwrap().epochs_done, 4);
+
+    // Settings cannot change on resume; the precision must match.
+    let err = fails(&d, &["train", "train.csv", "--resume", "full.bprop", "--lr", "0.5"]);
+    assert!(err.contains("--lr") && err.contains("resume"), "{err}");
+    let err = fails(
+        &d,
+        &["train", "train.csv", "--resume", "full.bprop", "--precision", "f64"],
+    );
+    assert!(err.contains("f32"), "{err}");
+}
+
+#[test]
+fn divergence_saves_the_last_finite_model() {
+    let (_keep, d) = setup();
+    let err = fails(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--activation",
+            "identity",
+            "--loss",
+            "mse",
+            "--output-activation",
+            "identity",
+            "--epochs",
+            "20",
+            "--batch-size",
+            "30",
+            "--validation",
+            "0",
+            "--backend",
+            "cpu",
+            "-o",
+            "d.bprop",
+            "-q",
+        ],
+    );
+    assert!(err.contains("diverged"), "{err}");
+    let m = read_model(d.join("d.bprop")).unwrap().cast::<f64>();
+    assert!(m
+        .network
+        .layers()
+        .iter()
+        .all(|l| l.weights.iter().all(|w| w.is_finite())));
+    assert!(m.meta.training.unwrap().stopped.contains("diverged"));
+}
+
+#[test]
+fn explain_a_saved_model() {
+    let (_keep, d) = setup();
+    ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--layers",
+            "2",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "-o",
+            "m.bprop",
+            "-q",
+        ],
+    );
+    let out = ok(
+        &d,
+        &[
+            "explain", "--model", "m.bprop", "--input", "1.0,0.0", "--target", "0,1,0",
+        ],
+    );
+    assert!(out.contains("2-2-3 network") && out.contains("softmax"), "{out}");
+    let err = fails(&d, &["explain", "--model", "m.bprop"]);
+    assert!(err.contains("--input"), "{err}");
+}
+
+#[test]
+fn bad_model_files_and_data_are_reported() {
+    let (_keep, d) = setup();
+    ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--layers",
+            "2",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "-o",
+            "m.bprop",
+            "-q",
+        ],
+    );
+    let bytes = std::fs::read(d.join("m.bprop")).unwrap();
+    std::fs::write(d.join("cut.bprop"), &bytes[..bytes.len() - 10]).unwrap();
+    let err = fails(&d, &["eval", "cut.bprop", "test.csv"]);
+    assert!(err.contains("cut.bprop") && err.contains("truncated"), "{err}");
+    let err = fails(&d, &["info", "train.csv"]);
+    assert!(err.contains("train.csv"), "{err}");
+    std::fs::write(d.join("wrong.csv"), "a,b,c,d\n1,2,3,4\n").unwrap();
+    let err = fails(&d, &["eval", "m.bprop", "wrong.csv"]);
+    assert!(err.contains("length"), "{err}");
+    std::fs::write(d.join("ragged.csv"), "length,width,species\n1,2,setosa\n3,virginica\n").unwrap();
+    let err = fails(&d, &["train", "ragged.csv"]);
+    assert!(err.contains("ragged.csv:line 3") && err.contains("ragged"), "{err}");
+}
+
+#[test]
+fn every_new_command_has_help_with_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["train", "eval", "predict", "info", "export", "import"] {
+        let out = ok(dir.path(), &[cmd, "--help"]);
+        assert!(out.contains("Examples:"), "{cmd} --help:\n{out}");
+    }
+    let out = ok(dir.path(), &["--help"]);
+    for cmd in ["train", "eval", "predict", "info"] {
+        assert!(out.contains(cmd), "{out}");
+    }
+}
+
+#[test]
+fn export_to_fann_and_import_back() {
+    let (_keep, d) = setup();
+    ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--layers",
+            "3",
+            "--activation",
+            "tanh",
+            "--loss",
+            "mse",
+            "--epochs",
+            "2",
+            "--backend",
+            "cpu",
+            "-o",
+            "m.bprop",
+            "-q",
+        ],
+    );
+    let out = ok(&d, &["export", "m.bprop", "--format", "fann", "-o", "m.net"]);
+    assert!(out.contains("wrote m.net"), "{out}");
+    let net = std::fs::read_to_string(d.join("m.net")).unwrap();
+    assert!(
+        net.starts_with("FANN_FLO_2.1\n") && net.contains("scale_included=1"),
+        "{net}"
+    );
+    let out = ok(&d, &["import", "m.net", "-o", "back.bprop"]);
+    assert!(out.contains("2-3-3 (tanh, identity; mse)"), "{out}");
+    let a = read_model(d.join("m.bprop")).unwrap().cast::<f64>();
+    let b = read_model(d.join("back.bprop")).unwrap().cast::<f64>();
+    for (x, y) in a.network.layers().iter().zip(b.network.layers()) {
+        assert_eq!(x.weights, y.weights);
+    }
+    // A softmax model has no FANN form.
+    ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--layers",
+            "2",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "-o",
+            "s.bprop",
+            "-q",
+        ],
+    );
+    let err = fails(&d, &["export", "s.bprop", "-o", "s.net"]);
+    assert!(err.contains("softmax"), "{err}");
+    assert!(!d.join("s.net").exists());
+}
+
+#[test]
+fn ctrl_c_stops_after_an_epoch_and_saves() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bprop"))
+        .args(["train", "--backend", "cpu", "--epochs", "1000000", "-o", "int.bprop"])
+        .current_dir(dir.path())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("epoch") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no progress line before the end");
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest}\n{stdout}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(
+        stdout.contains("stopped: interrupted") && stdout.contains("model: wrote int.bprop"),
+        "{stdout}"
+    );
+    let m = read_model(dir.path().join("int.bprop")).unwrap().cast::<f32>();
+    let t = m.meta.training.unwrap();
+    assert!(t.epochs_done >= 1 && t.epochs_done < 1_000_000, "{}", t.epochs_done);
+}
