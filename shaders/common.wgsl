@@ -7,14 +7,18 @@
 //   dataset  row-major (n_samples, width); the batch's row r is sample order[step * batch + r]
 //   scal     constants in `real`: [k0, k1, k2, k3] the optimizer's (src/model/optim.rs,
 //            Optimizer::constants), [4] L2 weight decay λ, [5] max-norm c, [6] the input
-//            dropout's scale 1/(1 − p_in), [7] the hidden dropout's 1/(1 − p_h), then from
-//            SLOPE_BASE the leaky slope of each layer
+//            dropout's scale 1/(1 − p_in), [7] the hidden dropout's 1/(1 − p_h), [8] the
+//            divisor d of byte-coded inputs (x = byte / d), then from SLOPE_BASE the leaky
+//            slope of each layer
+//   a_in     the input a pass reads through load_in(i): `array<real>`, or for layer 0 of a
+//            byte-coded dataset (MNIST's pixels) `array<u32>` holding four bytes per word,
+//            little end first — src/gpu/shaders.rs appends the matching load_in
 //   hyper    per step s of the submission, in `real`: [4 s] η_s, [4 s + 1] c₁, [4 s + 2] c₂
 //   state    [0] the step within the current submission (advanced by advance.wgsl),
 //            [1] the run's step count at the submission's start, [2], [3] the dropout
 //            seed's low and high words
 
-const SLOPE_BASE: u32 = 8u;
+const SLOPE_BASE: u32 = 9u;
 
 struct LayerParams {
     fan_in: u32,

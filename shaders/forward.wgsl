@@ -38,14 +38,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc: real = 0.0;
     if (p.drop_in == 0u) {
         for (var j = 0u; j < p.fan_in; j++) {
-            acc = acc + w[w_base + j] * a_in[in_base + j];
+            acc = acc + w[w_base + j] * load_in(in_base + j);
         }
     } else {
         let scale = select(scal[7], scal[6], p.layer == 0u);
         let t = state[1] + state[0];
         for (var j = 0u; j < p.fan_in; j++) {
             if (dropout_keep(p.drop_in, t, p.layer, r, j, state[2], state[3])) {
-                acc = acc + w[w_base + j] * (scale * a_in[in_base + j]);
+                acc = acc + w[w_base + j] * (scale * load_in(in_base + j));
             }
         }
     }

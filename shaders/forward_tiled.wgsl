@@ -24,7 +24,7 @@ fn tile_a(r: u32, j: u32) -> real {
     if (p.gather == 1u) {
         row = order[state[0] * p.batch + r];
     }
-    var x = a_in[row * p.fan_in + j];
+    var x = load_in(row * p.fan_in + j);
     if (p.drop_in != 0u) {
         let keep = dropout_keep(p.drop_in, state[1] + state[0], p.layer, r, j, state[2], state[3]);
         x = select(real(0.0), select(scal[7], scal[6], p.layer == 0u) * x, keep);

@@ -35,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             row = order[state[0] * p.batch + r];
         }
         let d = delta[r * p.fan_out + i];
-        var x = a_in[row * p.fan_in + j];
+        var x = load_in(row * p.fan_in + j);
         if (p.drop_in != 0u) {
             let keep = dropout_keep(p.drop_in, state[1] + state[0], p.layer, r, j, state[2], state[3]);
             let scale = select(scal[7], scal[6], p.layer == 0u);

@@ -483,13 +483,12 @@ impl MnistSet {
     /// # Errors
     /// [`BpropError::Shape`] when the set is empty or images have no pixels.
     pub fn to_dataset<T: Real>(&self) -> Result<Dataset<T>> {
-        let scale: Vec<T> = (0..=255u8).map(|p| T::of(f64::from(p) / 255.0)).collect();
-        let inputs = self.images.mapv(|p| scale[usize::from(p)]);
         let mut targets = Array2::<T>::zeros((self.len(), MNIST_CLASSES));
         for (row, &label) in self.labels.iter().enumerate() {
             targets[(row, usize::from(label))] = T::one();
         }
-        Dataset::new(inputs, targets)
+        // x = pixel / 255, with the bytes kept so the GPU path can store them compactly.
+        Dataset::from_bytes(self.images.clone(), 255.0, targets)
     }
 }
 

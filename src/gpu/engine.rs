@@ -7,7 +7,7 @@ use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, 
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::shaders::{self, Kernel, Pass, SLOPE_BASE, WORKGROUP};
-use crate::model::{Activation, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Real};
+use crate::model::{Activation, ByteInputs, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Real};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -86,6 +86,10 @@ struct Kernels {
     /// The tiled twins of forward, hidden_delta and gradient (same bind group layouts),
     /// when the device's limits allow 16 × 16 workgroups and their workgroup memory.
     tiled: Option<[Kernel; 3]>,
+    /// For a byte-coded dataset (`Dataset::byte_inputs`): layer 0's forward and gradient
+    /// passes reading packed bytes, plain then tiled ([forward, gradient, forward_tiled,
+    /// gradient_tiled]; the tiled ones only with `tiled`).
+    bytes: Option<Vec<Kernel>>,
 }
 
 /// Which kernels compute the matrix products of a step.
@@ -136,6 +140,8 @@ pub struct GpuEngine<T: Real> {
     max_norm: bool,
     /// Plain or tiled kernels.
     kernel_choice: KernelChoice,
+    /// The dataset's byte-coded inputs, when `x` holds them as packed bytes.
+    byte_inputs: Option<Arc<ByteInputs>>,
     bindings: Bindings,
     staging: Option<wgpu::Buffer>,
 }
@@ -182,9 +188,30 @@ impl<T: Real> GpuEngine<T> {
                 usage: storage,
             }))
         };
-        let x = upload("dataset inputs", data.inputs().as_slice().expect("standard layout"))?;
+        // A byte-coded dataset (MNIST) is stored as its bytes, a quarter of f32's size, and
+        // converted by layer 0's passes while they read (shaders::Input::Bytes).
+        let byte_inputs = data.byte_inputs().cloned();
+        let x = match &byte_inputs {
+            Some(b) => {
+                let mut bytes = b
+                    .bytes
+                    .as_standard_layout()
+                    .as_slice()
+                    .expect("standard layout")
+                    .to_vec();
+                bytes.resize(bytes.len().div_ceil(4).max(1) * 4, 0);
+                ctx.check_storage_size("dataset inputs (bytes)", bytes.len() as u64)?;
+                dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("dataset inputs (bytes)"),
+                    contents: &bytes,
+                    usage: storage,
+                })
+            }
+            None => upload("dataset inputs", data.inputs().as_slice().expect("standard layout"))?,
+        };
         let y = upload("dataset targets", data.targets().as_slice().expect("standard layout"))?;
         let mut scal_init = vec![T::zero(); SLOPE_BASE];
+        scal_init[8] = T::of(byte_inputs.as_ref().map_or(1.0, |b| b.divisor));
         scal_init.extend(net.layers().iter().map(|l| T::of(l.activation.slope())));
         let scal = upload("scalars", &scal_init)?;
         let state = dev.create_buffer(&wgpu::BufferDescriptor {
@@ -212,8 +239,22 @@ impl<T: Real> GpuEngine<T> {
         } else {
             None
         };
+        let bytes = match &byte_inputs {
+            Some(_) => {
+                let variant =
+                    |pass, of: &Kernel| shaders::build_variant::<T>(dev, pass, Some(&of.layout), shaders::Input::Bytes);
+                let mut k = vec![variant(Pass::Forward, &forward)?, variant(Pass::Gradient, &gradient)?];
+                if tiled.is_some() {
+                    k.push(variant(Pass::ForwardTiled, &forward)?);
+                    k.push(variant(Pass::GradientTiled, &gradient)?);
+                }
+                Some(k)
+            }
+            None => None,
+        };
         let kernels = Kernels {
             tiled,
+            bytes,
             forward,
             softmax: shaders::build::<T>(dev, Pass::Softmax)?,
             output_delta: shaders::build::<T>(dev, Pass::OutputDelta)?,
@@ -298,6 +339,7 @@ impl<T: Real> GpuEngine<T> {
             opt: None,
             max_norm: false,
             kernel_choice: KernelChoice::Auto,
+            byte_inputs,
             bindings,
             staging: None,
         };
@@ -440,17 +482,25 @@ impl<T: Real> GpuEngine<T> {
             (KernelChoice::Auto, Some(_)) if batch < TILED_MIN_BATCH => None,
             (_, Some(t)) => Some(t),
         };
+        // Layer 0 of a byte-coded dataset reads bytes: its own pipelines (same layouts).
+        let layer0 = |i: usize| k.bytes.as_ref().map(|v| &v[i]);
         match tiled {
             Some([fwd, _, _]) => {
-                pass.set_pipeline(&fwd.pipeline);
                 for (l, layer) in layers.iter().enumerate() {
+                    let kernel = if l == 0 { layer0(2).unwrap_or(fwd) } else { fwd };
+                    pass.set_pipeline(&kernel.pipeline);
                     pass.set_bind_group(0, &bg.forward[l], &[]);
                     pass.dispatch_workgroups(tiles(layer.fan_out()), tiles(batch), 1);
                 }
             }
             None => {
-                pass.set_pipeline(&k.forward.pipeline);
                 for (l, layer) in layers.iter().enumerate() {
+                    let kernel = if l == 0 {
+                        layer0(0).unwrap_or(&k.forward)
+                    } else {
+                        &k.forward
+                    };
+                    pass.set_pipeline(&kernel.pipeline);
                     pass.set_bind_group(0, &bg.forward[l], &[]);
                     pass.dispatch_workgroups(groups(layer.fan_out()), b, 1);
                 }
@@ -471,8 +521,9 @@ impl<T: Real> GpuEngine<T> {
                     pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
                     pass.dispatch_workgroups(tiles(layers[l].fan_out()), tiles(batch), 1);
                 }
-                pass.set_pipeline(&grad.pipeline);
                 for (l, layer) in layers.iter().enumerate() {
+                    let kernel = if l == 0 { layer0(3).unwrap_or(grad) } else { grad };
+                    pass.set_pipeline(&kernel.pipeline);
                     pass.set_bind_group(0, &bg.gradient[l], &[]);
                     pass.dispatch_workgroups(tiles(layer.fan_in()), tiles(layer.fan_out()), 1);
                 }
@@ -483,8 +534,13 @@ impl<T: Real> GpuEngine<T> {
                     pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
                     pass.dispatch_workgroups(groups(layers[l].fan_out()), b, 1);
                 }
-                pass.set_pipeline(&k.gradient.pipeline);
                 for (l, layer) in layers.iter().enumerate() {
+                    let kernel = if l == 0 {
+                        layer0(1).unwrap_or(&k.gradient)
+                    } else {
+                        &k.gradient
+                    };
+                    pass.set_pipeline(&kernel.pipeline);
                     pass.set_bind_group(0, &bg.gradient[l], &[]);
                     pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
                 }
@@ -793,7 +849,9 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         let mut refs: Vec<Read<'_>> = reads.iter().map(|(b, n)| (b, 0, *n)).collect();
         let (ni, no) = (self.net.inputs(), self.net.outputs());
         let (x, y) = (self.x.clone(), self.y.clone());
-        refs.extend(samples.iter().map(|&s| (&x, s as usize * ni, ni)));
+        if self.byte_inputs.is_none() {
+            refs.extend(samples.iter().map(|&s| (&x, s as usize * ni, ni)));
+        }
         refs.extend(samples.iter().map(|&s| (&y, s as usize * no, no)));
         let mut values = self.submit(samples, 1, false, &refs)?.into_iter();
         let mut layers = Vec::new();
@@ -815,10 +873,26 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         }
         let per_sample = values.next().expect("loss");
         let loss = per_sample.iter().copied().sum::<T>() / T::of(batch as f64);
-        // The dataset rows the step used, read from the device (no host copy is kept).
+        // The dataset rows the step used, read from the device (no host copy is kept), or
+        // for byte-coded inputs from the bytes the engine shares with the dataset.
         let rest: Vec<T> = values.flatten().collect();
-        let (xs, ys) = rest.split_at(batch * ni);
-        let inputs = Array2::from_shape_vec((batch, ni), xs.to_vec()).expect("rows of the inputs");
+        let (inputs, ys) = match &self.byte_inputs {
+            Some(b) => {
+                let rows: Vec<usize> = samples.iter().map(|&s| s as usize).collect();
+                let x = b
+                    .bytes
+                    .select(ndarray::Axis(0), &rows)
+                    .mapv(|v| T::of(f64::from(v) / b.divisor));
+                (x, &rest[..])
+            }
+            None => {
+                let (xs, ys) = rest.split_at(batch * ni);
+                (
+                    Array2::from_shape_vec((batch, ni), xs.to_vec()).expect("rows of the inputs"),
+                    ys,
+                )
+            }
+        };
         let targets = Array2::from_shape_vec((batch, no), ys.to_vec()).expect("rows of the targets");
         Ok(StepTrace {
             inputs,

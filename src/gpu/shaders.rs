@@ -109,8 +109,24 @@ impl Pass {
     }
 }
 
-/// The complete WGSL source of `pass` in precision `T`: prelude, common definitions, pass.
+/// How a pass reads its input `a_in` (see common.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// `array<real>`: activations, or a dataset stored in `real`.
+    Real,
+    /// `array<u32>` of packed bytes, x = byte / scal[8]: a byte-coded dataset (MNIST) kept
+    /// at a quarter of f32's size, for layer 0's forward and gradient passes.
+    Bytes,
+}
+
+/// The complete WGSL source of `pass` in precision `T`, reading real-valued inputs.
 pub fn source<T: Real>(pass: Pass) -> String {
+    source_with::<T>(pass, Input::Real)
+}
+
+/// The complete WGSL source of `pass` in precision `T`: prelude, common definitions, the
+/// tile helpers for tiled passes, the pass, and for passes that read `a_in` its `load_in`.
+pub fn source_with<T: Real>(pass: Pass, input: Input) -> String {
     let prelude = if T::NAME == "f64" {
         include_str!("../../shaders/real_f64.wgsl")
     } else {
@@ -121,10 +137,22 @@ pub fn source<T: Real>(pass: Pass) -> String {
     } else {
         ""
     };
+    let mut body = pass.body().to_string();
+    if body.contains("load_in(") {
+        let load_in = match input {
+            Input::Real => "\nfn load_in(i: u32) -> real {\n    return a_in[i];\n}\n",
+            Input::Bytes => {
+                body = body.replace("a_in: array<real>;", "a_in: array<u32>;");
+                "\n// x = byte i of the packed array / d (d = scal[8], e.g. 255 for pixels)\n\
+                 fn load_in(i: u32) -> real {\n    \
+                 return real((a_in[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu) / scal[8];\n}\n"
+            }
+        };
+        body.push_str(load_in);
+    }
     format!(
-        "{prelude}\n{}\n{tile}\n{}",
-        include_str!("../../shaders/common.wgsl"),
-        pass.body()
+        "{prelude}\n{}\n{tile}\n{body}",
+        include_str!("../../shaders/common.wgsl")
     )
 }
 
@@ -139,8 +167,8 @@ pub fn tiled_workgroup_bytes<T: Real>() -> u32 {
 }
 
 /// Index of layer 0's leaky slope in the `scal` buffer (`SLOPE_BASE` in common.wgsl); the
-/// optimizer's constants, λ and the max-norm come first.
-pub const SLOPE_BASE: usize = 8;
+/// optimizer's constants, λ, the max-norm, the dropout scales and the byte divisor come first.
+pub const SLOPE_BASE: usize = 9;
 
 /// The workgroup size used for every 1-D and 2-D pass (the `WG` override constant).
 /// 64 is a multiple of every vendor's SIMD width (32 NVIDIA, 64 AMD, 8–16 Intel, 8 lavapipe).
@@ -202,10 +230,20 @@ pub fn build_with_layout<T: Real>(
     pass: Pass,
     layout: Option<&wgpu::BindGroupLayout>,
 ) -> Result<Kernel> {
+    build_variant::<T>(device, pass, layout, Input::Real)
+}
+
+/// [`build_with_layout`] for a given way of reading the input.
+pub fn build_variant<T: Real>(
+    device: &wgpu::Device,
+    pass: Pass,
+    layout: Option<&wgpu::BindGroupLayout>,
+    input: Input,
+) -> Result<Kernel> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(pass.file()),
-        source: wgpu::ShaderSource::Wgsl(source::<T>(pass).into()),
+        source: wgpu::ShaderSource::Wgsl(source_with::<T>(pass, input).into()),
     });
     let constants: &[(&str, f64)] = if pass == Pass::Advance || pass.is_tiled() {
         &[]

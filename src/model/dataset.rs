@@ -4,6 +4,7 @@ use crate::error::{BpropError, Result};
 use crate::model::network::check_finite;
 use crate::model::{Network, Real};
 use ndarray::{Array2, Axis};
+use std::sync::Arc;
 
 /// Samples as rows: `inputs` of shape (n, n_inputs), `targets` of shape (n, n_outputs).
 /// Every value is finite (checked on construction).
@@ -11,6 +12,19 @@ use ndarray::{Array2, Axis};
 pub struct Dataset<T> {
     inputs: Array2<T>,
     targets: Array2<T>,
+    /// The inputs as bytes, when they are byte-coded (see [`ByteInputs`]).
+    bytes: Option<Arc<ByteInputs>>,
+}
+
+/// Inputs that are bytes scaled by a divisor, x = byte / divisor (MNIST's pixels, /255).
+/// A dataset built by [`Dataset::from_bytes`] keeps them, so that the GPU path can store
+/// the inputs at a quarter of their f32 size and convert while reading.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ByteInputs {
+    /// The bytes, shape (n, n_inputs).
+    pub bytes: Array2<u8>,
+    /// The divisor d in x = byte / d.
+    pub divisor: f64,
 }
 
 impl<T: Real> Dataset<T> {
@@ -41,7 +55,36 @@ impl<T: Real> Dataset<T> {
         Ok(Dataset {
             inputs: inputs.as_standard_layout().into_owned(),
             targets: targets.as_standard_layout().into_owned(),
+            bytes: None,
         })
+    }
+
+    /// A dataset whose inputs are `bytes` / `divisor` (computed in f64, then rounded to
+    /// `T`), keeping the bytes too (see [`ByteInputs`]).
+    ///
+    /// # Errors
+    /// As [`Dataset::new`]; [`BpropError::InvalidArgument`] for a divisor that is not a
+    /// positive finite number.
+    pub fn from_bytes(bytes: Array2<u8>, divisor: f64, targets: Array2<T>) -> Result<Self> {
+        if !(divisor.is_finite() && divisor > 0.0) {
+            return Err(BpropError::InvalidArgument {
+                name: "divisor",
+                value: divisor.to_string(),
+                why: "must be a positive finite number".into(),
+            });
+        }
+        let table: Vec<T> = (0..=255u8).map(|b| T::of(f64::from(b) / divisor)).collect();
+        let mut data = Dataset::new(bytes.mapv(|b| table[usize::from(b)]), targets)?;
+        data.bytes = Some(Arc::new(ByteInputs {
+            bytes: bytes.as_standard_layout().into_owned(),
+            divisor,
+        }));
+        Ok(data)
+    }
+
+    /// The byte form of the inputs, when the dataset was built from bytes.
+    pub fn byte_inputs(&self) -> Option<&Arc<ByteInputs>> {
+        self.bytes.as_ref()
     }
 
     /// Inputs, shape (n, n_inputs).
@@ -73,10 +116,17 @@ impl<T: Real> Dataset<T> {
                 why: format!("out of range for a dataset of {} samples", self.len()),
             });
         }
-        Dataset::new(
+        let mut data = Dataset::new(
             self.inputs.select(Axis(0), indices),
             self.targets.select(Axis(0), indices),
-        )
+        )?;
+        data.bytes = self.bytes.as_ref().map(|b| {
+            Arc::new(ByteInputs {
+                bytes: b.bytes.select(Axis(0), indices),
+                divisor: b.divisor,
+            })
+        });
+        Ok(data)
     }
 
     /// Splits off a validation set: the samples are shuffled by a ChaCha8 generator seeded
