@@ -1,14 +1,19 @@
-//! `bprop export` and `bprop import`: model files to and from FANN's `.net` format.
+//! `bprop export` and `bprop import`: model files to FANN's `.net` format and ONNX, and
+//! from FANN's `.net` format.
 
 use super::common;
-use bprop::io::{read_fann_net, to_fann_net, write_atomic, write_model, AnyModel};
-use bprop::Result;
+use bprop::io::onnx::{INPUT_NAME, IR_VERSION, OPSET_VERSION, OUTPUT_NAME};
+use bprop::io::{read_fann_net, to_fann_net, to_onnx, write_atomic, write_model, AnyModel, ModelFile};
+use bprop::model::Real;
+use bprop::{BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 pub const EXPORT_EXAMPLES: &str = "\
 Examples:
   bprop export model.bprop --format fann -o model.net     for fann_create_from_file()
+  bprop export model.bprop --format onnx -o model.onnx    for onnxruntime and other ONNX runtimes
+  bprop export model.bprop --format onnx --precision f32 -o model.onnx   an f64 model as float
 
 FANN mapping (FANN computes f(s · Σ w x) with a steepness s per neuron):
   identity -> FANN_LINEAR (s 1)            sigmoid -> FANN_SIGMOID (s 0.5: 1/(1+e^(-2sz)))
@@ -18,7 +23,13 @@ FANN mapping (FANN computes f(s · Σ w x) with a steepness s per neuron):
   the weights from FANN's bias neurons. Input scaling is written as FANN's scaling
   parameters; FANN applies them only when the program calls fann_scale_input(). FANN
   clamps s · Σ w x to ±150/s, so linear outputs saturate at ±150 there.
-ONNX export is not implemented.";
+
+ONNX (IR 8, opset 17; src/io/onnx.rs): input `input` (N, inputs), output `output`
+(N, outputs; probabilities for softmax models), N the batch size. The input scaling
+becomes Sub and Div nodes, each layer a Gemm (transB=1) and its activation (Sigmoid,
+Tanh, Relu, LeakyRelu with alpha = slope, Softmax on the last axis; none for identity).
+Tensors are float for f32 models and double for f64 ones (feed float64 inputs) unless
+--precision says otherwise.";
 
 pub const IMPORT_EXAMPLES: &str = "\
 Examples:
@@ -36,15 +47,30 @@ evaluated, used for predictions and explained, not resumed.";
 pub enum ExportFormat {
     /// FANN's text network file (FANN_FLO_2.1).
     Fann,
+    /// An ONNX model (IR 8, opset 17).
+    Onnx,
+}
+
+/// `--precision` of `bprop export --format onnx`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OnnxPrecision {
+    /// FLOAT tensors, float32 inputs (an f64 model's parameters are rounded).
+    F32,
+    /// DOUBLE tensors, float64 inputs.
+    F64,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The model file.
     model: PathBuf,
-    /// The format to write.
-    #[arg(long, value_enum, default_value = "fann")]
-    format: ExportFormat,
+    /// The format to write [default: onnx for an output ending in .onnx, else fann].
+    #[arg(long, value_enum)]
+    format: Option<ExportFormat>,
+    /// ONNX only: the tensors' precision [default: the model's]. f32 rounds an f64 model
+    /// for runtimes without double kernels.
+    #[arg(long, value_enum)]
+    precision: Option<OnnxPrecision>,
     /// Where to write (atomically).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
@@ -60,12 +86,57 @@ pub struct ImportArgs {
 }
 
 pub fn export(args: &ExportArgs) -> Result<()> {
-    let text = match (common::load_model(&args.model)?, args.format) {
-        (AnyModel::F32(m), ExportFormat::Fann) => to_fann_net(&m)?,
-        (AnyModel::F64(m), ExportFormat::Fann) => to_fann_net(&m)?,
+    let onnx_name = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let format = match args.format {
+        Some(f) => f,
+        None if onnx_name => ExportFormat::Onnx,
+        None => ExportFormat::Fann,
     };
-    write_atomic(&args.output, text.as_bytes())?;
-    println!("wrote {} (FANN network file)", args.output.display());
+    if let (ExportFormat::Fann, Some(p)) = (format, args.precision) {
+        return Err(BpropError::InvalidArgument {
+            name: "precision",
+            value: format!("{p:?}").to_lowercase(),
+            why: "applies to --format onnx only (FANN's .net files are text)".into(),
+        });
+    }
+    let model = common::load_model(&args.model)?;
+    match format {
+        ExportFormat::Fann => {
+            let text = match &model {
+                AnyModel::F32(m) => to_fann_net(m)?,
+                AnyModel::F64(m) => to_fann_net(m)?,
+            };
+            write_atomic(&args.output, text.as_bytes())?;
+            println!("wrote {} (FANN network file)", args.output.display());
+        }
+        ExportFormat::Onnx => match (args.precision, &model) {
+            (None, AnyModel::F32(m)) => export_onnx(args, m)?,
+            (None, AnyModel::F64(m)) => export_onnx(args, m)?,
+            (Some(OnnxPrecision::F32), _) => export_onnx(args, &model.cast::<f32>())?,
+            (Some(OnnxPrecision::F64), _) => export_onnx(args, &model.cast::<f64>())?,
+        },
+    }
+    Ok(())
+}
+
+fn export_onnx<T: Real>(args: &ExportArgs, model: &ModelFile<T>) -> Result<()> {
+    write_atomic(&args.output, &to_onnx(model)?)?;
+    let (elem, feed) = match T::NAME {
+        "f64" => ("double", "float64"),
+        _ => ("float", "float32"),
+    };
+    println!(
+        "wrote {} (ONNX, IR {IR_VERSION}, opset {OPSET_VERSION}, {elem} tensors): \
+         input `{INPUT_NAME}` (N, {}) {feed}{}, output `{OUTPUT_NAME}` (N, {})",
+        args.output.display(),
+        model.network.inputs(),
+        if model.scaling.is_some() {
+            ", unscaled (the graph scales it)"
+        } else {
+            ""
+        },
+        model.network.outputs(),
+    );
     Ok(())
 }
 

@@ -55,7 +55,7 @@ enum Command {
     /// classes, format version.
     #[command(after_help = info::EXAMPLES)]
     Info(info::InfoArgs),
-    /// Write a model file in another format: FANN's .net (ONNX is not implemented).
+    /// Write a model file in another format: FANN's .net or ONNX.
     #[command(after_help = convert::EXPORT_EXAMPLES)]
     Export(convert::ExportArgs),
     /// Read a FANN network file (.net) into a bprop model file.

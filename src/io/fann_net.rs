@@ -34,7 +34,7 @@
 //! ((x − mean) / deviation + 1) · factor + new_min equal bprop's (x − offset) / scale),
 //! but FANN applies it only when the program calls `fann_scale_input`; FANN's input scaling is
 //! read back into bprop's form on import (output scaling must be the identity, since
-//! bprop does not scale outputs). ONNX export is not implemented.
+//! bprop does not scale outputs). For ONNX, see [`crate::io::onnx`].
 
 use crate::error::{BpropError, Result};
 use crate::io::{ModelFile, ModelMeta};

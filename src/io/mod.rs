@@ -1,6 +1,6 @@
 //! Files bprop writes and reads back: model files ([`model_file`]), FANN's network files
-//! ([`fann_net`], export and import), and the atomic writer every output goes through
-//! ([`write_atomic`]).
+//! ([`fann_net`], export and import), ONNX models ([`onnx`], export), and the atomic
+//! writer every output goes through ([`write_atomic`]).
 //!
 //! Every file is written **atomically**: the bytes go to a temporary file in the target's
 //! directory (so the final rename stays on one file system), which is flushed and synced
@@ -10,12 +10,14 @@
 
 pub mod fann_net;
 pub mod model_file;
+pub mod onnx;
 
 pub use fann_net::{parse_fann_net, read_fann_net, to_fann_net};
 pub use model_file::{
     parse_model, read_model, write_model, AnyModel, History, ModelFile, ModelMeta, TrainingSettings, FORMAT_NAME,
     FORMAT_VERSION,
 };
+pub use onnx::{to_onnx, write_onnx};
 
 use crate::error::{BpropError, Result};
 use std::fs::{self, File, OpenOptions};
