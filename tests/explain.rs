@@ -515,8 +515,8 @@ fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
     let dir = std::env::temp_dir().join(format!("bprop-explain-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("out.txt");
-    explain::write_atomic(&path, "first").unwrap();
-    explain::write_atomic(&path, "second").unwrap();
+    bprop::io::write_atomic(&path, b"first").unwrap();
+    bprop::io::write_atomic(&path, b"second").unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
     let names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -524,7 +524,7 @@ fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("out.txt")]);
     assert!(matches!(
-        explain::write_atomic(&dir.join("missing/out.txt"), "x"),
+        bprop::io::write_atomic(&dir.join("missing/out.txt"), b"x"),
         Err(BpropError::Io { .. })
     ));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -389,7 +389,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
     let out = e.render(args.format.into());
     match &args.output {
         Some(path) => {
-            explain::write_atomic(path, &out)?;
+            bprop::io::write_atomic(path, out.as_bytes())?;
             eprintln!("wrote {} ({})", path.display(), Format::from(args.format));
         }
         None => print!("{out}"),

@@ -40,10 +40,8 @@ use super::{is_gzip_data_error, open, sniff, Input};
 use crate::error::{BpropError, Result};
 use crate::model::{Dataset, Real};
 use ndarray::Array2;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, BufRead, Write};
+use std::path::Path;
 
 /// The most numbers reserved up front, whatever the header says (8 MiB of `f64`).
 const PREALLOC_LIMIT: usize = 1 << 20;
@@ -81,39 +79,7 @@ pub fn parse_fann<T: Real, R: BufRead>(reader: R, name: &str) -> Result<Dataset<
 /// the temporary file where it failed) when writing or renaming fails; the temporary file
 /// is removed then.
 pub fn write_fann<T: Real>(path: impl AsRef<Path>, data: &Dataset<T>) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let path = path.as_ref();
-    let file_name = path.file_name().ok_or_else(|| BpropError::InvalidArgument {
-        name: "path",
-        value: path.display().to_string(),
-        why: "must name a file to write".into(),
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> io::Result<()> {
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        let mut w = BufWriter::new(file);
-        write_fann_to(&mut w, data)?;
-        let file: File = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        BpropError::Io {
-            path: format!("{} (via {})", path.display(), tmp.display()),
-            source,
-        }
-    })
+    crate::io::write_atomic_with(path.as_ref(), |w| write_fann_to(w, data))
 }
 
 /// Writes `data` in FANN's format to any writer: the header line, then per sample one line
@@ -121,7 +87,7 @@ pub fn write_fann<T: Real>(path: impl AsRef<Path>, data: &Dataset<T>) -> Result<
 ///
 /// # Errors
 /// The writer's.
-pub fn write_fann_to<T: Real, W: Write>(w: &mut W, data: &Dataset<T>) -> io::Result<()> {
+pub fn write_fann_to<T: Real, W: Write + ?Sized>(w: &mut W, data: &Dataset<T>) -> io::Result<()> {
     let (inputs, targets) = (data.inputs(), data.targets());
     writeln!(w, "{} {} {}", data.len(), inputs.ncols(), targets.ncols())?;
     for (x, y) in inputs.rows().into_iter().zip(targets.rows()) {

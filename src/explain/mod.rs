@@ -50,9 +50,7 @@ use crate::seed;
 use ndarray::Array2;
 use serde::Serialize;
 use std::fmt;
-use std::io::Write;
 use std::ops::Range;
-use std::path::Path;
 use std::str::FromStr;
 
 /// The most weights an explanation shows unless told otherwise.
@@ -1077,42 +1075,6 @@ fn seed_comparison(
         correct_w1: [[w(1, 0, 0), w(1, 0, 1)]],
         faulty_error,
         correct_error: steps[steps.len() - 1].loss,
-    })
-}
-
-/// Writes `contents` to `path` atomically: to a temporary file in the same directory,
-/// flushed to disk, then renamed over `path`, so that a reader never sees half a file.
-///
-/// # Errors
-/// [`BpropError::Io`] naming the path.
-pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    let io = |p: &Path| {
-        let p = p.display().to_string();
-        move |source| BpropError::Io { path: p, source }
-    };
-    let name = path.file_name().ok_or_else(|| BpropError::InvalidArgument {
-        name: "output",
-        value: path.display().to_string(),
-        why: "must name a file".into(),
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        f.flush()?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(&tmp)(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(path)(e)
     })
 }
 
