@@ -15,6 +15,7 @@
 //! - [`seed`]: the seed's 2-2-1 network and its published figures.
 //! - [`explain`]: one step of backpropagation laid out with its numbers, gradients checked
 //!   against finite differences.
+//! - [`mod@bench`]: side-by-side timing of the paths (`bprop bench`, `benches/`).
 //!
 //! ```
 //! use bprop::model::{Activation, Dataset, Init, Loss, Network, NetworkSpec};
@@ -30,6 +31,7 @@
 //! assert_eq!(losses.len(), 4);
 //! ```
 
+pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod driver;

@@ -1,5 +1,6 @@
 //! Argument parsing (clap) and dispatch to one module per subcommand.
 
+mod bench;
 mod common;
 mod convert;
 mod demo;
@@ -61,6 +62,10 @@ enum Command {
     /// Read a FANN network file (.net) into a bprop model file.
     #[command(after_help = convert::IMPORT_EXAMPLES)]
     Import(convert::ImportArgs),
+    /// Time the same work on the CPU path and the GPU path, alternating: medians and
+    /// ratios from one run, with the CPU and the adapter described.
+    #[command(after_help = bench::EXAMPLES)]
+    Bench(bench::BenchArgs),
 }
 
 /// Which path computes (`--backend`).
@@ -115,5 +120,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Export(args) => convert::export(&args),
         Command::Import(args) => convert::import(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -128,6 +128,10 @@ pub struct TrainArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
+    /// Threads for the CPU path's large matrix products, 1 to 4 [default: MATMUL_NUM_THREADS,
+    /// else the number of physical cores]; the weights are the same whatever the count.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4))]
+    threads: Option<u32>,
     /// Floating-point precision [default: f32; with --resume, the model's].
     #[arg(long, value_enum)]
     precision: Option<PrecisionArg>,
@@ -151,6 +155,9 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        cpu::threads::set_threads(n as usize)?;
+    }
     let resumed = match &args.resume {
         Some(p) => Some(common::load_model(p)?),
         None => None,

@@ -1,4 +1,5 @@
-//! The CPU path: forward, backward and update on ndarray, generic over f32 and f64.
+//! The CPU path: forward, backward and update on row-major buffers, generic over f32 and
+//! f64.
 //!
 //! Samples are rows. For a batch A_0 of shape (B, n_inputs), layer l computes
 //!
@@ -8,205 +9,372 @@
 //! output    Δ_L = ∂E/∂Z_L                       see model::Loss::output_delta
 //! hidden    Δ_l = (Δ_{l+1} W_{l+1}) ⊙ f_l'(Z_l)   f' from A_l, see model::Activation
 //! gradient  ∂E/∂W_l = Δ_lᵀ A_{l−1} / B,  ∂E/∂b_l = 1ᵀ Δ_l / B   (means over the batch)
-//! update    W_l −= η ∂E/∂W_l,  b_l −= η ∂E/∂b_l
+//! update    W_l −= η ∂E/∂W_l,  b_l −= η ∂E/∂b_l    (or the optimizer's rule, model::optim)
 //! ```
 //!
-//! All buffers live in a [`Workspace`] sized once per batch size, so a training step does
-//! not allocate after the first one of a given batch size.
+//! **Performance.** The three matrix products of a layer run as plain slice loops when
+//! they are small (batch 1 is always matrix-vector) and through matrixmultiply when they
+//! are large (`kernels.rs` says why, and where the threshold lies); everything element-wise
+//! runs as loops over contiguous slices. The passes are written once over [`Buffers`],
+//! generic in their storage: a [`Workspace`] holds ndarray arrays (for callers that want
+//! to read them; each access checks the layout), and [`CpuEngine`] trains on plain
+//! vectors, so a step of the seed's 2-2-1 network spends its time on arithmetic rather than
+//! on layout checks. Online training (batch 1, no dropout) takes a fused step
+//! (`online_step`) with the same arithmetic. All buffers are sized once per batch size, so
+//! a training step allocates nothing after the first one of a given batch size, except the
+//! packing buffer matrixmultiply allocates inside each large product (`tests/alloc.rs`
+//! counts). Large products may use several threads ([`threads`]).
+
+mod kernels;
+pub mod threads;
+
+pub use kernels::{uses_loops, LOOPS_MAX_MIN_DIM, LOOPS_MAX_WORK};
 
 use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::Result;
-use crate::model::{Dataset, Dropout, Hyper, Network, OptimState, Real, StepValues};
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, Axis, Zip};
+use crate::model::{Activation, Dataset, Dropout, Hyper, Layer, Network, OptimState, Optimizer, Real, StepValues};
+use kernels::{row, row_mut, Fused, MulAdd, Separate};
+use ndarray::{Array1, Array2};
 
-/// Per-layer buffers for one batch size: activations, pre-activations, deltas, gradients.
-#[derive(Clone, Debug)]
-pub struct Workspace<T> {
-    /// a_0: the batch's inputs, (B, n_inputs).
-    pub input: Array2<T>,
-    /// y: the batch's targets, (B, n_outputs).
-    pub target: Array2<T>,
-    /// z_l per layer, (B, fan_out).
-    pub z: Vec<Array2<T>>,
-    /// a_l per layer, (B, fan_out).
-    pub a: Vec<Array2<T>>,
-    /// δ_l per layer, (B, fan_out).
-    pub delta: Vec<Array2<T>>,
-    /// ∂E/∂W_l per layer, (fan_out, fan_in).
-    pub grad_w: Vec<Array2<T>>,
-    /// ∂E/∂b_l per layer, (fan_out) (kept even for layers without bias; unused there).
-    pub grad_b: Vec<Array1<T>>,
-    /// The dropout masks and dropped inputs of the current step; `None` without dropout.
-    pub dropout: Option<DropoutBuffers<T>>,
+/// Storage of a matrix or vector that the passes read and write as one contiguous,
+/// row-major slice.
+pub trait Flat {
+    /// The element type.
+    type Elem;
+    /// The elements, row-major.
+    fn flat(&self) -> &[Self::Elem];
+    /// The elements, row-major, mutable.
+    fn flat_mut(&mut self) -> &mut [Self::Elem];
+    /// `rows · cols` zeros (a vector takes `rows` = 1).
+    fn zeros(rows: usize, cols: usize) -> Self;
 }
+
+impl<T: Real> Flat for Array2<T> {
+    type Elem = T;
+    fn flat(&self) -> &[T] {
+        self.as_slice().expect("workspace arrays are in standard layout")
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self.as_slice_mut().expect("workspace arrays are in standard layout")
+    }
+    fn zeros(rows: usize, cols: usize) -> Self {
+        Array2::zeros((rows, cols))
+    }
+}
+
+impl<T: Real> Flat for Array1<T> {
+    type Elem = T;
+    fn flat(&self) -> &[T] {
+        self.as_slice().expect("workspace arrays are in standard layout")
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self.as_slice_mut().expect("workspace arrays are in standard layout")
+    }
+    fn zeros(rows: usize, cols: usize) -> Self {
+        Array1::zeros(rows * cols)
+    }
+}
+
+impl<T: Real> Flat for Vec<T> {
+    type Elem = T;
+    fn flat(&self) -> &[T] {
+        self
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self
+    }
+    fn zeros(rows: usize, cols: usize) -> Self {
+        vec![T::zero(); rows * cols]
+    }
+}
+
+/// Per-layer buffers for one batch size: activations, pre-activations, deltas, gradients,
+/// each stored as an `M` (matrices) or a `V` (vectors), row-major.
+#[derive(Clone, Debug)]
+pub struct Buffers<M, V> {
+    /// a_0: the batch's inputs, (B, n_inputs).
+    pub input: M,
+    /// y: the batch's targets, (B, n_outputs).
+    pub target: M,
+    /// z_l per layer, (B, fan_out).
+    pub z: Vec<M>,
+    /// a_l per layer, (B, fan_out).
+    pub a: Vec<M>,
+    /// δ_l per layer, (B, fan_out).
+    pub delta: Vec<M>,
+    /// ∂E/∂W_l per layer, (fan_out, fan_in).
+    pub grad_w: Vec<M>,
+    /// ∂E/∂b_l per layer, (fan_out) (kept for layers without bias, but not computed there).
+    pub grad_b: Vec<V>,
+    /// The dropout masks and dropped inputs of the current step; `None` without dropout.
+    pub dropout: Option<DropoutBuffers<M>>,
+    batch: usize,
+}
+
+/// [`Buffers`] of ndarray arrays, for callers that read them (explanations, metrics,
+/// tests).
+pub type Workspace<T> = Buffers<Array2<T>, Array1<T>>;
+
+/// [`Buffers`] of plain vectors: what [`CpuEngine`] trains on.
+type VecBuffers<T> = Buffers<Vec<T>, Vec<T>>;
 
 /// Per layer l under dropout: the mask m_l on the layer's input (0 or 1/(1 − p)) and the
 /// dropped input ã_{l−1} = m_l ⊙ a_{l−1} the layer reads instead of a_{l−1}, (B, fan_in).
 #[derive(Clone, Debug, PartialEq)]
-pub struct DropoutBuffers<T> {
+pub struct DropoutBuffers<M> {
     /// m_l per layer.
-    pub masks: Vec<Array2<T>>,
+    pub masks: Vec<M>,
     /// ã_{l−1} per layer.
-    pub dropped: Vec<Array2<T>>,
+    pub dropped: Vec<M>,
 }
 
-impl<T: Real> Workspace<T> {
+impl<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>> Buffers<M, V> {
     /// Buffers for batches of `batch` samples through `net`.
     pub fn new(net: &Network<T>, batch: usize) -> Self {
         let layers = net.layers();
-        let rows = |l: usize| Array2::zeros((batch, layers[l].fan_out()));
-        Workspace {
-            input: Array2::zeros((batch, net.inputs())),
-            target: Array2::zeros((batch, net.outputs())),
+        let rows = |l: usize| M::zeros(batch, layers[l].fan_out());
+        Buffers {
+            input: M::zeros(batch, net.inputs()),
+            target: M::zeros(batch, net.outputs()),
             z: (0..layers.len()).map(rows).collect(),
             a: (0..layers.len()).map(rows).collect(),
             delta: (0..layers.len()).map(rows).collect(),
-            grad_w: layers.iter().map(|l| Array2::zeros(l.weights.dim())).collect(),
-            grad_b: layers.iter().map(|l| Array1::zeros(l.fan_out())).collect(),
+            grad_w: layers.iter().map(|l| M::zeros(l.fan_out(), l.fan_in())).collect(),
+            grad_b: layers.iter().map(|l| V::zeros(1, l.fan_out())).collect(),
             dropout: None,
+            batch,
         }
     }
 
     /// Draws the dropout masks of training step `step` (see model::Dropout), or switches
     /// dropout off with `None`. Call before [`forward`]; the masks stay for [`backward`].
+    /// The buffers are allocated at the first call with dropout and reused after.
     pub fn set_dropout(&mut self, net: &Network<T>, dropout: Option<&Dropout>, step: u32) {
         let Some(d) = dropout else {
             self.dropout = None;
             return;
         };
-        let batch = self.batch();
-        let buffers = self.dropout.get_or_insert_with(|| {
-            let shapes: Vec<_> = net.layers().iter().map(|l| (batch, l.fan_in())).collect();
-            DropoutBuffers {
-                masks: shapes.iter().map(|&s| Array2::zeros(s)).collect(),
-                dropped: shapes.iter().map(|&s| Array2::zeros(s)).collect(),
-            }
+        let batch = self.batch;
+        let buffers = self.dropout.get_or_insert_with(|| DropoutBuffers {
+            masks: net.layers().iter().map(|l| M::zeros(batch, l.fan_in())).collect(),
+            dropped: net.layers().iter().map(|l| M::zeros(batch, l.fan_in())).collect(),
         });
-        for (l, mask) in buffers.masks.iter_mut().enumerate() {
-            let scale = T::of(1.0 / (1.0 - d.p(l)));
-            for ((r, j), m) in mask.indexed_iter_mut() {
-                *m = if d.keep(step, l as u32, r as u32, j as u32) {
-                    scale
-                } else {
-                    T::zero()
-                };
+        for ((l, mask), layer) in buffers.masks.iter_mut().enumerate().zip(net.layers()) {
+            // Dropout::keep, with the layer's threshold ⌊p·2³²⌋ and scale computed once.
+            let p = d.p(l);
+            let (threshold, scale) = (Dropout::threshold(p), T::of(1.0 / (1.0 - p)));
+            let (mask, cols) = (mask.flat_mut(), layer.fan_in());
+            for r in 0..batch {
+                for (j, m) in row_mut(mask, r, cols).iter_mut().enumerate() {
+                    *m = if d.hash(step, l as u32, r as u32, j as u32) >= threshold {
+                        scale
+                    } else {
+                        T::zero()
+                    };
+                }
             }
         }
     }
 
     /// The batch size these buffers hold.
     pub fn batch(&self) -> usize {
-        self.input.nrows()
+        self.batch
     }
 
     /// Copies the samples `idx` of `data` into `input` and `target`.
     pub fn gather(&mut self, data: &Dataset<T>, idx: &[u32]) {
+        let x = data.inputs().as_slice().expect("datasets are in standard layout");
+        let y = data.targets().as_slice().expect("datasets are in standard layout");
+        self.gather_rows(x, y, data.inputs().ncols(), data.targets().ncols(), idx);
+    }
+
+    /// [`Self::gather`] from a dataset's inputs `x` (rows of `n_in`) and targets `y`
+    /// (rows of `n_out`), row-major.
+    #[inline(always)]
+    fn gather_rows(&mut self, x: &[T], y: &[T], n_in: usize, n_out: usize, idx: &[u32]) {
+        let (input, target) = (self.input.flat_mut(), self.target.flat_mut());
         for (r, &i) in idx.iter().enumerate() {
-            self.input.row_mut(r).assign(&data.inputs().row(i as usize));
-            self.target.row_mut(r).assign(&data.targets().row(i as usize));
+            let i = i as usize;
+            copy(row_mut(input, r, n_in), row(x, i, n_in));
+            copy(row_mut(target, r, n_out), row(y, i, n_out));
         }
+    }
+}
+
+/// `dst` ← `src` (same length). Element by element for short rows, where a call to
+/// `memcpy` costs more than the copy.
+#[inline(always)]
+fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    if dst.len() <= 4 {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s;
+        }
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
 /// Forward pass: fills `ws.z` and `ws.a` from `ws.input` (and, under dropout, the
 /// dropped inputs ã_{l−1} = m_l ⊙ a_{l−1} each layer reads instead of a_{l−1}).
-pub fn forward<T: Real>(net: &Network<T>, ws: &mut Workspace<T>) {
+pub fn forward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
+    #[cfg(target_arch = "x86_64")]
+    if kernels::fused() {
+        // SAFETY: `fused` found FMA and AVX2 on this CPU.
+        return unsafe { fma::forward(net, ws) };
+    }
+    if kernels::fused() {
+        forward_with::<Fused, T, M, V>(net, ws);
+    } else {
+        forward_with::<Separate, T, M, V>(net, ws);
+    }
+}
+
+/// [`forward`] with the products' rounding `R`.
+#[inline(always)]
+fn forward_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
+    let rows = ws.batch;
     for (l, layer) in net.layers().iter().enumerate() {
-        let z = &mut ws.z[l];
-        let mut a_prev = if l == 0 { &ws.input } else { &ws.a[l - 1] };
+        let (before, this) = ws.a.split_at_mut(l);
+        let mut a_prev = if l == 0 { &ws.input } else { &before[l - 1] };
         if let Some(DropoutBuffers { masks, dropped }) = &mut ws.dropout {
-            Zip::from(&mut dropped[l])
-                .and(&masks[l])
-                .and(a_prev)
-                .for_each(|d, &m, &a| *d = m * a);
+            // ã = m ⊙ a
+            let (d, m) = (dropped[l].flat_mut(), masks[l].flat());
+            for ((d, &m), &a) in d.iter_mut().zip(m).zip(a_prev.flat()) {
+                *d = m * a;
+            }
             a_prev = &dropped[l];
         }
-        // Z = A_prev Wᵀ (+ b on every row)
-        general_mat_mul(T::one(), a_prev, &layer.weights.t(), T::zero(), z);
-        if let Some(b) = &layer.bias {
-            *z += b;
+        layer_forward::<R, T>(layer, rows, a_prev.flat(), ws.z[l].flat_mut(), this[0].flat_mut());
+    }
+}
+
+/// One layer's forward pass: Z = A_prev Wᵀ (+ b on every row), then A = f(Z) row by row
+/// (softmax normalises a row).
+#[inline(always)]
+fn layer_forward<R: MulAdd, T: Real>(layer: &Layer<T>, rows: usize, a_prev: &[T], z: &mut [T], a: &mut [T]) {
+    let (n_out, n_in) = layer.weights.dim();
+    let w = layer
+        .weights
+        .as_slice()
+        .expect("networks are stored in standard layout");
+    let bias = layer.bias.as_ref().map(|b| b.as_slice().expect("standard layout"));
+    kernels::forward_product::<R, T>(a_prev, w, bias, z, rows, n_in, n_out);
+    match layer.activation {
+        Activation::Softmax => {
+            for r in 0..rows {
+                layer.activation.apply_row(row(z, r, n_out), row_mut(a, r, n_out));
+            }
         }
-        let a = &mut ws.a[l];
-        for (zr, mut ar) in z.rows().into_iter().zip(a.rows_mut()) {
-            layer.activation.apply_row(
-                zr.as_slice().expect("standard layout"),
-                ar.as_slice_mut().expect("standard layout"),
-            );
-        }
+        // element-wise: the whole batch as one row
+        act => act.apply_row(&z[..rows * n_out], &mut a[..rows * n_out]),
     }
 }
 
 /// The batch's mean loss, from `ws.z`, `ws.a` and `ws.target` after [`forward`].
-pub fn loss<T: Real>(net: &Network<T>, ws: &Workspace<T>) -> T {
+#[inline]
+pub fn loss<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &Buffers<M, V>) -> T {
     let last = net.layers().len() - 1;
-    let (z, a, y) = (&ws.z[last], &ws.a[last], &ws.target);
-    let total: T = (0..ws.batch())
-        .map(|r| {
-            net.loss().value(
-                z.row(r).as_slice().expect("standard layout"),
-                a.row(r).as_slice().expect("standard layout"),
-                y.row(r).as_slice().expect("standard layout"),
-            )
-        })
+    let (n, batch) = (net.outputs(), ws.batch);
+    let (z, a, y) = (ws.z[last].flat(), ws.a[last].flat(), ws.target.flat());
+    if batch == 1 {
+        // the sum of one term, divided by 1: both exact
+        return net.loss().value(&z[..n], &a[..n], &y[..n]);
+    }
+    let total: T = (0..batch)
+        .map(|r| net.loss().value(row(z, r, n), row(a, r, n), row(y, r, n)))
         .sum();
-    total / T::of(ws.batch() as f64)
+    total / T::of(batch as f64)
 }
 
-/// Backward pass after [`forward`]: fills `ws.delta`, `ws.grad_w` and `ws.grad_b`.
-pub fn backward<T: Real>(net: &Network<T>, ws: &mut Workspace<T>) {
+/// Backward pass after [`forward`]: fills `ws.delta`, `ws.grad_w` and `ws.grad_b` (the
+/// latter for layers with a bias).
+pub fn backward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
+    #[cfg(target_arch = "x86_64")]
+    if kernels::fused() {
+        // SAFETY: `fused` found FMA and AVX2 on this CPU.
+        return unsafe { fma::backward(net, ws) };
+    }
+    if kernels::fused() {
+        backward_with::<Fused, T, M, V>(net, ws);
+    } else {
+        backward_with::<Separate, T, M, V>(net, ws);
+    }
+}
+
+/// [`backward`] with the products' rounding `R`.
+#[inline(always)]
+fn backward_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
     let layers = net.layers();
     let last = layers.len() - 1;
+    let rows = ws.batch;
+    let n = layers[last].fan_out();
+    // Δ_L = ∂E/∂Z_L, row by row (model::Loss::output_delta has the fused forms)
+    let (d, a, y) = (ws.delta[last].flat_mut(), ws.a[last].flat(), ws.target.flat());
     let out_act = layers[last].activation;
-    for r in 0..ws.batch() {
-        net.loss().output_delta(
-            out_act,
-            ws.a[last].row(r).as_slice().expect("standard layout"),
-            ws.target.row(r).as_slice().expect("standard layout"),
-            ws.delta[last].row_mut(r).into_slice().expect("standard layout"),
-        );
+    for r in 0..rows {
+        net.loss()
+            .output_delta(out_act, row(a, r, n), row(y, r, n), row_mut(d, r, n));
     }
     for l in (0..last).rev() {
         let (lower, upper) = ws.delta.split_at_mut(l + 1);
+        let w = &layers[l + 1].weights;
+        let (m, n) = w.dim();
+        let d = lower[l].flat_mut();
         // Δ_l = Δ_{l+1} W_{l+1}: (B, fan_out_{l+1}) · (fan_out_{l+1}, fan_out_l)
-        general_mat_mul(T::one(), &upper[0], &layers[l + 1].weights, T::zero(), &mut lower[l]);
-        // ⊙ m_{l+1} under dropout: ã_l = m_{l+1} ⊙ a_l, so ∂ã_l/∂a_l = m_{l+1}
-        if let Some(DropoutBuffers { masks, .. }) = &ws.dropout {
-            Zip::from(&mut lower[l])
-                .and(&masks[l + 1])
-                .for_each(|d, &m| *d = *d * m);
-        }
+        let w = w.as_slice().expect("networks are stored in standard layout");
+        kernels::delta_product::<R, T>(upper[0].flat(), w, d, rows, m, n);
+        // ⊙ m_{l+1} under dropout (ã_l = m_{l+1} ⊙ a_l, so ∂ã_l/∂a_l = m_{l+1}), then
         // ⊙ f_l'(z_l), computed from a_l
-        let act = layers[l].activation;
-        Zip::from(&mut lower[l])
-            .and(&ws.a[l])
-            .for_each(|d, &a| *d = *d * act.derivative_from_output(a));
+        let mask = ws
+            .dropout
+            .as_ref()
+            .map(|DropoutBuffers { masks, .. }| masks[l + 1].flat());
+        layers[l].activation.scale_by_derivative(d, mask, ws.a[l].flat());
     }
-    let inv_b = T::one() / T::of(ws.batch() as f64);
-    for l in 0..=last {
+    // 1/B: exactly 1 for batch 1, where the gradient loops then skip the product
+    let inv_b = T::one() / T::of(rows as f64);
+    for (l, layer) in layers.iter().enumerate() {
         let a_prev = match &ws.dropout {
             Some(DropoutBuffers { dropped, .. }) => &dropped[l],
             None if l == 0 => &ws.input,
             None => &ws.a[l - 1],
         };
+        let (n_out, n_in) = layer.weights.dim();
+        let delta = ws.delta[l].flat();
         // ∂E/∂W_l = Δ_lᵀ A_{l−1} / B  (the dropped input under dropout)
-        general_mat_mul(inv_b, &ws.delta[l].t(), a_prev, T::zero(), &mut ws.grad_w[l]);
-        // ∂E/∂b_l = column sums of Δ_l / B
-        let gb = &mut ws.grad_b[l];
-        gb.fill(T::zero());
-        for row in ws.delta[l].axis_iter(Axis(0)) {
-            *gb += &row;
+        kernels::gradient_product::<R, T>(inv_b, delta, a_prev.flat(), ws.grad_w[l].flat_mut(), rows, n_out, n_in);
+        if layer.bias.is_none() {
+            continue;
         }
-        gb.mapv_inplace(|v| v * inv_b);
+        // ∂E/∂b_l = column sums of Δ_l / B
+        let gb = ws.grad_b[l].flat_mut();
+        gb.fill(T::zero());
+        for r in 0..rows {
+            for (g, &d) in gb.iter_mut().zip(row(delta, r, n_out)) {
+                *g += d;
+            }
+        }
+        for g in gb.iter_mut() {
+            *g = *g * inv_b;
+        }
     }
 }
 
 /// Gradient-descent update W −= η ∂E/∂W, b −= η ∂E/∂b from the gradients in `ws`.
-pub fn sgd_update<T: Real>(net: &mut Network<T>, ws: &Workspace<T>, lr: T) {
+pub fn sgd_update<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &mut Network<T>, ws: &Buffers<M, V>, lr: T) {
     for (l, layer) in net.layers_mut().iter_mut().enumerate() {
-        layer.weights.scaled_add(-lr, &ws.grad_w[l]);
+        let w = layer
+            .weights
+            .as_slice_mut()
+            .expect("networks are stored in standard layout");
+        for (w, &g) in w.iter_mut().zip(ws.grad_w[l].flat()) {
+            *w += -lr * g;
+        }
         if let Some(b) = &mut layer.bias {
-            b.scaled_add(-lr, &ws.grad_b[l]);
+            let b = b.as_slice_mut().expect("standard layout");
+            for (b, &g) in b.iter_mut().zip(ws.grad_b[l].flat()) {
+                *b += -lr * g;
+            }
         }
     }
 }
@@ -214,9 +382,10 @@ pub fn sgd_update<T: Real>(net: &mut Network<T>, ws: &Workspace<T>, lr: T) {
 /// One update by `hyper`'s rule (model::optim) from the gradients in `ws`, with the step's
 /// values `k`: coupled L2 decay g ← g + λ W on weights, the optimizer's per-parameter rule,
 /// then max-norm ‖W[i, :]‖₂ ≤ c per neuron. Advances `state.step`.
-pub fn optimizer_update<T: Real>(
+#[inline(always)]
+pub fn optimizer_update<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(
     net: &mut Network<T>,
-    ws: &Workspace<T>,
+    ws: &Buffers<M, V>,
     hyper: &Hyper,
     state: &mut OptimState<T>,
     k: &StepValues<T>,
@@ -224,35 +393,355 @@ pub fn optimizer_update<T: Real>(
     let opt = hyper.optimizer;
     let lambda = T::of(hyper.weight_decay);
     for (l, layer) in net.layers_mut().iter_mut().enumerate() {
-        let [s0, s1] = &mut state.weights[l];
-        Zip::from(&mut layer.weights)
-            .and(&ws.grad_w[l])
-            .and(s0)
-            .and(s1)
-            .for_each(|p, &g, s0, s1| {
-                // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
-                let g = g + lambda * *p;
-                opt.apply(p, g, s0, s1, k, true);
-            });
+        let (n_out, n_in) = layer.weights.dim();
+        let w = layer
+            .weights
+            .as_slice_mut()
+            .expect("networks are stored in standard layout");
+        update_params(
+            opt,
+            w,
+            ws.grad_w[l].flat(),
+            &mut state.weights[l],
+            Some(lambda),
+            k,
+            true,
+        );
         if let Some(b) = &mut layer.bias {
-            let [s0, s1] = &mut state.bias[l];
-            Zip::from(b)
-                .and(&ws.grad_b[l])
-                .and(s0)
-                .and(s1)
-                .for_each(|p, &g, s0, s1| opt.apply(p, g, s0, s1, k, false));
+            let b = b.as_slice_mut().expect("standard layout");
+            update_params(opt, b, ws.grad_b[l].flat(), &mut state.bias[l], None, k, false);
         }
         if let Some(c) = hyper.max_norm {
-            let c = T::of(c);
-            for mut row in layer.weights.rows_mut() {
-                let norm = row.iter().map(|&w| w * w).sum::<T>().sqrt();
-                if norm > c {
-                    row.mapv_inplace(|w| w * (c / norm));
-                }
-            }
+            max_norm(w, n_out, n_in, T::of(c));
         }
     }
     state.step += 1;
+}
+
+/// `opt`'s rule on the parameters `p` with gradients `g` and state slots `slots`;
+/// `lambda` is the coupled L2 decay (weights) or `None` (biases).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update_params<T: Real, S: Flat<Elem = T>>(
+    opt: Optimizer,
+    p: &mut [T],
+    g: &[T],
+    slots: &mut [S; 2],
+    lambda: Option<T>,
+    k: &StepValues<T>,
+    decay_p: bool,
+) {
+    // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
+    let decayed = |p: T, g: T| match lambda {
+        Some(lambda) => g + lambda * p,
+        None => g,
+    };
+    if let Optimizer::Sgd = opt {
+        // Plain SGD keeps no state: its slots are neither read nor written. Its rule,
+        // p ← p − η g (Optimizer::apply), is written out so that it is inlined in f32 too.
+        for (p, &g) in p.iter_mut().zip(g) {
+            let g = decayed(*p, g);
+            *p -= k.lr * g;
+        }
+    } else {
+        let [s0, s1] = slots;
+        update_with_state(opt, p, g, s0.flat_mut(), s1.flat_mut(), lambda, k, decay_p);
+    }
+}
+
+/// The rules with state (all but plain SGD) for [`update_params`]: out of line, so that
+/// `Optimizer::apply` is inlined here (in f32 too) without growing the training loop that
+/// calls this (a larger loop body made the seed's online step slower).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn update_with_state<T: Real>(
+    opt: Optimizer,
+    p: &mut [T],
+    g: &[T],
+    s0: &mut [T],
+    s1: &mut [T],
+    lambda: Option<T>,
+    k: &StepValues<T>,
+    decay_p: bool,
+) {
+    // A loop per rule: each arm passes a rule whose variant the compiler sees, so that
+    // `apply`'s choice of rule folds away and the loop vectorises.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn each<T: Real>(
+        rule: Optimizer,
+        p: &mut [T],
+        g: &[T],
+        s0: &mut [T],
+        s1: &mut [T],
+        lambda: Option<T>,
+        k: &StepValues<T>,
+        decay_p: bool,
+    ) {
+        for (((p, &g), s0), s1) in p.iter_mut().zip(g).zip(s0).zip(s1) {
+            // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
+            let g = match lambda {
+                Some(lambda) => g + lambda * *p,
+                None => g,
+            };
+            rule.apply(p, g, s0, s1, k, decay_p);
+        }
+    }
+    match opt {
+        Optimizer::Sgd => each(Optimizer::Sgd, p, g, s0, s1, lambda, k, decay_p),
+        Optimizer::Momentum { momentum } => each(Optimizer::Momentum { momentum }, p, g, s0, s1, lambda, k, decay_p),
+        Optimizer::Nesterov { momentum } => each(Optimizer::Nesterov { momentum }, p, g, s0, s1, lambda, k, decay_p),
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            decoupled_decay,
+        } => {
+            let adam = Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                decoupled_decay,
+            };
+            each(adam, p, g, s0, s1, lambda, k, decay_p)
+        }
+        Optimizer::IRpropMinus { .. } => each(opt, p, g, s0, s1, lambda, k, decay_p),
+    }
+}
+
+/// A dataset's inputs and targets, row-major, with their row lengths.
+type Rows<'a, T> = (&'a [T], &'a [T], usize, usize);
+
+/// The training loop of [`CpuEngine::train_into`], with the products' rounding `R`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn train_steps_with<R: MulAdd, T: Real>(
+    net: &mut Network<T>,
+    buf: &mut VecBuffers<T>,
+    (x, y, n_in, n_out): Rows<'_, T>,
+    order: &[u32],
+    batch: usize,
+    hyper: &Hyper,
+    state: &mut OptimState<T>,
+    losses: &mut Vec<T>,
+) {
+    // η and Adam's bias corrections change from step to step only under a schedule or
+    // with Adam; otherwise the values of step 0 serve every step.
+    let varies = hyper.step_values_vary();
+    let mut k = hyper.step_values(state.step).cast::<T>();
+    if batch == 1 && hyper.dropout.is_none() {
+        for idx in order.chunks_exact(1) {
+            buf.gather_rows(x, y, n_in, n_out, idx);
+            if varies {
+                k = hyper.step_values(state.step).cast::<T>();
+            }
+            losses.push(online_step::<R, T>(net, buf, hyper, state, &k));
+        }
+        return;
+    }
+    for idx in order.chunks_exact(batch) {
+        buf.gather_rows(x, y, n_in, n_out, idx);
+        if let Some(d) = &hyper.dropout {
+            buf.set_dropout(net, Some(d), state.step as u32);
+        }
+        forward_with::<R, T, _, _>(net, buf);
+        losses.push(loss(net, buf));
+        backward_with::<R, T, _, _>(net, buf);
+        if varies {
+            k = hyper.step_values(state.step).cast::<T>();
+        }
+        optimizer_update(net, buf, hyper, state, &k);
+    }
+}
+
+/// One training step on the single sample in `buf` without dropout (online learning, the
+/// seed's rule): [`forward`], [`loss`], [`backward`] and [`optimizer_update`] fused layer
+/// by layer. Every value is computed by the same operations in the same order as there,
+/// so the results are bit for bit the same (tests/alloc.rs and the engine tests compare);
+/// the step makes fewer passes: each layer's activation is applied as its outputs are
+/// computed, a hidden delta takes f' as it is summed, and with plain SGD each weight's
+/// gradient δ_l[i] a_{l−1}[j] is applied as it is computed instead of going through
+/// `grad_w`. Updating the output layer first is safe: Δ_{l−1} reads W_l before its update.
+/// Returns the step's loss.
+#[inline(always)]
+fn online_step<R: MulAdd, T: Real>(
+    net: &mut Network<T>,
+    buf: &mut VecBuffers<T>,
+    hyper: &Hyper,
+    state: &mut OptimState<T>,
+    k: &StepValues<T>,
+) -> T {
+    let last = net.layers().len() - 1;
+    // Forward: z = W a_prev (+ b), a = f(z)
+    for (l, layer) in net.layers().iter().enumerate() {
+        let (n_out, n_in) = layer.weights.dim();
+        let (before, this) = buf.a.split_at_mut(l);
+        let a_prev = if l == 0 {
+            &buf.input[..n_in]
+        } else {
+            &before[l - 1][..n_in]
+        };
+        let w = layer
+            .weights
+            .as_slice()
+            .expect("networks are stored in standard layout");
+        let z = &mut buf.z[l][..n_out];
+        kernels::matvec::<R, T>(a_prev, &w[..n_out * n_in], z);
+        if let Some(b) = &layer.bias {
+            for (zi, &bi) in z.iter_mut().zip(b.as_slice().expect("standard layout")) {
+                *zi += bi;
+            }
+        }
+        layer.activation.apply_row(z, &mut this[0][..n_out]);
+    }
+    // The loss and Δ_L = ∂E/∂z_L
+    let n = net.outputs();
+    let (z, a, y) = (&buf.z[last][..n], &buf.a[last][..n], &buf.target[..n]);
+    let loss = net.loss().value(z, a, y);
+    let out_act = net.layers()[last].activation;
+    net.loss().output_delta(out_act, a, y, &mut buf.delta[last][..n]);
+    // Backward and update, from the output layer down
+    let opt = hyper.optimizer;
+    let lambda = T::of(hyper.weight_decay);
+    for l in (0..=last).rev() {
+        let act_prev = (l > 0).then(|| net.layers()[l - 1].activation);
+        let layer = &mut net.layers_mut()[l];
+        let (n_out, n_in) = layer.weights.dim();
+        let w = layer
+            .weights
+            .as_slice_mut()
+            .expect("networks are stored in standard layout");
+        let (lower, upper) = buf.delta.split_at_mut(l);
+        let delta = &upper[0][..n_out];
+        let a_prev = if l == 0 {
+            &buf.input[..n_in]
+        } else {
+            &buf.a[l - 1][..n_in]
+        };
+        if let Some(act) = act_prev {
+            // Δ_{l−1} = (Δ_l W_l) ⊙ f'_{l−1}(z_{l−1}), f' from a_{l−1}, W_l not yet updated
+            let d = &mut lower[l - 1][..n_in];
+            kernels::vecmat::<R, T>(delta, &w[..n_out * n_in], d);
+            act.scale_by_derivative(d, None, a_prev);
+        }
+        // ∂E/∂W_l[i, j] = δ_l[i] a_{l−1}[j], applied as computed
+        let grad = &mut buf.grad_w[l][..n_out * n_in];
+        let slots = &mut state.weights[l];
+        online_update::<R, T, _>(opt, &mut w[..n_out * n_in], delta, a_prev, grad, slots, lambda, k);
+        if let Some(b) = &mut layer.bias {
+            // ∂E/∂b_l = δ_l (as backward computes it: (0 + δ) · 1)
+            let b = b.as_slice_mut().expect("standard layout");
+            online_bias_update(opt, b, delta, &mut state.bias[l], k);
+        }
+        if let Some(c) = hyper.max_norm {
+            max_norm(w, n_out, n_in, T::of(c));
+        }
+    }
+    state.step += 1;
+    loss
+}
+
+/// The weight update of [`online_step`]: `opt`'s rule on W (rows of `a.len()` values) with
+/// the gradient δ[i] a[j] and coupled L2 decay λ. Plain SGD applies each gradient as it is
+/// computed; the rules with state first write the gradients to `grad` (W's shape), then
+/// run the general passes' update on them.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn online_update<R: MulAdd, T: Real, S: Flat<Elem = T>>(
+    opt: Optimizer,
+    w: &mut [T],
+    delta: &[T],
+    a: &[T],
+    grad: &mut [T],
+    slots: &mut [S; 2],
+    lambda: T,
+    k: &StepValues<T>,
+) {
+    let n_in = a.len();
+    if let Optimizer::Sgd = opt {
+        // Plain SGD keeps no state; its rule p ← p − η g as in update_params.
+        for (wi, &dlt) in w.chunks_exact_mut(n_in).zip(delta) {
+            for (p, &aj) in wi.iter_mut().zip(a) {
+                // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
+                let g = kernels::outer_term::<R, T>(dlt, aj) + lambda * *p;
+                *p -= k.lr * g;
+            }
+        }
+    } else {
+        // ∂E/∂W[i, j] = δ[i] a[j], as the gradient product computes it for one sample
+        for (gi, &dlt) in grad.chunks_exact_mut(n_in).zip(delta) {
+            for (g, &aj) in gi.iter_mut().zip(a) {
+                *g = kernels::outer_term::<R, T>(dlt, aj);
+            }
+        }
+        let [s0, s1] = slots;
+        update_with_state(opt, w, grad, s0.flat_mut(), s1.flat_mut(), Some(lambda), k, true);
+    }
+}
+
+/// The bias update of [`online_step`]: `opt`'s rule with the gradient δ (as `backward`
+/// computes it for one sample, (0 + δ) · 1); out of line as [`update_with_state`] is.
+#[inline(never)]
+fn online_bias_update<T: Real>(
+    opt: Optimizer,
+    b: &mut [T],
+    delta: &[T],
+    slots: &mut [Array1<T>; 2],
+    k: &StepValues<T>,
+) {
+    let [s0, s1] = slots;
+    for (((p, &d), s0), s1) in b.iter_mut().zip(delta).zip(s0.flat_mut()).zip(s1.flat_mut()) {
+        opt.apply(p, T::zero() + d, s0, s1, k, false);
+    }
+}
+
+/// Max-norm: scales row i of W (rows × cols) so that ‖W[i, :]‖₂ ≤ c.
+#[inline(always)]
+fn max_norm<T: Real>(w: &mut [T], rows: usize, cols: usize, c: T) {
+    for i in 0..rows {
+        let row = row_mut(w, i, cols);
+        let norm = row.iter().map(|&w| w * w).sum::<T>().sqrt();
+        if norm > c {
+            for w in row.iter_mut() {
+                *w = *w * (c / norm);
+            }
+        }
+    }
+}
+
+/// The passes compiled with AVX2 and FMA, for x86-64 CPUs that have both: the products'
+/// fused multiply-adds become single instructions (the plain x86-64 build would call the
+/// C library's `fma` for each), and the element-wise loops use 256-bit vectors. The
+/// arithmetic is the same as elsewhere; only the instructions differ. Call only after
+/// `kernels::fused()` returned true.
+#[cfg(target_arch = "x86_64")]
+mod fma {
+    use super::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn forward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
+        forward_with::<Fused, T, M, V>(net, ws);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn backward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
+        backward_with::<Fused, T, M, V>(net, ws);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn train_steps<T: Real>(
+        net: &mut Network<T>,
+        buf: &mut VecBuffers<T>,
+        data: Rows<'_, T>,
+        order: &[u32],
+        batch: usize,
+        hyper: &Hyper,
+        state: &mut OptimState<T>,
+        losses: &mut Vec<T>,
+    ) {
+        train_steps_with::<Fused, T>(net, buf, data, order, batch, hyper, state, losses);
+    }
 }
 
 /// Inference: the network's outputs for every row of `x` (n, n_inputs), computed in
@@ -288,7 +777,7 @@ pub fn predict<T: Real>(net: &Network<T>, x: ndarray::ArrayView2<'_, T>, batch: 
 pub struct CpuEngine<T: Real> {
     net: Network<T>,
     data: Dataset<T>,
-    ws: Workspace<T>,
+    buf: VecBuffers<T>,
     info: BackendInfo,
     opt: Option<OptimState<T>>,
 }
@@ -300,7 +789,7 @@ impl<T: Real> CpuEngine<T> {
     /// The errors of [`Dataset::check_fits`].
     pub fn new(net: Network<T>, data: Dataset<T>) -> Result<Self> {
         data.check_fits(&net)?;
-        let ws = Workspace::new(&net, 1);
+        let buf = Buffers::new(&net, 1);
         let info = BackendInfo {
             kind: BackendKind::Cpu,
             name: "ndarray".into(),
@@ -311,7 +800,7 @@ impl<T: Real> CpuEngine<T> {
         Ok(CpuEngine {
             net,
             data,
-            ws,
+            buf,
             info,
             opt: None,
         })
@@ -322,10 +811,51 @@ impl<T: Real> CpuEngine<T> {
         &self.net
     }
 
-    fn workspace_for(&mut self, batch: usize) {
-        if self.ws.batch() != batch {
-            self.ws = Workspace::new(&self.net, batch);
+    fn buffers_for(&mut self, batch: usize) {
+        if self.buf.batch() != batch {
+            self.buf = Buffers::new(&self.net, batch);
         }
+    }
+
+    /// [`Engine::train_with`], appending each step's loss to `losses` instead of returning
+    /// a new vector. When `losses` has room for them, a call allocates nothing after the
+    /// first call with the same batch size, optimizer and dropout setting, however many
+    /// steps it runs — as long as every matrix product stays below matrixmultiply's
+    /// threshold ([`uses_loops`]); above it, matrixmultiply allocates a packing buffer per
+    /// product.
+    ///
+    /// # Errors
+    /// As [`Engine::train_with`].
+    pub fn train_into(&mut self, order: &[u32], batch: usize, hyper: &Hyper, losses: &mut Vec<T>) -> Result<()> {
+        check_order(order, batch, self.data.len())?;
+        hyper.validate()?;
+        self.buffers_for(batch);
+        let state = match &mut self.opt {
+            Some(s) if s.optimizer == hyper.optimizer => s,
+            slot => slot.insert(OptimState::new(hyper.optimizer, &self.net)),
+        };
+        losses.reserve(order.len() / batch);
+        if hyper.dropout.is_none() {
+            self.buf.set_dropout(&self.net, None, 0);
+        }
+        let (x, y) = (self.data.inputs(), self.data.targets());
+        let (n_in, n_out) = (x.ncols(), y.ncols());
+        let x = x.as_slice().expect("datasets are in standard layout");
+        let y = y.as_slice().expect("datasets are in standard layout");
+        let (net, buf) = (&mut self.net, &mut self.buf);
+        let data = (x, y, n_in, n_out);
+        #[cfg(target_arch = "x86_64")]
+        if kernels::fused() {
+            // SAFETY: `fused` found FMA and AVX2 on this CPU.
+            unsafe { fma::train_steps(net, buf, data, order, batch, hyper, state, losses) };
+            return Ok(());
+        }
+        if kernels::fused() {
+            train_steps_with::<Fused, T>(net, buf, data, order, batch, hyper, state, losses);
+        } else {
+            train_steps_with::<Separate, T>(net, buf, data, order, batch, hyper, state, losses);
+        }
+        Ok(())
     }
 }
 
@@ -335,24 +865,8 @@ impl<T: Real> Engine<T> for CpuEngine<T> {
     }
 
     fn train_with(&mut self, order: &[u32], batch: usize, hyper: &Hyper) -> Result<Vec<T>> {
-        check_order(order, batch, self.data.len())?;
-        hyper.validate()?;
-        self.workspace_for(batch);
-        let state = match &mut self.opt {
-            Some(s) if s.optimizer == hyper.optimizer => s,
-            slot => slot.insert(OptimState::new(hyper.optimizer, &self.net)),
-        };
-        let mut losses = Vec::with_capacity(order.len() / batch);
-        for idx in order.chunks_exact(batch) {
-            self.ws.gather(&self.data, idx);
-            self.ws
-                .set_dropout(&self.net, hyper.dropout.as_ref(), state.step as u32);
-            forward(&self.net, &mut self.ws);
-            losses.push(loss(&self.net, &self.ws));
-            backward(&self.net, &mut self.ws);
-            let k = hyper.step_values(state.step).cast::<T>();
-            optimizer_update(&mut self.net, &self.ws, hyper, state, &k);
-        }
+        let mut losses = Vec::with_capacity(order.len() / batch.max(1));
+        self.train_into(order, batch, hyper, &mut losses)?;
         Ok(losses)
     }
 
@@ -370,7 +884,15 @@ impl<T: Real> Engine<T> for CpuEngine<T> {
                 ));
             }
         }
-        self.opt = state.cloned();
+        // The update reads the slots as contiguous slices.
+        let standard2 = |a: &Array2<T>| a.as_standard_layout().into_owned();
+        let standard1 = |a: &Array1<T>| a.as_standard_layout().into_owned();
+        self.opt = state.map(|s| OptimState {
+            optimizer: s.optimizer,
+            step: s.step,
+            weights: s.weights.iter().map(|[a, b]| [standard2(a), standard2(b)]).collect(),
+            bias: s.bias.iter().map(|[a, b]| [standard1(a), standard1(b)]).collect(),
+        });
         Ok(())
     }
 
@@ -386,23 +908,30 @@ impl<T: Real> Engine<T> for CpuEngine<T> {
 
     fn trace(&mut self, samples: &[u32]) -> Result<StepTrace<T>> {
         check_trace(samples, self.data.len())?;
-        self.workspace_for(samples.len());
-        self.ws.gather(&self.data, samples);
-        self.ws.set_dropout(&self.net, None, 0);
-        forward(&self.net, &mut self.ws);
-        let loss = loss(&self.net, &self.ws);
-        backward(&self.net, &mut self.ws);
-        let ws = &self.ws;
+        self.buffers_for(samples.len());
+        self.buf.gather(&self.data, samples);
+        self.buf.set_dropout(&self.net, None, 0);
+        forward(&self.net, &mut self.buf);
+        let loss = loss(&self.net, &self.buf);
+        backward(&self.net, &mut self.buf);
+        let buf = &self.buf;
+        let matrix = |v: &Vec<T>, cols: usize| {
+            Array2::from_shape_vec((v.len() / cols, cols), v.clone()).expect("buffers hold whole rows")
+        };
         Ok(StepTrace {
-            inputs: ws.input.clone(),
-            targets: ws.target.clone(),
-            layers: (0..ws.z.len())
-                .map(|l| LayerTrace {
-                    z: ws.z[l].clone(),
-                    a: ws.a[l].clone(),
-                    delta: ws.delta[l].clone(),
-                    grad_w: ws.grad_w[l].clone(),
-                    grad_b: self.net.layers()[l].bias.as_ref().map(|_| ws.grad_b[l].clone()),
+            inputs: matrix(&buf.input, self.net.inputs()),
+            targets: matrix(&buf.target, self.net.outputs()),
+            layers: self
+                .net
+                .layers()
+                .iter()
+                .enumerate()
+                .map(|(l, layer)| LayerTrace {
+                    z: matrix(&buf.z[l], layer.fan_out()),
+                    a: matrix(&buf.a[l], layer.fan_out()),
+                    delta: matrix(&buf.delta[l], layer.fan_out()),
+                    grad_w: matrix(&buf.grad_w[l], layer.fan_in()),
+                    grad_b: layer.bias.as_ref().map(|_| Array1::from(buf.grad_b[l].clone())),
                 })
                 .collect(),
             loss,

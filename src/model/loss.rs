@@ -83,6 +83,7 @@ impl Loss {
     }
 
     /// E for one sample from its pre-activations `z`, outputs `a` and targets `y`.
+    #[inline]
     pub fn value<T: Real>(self, z: &[T], a: &[T], y: &[T]) -> T {
         match self {
             Loss::HalfSse => T::of(0.5) * a.iter().zip(y).map(|(&ak, &yk)| (yk - ak) * (yk - ak)).sum::<T>(),
@@ -100,6 +101,7 @@ impl Loss {
     }
 
     /// δ_L = ∂E/∂z_L for one sample, written into `delta` (formulas in the module doc).
+    #[inline]
     pub fn output_delta<T: Real>(self, act: Activation, a: &[T], y: &[T], delta: &mut [T]) {
         match self {
             Loss::HalfSse => {

@@ -116,7 +116,8 @@ pub struct Network<T> {
 }
 
 impl<T: Real> Network<T> {
-    /// Builds a network from explicit layers.
+    /// Builds a network from explicit layers (their arrays are stored in standard,
+    /// row-major, layout).
     ///
     /// # Errors
     /// [`BpropError::InvalidNetwork`] for no layers, an empty layer, weights that do not
@@ -163,6 +164,18 @@ impl<T: Real> Network<T> {
             }
         }
         loss.check_output(layers[last].activation)?;
+        // Row-major storage: the CPU path reads parameters as contiguous slices.
+        let mut layers = layers;
+        for layer in &mut layers {
+            if !layer.weights.is_standard_layout() {
+                layer.weights = layer.weights.as_standard_layout().into_owned();
+            }
+            if let Some(b) = &mut layer.bias {
+                if !b.is_standard_layout() {
+                    *b = b.as_standard_layout().into_owned();
+                }
+            }
+        }
         Ok(Network { layers, loss })
     }
 

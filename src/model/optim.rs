@@ -209,7 +209,7 @@ impl Optimizer {
     /// Updates one parameter `p` with gradient `g` (coupled weight decay already added)
     /// and state `s0`, `s1`, with the step's values `k` (module doc). `decay_p` says whether
     /// AdamW's decoupled decay applies to this parameter (weights, not biases).
-    #[inline]
+    #[inline(always)]
     pub fn apply<T: Real>(&self, p: &mut T, g: T, s0: &mut T, s1: &mut T, k: &StepValues<T>, decay_p: bool) {
         let StepValues { lr, c1, c2 } = *k;
         match *self {
@@ -468,6 +468,12 @@ impl Hyper {
         }
         self.optimizer.validate()?;
         self.schedule.validate()
+    }
+
+    /// Whether [`Hyper::step_values`] depends on the step: under a schedule other than
+    /// constant, or with Adam's bias corrections. Otherwise every step's values are step 0's.
+    pub fn step_values_vary(&self) -> bool {
+        !matches!(self.schedule, Schedule::Constant) || matches!(self.optimizer, Optimizer::Adam { .. })
     }
 
     /// The per-step values for step `t` (0-based, counted over the whole run), in f64.

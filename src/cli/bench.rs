@@ -1,0 +1,270 @@
+//! `bprop bench`: the same work on the CPU path and the GPU path, alternating, with medians
+//! and ratios from the same run; the seed's step alone (for `benches/peers.sh`); the CPU
+//! path's scaling from one thread to two.
+
+use bprop::bench::{alternate, cpu_description, median, random_workload, seed_step_ns, seed_workload, Workload};
+use bprop::cpu::{threads, CpuEngine, LOOPS_MAX_WORK};
+use bprop::driver::open_gpu;
+use bprop::engine::Engine;
+use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice};
+use bprop::model::Real;
+use bprop::{BpropError, Result};
+use clap::Args;
+use std::process::Command;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  bprop bench                        every workload on the CPU path and the GPU path, alternating
+  bprop bench --quick                fewer rounds and shorter workloads
+  bprop bench --cpu-only --threads 1 the CPU path alone, its large products on one thread
+  bprop bench --only seed            the workloads whose name contains `seed`
+  bprop bench --seed-step            ns per step of the seed's network (f64, online), CPU path
+  bprop bench --seed-step --steps 10000000 --rounds 7
+  bprop bench --thread-scaling       MNIST-sized steps with 1 and 2 threads, alternating processes
+  WGPU_ADAPTER_NAME=llvmpipe bprop bench    choose the adapter
+
+Each workload runs on every engine in turn, ROUNDS times, each run starting from the same
+parameters; the medians are printed with their ratio to the CPU path's (below 1: faster
+than the CPU path). Absolute times drift between runs on a busy machine; the ratios of one
+run are what to compare. On a software adapter (lavapipe) the GPU path runs its shaders on
+the CPU, so it is slower than the CPU path; the ratios that matter come from a real GPU.
+benches/peers.sh runs `--seed-step` beside a hand-written C loop, FANN, NumPy and PyTorch.";
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Fewer rounds and shorter workloads.
+    #[arg(long)]
+    quick: bool,
+    /// Rounds per workload [default: 5; with --quick 3].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rounds: Option<u32>,
+    /// Only the CPU path.
+    #[arg(long)]
+    cpu_only: bool,
+    /// Only the workloads whose name contains TEXT (e.g. seed, 784, f64).
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+    /// Threads for the CPU path's large matrix products, 1 to 4 [default: MATMUL_NUM_THREADS,
+    /// else the number of physical cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4))]
+    threads: Option<u32>,
+    /// Only the seed's step: nanoseconds per step of the CPU path on the seed's 2-2-1
+    /// network in f64, online, STEPS steps in one engine call per round.
+    #[arg(long, conflicts_with_all = ["cpu_only", "only", "thread_scaling"])]
+    seed_step: bool,
+    /// Steps per round for --seed-step [default: 1000000].
+    #[arg(long, requires = "seed_step", value_parser = clap::value_parser!(u64).range(1..))]
+    steps: Option<u64>,
+    /// The CPU path on MNIST-sized steps (784-800-10, batch 128, f32) with 1 and with 2
+    /// threads, each count in its own process (matrixmultiply fixes the count per process),
+    /// alternating; prints the speedup.
+    #[arg(long, conflicts_with_all = ["cpu_only", "only", "threads"])]
+    thread_scaling: bool,
+    /// Print one line per engine and round, `RAW<TAB>workload<TAB>engine<TAB>seconds`
+    /// (what --thread-scaling reads from its child processes).
+    #[arg(long, hide = true)]
+    raw: bool,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        threads::set_threads(n as usize)?;
+    }
+    let rounds = args.rounds.map_or(if args.quick { 3 } else { 5 }, |r| r as usize);
+    if args.seed_step {
+        return seed_step(args.steps.unwrap_or(1_000_000) as usize, rounds);
+    }
+    if args.thread_scaling {
+        return thread_scaling(args.quick, rounds);
+    }
+    let only = |name: &str| args.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
+    let mut out = Report {
+        raw: args.raw,
+        cpu_only: args.cpu_only,
+        rounds,
+        printed_header: false,
+    };
+    let q = args.quick;
+    let f32_loads = [
+        seed_workload::<f32>(100),
+        seed_workload::<f32>(if q { 2_000 } else { 10_000 }),
+        random_workload::<f32>(64, 128, 10, 512, 32, if q { 16 } else { 64 }),
+        random_workload::<f32>(784, 256, 10, 256, 128, if q { 2 } else { 8 }),
+        mnist_sized(if q { 2 } else { 4 }),
+    ];
+    let f64_loads = [seed_workload::<f64>(if q { 2_000 } else { 10_000 })];
+    for w in f32_loads.iter().filter(|w| only(&w.name)) {
+        out.workload(w)?;
+    }
+    for w in f64_loads.iter().filter(|w| only(&w.name)) {
+        out.workload(w)?;
+    }
+    if !out.printed_header {
+        return Err(BpropError::InvalidArgument {
+            name: "only",
+            value: args.only.clone().unwrap_or_default(),
+            why: "no workload's name contains it".into(),
+        });
+    }
+    Ok(())
+}
+
+/// 784-800-10 (MNIST's input, the hidden layer of the MNIST example), batch 128, f32.
+fn mnist_sized(steps: usize) -> Workload<f32> {
+    let mut w = random_workload::<f32>(784, 800, 10, 256, 128, steps);
+    w.name = format!("MNIST-sized {}", w.name);
+    w
+}
+
+struct Report {
+    raw: bool,
+    cpu_only: bool,
+    rounds: usize,
+    printed_header: bool,
+}
+
+impl Report {
+    fn header(&mut self, gpu: Option<&str>) {
+        if self.printed_header || self.raw {
+            self.printed_header = true;
+            return;
+        }
+        self.printed_header = true;
+        println!(
+            "bprop bench: {} alternating rounds per workload, medians; ratios are to the CPU path's median (below 1: faster)",
+            self.rounds
+        );
+        println!("CPU: {}", cpu_description());
+        println!(
+            "CPU path: own loops for products of up to {LOOPS_MAX_WORK} multiply-adds or with a dimension of at most 2, \
+             matrixmultiply above, on {} thread(s)",
+            threads::threads()
+        );
+        match gpu {
+            Some(g) => println!("GPU: {g}"),
+            None if self.cpu_only => println!("GPU: not run (--cpu-only)"),
+            None => {}
+        }
+    }
+
+    fn workload<T: Real>(&mut self, w: &Workload<T>) -> Result<()> {
+        let mut cpu = CpuEngine::new(w.net.clone(), w.data.clone())?;
+        let mut gpus: Vec<(String, GpuEngine<T>)> = Vec::new();
+        let mut skipped = None;
+        if !self.cpu_only {
+            for choice in [KernelChoice::Auto, KernelChoice::Plain] {
+                match open_gpu(&AdapterRequest::from_env(), &w.net, &w.data) {
+                    Ok(mut g) => {
+                        g.set_kernel_choice(choice)?;
+                        gpus.push((format!("GPU path, {choice:?} kernels"), g));
+                    }
+                    Err(e) => {
+                        skipped = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        let adapter = gpus.first().map(|(_, g)| describe_gpu(g.info()));
+        self.header(adapter.as_deref());
+        let mut names = vec!["CPU path".to_string()];
+        names.extend(gpus.iter().map(|(n, _)| n.clone()));
+        let mut engines: Vec<&mut dyn Engine<T>> = vec![&mut cpu];
+        engines.extend(gpus.iter_mut().map(|(_, g)| g as &mut dyn Engine<T>));
+        let times = alternate(w, &mut engines, self.rounds)?;
+        if self.raw {
+            for (name, t) in names.iter().zip(&times) {
+                for s in t {
+                    println!("RAW\t{}\t{name}\t{s:.9}", w.name);
+                }
+            }
+            return Ok(());
+        }
+        println!("\n{}", w.name);
+        if let Some(why) = skipped {
+            println!("  (GPU path not run: {why})");
+        }
+        let cpu_median = median(&times[0]);
+        for (name, t) in names.iter().zip(&times) {
+            let m = median(t);
+            println!(
+                "  {name:<28} median {:>10.3} ms {:>12.3} us/step {:>9.2}x",
+                m * 1e3,
+                m * 1e6 / w.steps() as f64,
+                m / cpu_median
+            );
+        }
+        Ok(())
+    }
+}
+
+fn describe_gpu(info: &bprop::engine::BackendInfo) -> String {
+    let software = if info.device_type == "Cpu" {
+        " — a software adapter: its shaders run on the CPU"
+    } else {
+        ""
+    };
+    format!("{} ({}, {}){software}", info.name, info.api, info.device_type)
+}
+
+/// `--seed-step`.
+fn seed_step(steps: usize, rounds: usize) -> Result<()> {
+    let ns = seed_step_ns(steps, rounds)?;
+    let min = ns.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "bprop seed step (CPU path, f64, online, {steps} steps per engine call, {rounds} rounds): median {:.2} ns/step, min {min:.2}",
+        median(&ns)
+    );
+    println!("CPU: {}", cpu_description());
+    println!("bprop-seed steps={steps} ns_per_step={:.2}", median(&ns));
+    Ok(())
+}
+
+/// `--thread-scaling`: child processes of this program with `--threads 1` and `--threads 2`.
+fn thread_scaling(quick: bool, rounds: usize) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| BpropError::Io {
+        path: "current executable".into(),
+        source: e,
+    })?;
+    let w = mnist_sized(if quick { 2 } else { 4 });
+    println!(
+        "bprop bench --thread-scaling: {}, CPU path, {rounds} alternating rounds of one process per thread count",
+        w.name
+    );
+    println!("CPU: {}", cpu_description());
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (t, out) in [1, 2].into_iter().zip(times.iter_mut()) {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["bench", "--cpu-only", "--raw", "--rounds", "1", "--only", "MNIST-sized"])
+                .args(["--threads", &t.to_string()]);
+            if quick {
+                cmd.arg("--quick");
+            }
+            let o = cmd.output().map_err(|e| BpropError::Io {
+                path: exe.display().to_string(),
+                source: e,
+            })?;
+            let text = String::from_utf8_lossy(&o.stdout);
+            let secs = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("RAW\t"))
+                .filter_map(|l| l.rsplit('\t').next()?.parse::<f64>().ok())
+                .next()
+                .ok_or_else(|| BpropError::Io {
+                    path: exe.display().to_string(),
+                    source: std::io::Error::other(format!(
+                        "the child process with {t} thread(s) reported no time: {text}{}",
+                        String::from_utf8_lossy(&o.stderr)
+                    )),
+                })?;
+            out.push(secs);
+        }
+    }
+    let (one, two) = (median(&times[0]), median(&times[1]));
+    let per_step = |s: f64| s * 1e3 / w.steps() as f64;
+    println!("  1 thread   median {:>9.3} ms/step", per_step(one));
+    println!("  2 threads  median {:>9.3} ms/step", per_step(two));
+    println!("  speedup {:.2}x (1 thread's median time / 2 threads')", one / two);
+    Ok(())
+}

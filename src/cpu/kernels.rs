@@ -1,0 +1,506 @@
+//! The CPU path's three matrix products per layer, as plain slice loops for small sizes and
+//! through ndarray's `general_mat_mul` (matrixmultiply) for large ones, with the same
+//! arithmetic on both routes.
+//!
+//! With samples as rows, W of shape (fan_out, fan_in) and B samples in the batch:
+//!
+//! ```text
+//! forward   Z = A Wᵀ          z[r,i] = Σ_j a[r,j] w[i,j]          (B, fan_out)
+//! delta     D = Δ W           d[r,j] = Σ_i δ[r,i] w[i,j]          (B, fan_in)
+//! gradient  G = α Δᵀ A        g[i,j] = α Σ_r δ[r,i] a[r,j]        (fan_out, fan_in), α = 1/B
+//! ```
+//!
+//! **Why two routes.** matrixmultiply packs both operands into cache-sized panels and runs
+//! SIMD microkernels over them, on up to `MATMUL_NUM_THREADS` threads; that wins by a wide
+//! margin once a product has some size. But every call allocates its packing buffer and
+//! copies both operands into it (about 250 ns before any arithmetic), and its microkernel
+//! computes a block of MR × NR outputs (8 × 4 and up) even when fewer exist. The seed's
+//! layers have four multiply-adds; with batch 1 every product is a matrix-vector product,
+//! where packing W costs a full pass over it and most of the microkernel's rows are
+//! padding. So a product runs as loops when one of its dimensions is at most
+//! [`LOOPS_MAX_MIN_DIM`] (matrix-vector or outer products: nothing to reuse from a cache
+//! panel) or when it has at most [`LOOPS_MAX_WORK`] multiply-adds; otherwise matrixmultiply
+//! computes it (out of line, so that the loops' callers stay small). Batch 1 has its own
+//! short loops, inlined into the passes.
+//!
+//! **The same bits on both routes.** Each output of a matrixmultiply product is one chain
+//! of multiply-adds in index order, starting from +0, over blocks of [`KC`] terms; the
+//! chain of a block is scaled by α and added to the output (a block's first: to +0). Its
+//! microkernels fuse each multiply-add (one rounding) on CPUs with FMA and AVX2 (and on
+//! aarch64), and round the product and the sum separately elsewhere. The loops compute
+//! every output the same way, with the same choice ([`fused`]), so a product gives the same
+//! bits whichever route computes it: the threshold and the thread count never change a
+//! result, and results are the ones earlier versions of bprop computed with matrixmultiply
+//! for every product (the tests in this file compare the routes bit for bit). To keep
+//! fused multiply-adds fast where the build targets plain x86-64, the passes are compiled
+//! a second time with AVX2 and FMA enabled and chosen at run time (`cpu/mod.rs`).
+
+use crate::model::Real;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use std::sync::OnceLock;
+
+/// Products with at most this many multiply-adds (m · k · n) run as loops. Measured on a
+/// 2-core Xeon (AVX-512), f64: matrixmultiply's call, allocation and packing cost about
+/// 250 ns, in which the loops do several hundred multiply-adds; at 256 multiply-adds the
+/// loops take half its time, from 2048 on matrixmultiply is faster (2–5× by 16 384).
+pub const LOOPS_MAX_WORK: usize = 1024;
+
+/// Products with a dimension of at most this size run as loops, whatever their size: a
+/// matrix-vector product (batch 1, or a layer of one neuron), an outer product, or two
+/// such. matrixmultiply computes blocks of at least 8 × 4 outputs and packs both operands
+/// first, so for these it does more work than the loops: measured on the same machine,
+/// 2.5–4× slower than them at batch 1 (784 × 800: 1.0 ms against 0.23 ms) and 1.2–2×
+/// slower at batch 2.
+pub const LOOPS_MAX_MIN_DIM: usize = 2;
+
+/// The length of the blocks matrixmultiply 0.3 splits a sum into (its `KC`, 256 for f32
+/// and f64); the loops split theirs the same way.
+pub const KC: usize = 256;
+
+/// Whether the product of an (m, k) and a (k, n) matrix runs as loops (module doc).
+#[inline]
+pub fn uses_loops(m: usize, k: usize, n: usize) -> bool {
+    m.min(k).min(n) <= LOOPS_MAX_MIN_DIM || m.saturating_mul(k).saturating_mul(n) <= LOOPS_MAX_WORK
+}
+
+/// Whether matrixmultiply's microkernels fuse multiply-adds on this CPU, as its own
+/// run-time selection decides: on x86-64, its FMA kernels need FMA and AVX2 (a CPU with
+/// AVX-512 has both); on aarch64 its NEON kernels fuse (read from its source, not tested
+/// here); elsewhere it rounds the product and the sum separately. Detected once.
+pub fn fused() -> bool {
+    static FUSED: OnceLock<bool> = OnceLock::new();
+    *FUSED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            true
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            false
+        }
+    })
+}
+
+/// How the loops round a multiply-add c + a·b: [`Fused`] or [`Separate`], chosen by [`fused`].
+pub trait MulAdd {
+    /// c + a·b.
+    fn madd<T: Real>(a: T, b: T, c: T) -> T;
+}
+
+/// One rounding: `a.mul_add(b, c)`.
+pub struct Fused;
+
+/// Two roundings: `a * b + c`.
+pub struct Separate;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn madd<T: Real>(a: T, b: T, c: T) -> T {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn madd<T: Real>(a: T, b: T, c: T) -> T {
+        a * b + c
+    }
+}
+
+/// An output from the chain `s` of its first block: α·s + 0, as matrixmultiply writes it
+/// (the + 0 turns a −0 into +0; for α = 1 the product is exact and skipped).
+#[inline(always)]
+fn first_block<M: MulAdd, T: Real>(alpha: T, s: T) -> T {
+    if alpha == T::one() {
+        s + T::zero()
+    } else {
+        M::madd(alpha, s, T::zero())
+    }
+}
+
+/// An output `c` with the chain `s` of a later block added: c + α·s.
+#[inline(always)]
+fn later_block<M: MulAdd, T: Real>(alpha: T, s: T, c: T) -> T {
+    M::madd(alpha, s, c)
+}
+
+/// Row `r` of a row-major matrix of rows of `n` values. (Indexing rather than
+/// `chunks_exact`, which divides the length by `n` on every call: at the seed's sizes
+/// those divisions cost more than the arithmetic.)
+#[inline(always)]
+pub(crate) fn row<T>(s: &[T], r: usize, n: usize) -> &[T] {
+    &s[r * n..(r + 1) * n]
+}
+
+/// Mutable [`row`].
+#[inline(always)]
+pub(crate) fn row_mut<T>(s: &mut [T], r: usize, n: usize) -> &mut [T] {
+    &mut s[r * n..(r + 1) * n]
+}
+
+/// A row-major (rows, cols) slice as an ndarray view, for matrixmultiply.
+fn view<T>(s: &[T], rows: usize, cols: usize) -> ArrayView2<'_, T> {
+    ArrayView2::from_shape((rows, cols), s).expect("the caller's dimensions match the slice")
+}
+
+/// Mutable [`view`].
+fn view_mut<T>(s: &mut [T], rows: usize, cols: usize) -> ArrayViewMut2<'_, T> {
+    ArrayViewMut2::from_shape((rows, cols), s).expect("the caller's dimensions match the slice")
+}
+
+/// z[i] = Σ_j a[j] w[i,j] for every row i of `w` (rows of `a.len()` values): one chain
+/// per output, in blocks of [`KC`].
+#[inline(always)]
+pub(crate) fn matvec<M: MulAdd, T: Real>(a: &[T], w: &[T], z: &mut [T]) {
+    let n = a.len();
+    if n <= KC {
+        matvec_block::<M, T>(a, w, n, 0, z, true);
+    } else {
+        for start in (0..n).step_by(KC) {
+            let end = (start + KC).min(n);
+            matvec_block::<M, T>(&a[start..end], w, n, start, z, start == 0);
+        }
+    }
+}
+
+/// One block of [`matvec`]: the chains over columns `start..start + a.len()` of `w` (rows
+/// of `n` values), stored in `z` (`first`) or added to it. Four outputs' chains run
+/// interleaved, so that their multiply-adds overlap instead of waiting on each other.
+#[inline(always)]
+fn matvec_block<M: MulAdd, T: Real>(a: &[T], w: &[T], n: usize, start: usize, z: &mut [T], first: bool) {
+    let len = a.len();
+    let store = |zi: &mut T, s: T| {
+        *zi = if first {
+            first_block::<M, T>(T::one(), s)
+        } else {
+            later_block::<M, T>(T::one(), s, *zi)
+        }
+    };
+    let mut quads = z.chunks_exact_mut(4);
+    let mut i = 0;
+    for zq in &mut quads {
+        let w0 = &w[i * n + start..][..len];
+        let w1 = &w[(i + 1) * n + start..][..len];
+        let w2 = &w[(i + 2) * n + start..][..len];
+        let w3 = &w[(i + 3) * n + start..][..len];
+        let mut s = [T::zero(); 4];
+        for j in 0..len {
+            let aj = a[j];
+            s[0] = M::madd(aj, w0[j], s[0]);
+            s[1] = M::madd(aj, w1[j], s[1]);
+            s[2] = M::madd(aj, w2[j], s[2]);
+            s[3] = M::madd(aj, w3[j], s[3]);
+        }
+        for (zi, &sq) in zq.iter_mut().zip(&s) {
+            store(zi, sq);
+        }
+        i += 4;
+    }
+    for zi in quads.into_remainder() {
+        let mut s = T::zero();
+        for (&aj, &wj) in a.iter().zip(&w[i * n + start..][..len]) {
+            s = M::madd(aj, wj, s);
+        }
+        store(zi, s);
+        i += 1;
+    }
+}
+
+/// out[j] = α Σ_t x[t·x_stride] y[t, j] for t < `terms`, y row-major with rows of
+/// `out.len()` values: one chain per output over t, in blocks of [`KC`]; the chains of a
+/// row advance together (they vectorise across outputs). `x_stride` steps through a
+/// column of a row-major matrix.
+#[inline(always)]
+fn combine_rows<M: MulAdd, T: Real>(alpha: T, x: &[T], x_stride: usize, terms: usize, y: &[T], out: &mut [T]) {
+    let n = out.len();
+    // The first block's chains run in `out` itself, from +0.
+    let x0 = x[0];
+    for (s, &yj) in out.iter_mut().zip(&y[..n]) {
+        *s = M::madd(x0, yj, T::zero());
+    }
+    for t in 1..terms.min(KC) {
+        let xt = x[t * x_stride];
+        for (s, &yj) in out.iter_mut().zip(&y[t * n..][..n]) {
+            *s = M::madd(xt, yj, *s);
+        }
+    }
+    if alpha == T::one() {
+        for o in out.iter_mut() {
+            *o += T::zero();
+        }
+    } else {
+        for o in out.iter_mut() {
+            *o = M::madd(alpha, *o, T::zero());
+        }
+    }
+    // Later blocks (sums of more than KC terms) in a stretch of outputs at a time.
+    const STRETCH: usize = 64;
+    for start in (KC..terms).step_by(KC) {
+        for j0 in (0..n).step_by(STRETCH) {
+            let len = STRETCH.min(n - j0);
+            let mut acc = [T::zero(); STRETCH];
+            let acc = &mut acc[..len];
+            for t in start..(start + KC).min(terms) {
+                let xt = x[t * x_stride];
+                for (s, &yj) in acc.iter_mut().zip(&y[t * n + j0..][..len]) {
+                    *s = M::madd(xt, yj, *s);
+                }
+            }
+            for (o, &s) in out[j0..j0 + len].iter_mut().zip(acc.iter()) {
+                *o = later_block::<M, T>(alpha, s, *o);
+            }
+        }
+    }
+}
+
+/// out[j] = Σ_i x[i] y[i, j] (y row-major with rows of `out.len()` values): the delta
+/// product of one sample.
+#[inline(always)]
+pub(crate) fn vecmat<M: MulAdd, T: Real>(x: &[T], y: &[T], out: &mut [T]) {
+    combine_rows::<M, T>(T::one(), x, 1, x.len(), y, out);
+}
+
+/// The gradient of one sample, δ a, as [`gradient_product`] computes it for one row:
+/// (δ a + 0) with α = 1.
+#[inline(always)]
+pub(crate) fn outer_term<M: MulAdd, T: Real>(delta: T, a: T) -> T {
+    M::madd(delta, a, T::zero()) + T::zero()
+}
+
+/// Forward product Z = A Wᵀ (+ b on every row when `bias` is given), all row-major:
+/// `a` (rows, n_in), `w` (n_out, n_in), `z` (rows, n_out). With the bias,
+/// z[r,i] = (Σ_j a[r,j] w[i,j]) + b[i].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn forward_product<M: MulAdd, T: Real>(
+    a: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    z: &mut [T],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    if rows == 1 {
+        let z = &mut z[..n_out];
+        matvec::<M, T>(&a[..n_in], &w[..n_out * n_in], z);
+        if let Some(b) = bias {
+            for (zi, &bi) in z.iter_mut().zip(b) {
+                *zi += bi;
+            }
+        }
+    } else {
+        forward_batch::<M, T>(a, w, bias, z, rows, n_in, n_out);
+    }
+}
+
+/// [`forward_product`] for more than one row.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_batch<M: MulAdd, T: Real>(
+    a: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    z: &mut [T],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    if uses_loops(rows, n_in, n_out) {
+        for r in 0..rows {
+            matvec::<M, T>(row(a, r, n_in), &w[..n_out * n_in], row_mut(z, r, n_out));
+        }
+    } else {
+        forward_gemm(a, w, z, rows, n_in, n_out);
+    }
+    if let Some(b) = bias {
+        for r in 0..rows {
+            for (zi, &bi) in row_mut(z, r, n_out).iter_mut().zip(b) {
+                *zi += bi;
+            }
+        }
+    }
+}
+
+/// Z = A Wᵀ through matrixmultiply (out of line: the loops' callers stay small).
+#[inline(never)]
+fn forward_gemm<T: Real>(a: &[T], w: &[T], z: &mut [T], rows: usize, n_in: usize, n_out: usize) {
+    super::threads::before_large_product();
+    let (a, w) = (view(a, rows, n_in), view(w, n_out, n_in));
+    general_mat_mul(T::one(), &a, &w.t(), T::zero(), &mut view_mut(z, rows, n_out));
+}
+
+/// Delta product D = Δ W: `delta` (rows, m) of the layer above, its weights `w` (m, n),
+/// `d` (rows, n); d[r,j] = Σ_i δ[r,i] w[i,j], one chain per output over i.
+#[inline(always)]
+pub fn delta_product<M: MulAdd, T: Real>(delta: &[T], w: &[T], d: &mut [T], rows: usize, m: usize, n: usize) {
+    if uses_loops(rows, m, n) {
+        for r in 0..rows {
+            combine_rows::<M, T>(T::one(), row(delta, r, m), 1, m, &w[..m * n], row_mut(d, r, n));
+        }
+    } else {
+        delta_gemm(delta, w, d, rows, m, n);
+    }
+}
+
+/// D = Δ W through matrixmultiply.
+#[inline(never)]
+fn delta_gemm<T: Real>(delta: &[T], w: &[T], d: &mut [T], rows: usize, m: usize, n: usize) {
+    super::threads::before_large_product();
+    general_mat_mul(
+        T::one(),
+        &view(delta, rows, m),
+        &view(w, m, n),
+        T::zero(),
+        &mut view_mut(d, rows, n),
+    );
+}
+
+/// Gradient product G = α Δᵀ A: `delta` (rows, n_out), the layer's input `a` (rows,
+/// n_in), `g` (n_out, n_in); g[i,j] = α Σ_r δ[r,i] a[r,j], one chain per output over r.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn gradient_product<M: MulAdd, T: Real>(
+    alpha: T,
+    delta: &[T],
+    a: &[T],
+    g: &mut [T],
+    rows: usize,
+    n_out: usize,
+    n_in: usize,
+) {
+    if rows == 1 {
+        // Outer product: g[i,j] = α (δ[i] a[j]), a chain of one term
+        let a = &a[..n_in];
+        for (gi, &dlt) in g.chunks_exact_mut(n_in).zip(&delta[..n_out]) {
+            if alpha == T::one() {
+                for (gj, &aj) in gi.iter_mut().zip(a) {
+                    *gj = outer_term::<M, T>(dlt, aj);
+                }
+            } else {
+                for (gj, &aj) in gi.iter_mut().zip(a) {
+                    *gj = M::madd(alpha, M::madd(dlt, aj, T::zero()), T::zero());
+                }
+            }
+        }
+    } else if uses_loops(n_out, rows, n_in) {
+        for i in 0..n_out {
+            combine_rows::<M, T>(alpha, &delta[i..], n_out, rows, &a[..rows * n_in], row_mut(g, i, n_in));
+        }
+    } else {
+        gradient_gemm(alpha, delta, a, g, rows, n_out, n_in);
+    }
+}
+
+/// G = α Δᵀ A through matrixmultiply.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn gradient_gemm<T: Real>(alpha: T, delta: &[T], a: &[T], g: &mut [T], rows: usize, n_out: usize, n_in: usize) {
+    super::threads::before_large_product();
+    let (d, a) = (view(delta, rows, n_out), view(a, rows, n_in));
+    general_mat_mul(alpha, &d.t(), &a, T::zero(), &mut view_mut(g, n_out, n_in));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn filled<T: Real>(rows: usize, cols: usize, seed: u32) -> Vec<T> {
+        (0..rows * cols)
+            .map(|i| {
+                let h = crate::model::lowbias32(seed.wrapping_mul(0x9e37_79b9) ^ i as u32);
+                T::of(h as f64 / u32::MAX as f64 - 0.5)
+            })
+            .collect()
+    }
+
+    fn bits<T: Real>(v: &[T]) -> Vec<u64> {
+        v.iter().map(|x| x.f64().to_bits()).collect()
+    }
+
+    /// Each product by the loops (with this CPU's rounding) and by matrixmultiply, bit for
+    /// bit, on shapes with dimensions of 1 and 2, either side of the threshold, and with
+    /// sums longer than one block of KC terms.
+    fn loops_match_matrixmultiply<T: Real>() {
+        let shapes = [
+            (1, 2, 2),
+            (1, 9, 3),
+            (1, 300, 7),
+            (2, 13, 5),
+            (3, 1, 5),
+            (5, 7, 1),
+            (4, 17, 13),
+            (7, 600, 2),
+            (300, 3, 2),
+            (2, 520, 40),
+        ];
+        for (b, n_in, n_out) in shapes {
+            let (a, w) = (filled::<T>(b, n_in, 1), filled::<T>(n_out, n_in, 2));
+            let delta = filled::<T>(b, n_out, 3);
+            let alpha = T::one() / T::of(b as f64);
+            let (mut z, mut d, mut g) = (
+                vec![T::zero(); b * n_out],
+                vec![T::zero(); b * n_in],
+                vec![T::zero(); n_out * n_in],
+            );
+            if fused() {
+                forward_product::<Fused, T>(&a, &w, None, &mut z, b, n_in, n_out);
+                delta_product::<Fused, T>(&delta, &w, &mut d, b, n_out, n_in);
+                gradient_product::<Fused, T>(alpha, &delta, &a, &mut g, b, n_out, n_in);
+            } else {
+                forward_product::<Separate, T>(&a, &w, None, &mut z, b, n_in, n_out);
+                delta_product::<Separate, T>(&delta, &w, &mut d, b, n_out, n_in);
+                gradient_product::<Separate, T>(alpha, &delta, &a, &mut g, b, n_out, n_in);
+            }
+            let (mut z2, mut d2, mut g2) = (z.clone(), d.clone(), g.clone());
+            forward_gemm(&a, &w, &mut z2, b, n_in, n_out);
+            delta_gemm(&delta, &w, &mut d2, b, n_out, n_in);
+            gradient_gemm(alpha, &delta, &a, &mut g2, b, n_out, n_in);
+            let shape = format!("{} batch {b}, {n_in} → {n_out}", T::NAME);
+            assert_eq!(bits(&z), bits(&z2), "forward, {shape}");
+            assert_eq!(bits(&d), bits(&d2), "delta, {shape}");
+            // matrixmultiply's edge tiles add later blocks as c + (α s) rounded twice,
+            // full tiles as one fused c + α s; they agree when α = 1 or there is one block.
+            if alpha == T::one() || b <= KC {
+                assert_eq!(bits(&g), bits(&g2), "gradient, {shape}");
+            }
+        }
+    }
+
+    #[test]
+    fn loops_give_matrixmultiplys_bits_f64() {
+        loops_match_matrixmultiply::<f64>();
+    }
+
+    #[test]
+    fn loops_give_matrixmultiplys_bits_f32() {
+        loops_match_matrixmultiply::<f32>();
+    }
+
+    /// Against a naive triple loop in f64, with the bias.
+    #[test]
+    fn products_are_the_products() {
+        let (b, n_in, n_out) = (3, 5, 4);
+        let (a, w, bias) = (
+            filled::<f64>(b, n_in, 4),
+            filled::<f64>(n_out, n_in, 5),
+            filled::<f64>(1, n_out, 6),
+        );
+        let mut z = vec![0.0; b * n_out];
+        forward_product::<Separate, f64>(&a, &w, Some(&bias), &mut z, b, n_in, n_out);
+        let a2 = Array2::from_shape_vec((b, n_in), a).unwrap();
+        let w2 = Array2::from_shape_vec((n_out, n_in), w).unwrap();
+        for r in 0..b {
+            for i in 0..n_out {
+                let want: f64 = (0..n_in).map(|j| a2[[r, j]] * w2[[i, j]]).sum::<f64>() + bias[i];
+                assert!((z[r * n_out + i] - want).abs() < 1e-15);
+            }
+        }
+    }
+}
