@@ -41,9 +41,10 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use std::sync::OnceLock;
 
 /// Products with at most this many multiply-adds (m · k · n) run as loops. Measured on a
-/// 2-core Xeon (AVX-512), f64: matrixmultiply's call, allocation and packing cost about
-/// 250 ns, in which the loops do several hundred multiply-adds; at 256 multiply-adds the
-/// loops take half its time, from 2048 on matrixmultiply is faster (2–5× by 16 384).
+/// 2-core Xeon (AVX-512), f64, while this was written: matrixmultiply's call, allocation
+/// and packing cost about 250 ns, in which the loops do several hundred multiply-adds; at
+/// 256 multiply-adds the loops took half its time, from 2048 on matrixmultiply was faster
+/// (2–5× by 16 384). The value changes speed only, never a result (module doc).
 pub const LOOPS_MAX_WORK: usize = 1024;
 
 /// Products with a dimension of at most this size run as loops, whatever their size: a
