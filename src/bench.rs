@@ -97,28 +97,47 @@ pub fn median(v: &[f64]) -> f64 {
 
 /// Runs `w` on every engine in turn, `rounds` times (after one untimed step on each), and
 /// returns each engine's wall times in seconds, one per round, in the engines' order. Each
-/// run restores the initial
-/// parameters first. The optimizer state is kept (plain SGD, as in this module's
-/// workloads, has none to reset; a reset would put the state's allocation in the timing).
+/// run restores the initial parameters first. The optimizer state is kept (plain SGD, as
+/// in this module's workloads, has none to reset; a reset would put the state's
+/// allocation in the timing).
 ///
 /// # Errors
 /// The first engine error.
 pub fn alternate<T: Real>(w: &Workload<T>, engines: &mut [&mut dyn Engine<T>], rounds: usize) -> Result<Vec<Vec<f64>>> {
+    Ok(alternate_timed(w, engines, rounds)?.0)
+}
+
+/// [`alternate`], also returning each engine's device times per round in seconds
+/// ([`Engine::take_device_time`]; `None` where the engine has no device clock or timing
+/// is off).
+///
+/// # Errors
+/// The first engine error.
+#[allow(clippy::type_complexity)]
+pub fn alternate_timed<T: Real>(
+    w: &Workload<T>,
+    engines: &mut [&mut dyn Engine<T>],
+    rounds: usize,
+) -> Result<(Vec<Vec<f64>>, Vec<Vec<Option<f64>>>)> {
     // Untimed: one step on each engine, so that first-use costs (buffers, optimizer state,
     // thread pools, pipelines) stay out of the rounds.
     for e in engines.iter_mut() {
         e.train_with(&w.order[..w.batch], w.batch, &w.hyper)?;
+        e.take_device_time();
     }
     let mut times = vec![Vec::with_capacity(rounds); engines.len()];
+    let mut device = vec![Vec::with_capacity(rounds); engines.len()];
     for _ in 0..rounds {
-        for (e, t) in engines.iter_mut().zip(&mut times) {
+        for ((e, t), d) in engines.iter_mut().zip(&mut times).zip(&mut device) {
             e.set_network(&w.net)?;
+            e.take_device_time();
             let start = Instant::now();
             e.train_with(&w.order, w.batch, &w.hyper)?;
             t.push(start.elapsed().as_secs_f64());
+            d.push(e.take_device_time().map(|x| x.as_secs_f64()));
         }
     }
-    Ok(times)
+    Ok((times, device))
 }
 
 /// Nanoseconds per step of the CPU path on the seed's step in f64, online: `steps` steps

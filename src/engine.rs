@@ -118,6 +118,14 @@ pub trait Engine<T: Real> {
     /// The forward and backward quantities of one step on the batch `samples`, without
     /// updating the parameters.
     fn trace(&mut self, samples: &[u32]) -> Result<StepTrace<T>>;
+
+    /// The device time of the training calls since the last call of this method, from
+    /// the device's timestamp queries: `None` for engines without a device clock (the CPU
+    /// path), for devices without timestamp queries, and while timing is off
+    /// ([`crate::gpu::GpuEngine::set_timing`]).
+    fn take_device_time(&mut self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Checks the arguments of [`Engine::train_steps`] against a dataset of `n` samples.

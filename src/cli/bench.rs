@@ -2,11 +2,11 @@
 //! and ratios from the same run; the seed's step alone (for `benches/peers.sh`); the CPU
 //! path's scaling from one thread to two.
 
-use bprop::bench::{alternate, cpu_description, median, random_workload, seed_step_ns, seed_workload, Workload};
+use bprop::bench::{alternate_timed, cpu_description, median, random_workload, seed_step_ns, seed_workload, Workload};
 use bprop::cpu::{threads, CpuEngine, LOOPS_MAX_WORK};
 use bprop::driver::open_gpu;
 use bprop::engine::Engine;
-use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice};
+use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice, TILED_MIN_BATCH};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
 use clap::Args;
@@ -28,6 +28,8 @@ parameters; the medians are printed with their ratio to the CPU path's (below 1:
 than the CPU path). Absolute times drift between runs on a busy machine; the ratios of one
 run are what to compare. On a software adapter (lavapipe) the GPU path runs its shaders on
 the CPU, so it is slower than the CPU path; the ratios that matter come from a real GPU.
+GPU lines name the route Auto took (fused kernel, tiled or plain passes) and, where the
+adapter has timestamp queries, the device time of the compute passes per step.
 benches/peers.sh runs `--seed-step` beside a hand-written C loop, FANN, NumPy and PyTorch.";
 
 #[derive(Debug, Args)]
@@ -156,7 +158,14 @@ impl Report {
                 match open_gpu(&AdapterRequest::from_env(), &w.net, &w.data) {
                     Ok(mut g) => {
                         g.set_kernel_choice(choice)?;
-                        gpus.push((format!("GPU path, {choice:?} kernels"), g));
+                        g.set_timing(true);
+                        let route = match g.fused_route(w.batch, &w.hyper)? {
+                            Some(_) => "fused kernel",
+                            None if choice == KernelChoice::Plain => "plain passes",
+                            None if w.batch >= TILED_MIN_BATCH => "tiled passes",
+                            None => "plain passes",
+                        };
+                        gpus.push((format!("GPU, {choice:?}: {route}"), g));
                     }
                     Err(e) => {
                         skipped = Some(e.to_string());
@@ -171,7 +180,7 @@ impl Report {
         names.extend(gpus.iter().map(|(n, _)| n.clone()));
         let mut engines: Vec<&mut dyn Engine<T>> = vec![&mut cpu];
         engines.extend(gpus.iter_mut().map(|(_, g)| g as &mut dyn Engine<T>));
-        let times = alternate(w, &mut engines, self.rounds)?;
+        let (times, device) = alternate_timed(w, &mut engines, self.rounds)?;
         if self.raw {
             for (name, t) in names.iter().zip(&times) {
                 for s in t {
@@ -185,10 +194,17 @@ impl Report {
             println!("  (GPU path not run: {why})");
         }
         let cpu_median = median(&times[0]);
-        for (name, t) in names.iter().zip(&times) {
+        for ((name, t), d) in names.iter().zip(&times).zip(&device) {
             let m = median(t);
+            // Device time from timestamp queries around the compute passes, where present.
+            let dev: Vec<f64> = d.iter().flatten().copied().collect();
+            let dev = if dev.len() == d.len() && !dev.is_empty() {
+                format!("  device {:>10.3} us/step", median(&dev) * 1e6 / w.steps() as f64)
+            } else {
+                String::new()
+            };
             println!(
-                "  {name:<28} median {:>10.3} ms {:>12.3} us/step {:>9.2}x",
+                "  {name:<30} median {:>10.3} ms {:>12.3} us/step {:>9.2}x{dev}",
                 m * 1e3,
                 m * 1e6 / w.steps() as f64,
                 m / cpu_median

@@ -205,12 +205,16 @@ pub struct GpuContext {
     pub summary: AdapterSummary,
     /// The limits the device was created with (the adapter's own, so large networks fit).
     pub limits: wgpu::Limits,
+    /// Nanoseconds per timestamp tick, when the device was created with `TIMESTAMP_QUERY`
+    /// (requested wherever the adapter has it; engines time their passes with it on request).
+    pub timestamp_period: Option<f64>,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
 impl GpuContext {
     /// Picks an adapter for `req` (see [`pick`]) and creates a device on it with
-    /// `SHADER_F64` when `need_f64`, and the adapter's full limits.
+    /// `SHADER_F64` when `need_f64`, `TIMESTAMP_QUERY` when the adapter has it, and the
+    /// adapter's full limits.
     ///
     /// # Errors
     /// [`BpropError::NoAdapter`] from [`pick`]; [`BpropError::Gpu`] when the device cannot
@@ -218,11 +222,15 @@ impl GpuContext {
     pub fn new(req: &AdapterRequest, need_f64: bool) -> Result<Self> {
         let (adapter, summary) = pick(req, need_f64)?;
         let limits = adapter.limits();
-        let features = if need_f64 {
+        let mut features = if need_f64 {
             wgpu::Features::SHADER_F64
         } else {
             wgpu::Features::empty()
         };
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("bprop"),
             required_features: features,
@@ -241,12 +249,14 @@ impl GpuContext {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(format!("device lost ({reason:?}): {msg}"));
         });
+        let timestamp_period = timestamps.then(|| f64::from(queue.get_timestamp_period()));
         Ok(GpuContext {
             adapter,
             device,
             queue,
             summary,
             limits,
+            timestamp_period,
             errors,
         })
     }

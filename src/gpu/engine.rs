@@ -6,7 +6,7 @@
 use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
-use crate::gpu::shaders::{self, Kernel, Pass, SLOPE_BASE, WORKGROUP};
+use crate::gpu::shaders::{self, FusedCaps, Kernel, Pass, SLOPE_BASE, WORKGROUP};
 use crate::model::{Activation, ByteInputs, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Real};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
@@ -92,16 +92,81 @@ struct Kernels {
     bytes: Option<Vec<Kernel>>,
 }
 
-/// Which kernels compute the matrix products of a step.
+/// Which kernels run a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum KernelChoice {
-    /// Tiled kernels from [`TILED_MIN_BATCH`] samples per step on, else the plain ones.
+    /// For training, the fused kernel where the network and batch fit it
+    /// ([`GpuEngine::fused_plan`]); otherwise separate passes, tiled from
+    /// [`TILED_MIN_BATCH`] samples per step on, plain below.
     #[default]
     Auto,
-    /// Always the plain (one invocation per output, matrix-vector) kernels.
+    /// Always the separate plain (one invocation per output, matrix-vector) kernels.
     Plain,
-    /// Always the tiled kernels (an error where the device cannot run them).
+    /// Always the separate tiled kernels (an error where the device cannot run them).
     Tiled,
+    /// The fused kernel for every training step (`shaders/fused.wgsl`: all passes of many
+    /// steps in one dispatch); a training call whose network, batch or settings it cannot
+    /// take is an error. Traces use the plain kernels.
+    Fused,
+}
+
+/// The fused kernel's share of work per step, parameters × batch rows, up to which
+/// [`KernelChoice::Auto`] takes it. One workgroup does all of a fused step, so past some
+/// size the separate passes, spread over the whole device, are faster even with their
+/// dispatch overhead (ARCHITECTURE.md records the measurement behind this value).
+pub const FUSED_MAX_WORK: usize = 1 << 16;
+
+/// Loop iterations one invocation of the fused kernel may run in one dispatch. Mesa's
+/// lavapipe (22.3, gallivm) stops every loop of an invocation after 65 535 iterations in
+/// all, nested ones counted too, and the dispatch then ends early without an error (found
+/// with probe shaders: a single loop stopped at iteration 65 535; a loop around a
+/// 4-iteration loop at 13 107 = 65 535 / 5). The separate passes stay below it (their
+/// longest loop is over a batch, at most 65 535 rows); the fused kernel's loop over steps
+/// does not, so a submission's steps are split into dispatches whose estimated iterations
+/// ([`GpuEngine::fused_iterations_per_step`]) stay within this half of the limit. On other
+/// adapters the split costs one more dispatch now and then.
+pub const FUSED_LOOP_BUDGET: usize = 1 << 15;
+
+/// The fused kernel built for one batch size: its pipeline, bind group, the network
+/// description it reads (`spec`, one copy per dispatch at `spec_stride` bytes), and the
+/// concatenated parameters and optimizer state it works on (copied from and back to the
+/// per-layer buffers around each submission's dispatches).
+struct Fused {
+    batch: usize,
+    kernel: Kernel,
+    bind: wgpu::BindGroup,
+    spec: wgpu::Buffer,
+    /// The `spec` words; words 2 (steps) and 8 (first step) differ between dispatches.
+    spec_words: Vec<u32>,
+    /// Bytes between the dispatches' copies of `spec` (the adapter's offset alignment).
+    spec_stride: u64,
+    /// Steps per dispatch, within [`FUSED_LOOP_BUDGET`].
+    steps_per_dispatch: usize,
+    params: wgpu::Buffer,
+    opt: wgpu::Buffer,
+    /// Per layer: offsets (elements) of W and b in `params`, of the optimizer state in `opt`.
+    offsets: Vec<[usize; 3]>,
+}
+
+/// Timestamp queries around each training submission's compute pass, and the device
+/// time they add up to (`GpuEngine::set_timing`).
+struct Timing {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    /// Nanoseconds per tick.
+    period: f64,
+    /// Device nanoseconds since the last `take_device_time`.
+    total_ns: f64,
+}
+
+/// What one submission records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// `steps` steps of separate passes; with `train` the updates too (else a trace).
+    Steps { steps: usize, train: bool },
+    /// `steps` training steps in one dispatch of the fused kernel.
+    Fused { steps: usize },
 }
 
 /// The batch size from which [`KernelChoice::Auto`] uses the tiled kernels: below it a
@@ -142,6 +207,10 @@ pub struct GpuEngine<T: Real> {
     kernel_choice: KernelChoice,
     /// The dataset's byte-coded inputs, when `x` holds them as packed bytes.
     byte_inputs: Option<Arc<ByteInputs>>,
+    /// The fused kernel, once a training call has used it (rebuilt when the batch changes).
+    fused: Option<Fused>,
+    /// Device timing of training submissions, when turned on.
+    timing: Option<Timing>,
     bindings: Bindings,
     staging: Option<wgpu::Buffer>,
 }
@@ -340,6 +409,8 @@ impl<T: Real> GpuEngine<T> {
             max_norm: false,
             kernel_choice: KernelChoice::Auto,
             byte_inputs,
+            fused: None,
+            timing: None,
             bindings,
             staging: None,
         };
@@ -368,6 +439,318 @@ impl<T: Real> GpuEngine<T> {
         }
         self.kernel_choice = choice;
         Ok(())
+    }
+
+    /// Whether the fused kernel (`shaders/fused.wgsl`) can run training steps of `batch`
+    /// rows with `hyper`: the workgroup arrays it needs, or why it cannot (dropout,
+    /// max-norm, byte-coded inputs, or more workgroup memory than the adapter offers).
+    /// [`KernelChoice::Auto`] also requires parameters × batch ≤ [`FUSED_MAX_WORK`].
+    pub fn fused_plan(&self, batch: usize, hyper: &Hyper) -> std::result::Result<FusedCaps, String> {
+        if hyper
+            .dropout
+            .is_some_and(|d| Dropout::threshold(d.input) != 0 || Dropout::threshold(d.hidden) != 0)
+        {
+            return Err("the fused kernel has no dropout".into());
+        }
+        if hyper.max_norm.is_some() {
+            return Err("the fused kernel has no max-norm".into());
+        }
+        if self.byte_inputs.is_some() {
+            return Err("the fused kernel reads real-valued inputs, not byte-coded ones".into());
+        }
+        let layers = self.net.layers();
+        let units: usize = layers.iter().map(|l| l.fan_out()).sum();
+        let caps = FusedCaps {
+            params: layers
+                .iter()
+                .map(|l| l.weights.len() + l.bias.as_ref().map_or(0, |b| b.len()))
+                .sum(),
+            activations: batch * (self.net.inputs() + units),
+            deltas: batch * units,
+            z: batch * self.net.outputs(),
+        };
+        let per_step = self.fused_iterations_per_step(batch, self.fused_workgroup(batch));
+        if per_step > FUSED_LOOP_BUDGET {
+            return Err(format!(
+                "one step of the network with a batch of {batch} takes about {per_step} loop iterations in one \
+                 invocation, over the fused kernel's {FUSED_LOOP_BUDGET} per dispatch"
+            ));
+        }
+        let have = self.ctx.limits.max_compute_workgroup_storage_size as usize;
+        if caps.bytes::<T>() > have {
+            return Err(format!(
+                "the network and a batch of {batch} need {} bytes of workgroup memory; {} offers {have}",
+                caps.bytes::<T>(),
+                self.ctx.summary.name
+            ));
+        }
+        Ok(caps)
+    }
+
+    /// Whether a training call of `batch` rows with `hyper` runs on the fused kernel under
+    /// the current [`KernelChoice`], and the workgroup arrays it would take.
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] for [`KernelChoice::Fused`] when the kernel cannot take the
+    /// call, with the reason ([`GpuEngine::fused_plan`]).
+    pub fn fused_route(&self, batch: usize, hyper: &Hyper) -> Result<Option<FusedCaps>> {
+        Ok(match self.kernel_choice {
+            KernelChoice::Plain | KernelChoice::Tiled => None,
+            KernelChoice::Auto => self
+                .fused_plan(batch, hyper)
+                .ok()
+                .filter(|caps| caps.params * batch <= FUSED_MAX_WORK),
+            KernelChoice::Fused => Some(self.fused_plan(batch, hyper).map_err(|why| {
+                BpropError::Gpu(format!(
+                    "the fused kernel was asked for but cannot run this training: {why}"
+                ))
+            })?),
+        })
+    }
+
+    /// An upper bound on the loop iterations the busiest invocation of the fused kernel
+    /// (invocation 0) runs per step with workgroups of `wg`, following fused.wgsl's loops:
+    /// each phase's loop strides over its items by `wg`, and each item's inner loop runs
+    /// over a fan-in, a fan-out, the batch or the outputs. f64's `exp_r` and `ln_r` are
+    /// written with loops (real_f64.wgsl, ≤ 25 and ≤ 52 iterations), counted per call.
+    pub fn fused_iterations_per_step(&self, batch: usize, wg: u32) -> usize {
+        let per = |items: usize| items.div_ceil(wg as usize);
+        let exp = if T::NAME == "f64" { 25 } else { 0 };
+        let layers = self.net.layers();
+        let mut n = 1 + per(batch * self.net.inputs());
+        for (l, layer) in layers.iter().enumerate() {
+            let act = match layer.activation {
+                Activation::Sigmoid | Activation::Tanh => exp,
+                _ => 0,
+            };
+            n += 1 + per(batch * layer.fan_out()) * (layer.fan_in() + 1 + act);
+            if l > 0 {
+                n += 1 + per(batch * layer.fan_in()) * (layer.fan_out() + 1);
+            }
+            n += 1 + (per(layer.weights.len()) + per(layer.fan_out())) * (batch + 1);
+        }
+        let n_out = self.net.outputs();
+        n + per(batch) * (n_out * (4 + 2 * exp) + 3 * exp + 4)
+    }
+
+    /// The fused kernel's workgroup size for `batch`: the widest phase's invocations
+    /// (batch × units of a layer, or a layer's weights) as a power of two, at least one
+    /// subgroup (the adapter's largest: 32 on NVIDIA, 8 on lavapipe) and at most 256 and
+    /// the adapter's limits. Idle invocations cost at every barrier: on lavapipe the
+    /// seed's fused step took 15.6 µs with 32 invocations and 5.4 µs with 8.
+    fn fused_workgroup(&self, batch: usize) -> u32 {
+        let widest = self
+            .net
+            .layers()
+            .iter()
+            .map(|l| (batch * l.fan_in()).max(batch * l.fan_out()).max(l.weights.len()))
+            .max()
+            .unwrap_or(1);
+        let lim = &self.ctx.limits;
+        let cap = lim
+            .max_compute_invocations_per_workgroup
+            .min(lim.max_compute_workgroup_size_x)
+            .min(256);
+        let subgroup = self.ctx.adapter.get_info().subgroup_max_size.max(1);
+        (widest.next_power_of_two() as u32).clamp(subgroup.min(cap), cap)
+    }
+
+    /// Builds the fused kernel and its buffers for `batch` (when not built for it yet).
+    fn ensure_fused(&mut self, batch: usize, caps: FusedCaps) -> Result<()> {
+        if self.fused.as_ref().is_some_and(|f| f.batch == batch) {
+            return Ok(());
+        }
+        let dev = &self.ctx.device;
+        let layers = self.net.layers();
+        let mut spec_words = vec![
+            layers.len() as u32,
+            batch as u32,
+            0,
+            self.net.loss().gpu_code(),
+            0,
+            caps.params as u32,
+            self.net.inputs() as u32,
+            self.net.outputs() as u32,
+        ];
+        spec_words.resize(16, 0);
+        let spec_bytes = (4 * (16 + 8 * layers.len())) as u64;
+        let align = u64::from(self.ctx.limits.min_storage_buffer_offset_alignment);
+        let spec_stride = spec_bytes.div_ceil(align) * align;
+        let wg = self.fused_workgroup(batch);
+        let steps_per_dispatch = (FUSED_LOOP_BUDGET / self.fused_iterations_per_step(batch, wg)).max(1);
+        let dispatches = STEPS_PER_SUBMISSION.div_ceil(steps_per_dispatch) as u64;
+        let kernel = shaders::build_fused::<T>(dev, caps, wg, spec_bytes)?;
+        let mut offsets = Vec::new();
+        let (mut p, mut o, mut a) = (0, 0, batch * self.net.inputs());
+        for layer in layers {
+            let (n_w, n_b) = (layer.weights.len(), layer.bias.as_ref().map_or(0, |b| b.len()));
+            offsets.push([p, p + n_w, o]);
+            spec_words.extend([
+                layer.fan_in() as u32,
+                layer.fan_out() as u32,
+                layer.activation.gpu_code(),
+                u32::from(layer.bias.is_some()),
+                p as u32,
+                (p + n_w) as u32,
+                o as u32,
+                a as u32,
+            ]);
+            p += n_w + n_b;
+            o += 2 * (n_w + layer.fan_out());
+            a += batch * layer.fan_out();
+        }
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let make = |label: &str, bytes: u64| -> Result<wgpu::Buffer> {
+            self.ctx.check_storage_size(label, bytes)?;
+            Ok(dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: storage,
+                mapped_at_creation: false,
+            }))
+        };
+        let spec = make("fused network description", dispatches * spec_stride)?;
+        let params = make("fused parameters", bytes_of::<T>(p))?;
+        let opt = make("fused optimizer state", bytes_of::<T>(o))?;
+        let mut entries: Vec<_> = [
+            &spec,
+            &self.scal,
+            &self.hyper,
+            &self.x,
+            &self.y,
+            &self.order,
+            &params,
+            &opt,
+            &self.loss,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+        entries[0].resource = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &spec,
+            offset: 0,
+            size: wgpu::BufferSize::new(spec_bytes),
+        });
+        let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("fused"),
+            layout: &kernel.layout,
+            entries: &entries,
+        });
+        self.fused = Some(Fused {
+            batch,
+            kernel,
+            bind,
+            spec,
+            spec_words,
+            spec_stride,
+            steps_per_dispatch,
+            params,
+            opt,
+            offsets,
+        });
+        self.ctx.check()
+    }
+
+    /// Records the fused kernel's `steps` steps: the per-layer parameters and optimizer
+    /// state copied into its concatenated buffers, one dispatch per share of at most
+    /// `steps_per_dispatch` steps, and the copies back.
+    fn record_fused(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        steps: usize,
+        stamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+    ) {
+        let f = self.fused.as_ref().expect("ensure_fused ran");
+        let shares = steps.div_ceil(f.steps_per_dispatch);
+        let mut words = f.spec_words.clone();
+        words[4] = self.params_key.optimizer;
+        for k in 0..shares {
+            let first = k * f.steps_per_dispatch;
+            words[2] = (steps - first).min(f.steps_per_dispatch) as u32;
+            words[8] = first as u32;
+            self.ctx
+                .queue
+                .write_buffer(&f.spec, k as u64 * f.spec_stride, bytemuck::cast_slice(&words));
+        }
+        let size = |n: usize| (n * std::mem::size_of::<T>()) as u64;
+        // (per-layer buffer, fused buffer, element offset there, elements) for every tensor.
+        let pairs: Vec<(&wgpu::Buffer, &wgpu::Buffer, usize, usize)> = self
+            .net
+            .layers()
+            .iter()
+            .zip(&self.layers)
+            .zip(&f.offsets)
+            .flat_map(|((l, g), &[w_off, b_off, o_off])| {
+                let n_b = l.bias.as_ref().map_or(0, |b| b.len());
+                [
+                    (&g.w, &f.params, w_off, l.weights.len()),
+                    (&g.b, &f.params, b_off, n_b),
+                    (&g.opt, &f.opt, o_off, 2 * (l.weights.len() + l.fan_out())),
+                ]
+            })
+            .filter(|&(_, _, _, n)| n > 0)
+            .collect();
+        for &(from, to, off, n) in &pairs {
+            enc.copy_buffer_to_buffer(from, 0, to, size(off), size(n));
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("bprop fused steps"),
+                timestamp_writes: stamps,
+            });
+            pass.set_pipeline(&f.kernel.pipeline);
+            for k in 0..shares {
+                pass.set_bind_group(0, &f.bind, &[(k as u64 * f.spec_stride) as u32]);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+        }
+        for &(layer_buf, fused_buf, off, n) in &pairs {
+            enc.copy_buffer_to_buffer(fused_buf, size(off), layer_buf, 0, size(n));
+        }
+    }
+
+    /// Turns device timing of training calls on or off: with it on, each training
+    /// submission's compute pass is bracketed by timestamp queries, read back with the
+    /// losses, and summed for [`Engine::take_device_time`]. Returns whether timing is on:
+    /// false when the device has no `TIMESTAMP_QUERY`.
+    pub fn set_timing(&mut self, on: bool) -> bool {
+        match (on, self.ctx.timestamp_period) {
+            (true, Some(period)) => {
+                if self.timing.is_none() {
+                    let dev = &self.ctx.device;
+                    self.timing = Some(Timing {
+                        queries: dev.create_query_set(&wgpu::QuerySetDescriptor {
+                            label: Some("pass timestamps"),
+                            ty: wgpu::QueryType::Timestamp,
+                            count: 2,
+                        }),
+                        resolve: dev.create_buffer(&wgpu::BufferDescriptor {
+                            label: Some("timestamps"),
+                            size: 16,
+                            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                            mapped_at_creation: false,
+                        }),
+                        staging: dev.create_buffer(&wgpu::BufferDescriptor {
+                            label: Some("timestamps staging"),
+                            size: 16,
+                            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                            mapped_at_creation: false,
+                        }),
+                        period,
+                        total_ns: 0.0,
+                    });
+                }
+                true
+            }
+            _ => {
+                self.timing = None;
+                false
+            }
+        }
     }
 
     /// The device context this engine runs on.
@@ -565,10 +948,11 @@ impl<T: Real> GpuEngine<T> {
         }
     }
 
-    /// Writes `order` and resets the step counter, records `steps` steps (training or
-    /// trace), copies `reads` into the staging buffer, submits, waits and returns the
-    /// read values, one vector per entry of `reads` (buffer, first element, element count).
-    fn submit(&mut self, order: &[u32], steps: usize, train: bool, reads: &[Read<'_>]) -> Result<Vec<Vec<T>>> {
+    /// Writes `order` and resets the step counter, records `work` (separate passes for
+    /// training or a trace, or the fused kernel), copies `reads` into the staging buffer,
+    /// submits, waits and returns the read values, one vector per entry of `reads`
+    /// (buffer, first element, element count).
+    fn submit(&mut self, order: &[u32], work: Work, reads: &[Read<'_>]) -> Result<Vec<Vec<T>>> {
         let q = &self.ctx.queue;
         q.write_buffer(&self.order, 0, bytemuck::cast_slice(order));
         let t0 = self.opt.map_or(0, |(_, t)| t) as u32;
@@ -581,14 +965,30 @@ impl<T: Real> GpuEngine<T> {
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("bprop steps"),
         });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("bprop steps"),
-                timestamp_writes: None,
-            });
-            for _ in 0..steps {
-                self.record_step(&mut pass, train);
+        let timed = match (&self.timing, work) {
+            (Some(t), Work::Fused { .. } | Work::Steps { train: true, .. }) => Some(&t.queries),
+            _ => None,
+        };
+        let stamps = timed.map(|q| wgpu::ComputePassTimestampWrites {
+            query_set: q,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        });
+        match work {
+            Work::Steps { steps, train } => {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("bprop steps"),
+                    timestamp_writes: stamps,
+                });
+                for _ in 0..steps {
+                    self.record_step(&mut pass, train);
+                }
             }
+            Work::Fused { steps } => self.record_fused(&mut enc, steps, stamps),
+        }
+        if let (Some(t), Some(_)) = (&self.timing, timed) {
+            enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
+            enc.copy_buffer_to_buffer(&t.resolve, 0, &t.staging, 0, 16);
         }
         let total: u64 = reads.iter().map(|&(_, _, n)| bytes_of::<T>(n)).sum();
         if self.staging.as_ref().is_none_or(|s| s.size() < total) {
@@ -610,6 +1010,11 @@ impl<T: Real> GpuEngine<T> {
         }
         let index = q.submit([enc.finish()]);
         self.ctx.wait(index)?;
+        if timed.is_some() {
+            if let Some(t) = self.timing.as_mut() {
+                read_timestamps(&self.ctx, t)?;
+            }
+        }
         if reads.is_empty() {
             return Ok(Vec::new());
         }
@@ -706,6 +1111,14 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             .queue
             .write_buffer(&self.scal, 0, bytemuck::cast_slice(&consts));
         self.max_norm = hyper.max_norm.is_some();
+        let fused = self.fused_route(batch, hyper)?;
+        if let Some(caps) = fused {
+            self.ensure_fused(batch, caps)?;
+        }
+        let work = |steps| match fused {
+            Some(_) => Work::Fused { steps },
+            None => Work::Steps { steps, train: true },
+        };
         let mut losses = Vec::with_capacity(order.len() / batch);
         for chunk in order.chunks(STEPS_PER_SUBMISSION * batch) {
             let steps = chunk.len() / batch;
@@ -721,7 +1134,7 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
                 .queue
                 .write_buffer(&self.hyper, 0, bytemuck::cast_slice(&per_step));
             let loss = self.loss.clone();
-            let per_sample = self.submit(chunk, steps, true, &[(&loss, 0, chunk.len())])?;
+            let per_sample = self.submit(chunk, work(steps), &[(&loss, 0, chunk.len())])?;
             self.opt = Some((optimizer, t0 + steps as u64));
             let inv_b = T::one() / T::of(batch as f64);
             losses.extend(
@@ -731,6 +1144,12 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             );
         }
         Ok(losses)
+    }
+
+    fn take_device_time(&mut self) -> Option<std::time::Duration> {
+        let t = self.timing.as_mut()?;
+        let ns = std::mem::take(&mut t.total_ns);
+        Some(std::time::Duration::from_nanos(ns.round() as u64))
     }
 
     fn optimizer_state(&mut self) -> Result<Option<OptimState<T>>> {
@@ -745,7 +1164,7 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             .map(|(l, g)| (g.opt.clone(), 2 * (l.weights.len() + l.fan_out())))
             .collect();
         let refs: Vec<Read<'_>> = bufs.iter().map(|(b, n)| (b, 0, *n)).collect();
-        let values = self.submit(&[0], 0, false, &refs)?;
+        let values = self.submit(&[0], Work::Steps { steps: 0, train: false }, &refs)?;
         let mut state = OptimState::new(optimizer, &self.net);
         state.step = step;
         for (l, v) in values.iter().enumerate() {
@@ -795,7 +1214,9 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             })
             .collect();
         let refs: Vec<_> = reads.iter().map(|(b, n)| (b, 0, *n)).collect();
-        let mut values = self.submit(&[0], 0, false, &refs)?.into_iter();
+        let mut values = self
+            .submit(&[0], Work::Steps { steps: 0, train: false }, &refs)?
+            .into_iter();
         for layer in self.net.layers_mut() {
             let w = values.next().expect("one read per tensor");
             let b = values.next().expect("one read per tensor");
@@ -853,7 +1274,9 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             refs.extend(samples.iter().map(|&s| (&x, s as usize * ni, ni)));
         }
         refs.extend(samples.iter().map(|&s| (&y, s as usize * no, no)));
-        let mut values = self.submit(samples, 1, false, &refs)?.into_iter();
+        let mut values = self
+            .submit(samples, Work::Steps { steps: 1, train: false }, &refs)?
+            .into_iter();
         let mut layers = Vec::new();
         for l in self.net.layers() {
             let rows = |v: Vec<T>| Array2::from_shape_vec((batch, l.fan_out()), v).expect("shape as allocated");
@@ -901,6 +1324,33 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             loss,
         })
     }
+}
+
+/// Adds the last timed submission's pass time (end − beginning timestamp) to the total.
+fn read_timestamps(ctx: &GpuContext, t: &mut Timing) -> Result<()> {
+    let slice = t.staging.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(crate::gpu::context::SUBMISSION_TIMEOUT),
+        })
+        .map_err(|e| BpropError::Gpu(format!("waiting for the timestamps: {e}")))?;
+    rx.recv()
+        .map_err(|_| BpropError::Gpu("the timestamp readback was dropped".into()))?
+        .map_err(|e| BpropError::Gpu(format!("mapping the timestamps: {e}")))?;
+    let ticks: [u64; 2] = {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| BpropError::Gpu(format!("reading the timestamps: {e}")))?;
+        bytemuck::pod_read_unaligned(&view[..16])
+    };
+    t.staging.unmap();
+    t.total_ns += ticks[1].saturating_sub(ticks[0]) as f64 * t.period;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

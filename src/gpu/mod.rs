@@ -7,4 +7,5 @@ pub mod engine;
 pub mod shaders;
 
 pub use context::{AdapterRequest, AdapterSummary, GpuContext};
-pub use engine::{GpuEngine, KernelChoice, TILED_MIN_BATCH};
+pub use engine::{GpuEngine, KernelChoice, FUSED_MAX_WORK, TILED_MIN_BATCH};
+pub use shaders::FusedCaps;

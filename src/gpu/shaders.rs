@@ -29,11 +29,14 @@ pub enum Pass {
     HiddenDeltaTiled,
     /// `gradient_tiled.wgsl`: [`Pass::Gradient`], tiled.
     GradientTiled,
+    /// `fused.wgsl`: every pass of many steps of a small network in one workgroup, its
+    /// parameters in workgroup memory (compiled per network by [`build_fused`]).
+    Fused,
 }
 
 impl Pass {
     /// Every pass, in the order a step runs them.
-    pub const ALL: [Pass; 11] = [
+    pub const ALL: [Pass; 12] = [
         Pass::Forward,
         Pass::Softmax,
         Pass::OutputDelta,
@@ -45,6 +48,7 @@ impl Pass {
         Pass::ForwardTiled,
         Pass::HiddenDeltaTiled,
         Pass::GradientTiled,
+        Pass::Fused,
     ];
 
     /// The kinds of group 0's bindings, in binding order, as the WGSL file declares them.
@@ -67,6 +71,7 @@ impl Pass {
             Pass::Gradient | Pass::GradientTiled => &[R, R, R, R, R, W, W, R],
             Pass::Update => &[R, R, R, R, R, R, W, W, W],
             Pass::Advance => &[W],
+            Pass::Fused => &[R, R, R, R, R, R, W, W, W],
         }
     }
 
@@ -89,6 +94,7 @@ impl Pass {
             Pass::ForwardTiled => "forward_tiled.wgsl",
             Pass::HiddenDeltaTiled => "hidden_delta_tiled.wgsl",
             Pass::GradientTiled => "gradient_tiled.wgsl",
+            Pass::Fused => "fused.wgsl",
         }
     }
 
@@ -105,6 +111,7 @@ impl Pass {
             Pass::ForwardTiled => include_str!("../../shaders/forward_tiled.wgsl"),
             Pass::HiddenDeltaTiled => include_str!("../../shaders/hidden_delta_tiled.wgsl"),
             Pass::GradientTiled => include_str!("../../shaders/gradient_tiled.wgsl"),
+            Pass::Fused => include_str!("../../shaders/fused.wgsl"),
         }
     }
 }
@@ -125,7 +132,8 @@ pub fn source<T: Real>(pass: Pass) -> String {
 }
 
 /// The complete WGSL source of `pass` in precision `T`: prelude, common definitions, the
-/// tile helpers for tiled passes, the pass, and for passes that read `a_in` its `load_in`.
+/// tile helpers for tiled passes, the pass, for passes that read `a_in` its `load_in`, and
+/// for the passes that update parameters the optimizer's rule (`optim.wgsl`).
 pub fn source_with<T: Real>(pass: Pass, input: Input) -> String {
     let prelude = if T::NAME == "f64" {
         include_str!("../../shaders/real_f64.wgsl")
@@ -149,6 +157,10 @@ pub fn source_with<T: Real>(pass: Pass, input: Input) -> String {
             }
         };
         body.push_str(load_in);
+    }
+    if matches!(pass, Pass::Update | Pass::Fused) {
+        body.push('\n');
+        body.push_str(include_str!("../../shaders/optim.wgsl"));
     }
     format!(
         "{prelude}\n{}\n{tile}\n{body}",
@@ -240,16 +252,98 @@ pub fn build_variant<T: Real>(
     layout: Option<&wgpu::BindGroupLayout>,
     input: Input,
 ) -> Result<Kernel> {
+    let wg = if pass == Pass::Advance || pass.is_tiled() {
+        None
+    } else {
+        Some(WORKGROUP)
+    };
+    compile::<T>(device, pass, source_with::<T>(pass, input), layout, wg)
+}
+
+/// The workgroup arrays of [`Pass::Fused`], in elements (`CAP_*` in fused.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedCaps {
+    /// Every weight and bias of the network.
+    pub params: usize,
+    /// The batch's input rows and every layer's activations: B · (n_in + Σ units).
+    pub activations: usize,
+    /// Every layer's deltas: B · Σ units.
+    pub deltas: usize,
+    /// The output layer's z: B · n_out.
+    pub z: usize,
+}
+
+impl FusedCaps {
+    /// Workgroup memory the arrays take in precision `T`.
+    pub fn bytes<T: Real>(&self) -> usize {
+        (self.params + self.activations + self.deltas + self.z) * std::mem::size_of::<T>()
+    }
+}
+
+/// The WGSL source of [`Pass::Fused`] with its workgroup arrays sized by `caps`.
+pub fn fused_source<T: Real>(caps: FusedCaps) -> String {
+    let mut src = source::<T>(Pass::Fused);
+    for (name, n) in [
+        ("CAP_P", caps.params),
+        ("CAP_ACT", caps.activations),
+        ("CAP_DELTA", caps.deltas),
+        ("CAP_Z", caps.z),
+    ] {
+        let line = format!("const {name}: u32 = 1u;");
+        debug_assert!(src.contains(&line), "fused.wgsl declares {line}");
+        src = src.replace(&line, &format!("const {name}: u32 = {}u;", n.max(1)));
+    }
+    src
+}
+
+/// Compiles [`Pass::Fused`] for arrays of `caps` and workgroups of `wg` invocations. Its
+/// binding 0 (`spec`) takes a dynamic offset (one copy per dispatch of a submission) and
+/// `spec_bytes` bytes from there.
+pub fn build_fused<T: Real>(device: &wgpu::Device, caps: FusedCaps, wg: u32, spec_bytes: u64) -> Result<Kernel> {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = Pass::Fused
+        .bindings()
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage {
+                    read_only: *b == Binding::Read,
+                },
+                has_dynamic_offset: i == 0,
+                min_binding_size: if i == 0 {
+                    wgpu::BufferSize::new(spec_bytes)
+                } else {
+                    None
+                },
+            },
+            count: None,
+        })
+        .collect();
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(Pass::Fused.file()),
+        entries: &entries,
+    });
+    compile::<T>(device, Pass::Fused, fused_source::<T>(caps), Some(&layout), Some(wg))
+}
+
+/// Compiles `source` as `pass`, with the override `WG` set to `wg` when given, turning
+/// validation errors into [`BpropError::Gpu`] that names the file.
+fn compile<T: Real>(
+    device: &wgpu::Device,
+    pass: Pass,
+    source: String,
+    layout: Option<&wgpu::BindGroupLayout>,
+    wg: Option<u32>,
+) -> Result<Kernel> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(pass.file()),
-        source: wgpu::ShaderSource::Wgsl(source_with::<T>(pass, input).into()),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
     });
-    let constants: &[(&str, f64)] = if pass == Pass::Advance || pass.is_tiled() {
-        &[]
-    } else {
-        &[("WG", WORKGROUP as f64)]
-    };
+    let wg_constant = [("WG", f64::from(wg.unwrap_or(WORKGROUP)))];
+    let constants: &[(&str, f64)] = if wg.is_some() { &wg_constant } else { &[] };
     let layout = match layout {
         Some(l) => l.clone(),
         None => bind_group_layout(device, pass.file(), pass.bindings()),
