@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example accuracy -- mnist [--hidden 800[,800]] [--epochs 20] [--backend cpu|gpu|auto]
-//!                                                 [--train-limit N] [--dropout P]
+//!                                                 [--train-limit N] [--dropout P] [--batch 128]
+//!                                                 [--lr 0.05] [--no-eval]
 //! cargo run --release --example accuracy -- proben NAME [--backend ...]
 //! ```
 //!
@@ -115,7 +116,22 @@ fn mnist(args: &[String]) -> bprop::Result<()> {
         println!("note: {n}");
     }
     let start = Instant::now();
-    let r = trainer.train_observed(&cfg, Some(&test), &mut report)?;
+    // --no-eval: no test-set pass after each epoch, so that epoch times are training alone
+    // (for speed comparisons, e.g. benches/device.sh against benches/torch_mnist.py).
+    let eval_each = !args.iter().any(|a| a == "--no-eval");
+    // One chunk of steps per epoch either way (without a validation set the trainer would
+    // otherwise run several epochs per chunk), so each epoch's time is its own.
+    let cfg = TrainConfig {
+        checkpoint_steps: n_train / batch,
+        ..cfg
+    };
+    let mut last = 0.0;
+    let mut observe = |rec: &EpochRecord| {
+        report(rec);
+        println!("EPOCH_S {} {:.4}", rec.epoch, rec.elapsed - last);
+        last = rec.elapsed;
+    };
+    let r = trainer.train_observed(&cfg, eval_each.then_some(&test), &mut observe)?;
     let m = evaluate(trainer.network(), &test)?;
     println!(
         "RESULT mnist {} epochs {} test_error {:.2}% test_loss {:.4} wall {:.0} s backend {}",

@@ -39,6 +39,23 @@ impl<T: Real> Workload<T> {
     pub fn steps(&self) -> usize {
         self.order.len() / self.batch
     }
+
+    /// Floating-point operations in the matrix products of one training step, 2 per
+    /// multiply-add: B · fan_in · fan_out multiply-adds for each layer's forward product
+    /// and for its weight gradient, and for each layer after the first its share of the
+    /// previous layer's delta (Δ_l = Δ_{l+1} W_{l+1}). Element-wise work is not counted.
+    pub fn flops_per_step(&self) -> f64 {
+        let b = self.batch as f64;
+        self.net
+            .layers()
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let mn = (layer.fan_in() * layer.fan_out()) as f64;
+                2.0 * b * mn * if l == 0 { 2.0 } else { 3.0 }
+            })
+            .sum()
+    }
 }
 
 /// The seed's 2-2-1 network trained online (batch 1) on its one sample, `steps` steps at

@@ -21,6 +21,7 @@ Examples:
   bprop bench --seed-step            ns per step of the seed's network (f64, online), CPU path
   bprop bench --seed-step --steps 10000000 --rounds 7
   bprop bench --thread-scaling       MNIST-sized steps with 1 and 2 threads, alternating processes
+  bprop bench --large                4096-wide layers at batch 1024: matrix-product GFLOP/s (a real GPU)
   WGPU_ADAPTER_NAME=llvmpipe bprop bench    choose the adapter
 
 Each workload runs on every engine in turn, ROUNDS times, each run starting from the same
@@ -62,6 +63,10 @@ pub struct BenchArgs {
     /// alternating; prints the speedup.
     #[arg(long, conflicts_with_all = ["cpu_only", "only", "threads"])]
     thread_scaling: bool,
+    /// Large matrix products instead of the usual workloads: 4096-4096-4096 at batch 1024
+    /// (f32), to read the GPU's matrix-product throughput (GFLOP/s from device time).
+    #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "only"])]
+    large: bool,
     /// Print one line per engine and round, `RAW<TAB>workload<TAB>engine<TAB>seconds`
     /// (what --thread-scaling reads from its child processes).
     #[arg(long, hide = true)]
@@ -87,6 +92,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         printed_header: false,
     };
     let q = args.quick;
+    if args.large {
+        let mut w = random_workload::<f32>(4096, 4096, 4096, 4096, 1024, if q { 2 } else { 8 });
+        w.name = format!("large products: {}", w.name);
+        return out.workload(&w);
+    }
     let f32_loads = [
         seed_workload::<f32>(100),
         seed_workload::<f32>(if q { 2_000 } else { 10_000 }),
@@ -198,13 +208,16 @@ impl Report {
             let m = median(t);
             // Device time from timestamp queries around the compute passes, where present.
             let dev: Vec<f64> = d.iter().flatten().copied().collect();
-            let dev = if dev.len() == d.len() && !dev.is_empty() {
-                format!("  device {:>10.3} us/step", median(&dev) * 1e6 / w.steps() as f64)
+            // Throughput of the step's matrix products, from device time where there is one.
+            let (dev, secs) = if dev.len() == d.len() && !dev.is_empty() {
+                let m = median(&dev);
+                (format!("  device {:>10.3} us/step", m * 1e6 / w.steps() as f64), m)
             } else {
-                String::new()
+                (String::new(), m)
             };
+            let gflops = w.flops_per_step() * w.steps() as f64 / secs / 1e9;
             println!(
-                "  {name:<30} median {:>10.3} ms {:>12.3} us/step {:>9.2}x{dev}",
+                "  {name:<30} median {:>10.3} ms {:>12.3} us/step {:>9.2}x{dev} {gflops:>10.2} GFLOP/s",
                 m * 1e3,
                 m * 1e6 / w.steps() as f64,
                 m / cpu_median
