@@ -5,7 +5,8 @@
 //! cargo run --release --example accuracy -- mnist [--hidden 800[,800]] [--epochs 20] [--backend cpu|gpu|auto]
 //!                                                 [--train-limit N] [--dropout P] [--batch 128]
 //!                                                 [--lr 0.05] [--no-eval]
-//! cargo run --release --example accuracy -- proben NAME [--backend ...]
+//! cargo run --release --example accuracy -- proben NAME [--backend ...] [--hidden 16,8] [--seed 1]
+//!                                                 [--optimizer irprop-] [--validation 0.25] ...
 //! ```
 //!
 //! Data is read from `../shared/data` beside the repository (or `$BPROP_DATA`).
@@ -170,7 +171,7 @@ fn proben(args: &[String]) -> bprop::Result<()> {
         spec = spec.layer(h.parse().expect("hidden sizes"), act.parse()?);
     }
     spec = spec.layer(train.targets().ncols(), out.parse()?);
-    let net = Network::random(&spec, Init::Auto, 1)?;
+    let net = Network::random(&spec, Init::Auto, arg(args, "--seed", 1))?;
     let optimizer: Optimizer = opt.parse()?;
     let full = matches!(optimizer, Optimizer::IRpropMinus { .. });
     // Early stopping on a split of the training set (never on the test set).
@@ -203,8 +204,15 @@ fn proben(args: &[String]) -> bprop::Result<()> {
     let start = Instant::now();
     let r = trainer.train_observed(&cfg, val.as_ref(), &mut |_| {})?;
     let m = evaluate(trainer.network(), &test)?;
+    // The best validation loss (the epoch early stopping restored), for choosing settings
+    // without looking at the test set.
+    let best_val = r
+        .history
+        .iter()
+        .filter_map(|h| h.validation.map(|m| m.loss))
+        .fold(f64::INFINITY, f64::min);
     println!(
-        "RESULT {name} {} {act}/{out} mse {opt} batch {batch} validation {validation} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
+        "RESULT {name} {} {act}/{out} mse {opt} batch {batch} validation {validation} best_val_mse {best_val:.5} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
         spec_name(&spec),
         r.history.len(),
         m.loss,
