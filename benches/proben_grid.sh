@@ -26,4 +26,4 @@ for h in 2 4 8 16 8,4; do
             done
         done
     done
-done | awk '{ for (i = 1; i <= NF; i++) if ($i == "best_val_mse") print $(i + 1), $0 }' | sort -n | cut -d' ' -f2-
+done | awk '{ for (i = 1; i <= NF; i++) if ($i == "val_mse") print $(i + 1), $0 }' | sort -n | cut -d' ' -f2-

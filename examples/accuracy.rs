@@ -14,7 +14,7 @@
 use bprop::data::{load_mnist, read_fann};
 use bprop::driver::{BackendChoice, EpochRecord, TrainConfig, Trainer};
 use bprop::gpu::AdapterRequest;
-use bprop::metrics::evaluate;
+use bprop::metrics::{evaluate, regress};
 use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Schedule};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -166,7 +166,8 @@ fn proben(args: &[String]) -> bprop::Result<()> {
     let lr: f64 = arg(args, "--lr", 0.01);
     let act: String = arg(args, "--activation", "tanh".to_string());
     let out: String = arg(args, "--output", "sigmoid".to_string());
-    let mut spec = NetworkSpec::new(train.inputs().ncols(), Loss::Mse);
+    let loss: Loss = arg(args, "--loss", "mse".to_string()).parse()?;
+    let mut spec = NetworkSpec::new(train.inputs().ncols(), loss);
     for h in hidden.split(',').filter(|h| !h.is_empty()) {
         spec = spec.layer(h.parse().expect("hidden sizes"), act.parse()?);
     }
@@ -204,18 +205,25 @@ fn proben(args: &[String]) -> bprop::Result<()> {
     let start = Instant::now();
     let r = trainer.train_observed(&cfg, val.as_ref(), &mut |_| {})?;
     let m = evaluate(trainer.network(), &test)?;
-    // The best validation loss (the epoch early stopping restored), for choosing settings
-    // without looking at the test set.
-    let best_val = r
-        .history
-        .iter()
-        .filter_map(|h| h.validation.map(|m| m.loss))
-        .fold(f64::INFINITY, f64::min);
+    // FANN's MSE (mean over samples and outputs of (y − ŷ)²) whatever the training loss, on
+    // the test set and on the validation split (of the network early stopping restored:
+    // the number to choose settings by without looking at the test set).
+    let mse = |d: &Dataset<f64>| -> bprop::Result<f64> {
+        let out = bprop::cpu::predict(trainer.network(), d.inputs().view(), 256)?;
+        Ok(regress(&out, d.targets()).mse)
+    };
+    let val_mse = val
+        .as_ref()
+        .map(mse)
+        .transpose()?
+        .map_or("-".into(), |v| format!("{v:.5}"));
+    let test_mse = mse(&test)?;
     println!(
-        "RESULT {name} {} {act}/{out} mse {opt} batch {batch} validation {validation} best_val_mse {best_val:.5} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
+        "RESULT {name} {} {act}/{out} {} {opt} batch {batch} validation {validation} val_mse {val_mse} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
         spec_name(&spec),
+        spec.loss,
         r.history.len(),
-        m.loss,
+        test_mse,
         m.error_rate().map_or("-".into(), |e| format!("{:.2}%", 100.0 * e)),
         start.elapsed().as_secs_f64(),
         r.backend
