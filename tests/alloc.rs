@@ -3,10 +3,9 @@
 //! a few steps to warm up, then many more steps, and asserts that those allocated nothing —
 //! online and mini-batch, with and without dropout, for sgd, momentum and adam.
 //!
-//! The sizes keep every matrix product below matrixmultiply's threshold
-//! (`bprop::cpu::uses_loops`), where the CPU path's own loops compute it; larger products go
-//! to matrixmultiply, which allocates a packing buffer inside each call (three per layer
-//! and step), so the count there is not zero.
+//! The sizes here keep every matrix product below the loops' threshold
+//! (`bprop::cpu::uses_loops`); `tests/alloc_pool.rs` checks steps whose products go to the
+//! packed product on two threads.
 //!
 //! Also here: the fused online step and the general passes give bit-identical results.
 
@@ -14,50 +13,12 @@ use bprop::cpu::{uses_loops, CpuEngine};
 use bprop::engine::Engine;
 use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
 use ndarray::Array2;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-/// Counts allocations (and reallocations) made by the current thread.
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: allocations during thread teardown, after the counter is gone, are not counted.
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the counter is a
-// thread-local Cell with a const initialiser, which needs no allocation.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
+use counting::{allocations_in, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// Allocations made by this thread while `f` runs.
-fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 /// A 6-9-3 network (tanh, softmax, cross-entropy) with biases, and 16 samples.
 fn problem<T: Real>(inputs: usize, hidden: usize) -> (Network<T>, Dataset<T>) {
@@ -118,7 +79,7 @@ fn steps_allocate_nothing<T: Real>(inputs: usize, hidden: usize, batch: usize) {
         (batch, 3, hidden),
         (hidden, batch, inputs),
     ] {
-        assert!(uses_loops(m, k, n), "{m}x{k}x{n} would go to matrixmultiply");
+        assert!(uses_loops(m, k, n), "{m}x{k}x{n} would go to the packed product");
     }
     let steps = 50;
     let order: Vec<u32> = (0..(steps * batch) as u32).map(|i| (i * 5) % 16).collect();

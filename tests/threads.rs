@@ -1,11 +1,11 @@
 //! The CPU path's weights are bit-identical whatever its thread count.
 //!
-//! matrixmultiply reads its thread count once per process, so each count runs in a
-//! process of its own: the test re-runs this test binary, filtered to the `child` test,
-//! once with `MATMUL_NUM_THREADS=1` and once choosing 2 threads through
+//! Each count runs in a process of its own, so that the threads a process starts can be
+//! counted: the test re-runs this test binary, filtered to the `child` test, once with
+//! `BPROP_THREADS=1` and once choosing 2 threads through
 //! `bprop::cpu::threads::set_threads` (with the variable unset). The child trains a few
-//! mini-batch steps whose products are large enough for matrixmultiply to split over two
-//! threads, and prints a digest of every weight's bits, the count it ran with and the
+//! mini-batch steps whose products are large enough for the packed product to split over
+//! two threads, and prints a digest of every weight's bits, the count it ran with and the
 //! threads the process gained. No timing is asserted.
 
 use bprop::cpu::{threads, uses_loops, CpuEngine};
@@ -35,8 +35,8 @@ fn child() {
         threads::set_threads(n.parse().unwrap()).unwrap();
     }
     // 300-128-10, batch 128: the first layer's forward and gradient products are far above
-    // the loops' threshold, and large enough for matrixmultiply to use two threads
-    // (m·k + k·n ≥ 2 · 2¹⁴ in its rule).
+    // the loops' threshold, and large enough for the packed product to use two threads
+    // (at least 2¹⁶ multiply-adds a thread).
     let (inputs, hidden, batch) = (300, 128, 128);
     assert!(!uses_loops(batch, inputs, hidden));
     let spec = NetworkSpec::new(inputs, Loss::CrossEntropy)
@@ -63,11 +63,8 @@ fn child() {
         layer.weights.iter().for_each(|&w| eat(w));
         layer.bias.iter().flatten().for_each(|&b| eat(b));
     }
-    // The count is fixed now: another one is refused, the same one accepted.
     let used = threads::threads();
-    assert!(threads::threads_fixed());
-    assert!(threads::set_threads(used).is_ok());
-    assert!(threads::set_threads(if used == 1 { 2 } else { 1 }).is_err());
+    assert!(threads::set_threads(0).is_err() && threads::set_threads(threads::MAX_THREADS + 1).is_err());
     println!("RESULT digest={digest:016x} threads={used} gained={gained}");
 }
 
@@ -105,7 +102,7 @@ fn weights_are_bit_identical_with_one_and_two_threads() {
     let (one, n1, gained1) = run_child("env", Some("1"));
     let (two, n2, gained2) = run_child("set:2", None);
     assert_eq!((n1, n2), (1, 2), "thread counts the children ran with");
-    // matrixmultiply's pool: no thread for one, one more for two (where /proc tells).
+    // The pool: no thread for one, one more for two (where /proc tells).
     if gained1 != "unknown" {
         assert_eq!((gained1.as_str(), gained2.as_str()), ("0", "1"), "threads started");
     }

@@ -10,7 +10,6 @@ use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice, TILED_MIN_BATCH};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
 use clap::Args;
-use std::process::Command;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -20,7 +19,7 @@ Examples:
   bprop bench --only seed            the workloads whose name contains `seed`
   bprop bench --seed-step            ns per step of the seed's network (f64, online), CPU path
   bprop bench --seed-step --steps 10000000 --rounds 7
-  bprop bench --thread-scaling       MNIST-sized steps with 1 and 2 threads, alternating processes
+  bprop bench --thread-scaling       MNIST-sized steps with 1 and 2 threads, alternating
   bprop bench --large                4096-wide layers at batch 1024: matrix-product GFLOP/s (a real GPU)
   WGPU_ADAPTER_NAME=llvmpipe bprop bench    choose the adapter
 
@@ -47,9 +46,9 @@ pub struct BenchArgs {
     /// Only the workloads whose name contains TEXT (e.g. seed, 784, f64).
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
-    /// Threads for the CPU path's large matrix products, 1 to 4 [default: MATMUL_NUM_THREADS,
+    /// Threads for the CPU path's large matrix products, 1 to 64 [default: BPROP_THREADS,
     /// else the number of physical cores].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
     /// Only the seed's step: nanoseconds per step of the CPU path on the seed's 2-2-1
     /// network in f64, online, STEPS steps in one engine call per round.
@@ -59,8 +58,7 @@ pub struct BenchArgs {
     #[arg(long, requires = "seed_step", value_parser = clap::value_parser!(u64).range(1..))]
     steps: Option<u64>,
     /// The CPU path on MNIST-sized steps (784-800-10, batch 128, f32) with 1 and with 2
-    /// threads, each count in its own process (matrixmultiply fixes the count per process),
-    /// alternating; prints the speedup.
+    /// threads, alternating; prints the speedup and checks the weights are the same bits.
     #[arg(long, conflicts_with_all = ["cpu_only", "only", "threads"])]
     thread_scaling: bool,
     /// Large matrix products instead of the usual workloads: 4096-4096-4096 at batch 1024
@@ -149,7 +147,8 @@ impl Report {
         println!("CPU: {}", cpu_description());
         println!(
             "CPU path: own loops for products of up to {LOOPS_MAX_WORK} multiply-adds or with a dimension of at most 2, \
-             matrixmultiply above, on {} thread(s)",
+             the packed product above ({:?} microkernel), on {} thread(s)",
+            bprop::cpu::gemm::isa(),
             threads::threads()
         );
         match gpu {
@@ -249,51 +248,63 @@ fn seed_step(steps: usize, rounds: usize) -> Result<()> {
     Ok(())
 }
 
-/// `--thread-scaling`: child processes of this program with `--threads 1` and `--threads 2`.
+/// `--thread-scaling`: the MNIST-sized workload on two CPU engines, one run with 1 thread
+/// and one with 2 in each round (the count may change between products, never a result),
+/// with the weights of both compared bit for bit at the end.
 fn thread_scaling(quick: bool, rounds: usize) -> Result<()> {
-    let exe = std::env::current_exe().map_err(|e| BpropError::Io {
-        path: "current executable".into(),
-        source: e,
-    })?;
     let w = mnist_sized(if quick { 2 } else { 4 });
     println!(
-        "bprop bench --thread-scaling: {}, CPU path, {rounds} alternating rounds of one process per thread count",
+        "bprop bench --thread-scaling: {}, CPU path, {rounds} alternating rounds",
         w.name
     );
     println!("CPU: {}", cpu_description());
+    let before = threads::threads();
+    let mut engines = [
+        CpuEngine::new(w.net.clone(), w.data.clone())?,
+        CpuEngine::new(w.net.clone(), w.data.clone())?,
+    ];
     let mut times = [Vec::new(), Vec::new()];
     for _ in 0..rounds {
-        for (t, out) in [1, 2].into_iter().zip(times.iter_mut()) {
-            let mut cmd = Command::new(&exe);
-            cmd.args(["bench", "--cpu-only", "--raw", "--rounds", "1", "--only", "MNIST-sized"])
-                .args(["--threads", &t.to_string()]);
-            if quick {
-                cmd.arg("--quick");
-            }
-            let o = cmd.output().map_err(|e| BpropError::Io {
-                path: exe.display().to_string(),
-                source: e,
-            })?;
-            let text = String::from_utf8_lossy(&o.stdout);
-            let secs = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("RAW\t"))
-                .filter_map(|l| l.rsplit('\t').next()?.parse::<f64>().ok())
-                .next()
-                .ok_or_else(|| BpropError::Io {
-                    path: exe.display().to_string(),
-                    source: std::io::Error::other(format!(
-                        "the child process with {t} thread(s) reported no time: {text}{}",
-                        String::from_utf8_lossy(&o.stderr)
-                    )),
-                })?;
-            out.push(secs);
+        for (t, (engine, out)) in [1, 2].into_iter().zip(engines.iter_mut().zip(times.iter_mut())) {
+            threads::set_threads(t)?;
+            let one: &mut dyn Engine<f32> = engine;
+            out.push(alternate_timed(&w, &mut [one], 1)?.0[0][0]);
         }
     }
+    threads::set_threads(before)?;
+    let [one_thread, two_threads] = &mut engines;
+    let bits = |net: bprop::model::Network<f32>| -> Vec<u32> {
+        net.layers()
+            .iter()
+            .flat_map(|l| {
+                l.weights
+                    .iter()
+                    .chain(l.bias.iter().flatten())
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let same = bits(one_thread.network()?) == bits(two_threads.network()?);
     let (one, two) = (median(&times[0]), median(&times[1]));
     let per_step = |s: f64| s * 1e3 / w.steps() as f64;
     println!("  1 thread   median {:>9.3} ms/step", per_step(one));
     println!("  2 threads  median {:>9.3} ms/step", per_step(two));
     println!("  speedup {:.2}x (1 thread's median time / 2 threads')", one / two);
+    println!(
+        "  weights after the runs: {}",
+        if same {
+            "bit-identical"
+        } else {
+            "DIFFERENT (a bug: the count must not change a result)"
+        }
+    );
+    if !same {
+        return Err(BpropError::InvalidArgument {
+            name: "thread-scaling",
+            value: "1 and 2 threads".into(),
+            why: "the weights differ between thread counts".into(),
+        });
+    }
     Ok(())
 }

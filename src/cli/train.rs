@@ -128,9 +128,9 @@ pub struct TrainArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
-    /// Threads for the CPU path's large matrix products, 1 to 4 [default: MATMUL_NUM_THREADS,
+    /// Threads for the CPU path's large matrix products, 1 to 64 [default: BPROP_THREADS,
     /// else the number of physical cores]; the weights are the same whatever the count.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
     /// Floating-point precision [default: f32; with --resume, the model's].
     #[arg(long, value_enum)]

@@ -35,9 +35,8 @@
 //! fused multiply-adds fast where the build targets plain x86-64, the passes are compiled
 //! a second time with AVX2 and FMA enabled and chosen at run time (`cpu/mod.rs`).
 
+use super::gemm::{gemm, Strided};
 use crate::model::Real;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
 use std::sync::OnceLock;
 
 /// Products with at most this many multiply-adds (m · k · n) run as loops. Measured on a
@@ -116,7 +115,7 @@ impl MulAdd for Separate {
 /// An output from the chain `s` of its first block: α·s + 0, as matrixmultiply writes it
 /// (the + 0 turns a −0 into +0; for α = 1 the product is exact and skipped).
 #[inline(always)]
-fn first_block<M: MulAdd, T: Real>(alpha: T, s: T) -> T {
+pub(crate) fn first_block<M: MulAdd, T: Real>(alpha: T, s: T) -> T {
     if alpha == T::one() {
         s + T::zero()
     } else {
@@ -126,7 +125,7 @@ fn first_block<M: MulAdd, T: Real>(alpha: T, s: T) -> T {
 
 /// An output `c` with the chain `s` of a later block added: c + α·s.
 #[inline(always)]
-fn later_block<M: MulAdd, T: Real>(alpha: T, s: T, c: T) -> T {
+pub(crate) fn later_block<M: MulAdd, T: Real>(alpha: T, s: T, c: T) -> T {
     M::madd(alpha, s, c)
 }
 
@@ -142,16 +141,6 @@ pub(crate) fn row<T>(s: &[T], r: usize, n: usize) -> &[T] {
 #[inline(always)]
 pub(crate) fn row_mut<T>(s: &mut [T], r: usize, n: usize) -> &mut [T] {
     &mut s[r * n..(r + 1) * n]
-}
-
-/// A row-major (rows, cols) slice as an ndarray view, for matrixmultiply.
-fn view<T>(s: &[T], rows: usize, cols: usize) -> ArrayView2<'_, T> {
-    ArrayView2::from_shape((rows, cols), s).expect("the caller's dimensions match the slice")
-}
-
-/// Mutable [`view`].
-fn view_mut<T>(s: &mut [T], rows: usize, cols: usize) -> ArrayViewMut2<'_, T> {
-    ArrayViewMut2::from_shape((rows, cols), s).expect("the caller's dimensions match the slice")
 }
 
 /// z[i] = Σ_j a[j] w[i,j] for every row i of `w` (rows of `a.len()` values): one chain
@@ -328,12 +317,18 @@ fn forward_batch<M: MulAdd, T: Real>(
     }
 }
 
-/// Z = A Wᵀ through matrixmultiply (out of line: the loops' callers stay small).
+/// Z = A Wᵀ through the packed product (out of line: the loops' callers stay small).
 #[inline(never)]
 fn forward_gemm<T: Real>(a: &[T], w: &[T], z: &mut [T], rows: usize, n_in: usize, n_out: usize) {
-    super::threads::before_large_product();
-    let (a, w) = (view(a, rows, n_in), view(w, n_out, n_in));
-    general_mat_mul(T::one(), &a, &w.t(), T::zero(), &mut view_mut(z, rows, n_out));
+    gemm(
+        T::one(),
+        Strided::rows(a, n_in),
+        Strided::transposed(w, n_in),
+        z,
+        rows,
+        n_in,
+        n_out,
+    );
 }
 
 /// Delta product D = Δ W: `delta` (rows, m) of the layer above, its weights `w` (m, n),
@@ -349,17 +344,10 @@ pub fn delta_product<M: MulAdd, T: Real>(delta: &[T], w: &[T], d: &mut [T], rows
     }
 }
 
-/// D = Δ W through matrixmultiply.
+/// D = Δ W through the packed product.
 #[inline(never)]
 fn delta_gemm<T: Real>(delta: &[T], w: &[T], d: &mut [T], rows: usize, m: usize, n: usize) {
-    super::threads::before_large_product();
-    general_mat_mul(
-        T::one(),
-        &view(delta, rows, m),
-        &view(w, m, n),
-        T::zero(),
-        &mut view_mut(d, rows, n),
-    );
+    gemm(T::one(), Strided::rows(delta, m), Strided::rows(w, n), d, rows, m, n);
 }
 
 /// Gradient product G = α Δᵀ A: `delta` (rows, n_out), the layer's input `a` (rows,
@@ -398,13 +386,19 @@ pub fn gradient_product<M: MulAdd, T: Real>(
     }
 }
 
-/// G = α Δᵀ A through matrixmultiply.
+/// G = α Δᵀ A through the packed product.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn gradient_gemm<T: Real>(alpha: T, delta: &[T], a: &[T], g: &mut [T], rows: usize, n_out: usize, n_in: usize) {
-    super::threads::before_large_product();
-    let (d, a) = (view(delta, rows, n_out), view(a, rows, n_in));
-    general_mat_mul(alpha, &d.t(), &a, T::zero(), &mut view_mut(g, n_out, n_in));
+    gemm(
+        alpha,
+        Strided::transposed(delta, n_out),
+        Strided::rows(a, n_in),
+        g,
+        n_out,
+        rows,
+        n_in,
+    );
 }
 
 #[cfg(test)]
@@ -425,23 +419,141 @@ mod tests {
         v.iter().map(|x| x.f64().to_bits()).collect()
     }
 
-    /// Each product by the loops (with this CPU's rounding) and by matrixmultiply, bit for
-    /// bit, on shapes with dimensions of 1 and 2, either side of the threshold, and with
-    /// sums longer than one block of KC terms.
-    fn loops_match_matrixmultiply<T: Real>() {
+    /// The three products by the loops (with this CPU's rounding).
+    #[allow(clippy::type_complexity)]
+    fn by_loops<T: Real>(
+        a: &[T],
+        w: &[T],
+        delta: &[T],
+        alpha: T,
+        (b, n_in, n_out): (usize, usize, usize),
+    ) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let (mut z, mut d, mut g) = (
+            vec![T::zero(); b * n_out],
+            vec![T::zero(); b * n_in],
+            vec![T::zero(); n_out * n_in],
+        );
+        // Straight to the loops, whatever the size.
+        for r in 0..b {
+            if fused() {
+                matvec::<Fused, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
+                combine_rows::<Fused, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
+            } else {
+                matvec::<Separate, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
+                combine_rows::<Separate, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
+            }
+        }
+        for i in 0..n_out {
+            if fused() {
+                combine_rows::<Fused, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
+            } else {
+                combine_rows::<Separate, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
+            }
+        }
+        (z, d, g)
+    }
+
+    /// The packed product (on 1, 2 and 3 threads) gives the loops' bits, and the products
+    /// through the public entry points (which pick a route by size) give them too, on
+    /// edge shapes: dimensions of 1 to 3, either side of the microkernel tiles (4, 6, 8,
+    /// 16, 32 and one more or less), tall and skinny, sums longer than one block of KC
+    /// terms, more rows than one A block (MC) and more columns than one B block (NC).
+    fn packed_matches_loops<T: Real>() {
         let shapes = [
             (1, 2, 2),
             (1, 9, 3),
-            (1, 300, 7),
+            (3, 3, 3),
             (2, 13, 5),
-            (3, 1, 5),
             (5, 7, 1),
+            (7, 31, 33),
+            (9, 17, 15),
+            (17, 33, 31),
+            (33, 5, 65),
             (4, 17, 13),
             (7, 600, 2),
             (300, 3, 2),
             (2, 520, 40),
+            (257, 40, 7),
+            (130, 300, 9),
+            (3, 1030, 300),
+            (121, 64, 1100),
+            (600, 20, 3),
         ];
         for (b, n_in, n_out) in shapes {
+            let (a, w) = (filled::<T>(b, n_in, 1), filled::<T>(n_out, n_in, 2));
+            let delta = filled::<T>(b, n_out, 3);
+            let alpha = T::one() / T::of(b as f64);
+            let shape = format!("{} batch {b}, {n_in} → {n_out}", T::NAME);
+            let (z, d, g) = by_loops(&a, &w, &delta, alpha, (b, n_in, n_out));
+            for threads in [1, 2, 3] {
+                let mut z2 = vec![T::zero(); b * n_out];
+                let mut d2 = vec![T::zero(); b * n_in];
+                let mut g2 = vec![T::zero(); n_out * n_in];
+                let at = Strided::rows(&a, n_in);
+                super::super::gemm::gemm_on(
+                    threads,
+                    T::one(),
+                    at,
+                    Strided::transposed(&w, n_in),
+                    &mut z2,
+                    b,
+                    n_in,
+                    n_out,
+                );
+                super::super::gemm::gemm_on(
+                    threads,
+                    T::one(),
+                    Strided::rows(&delta, n_out),
+                    Strided::rows(&w, n_in),
+                    &mut d2,
+                    b,
+                    n_out,
+                    n_in,
+                );
+                let dt = Strided::transposed(&delta, n_out);
+                super::super::gemm::gemm_on(threads, alpha, dt, at, &mut g2, n_out, b, n_in);
+                assert_eq!(bits(&z), bits(&z2), "forward, {shape}, {threads} threads");
+                assert_eq!(bits(&d), bits(&d2), "delta, {shape}, {threads} threads");
+                assert_eq!(bits(&g), bits(&g2), "gradient, {shape}, {threads} threads");
+            }
+            let (mut z3, mut d3, mut g3) = (
+                vec![T::zero(); b * n_out],
+                vec![T::zero(); b * n_in],
+                vec![T::zero(); n_out * n_in],
+            );
+            if fused() {
+                forward_product::<Fused, T>(&a, &w, None, &mut z3, b, n_in, n_out);
+                delta_product::<Fused, T>(&delta, &w, &mut d3, b, n_out, n_in);
+                gradient_product::<Fused, T>(alpha, &delta, &a, &mut g3, b, n_out, n_in);
+            } else {
+                forward_product::<Separate, T>(&a, &w, None, &mut z3, b, n_in, n_out);
+                delta_product::<Separate, T>(&delta, &w, &mut d3, b, n_out, n_in);
+                gradient_product::<Separate, T>(alpha, &delta, &a, &mut g3, b, n_out, n_in);
+            }
+            assert_eq!(bits(&z), bits(&z3), "forward_product, {shape}");
+            assert_eq!(bits(&d), bits(&d3), "delta_product, {shape}");
+            assert_eq!(bits(&g), bits(&g3), "gradient_product, {shape}");
+        }
+    }
+
+    #[test]
+    fn packed_product_gives_the_loops_bits_f64() {
+        packed_matches_loops::<f64>();
+    }
+
+    #[test]
+    fn packed_product_gives_the_loops_bits_f32() {
+        packed_matches_loops::<f32>();
+    }
+
+    /// The products are matrixmultiply's bits (the route earlier versions of bprop took
+    /// for every product), but for one case: matrixmultiply's edge tiles add later blocks
+    /// as c + (α s) rounded twice, its full tiles as one fused c + α s, as the loops and
+    /// the packed product do; they agree when α = 1 or there is one block.
+    fn packed_matches_matrixmultiply<T: Real>() {
+        use ndarray::linalg::general_mat_mul;
+        use ndarray::{ArrayView2, ArrayViewMut2};
+        for (b, n_in, n_out) in [(4, 17, 13), (2, 520, 40), (130, 300, 9), (33, 700, 70), (300, 40, 20)] {
             let (a, w) = (filled::<T>(b, n_in, 1), filled::<T>(n_out, n_in, 2));
             let delta = filled::<T>(b, n_out, 3);
             let alpha = T::one() / T::of(b as f64);
@@ -450,38 +562,35 @@ mod tests {
                 vec![T::zero(); b * n_in],
                 vec![T::zero(); n_out * n_in],
             );
-            if fused() {
-                forward_product::<Fused, T>(&a, &w, None, &mut z, b, n_in, n_out);
-                delta_product::<Fused, T>(&delta, &w, &mut d, b, n_out, n_in);
-                gradient_product::<Fused, T>(alpha, &delta, &a, &mut g, b, n_out, n_in);
-            } else {
-                forward_product::<Separate, T>(&a, &w, None, &mut z, b, n_in, n_out);
-                delta_product::<Separate, T>(&delta, &w, &mut d, b, n_out, n_in);
-                gradient_product::<Separate, T>(alpha, &delta, &a, &mut g, b, n_out, n_in);
-            }
+            forward_gemm(&a, &w, &mut z, b, n_in, n_out);
+            delta_gemm(&delta, &w, &mut d, b, n_out, n_in);
+            gradient_gemm(alpha, &delta, &a, &mut g, b, n_out, n_in);
             let (mut z2, mut d2, mut g2) = (z.clone(), d.clone(), g.clone());
-            forward_gemm(&a, &w, &mut z2, b, n_in, n_out);
-            delta_gemm(&delta, &w, &mut d2, b, n_out, n_in);
-            gradient_gemm(alpha, &delta, &a, &mut g2, b, n_out, n_in);
+            let v = |s: &[T], r, c| ArrayView2::from_shape((r, c), s).unwrap().to_owned();
+            let (av, wv, dv) = (v(&a, b, n_in), v(&w, n_out, n_in), v(&delta, b, n_out));
+            let mut out = |s: &mut [T], r, c| ArrayViewMut2::from_shape((r, c), s).unwrap().to_owned();
+            let (mut zo, mut d_o, mut go) = (out(&mut z2, b, n_out), out(&mut d2, b, n_in), out(&mut g2, n_out, n_in));
+            general_mat_mul(T::one(), &av, &wv.t(), T::zero(), &mut zo);
+            general_mat_mul(T::one(), &dv, &wv, T::zero(), &mut d_o);
+            general_mat_mul(alpha, &dv.t(), &av, T::zero(), &mut go);
             let shape = format!("{} batch {b}, {n_in} → {n_out}", T::NAME);
-            assert_eq!(bits(&z), bits(&z2), "forward, {shape}");
-            assert_eq!(bits(&d), bits(&d2), "delta, {shape}");
-            // matrixmultiply's edge tiles add later blocks as c + (α s) rounded twice,
-            // full tiles as one fused c + α s; they agree when α = 1 or there is one block.
+            let flat = |x: &ndarray::Array2<T>| x.iter().copied().collect::<Vec<T>>();
+            assert_eq!(bits(&z), bits(&flat(&zo)), "forward, {shape}");
+            assert_eq!(bits(&d), bits(&flat(&d_o)), "delta, {shape}");
             if alpha == T::one() || b <= KC {
-                assert_eq!(bits(&g), bits(&g2), "gradient, {shape}");
+                assert_eq!(bits(&g), bits(&flat(&go)), "gradient, {shape}");
             }
         }
     }
 
     #[test]
-    fn loops_give_matrixmultiplys_bits_f64() {
-        loops_match_matrixmultiply::<f64>();
+    fn packed_product_gives_matrixmultiplys_bits_f64() {
+        packed_matches_matrixmultiply::<f64>();
     }
 
     #[test]
-    fn loops_give_matrixmultiplys_bits_f32() {
-        loops_match_matrixmultiply::<f32>();
+    fn packed_product_gives_matrixmultiplys_bits_f32() {
+        packed_matches_matrixmultiply::<f32>();
     }
 
     /// Against a naive triple loop in f64, with the bias.

@@ -25,7 +25,9 @@
 //! packing buffer matrixmultiply allocates inside each large product (`tests/alloc.rs`
 //! counts). Large products may use several threads ([`threads`]).
 
+pub mod gemm;
 mod kernels;
+mod pool;
 pub mod threads;
 
 pub use kernels::{uses_loops, LOOPS_MAX_MIN_DIM, LOOPS_MAX_WORK};
@@ -439,14 +441,81 @@ fn update_params<T: Real, S: Flat<Elem = T>>(
     if let Optimizer::Sgd = opt {
         // Plain SGD keeps no state: its slots are neither read nor written. Its rule,
         // p ← p − η g (Optimizer::apply), is written out so that it is inlined in f32 too.
-        for (p, &g) in p.iter_mut().zip(g) {
-            let g = decayed(*p, g);
-            *p -= k.lr * g;
+        if p.len() < PARALLEL_UPDATE_MIN {
+            for (p, &g) in p.iter_mut().zip(g) {
+                let g = decayed(*p, g);
+                *p -= k.lr * g;
+            }
+        } else {
+            let lr = k.lr;
+            in_parallel(p, None, None, &|p, _, _, r| {
+                for (p, &g) in p.iter_mut().zip(&g[r]) {
+                    let g = match lambda {
+                        Some(lambda) => g + lambda * *p,
+                        None => g,
+                    };
+                    *p -= lr * g;
+                }
+            });
         }
     } else {
         let [s0, s1] = slots;
-        update_with_state(opt, p, g, s0.flat_mut(), s1.flat_mut(), lambda, k, decay_p);
+        let (s0, s1) = (s0.flat_mut(), s1.flat_mut());
+        if p.len() < PARALLEL_UPDATE_MIN {
+            update_with_state(opt, p, g, s0, s1, lambda, k, decay_p);
+        } else {
+            in_parallel(p, Some(s0), Some(s1), &|p, s0, s1, r| {
+                update_with_state(opt, p, &g[r], s0.unwrap(), s1.unwrap(), lambda, k, decay_p)
+            });
+        }
     }
+}
+
+/// Parameter arrays at least this long are updated in parallel, in contiguous chunks on
+/// the pool's threads (an element-wise rule: the same bits whatever the split). Below it
+/// the work is a few microseconds, less than handing it over.
+const PARALLEL_UPDATE_MIN: usize = 1 << 15;
+
+/// Runs `f(p, s0, s1, range)` on [`threads::threads`] contiguous chunks of `p` (and of the
+/// state slots, which are as long), `range` being the chunk's place in `p`.
+#[allow(clippy::type_complexity)]
+fn in_parallel<T: Real>(
+    p: &mut [T],
+    s0: Option<&mut [T]>,
+    s1: Option<&mut [T]>,
+    f: &(dyn Fn(&mut [T], Option<&mut [T]>, Option<&mut [T]>, std::ops::Range<usize>) + Sync),
+) {
+    /// A pointer the threads share, each using only its own chunk.
+    #[derive(Clone, Copy)]
+    struct Shared<T>(*mut T);
+    // SAFETY: the chunks are disjoint and `pool::run` returns only after every part.
+    unsafe impl<T: Send> Sync for Shared<T> {}
+    unsafe impl<T: Send> Send for Shared<T> {}
+    impl<T> Shared<T> {
+        // A method, so that closures capture the whole (Sync) wrapper, not its field.
+        fn at(self, start: usize) -> *mut T {
+            // SAFETY (of the callers' use): `start` is inside the slice the pointer came from.
+            unsafe { self.0.add(start) }
+        }
+    }
+    let len = p.len();
+    let parts = threads::threads().min(len / (PARALLEL_UPDATE_MIN / 2)).max(1);
+    let chunk = len.div_ceil(parts);
+    let ptr = |s: Option<&mut [T]>| s.map(|s| (Shared(s.as_mut_ptr()), s.len()));
+    let (pp, s0, s1) = (Shared(p.as_mut_ptr()), ptr(s0), ptr(s1));
+    let slot = |s: Option<(Shared<T>, usize)>, r: &std::ops::Range<usize>| {
+        s.map(|(q, n)| {
+            assert!(n >= r.end, "state slots as long as the parameters");
+            // SAFETY: `r` is this part's chunk, inside the slot, disjoint from the others'.
+            unsafe { std::slice::from_raw_parts_mut(q.at(r.start), r.len()) }
+        })
+    };
+    pool::run(parts, &|i| {
+        let r = i * chunk..((i + 1) * chunk).min(len);
+        // SAFETY: as in `slot`, for the parameters.
+        let p = unsafe { std::slice::from_raw_parts_mut(pp.at(r.start), r.len()) };
+        f(p, slot(s0, &r), slot(s1, &r), r);
+    });
 }
 
 /// The rules with state (all but plain SGD) for [`update_params`]: out of line, so that

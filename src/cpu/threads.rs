@@ -1,91 +1,66 @@
 //! How many threads the CPU path's large matrix products use.
 //!
-//! Products above the loops' threshold ([`crate::cpu::uses_loops`]) run in
-//! matrixmultiply, which splits a product over up to 4 threads (its `threading` feature,
-//! enabled through ndarray's `matrixmultiply-threading`). matrixmultiply reads the count
-//! once per process, from the environment variable `MATMUL_NUM_THREADS`, when it computes
-//! its first product (default: the number of physical cores), and keeps it. So the count
-//! must be chosen before the CPU path's first large product: [`set_threads`] sets the
-//! variable and refuses a different count once such a product has run; [`threads`] says
-//! what is (or will be) used. Setting `MATMUL_NUM_THREADS` in the environment does the
-//! same from outside. Everything else in a step (the loops, activations, losses, updates)
-//! runs on the calling thread.
+//! Products above the loops' threshold ([`crate::cpu::uses_loops`]) run in the packed
+//! product (`cpu/gemm.rs`), which shares out bands of the output matrix (whole rows or
+//! columns of microkernel tiles) among the threads of a persistent pool (`cpu/pool.rs`),
+//! never the terms of one sum: every output is computed by the same operations in the same
+//! order whatever the count, so **weights are bit-identical with any thread count**
+//! (`tests/threads.rs` checks 1 against 2, the unit tests of `cpu/kernels.rs` 1, 2 and 3).
+//! Because the count never changes a result, it may be changed at any time.
 //!
-//! The threads share out blocks of the output matrix (rows, or columns in steps of the
-//! microkernel's width), never the terms of one sum, so every output is computed by the
-//! same operations in the same order whatever the count: weights are bit-identical with
-//! 1, 2 or 4 threads (`tests/threads.rs` checks 1 against 2).
+//! The count is [`set_threads`]'s, else the environment variable `BPROP_THREADS`'s (read
+//! when first needed), else the number of physical cores. Everything else in a step (the
+//! loops, activations, losses, updates) runs on the calling thread.
 
 use crate::error::{BpropError, Result};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The most threads matrixmultiply uses, whatever `MATMUL_NUM_THREADS` says.
-pub const MAX_THREADS: usize = 4;
+/// The most threads a product uses.
+pub const MAX_THREADS: usize = 64;
 
-/// The environment variable matrixmultiply reads.
-pub const ENV_VAR: &str = "MATMUL_NUM_THREADS";
+/// The environment variable that sets the count when [`set_threads`] has not.
+pub const ENV_VAR: &str = "BPROP_THREADS";
 
-/// The count matrixmultiply settled on, recorded just before the CPU path's first large
-/// product (when matrixmultiply reads the variable too).
-static IN_USE: OnceLock<usize> = OnceLock::new();
+/// The count in use; 0 until it is first read or set.
+static COUNT: AtomicUsize = AtomicUsize::new(0);
 
-/// The count matrixmultiply derives from the environment now: `MATMUL_NUM_THREADS` if set
-/// and not empty (1 if it does not parse), else the number of physical cores; clamped to
-/// 1..=[`MAX_THREADS`] (matrixmultiply 0.3's rule).
+/// The count the environment gives: `BPROP_THREADS` if it holds a number in
+/// 1..=[`MAX_THREADS`] (larger numbers are clamped), else the number of physical cores.
 fn from_env() -> usize {
-    let n = match std::env::var(ENV_VAR) {
-        Ok(s) if !s.is_empty() => s.parse().unwrap_or(1),
-        _ => num_cpus::get_physical(),
-    };
-    n.clamp(1, MAX_THREADS)
+    match std::env::var(ENV_VAR).ok().and_then(|s| s.trim().parse::<usize>().ok()) {
+        Some(n) if n >= 1 => n.min(MAX_THREADS),
+        _ => num_cpus::get_physical().clamp(1, MAX_THREADS),
+    }
 }
 
-/// Called by the CPU path before each product it hands to matrixmultiply.
-#[inline]
-pub(crate) fn before_large_product() {
-    IN_USE.get_or_init(from_env);
-}
-
-/// The number of threads the CPU path's large products use (or will use, if none has run
-/// yet in this process).
+/// The number of threads the CPU path's large products use.
 pub fn threads() -> usize {
-    IN_USE.get().copied().unwrap_or_else(from_env)
+    match COUNT.load(Ordering::Relaxed) {
+        0 => {
+            let n = from_env();
+            // Another thread may have set a count meanwhile; theirs stands.
+            match COUNT.compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => n,
+                Err(set) => set,
+            }
+        }
+        n => n,
+    }
 }
 
-/// Whether the thread count is fixed: a large product has run in this process.
-pub fn threads_fixed() -> bool {
-    IN_USE.get().is_some()
-}
-
-/// Makes the CPU path's large products use `n` threads, by setting `MATMUL_NUM_THREADS`.
-/// Call it at the start of the program, before other threads run (it changes the process
-/// environment) and before the first training step or prediction on the CPU path.
+/// Makes the CPU path's large products use `n` threads from now on (any time: the count
+/// changes speed only, never a result).
 ///
 /// # Errors
-/// [`BpropError::InvalidArgument`] naming `threads` when `n` is not in 1..=4, or when a
-/// large product has already run with another count (matrixmultiply keeps the count it
-/// read first for the life of the process).
+/// [`BpropError::InvalidArgument`] naming `threads` when `n` is not in 1..=[`MAX_THREADS`].
 pub fn set_threads(n: usize) -> Result<()> {
     if !(1..=MAX_THREADS).contains(&n) {
         return Err(BpropError::InvalidArgument {
             name: "threads",
             value: n.to_string(),
-            why: format!("must be in 1..={MAX_THREADS} (matrixmultiply's limit)"),
+            why: format!("must be in 1..={MAX_THREADS}"),
         });
     }
-    match IN_USE.get() {
-        Some(&used) if used == n => Ok(()),
-        Some(&used) => Err(BpropError::InvalidArgument {
-            name: "threads",
-            value: n.to_string(),
-            why: format!(
-                "the CPU path already runs its matrix products on {used} thread(s) in this process; \
-                 matrixmultiply reads {ENV_VAR} once, so choose the count before the first training step"
-            ),
-        }),
-        None => {
-            std::env::set_var(ENV_VAR, n.to_string());
-            Ok(())
-        }
-    }
+    COUNT.store(n, Ordering::Relaxed);
+    Ok(())
 }

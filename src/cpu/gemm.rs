@@ -1,0 +1,533 @@
+//! The CPU path's packed matrix product for large products: C = α A B, with A (m, k) and
+//! B (k, n) read through strides (so Wᵀ and Δᵀ need no copy) and C (m, n) row-major.
+//!
+//! **The method** is Goto and van de Geijn's ("Anatomy of high-performance matrix
+//! multiplication", 2008), as BLIS, OpenBLAS and matrixmultiply lay it out: B is copied
+//! ("packed") a block of [`KC`] rows × NC columns at a time into panels of NR columns, A a
+//! block of MC rows × [`KC`] columns at a time into panels of MR rows, so that the
+//! microkernel reads both operands contiguously from cache; the microkernel keeps an
+//! MR × NR block of C in registers and adds one outer product (a column of the A panel
+//! times a row of the B panel) per term. MR × NR is chosen per instruction set: 8 × 32
+//! (f32) and 8 × 16 (f64) with AVX-512, 6 × 16 and 6 × 8 with AVX2 (16 and 12 vector
+//! accumulators, below the register file's 32 and 16), 4 × 8 elsewhere.
+//!
+//! **The same bits as the loops.** Every output is one chain of multiply-adds in index
+//! order over each block of [`KC`] terms, from +0, and a block's chain s is stored as
+//! α·s + 0 (the first block) or added as c + α·s (later blocks), rounded as
+//! `kernels::fused` says: exactly what the loops in `kernels.rs` compute. So a product
+//! gives the same bits by either route, and the loops' threshold never changes a result.
+//!
+//! **Threads.** The output is cut into bands of whole microkernel tiles (rows of C when it
+//! has more rows than columns, columns otherwise), one per thread of [`super::pool`]; each
+//! thread packs what its band needs into its own buffers. No sum is ever split, so the
+//! weights are the same bits whatever the thread count ([`super::threads`]).
+//!
+//! **No allocation per call.** Each thread keeps its packing buffers in a thread-local
+//! vector that grows to the largest product it has seen and is reused after that.
+
+use super::kernels::{fused, KC};
+use crate::model::Real;
+use std::cell::Cell;
+
+/// A read-only matrix in a slice: element (i, j) is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub struct Strided<'a, T> {
+    /// The elements.
+    pub data: &'a [T],
+    /// Step between rows.
+    pub rs: usize,
+    /// Step between columns.
+    pub cs: usize,
+}
+
+impl<'a, T: Copy> Strided<'a, T> {
+    /// A row-major (rows, cols) matrix.
+    pub fn rows(data: &'a [T], cols: usize) -> Self {
+        Strided { data, rs: cols, cs: 1 }
+    }
+
+    /// The transpose of a row-major matrix with rows of `cols` values.
+    pub fn transposed(data: &'a [T], cols: usize) -> Self {
+        Strided { data, rs: 1, cs: cols }
+    }
+}
+
+/// Rows of A per packed block (a multiple of every MR here: 4, 6 and 8). The A block is
+/// MC × KC: 120 KiB in f32, 240 KiB in f64, well inside a core's L2.
+const MC: usize = 120;
+
+/// Columns of B per packed block, in bytes of the element: the B block is KC × NC,
+/// 1 MiB, a share of L2 or L3 that each thread's microkernels sweep once per A block.
+const NC_BYTES: usize = 4096;
+
+/// The products in one band must have at least this many multiply-adds for a second
+/// thread to be worth waking (a band is then tens of microseconds of work).
+const MIN_WORK_PER_THREAD: usize = 1 << 16;
+
+thread_local! {
+    /// This thread's packing buffers (f64 storage, reinterpreted for f32). A band takes the
+    /// vector out while it runs and puts it back after, so that its loops are in the body
+    /// of the function compiled for the microkernel's instruction set (a closure passed to
+    /// the thread-local would be compiled without them).
+    static PACK: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+/// The instruction sets the microkernel is compiled for, chosen once at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F with FMA: 512-bit vectors.
+    Avx512,
+    /// AVX2 with FMA: 256-bit vectors.
+    Avx2,
+    /// The build's baseline, fused multiply-adds where `kernels::fused` says so.
+    Portable,
+}
+
+/// The microkernel this CPU runs.
+pub fn isa() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if fused() {
+            return if std::arch::is_x86_feature_detected!("avx512f") {
+                Isa::Avx512
+            } else {
+                Isa::Avx2
+            };
+        }
+        Isa::Portable
+    })
+}
+
+/// C = α A B, C row-major with rows of `n` values (module doc). Returns with C written
+/// in full (for k = 0: zeros).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<T: Real>(alpha: T, a: Strided<'_, T>, b: Strided<'_, T>, c: &mut [T], m: usize, k: usize, n: usize) {
+    gemm_on(super::threads::threads(), alpha, a, b, c, m, k, n);
+}
+
+/// [`gemm`] on up to `threads` threads (the same bits for any count).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_on<T: Real>(
+    threads: usize,
+    alpha: T,
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let c = &mut c[..m * n];
+    if k == 0 {
+        c.fill(T::zero());
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // The microkernels are written for f32 and f64; T is one of them (`Real`), seen
+        // through bytemuck as what it is.
+        fn cast<T: Real, U: bytemuck::Pod>(a: Strided<'_, T>) -> Strided<'_, U> {
+            Strided {
+                data: bytemuck::cast_slice(a.data),
+                rs: a.rs,
+                cs: a.cs,
+            }
+        }
+        let f32 = std::mem::size_of::<T>() == 4;
+        match (isa(), f32) {
+            (Isa::Avx512, true) => {
+                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
+                return split::<f32, 8, 32>(threads, al, a, b, c, m, k, n, band::<f32, 8, 32, x86::Avx512F32>);
+            }
+            (Isa::Avx512, false) => {
+                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
+                return split::<f64, 8, 16>(threads, al, a, b, c, m, k, n, band::<f64, 8, 16, x86::Avx512F64>);
+            }
+            (Isa::Avx2, true) => {
+                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
+                return split::<f32, 6, 16>(threads, al, a, b, c, m, k, n, band::<f32, 6, 16, x86::Avx2F32>);
+            }
+            (Isa::Avx2, false) => {
+                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
+                return split::<f64, 6, 8>(threads, al, a, b, c, m, k, n, band::<f64, 6, 8, x86::Avx2F64>);
+            }
+            (Isa::Portable, _) => {}
+        }
+    }
+    portable(alpha, a, b, c, m, k, n);
+}
+
+/// Elsewhere (no AVX2 and FMA, or not x86-64): matrixmultiply, single-threaded, which
+/// allocates its packing buffer per call. Its results are the loops' bits but for the
+/// later blocks of its edge tiles, which it rounds as c + (α s) with two roundings.
+#[allow(clippy::too_many_arguments)]
+fn portable<T: Real>(alpha: T, a: Strided<'_, T>, b: Strided<'_, T>, c: &mut [T], m: usize, k: usize, n: usize) {
+    use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
+    fn view<'a, T>(s: Strided<'a, T>, rows: usize, cols: usize) -> ArrayView2<'a, T> {
+        let need = (rows - 1) * s.rs + (cols - 1) * s.cs + 1;
+        ArrayView2::from_shape((rows, cols).strides((s.rs, s.cs)), &s.data[..need]).expect("the caller's shape fits")
+    }
+    let mut out = ArrayViewMut2::from_shape((m, n), c).expect("the caller's shape fits");
+    ndarray::linalg::general_mat_mul(alpha, &view(a, m, k), &view(b, k, n), T::zero(), &mut out);
+}
+
+/// A pointer to C that threads share; each writes only its own band.
+#[derive(Clone, Copy)]
+struct COut<T>(*mut T);
+// SAFETY: the bands are disjoint, and `split` outlives every band's use.
+unsafe impl<T: Send> Send for COut<T> {}
+unsafe impl<T: Send> Sync for COut<T> {}
+
+/// One thread's share: C[rows, cols] = α A[rows, :] B[:, cols].
+struct Band<'a, T> {
+    alpha: T,
+    a: Strided<'a, T>,
+    b: Strided<'a, T>,
+    c: COut<T>,
+    /// Row step of C (its full width).
+    ldc: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    k: usize,
+}
+
+/// Cuts C into bands for up to `threads` threads and runs `kernel` on each.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn split<T: Real, const MR: usize, const NR: usize>(
+    threads: usize,
+    alpha: T,
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+    kernel: fn(&Band<'_, T>),
+) {
+    let by_rows = m >= n;
+    let (len, tile) = if by_rows { (m, MR) } else { (n, NR) };
+    let tiles = len.div_ceil(tile);
+    let work = m.saturating_mul(k).saturating_mul(n);
+    let parts = threads.min(tiles).min((work / MIN_WORK_PER_THREAD).max(1)).max(1);
+    let per = tiles.div_ceil(parts) * tile;
+    let parts = len.div_ceil(per);
+    let out = COut(c.as_mut_ptr());
+    let band = |p: usize| {
+        let span = p * per..((p + 1) * per).min(len);
+        let (rows, cols) = if by_rows { (span, 0..n) } else { (0..m, span) };
+        kernel(&Band {
+            alpha,
+            a,
+            b,
+            c: out,
+            ldc: n,
+            rows,
+            cols,
+            k,
+        });
+    };
+    super::pool::run(parts, &band);
+}
+
+/// The blocked product of one band (module doc), on this thread's packing buffers, with
+/// microkernel `K`. Only [`gemm_on`] names a `K`, after [`isa`] found its instructions.
+fn band<T: Real, const MR: usize, const NR: usize, K: Micro<T>>(p: &Band<'_, T>) {
+    let nc_max = (NC_BYTES / std::mem::size_of::<T>()).div_ceil(NR) * NR;
+    let mc_max = MC.div_ceil(MR) * MR;
+    let (a_len, b_len) = (mc_max * KC, nc_max * KC);
+    // f64 words for both buffers, and 64 bytes to align the start.
+    let words = (a_len + b_len) * std::mem::size_of::<T>() / 8 + 8;
+    let mut store = PACK.take();
+    if store.len() < words {
+        store.resize(words, 0.0);
+    }
+    {
+        let skip = store.as_ptr().align_offset(64).min(7);
+        let buf: &mut [T] = bytemuck::cast_slice_mut(&mut store[skip..]);
+        let (ap, rest) = buf.split_at_mut(a_len);
+        let bp = &mut rest[..b_len];
+        for jc in p.cols.clone().step_by(nc_max) {
+            let nc = nc_max.min(p.cols.end - jc);
+            for pc in (0..p.k).step_by(KC) {
+                let kc = KC.min(p.k - pc);
+                pack_b::<T, NR>(p.b, pc, kc, jc, nc, bp);
+                for ic in p.rows.clone().step_by(mc_max) {
+                    let mc = mc_max.min(p.rows.end - ic);
+                    pack_a::<T, MR>(p.a, ic, mc, pc, kc, ap);
+                    for (jt, jr) in (0..nc).step_by(NR).enumerate() {
+                        let b_panel = &bp[jt * kc * NR..][..kc * NR];
+                        for (it, ir) in (0..mc).step_by(MR).enumerate() {
+                            let a_panel = &ap[it * kc * MR..][..kc * MR];
+                            let (row, col) = (ic + ir, jc + jr);
+                            // SAFETY: `isa` found K's instructions (see above); the panels
+                            // hold kc · MR and kc · NR values; the tile's rows and columns
+                            // lie inside this band of C, which no other thread writes, and
+                            // inside C (`split`).
+                            unsafe {
+                                K::tile(
+                                    kc,
+                                    a_panel.as_ptr(),
+                                    b_panel.as_ptr(),
+                                    p.c.0.add(row * p.ldc + col),
+                                    p.ldc,
+                                    MR.min(mc - ir),
+                                    NR.min(nc - jr),
+                                    p.alpha,
+                                    pc == 0,
+                                )
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+    PACK.set(store);
+}
+
+/// Packs A[i0..i0+mc, p0..p0+kc] into panels of MR rows, each stored term by term (MR
+/// values per term), the last panel padded with zeros.
+#[inline(always)]
+fn pack_a<T: Real, const MR: usize>(a: Strided<'_, T>, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [T]) {
+    for (t, r0) in (0..mc).step_by(MR).enumerate() {
+        let panel = &mut out[t * kc * MR..][..kc * MR];
+        let rows = MR.min(mc - r0);
+        let (terms, _) = panel.as_chunks_mut::<MR>();
+        if a.rs == 1 {
+            // A's columns are contiguous (A is a transpose): one column slice per term.
+            for (kk, dst) in terms.iter_mut().enumerate() {
+                let col = (p0 + kk) * a.cs + i0 + r0;
+                if rows == MR {
+                    *dst = a.data[col..col + MR].try_into().expect("MR values");
+                } else {
+                    dst[..rows].copy_from_slice(&a.data[col..col + rows]);
+                    dst[rows..].fill(T::zero());
+                }
+            }
+        } else {
+            // One row of A at a time, spread over the terms.
+            for i in 0..MR {
+                if i < rows {
+                    let start = (i0 + r0 + i) * a.rs + p0 * a.cs;
+                    if a.cs == 1 {
+                        for (dst, &v) in terms.iter_mut().zip(&a.data[start..start + kc]) {
+                            dst[i] = v;
+                        }
+                    } else {
+                        for (kk, dst) in terms.iter_mut().enumerate() {
+                            dst[i] = a.data[start + kk * a.cs];
+                        }
+                    }
+                } else {
+                    terms.iter_mut().for_each(|dst| dst[i] = T::zero());
+                }
+            }
+        }
+    }
+}
+
+/// Packs B[p0..p0+kc, j0..j0+nc] into panels of NR columns, each stored term by term (NR
+/// values per term), the last panel padded with zeros.
+#[inline(always)]
+fn pack_b<T: Real, const NR: usize>(b: Strided<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut [T]) {
+    for (t, c0) in (0..nc).step_by(NR).enumerate() {
+        let panel = &mut out[t * kc * NR..][..kc * NR];
+        let cols = NR.min(nc - c0);
+        let (terms, _) = panel.as_chunks_mut::<NR>();
+        if b.cs == 1 {
+            // B's rows are contiguous: one row slice per term.
+            for (kk, dst) in terms.iter_mut().enumerate() {
+                let row = (p0 + kk) * b.rs + j0 + c0;
+                if cols == NR {
+                    *dst = b.data[row..row + NR].try_into().expect("NR values");
+                } else {
+                    dst[..cols].copy_from_slice(&b.data[row..row + cols]);
+                    dst[cols..].fill(T::zero());
+                }
+            }
+        } else {
+            // B is a transpose: walk each of its columns (a row in memory) once.
+            for j in 0..NR {
+                if j < cols {
+                    let start = p0 * b.rs + (j0 + c0 + j) * b.cs;
+                    if b.rs == 1 {
+                        for (dst, &v) in terms.iter_mut().zip(&b.data[start..start + kc]) {
+                            dst[j] = v;
+                        }
+                    } else {
+                        for (kk, dst) in terms.iter_mut().enumerate() {
+                            dst[j] = b.data[start + kk * b.rs];
+                        }
+                    }
+                } else {
+                    terms.iter_mut().for_each(|dst| dst[j] = T::zero());
+                }
+            }
+        }
+    }
+}
+
+/// A microkernel: one MR × NR tile of C from a packed A panel (kc terms of MR values) and
+/// a packed B panel (kc terms of NR values). Its accumulators are acc[i][j] =
+/// Σ_t a[t][i] b[t][j], one fused chain from +0 in term order; then the tile's first
+/// `rows` × `cols` outputs are stored (`first`: α·acc + 0; for α = 1, acc + 0) or added
+/// (c + α·acc, one rounding): the loops' arithmetic (`kernels.rs`).
+trait Micro<T> {
+    /// # Safety
+    /// The CPU has the kernel's instructions; `a` and `b` point to kc · MR and kc · NR
+    /// values; `c` is the tile's first output, with rows `ldc` apart, and the tile's
+    /// `rows` × `cols` outputs are this thread's to write.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const T,
+        b: *const T,
+        c: *mut T,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: T,
+        first: bool,
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! The microkernels, with explicit vector intrinsics (LLVM does not keep a generic
+    //! array of accumulators in registers reliably). One vector is W values; a tile row
+    //! is NR / W vectors; MR rows: MR · NR / W accumulators.
+    use super::Micro;
+    use std::arch::x86_64::*;
+
+    macro_rules! micro {
+        ($name:ident, $t:ty, $feat:literal, $mr:literal, $nr:literal, $w:literal, $zero:ident, $set1:ident,
+         $loadu:ident, $storeu:ident, $fmadd:ident, $add:ident) => {
+            #[doc = concat!("The ", stringify!($mr), " × ", stringify!($nr), " ", stringify!($t), " microkernel (", $feat, ").")]
+            pub(super) struct $name;
+
+            impl Micro<$t> for $name {
+                #[inline]
+                #[target_feature(enable = $feat)]
+                unsafe fn tile(
+                    kc: usize,
+                    a: *const $t,
+                    b: *const $t,
+                    c: *mut $t,
+                    ldc: usize,
+                    rows: usize,
+                    cols: usize,
+                    alpha: $t,
+                    first: bool,
+                ) {
+                    const V: usize = $nr / $w;
+                    let mut acc = [[$zero(); V]; $mr];
+                    for t in 0..kc {
+                        let bt = b.add(t * $nr);
+                        let mut bv = [$zero(); V];
+                        for (v, bv) in bv.iter_mut().enumerate() {
+                            *bv = $loadu(bt.add(v * $w));
+                        }
+                        let at = a.add(t * $mr);
+                        for (i, acc_i) in acc.iter_mut().enumerate() {
+                            // acc[i][j] = a[t][i] · b[t][j] + acc[i][j], one rounding
+                            let ai = $set1(*at.add(i));
+                            for (acc_iv, &bv) in acc_i.iter_mut().zip(&bv) {
+                                *acc_iv = $fmadd(ai, bv, *acc_iv);
+                            }
+                        }
+                    }
+                    let (alpha_v, zero) = ($set1(alpha), $zero());
+                    let mut edge = [0.0 as $t; $nr];
+                    for (i, acc_i) in acc.iter().enumerate() {
+                        if i >= rows {
+                            break;
+                        }
+                        let c_row = c.add(i * ldc);
+                        // A partial row goes through `edge`, full rows in place.
+                        let dst = if cols == $nr {
+                            c_row
+                        } else {
+                            if !first {
+                                std::ptr::copy_nonoverlapping(c_row, edge.as_mut_ptr(), cols);
+                            }
+                            edge.as_mut_ptr()
+                        };
+                        for (v, &s) in acc_i.iter().enumerate() {
+                            let p = dst.add(v * $w);
+                            let out = if !first {
+                                $fmadd(alpha_v, s, $loadu(p)) // c + α·s
+                            } else if alpha == 1.0 {
+                                $add(s, zero) // s + 0
+                            } else {
+                                $fmadd(alpha_v, s, zero) // α·s + 0
+                            };
+                            $storeu(p, out);
+                        }
+                        if cols != $nr {
+                            std::ptr::copy_nonoverlapping(edge.as_ptr(), c_row, cols);
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    micro!(
+        Avx512F32,
+        f32,
+        "avx512f,avx2,fma",
+        8,
+        32,
+        16,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps
+    );
+    micro!(
+        Avx512F64,
+        f64,
+        "avx512f,avx2,fma",
+        8,
+        16,
+        8,
+        _mm512_setzero_pd,
+        _mm512_set1_pd,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd
+    );
+    micro!(
+        Avx2F32,
+        f32,
+        "avx2,fma",
+        6,
+        16,
+        8,
+        _mm256_setzero_ps,
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps
+    );
+    micro!(
+        Avx2F64,
+        f64,
+        "avx2,fma",
+        6,
+        8,
+        4,
+        _mm256_setzero_pd,
+        _mm256_set1_pd,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd
+    );
+}
