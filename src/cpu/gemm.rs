@@ -9,13 +9,15 @@
 //! MR × NR block of C in registers and adds one outer product (a column of the A panel
 //! times a row of the B panel) per term. MR × NR is chosen per instruction set: 8 × 32
 //! (f32) and 8 × 16 (f64) with AVX-512, 6 × 16 and 6 × 8 with AVX2 (16 and 12 vector
-//! accumulators, below the register file's 32 and 16), 4 × 8 elsewhere.
+//! accumulators, below the register file's 32 and 16). Without AVX2 and FMA, or off
+//! x86-64, the product is matrixmultiply's ([`Isa::Portable`]).
 //!
-//! **The same bits as the loops.** Every output is one chain of multiply-adds in index
-//! order over each block of [`KC`] terms, from +0, and a block's chain s is stored as
-//! α·s + 0 (the first block) or added as c + α·s (later blocks), rounded as
-//! `kernels::fused` says: exactly what the loops in `kernels.rs` compute. So a product
-//! gives the same bits by either route, and the loops' threshold never changes a result.
+//! **The same bits as the loops.** Every output is one chain of fused multiply-adds in
+//! index order over each block of [`KC`] terms, from +0, and a block's chain s is stored as
+//! α·s + 0 (the first block) or added as c + α·s (later blocks), with one rounding: exactly
+//! what the loops in `kernels.rs` compute where `kernels::fused` holds, which is wherever
+//! the microkernels run. So a product gives the same bits by either route, and the loops'
+//! threshold never changes a result.
 //!
 //! **Threads.** The output is cut into bands of whole microkernel tiles (rows of C when it
 //! has more rows than columns, columns otherwise), one per thread of [`super::pool`]; each
@@ -79,7 +81,7 @@ pub enum Isa {
     Avx512,
     /// AVX2 with FMA: 256-bit vectors.
     Avx2,
-    /// The build's baseline, fused multiply-adds where `kernels::fused` says so.
+    /// Neither: matrixmultiply computes the product.
     Portable,
 }
 
@@ -306,6 +308,14 @@ fn pack_a<T: Real, const MR: usize>(a: Strided<'_, T>, i0: usize, mc: usize, p0:
                     dst[rows..].fill(T::zero());
                 }
             }
+        } else if a.cs == 1 && rows == MR && MR.is_multiple_of(8) && transposes_f32::<T>() {
+            // Row-major A, a full panel: 8 × 8 blocks transposed in registers.
+            let start = (i0 + r0) * a.rs + p0;
+            let need = start + (MR - 1) * a.rs + kc;
+            let src = &a.data[start..need];
+            // SAFETY: `transposes_f32` checked T is f32 and the CPU has AVX2; the blocks
+            // read lie in `src`, the blocks written in `panel` (MR · kc values).
+            unsafe { transpose_into::<MR>(src.as_ptr().cast(), a.rs, kc, panel.as_mut_ptr().cast()) };
         } else {
             // One row of A at a time, spread over the terms.
             for i in 0..MR {
@@ -347,6 +357,13 @@ fn pack_b<T: Real, const NR: usize>(b: Strided<'_, T>, p0: usize, kc: usize, j0:
                     dst[cols..].fill(T::zero());
                 }
             }
+        } else if b.rs == 1 && cols == NR && NR.is_multiple_of(8) && transposes_f32::<T>() {
+            // B is a transpose, a full panel: 8 × 8 blocks transposed in registers.
+            let start = p0 + (j0 + c0) * b.cs;
+            let need = start + (NR - 1) * b.cs + kc;
+            let src = &b.data[start..need];
+            // SAFETY: as in `pack_a`.
+            unsafe { transpose_into::<NR>(src.as_ptr().cast(), b.cs, kc, panel.as_mut_ptr().cast()) };
         } else {
             // B is a transpose: walk each of its columns (a row in memory) once.
             for j in 0..NR {
@@ -366,6 +383,43 @@ fn pack_b<T: Real, const NR: usize>(b: Strided<'_, T>, p0: usize, kc: usize, j0:
                 }
             }
         }
+    }
+}
+
+/// Whether the packing may transpose f32 blocks with AVX2 (T is f32 and the CPU has it).
+#[inline(always)]
+fn transposes_f32<T: Real>() -> bool {
+    std::mem::size_of::<T>() == 4 && isa() != Isa::Portable
+}
+
+/// Packs a full panel from W rows of kc values (row r at `src + r · stride`): panel[t][r]
+/// = src[r][t], W values per term, through 8 × 8 transposes (the last kc mod 8 terms one
+/// by one).
+///
+/// # Safety
+/// The CPU has AVX2; `src` holds W rows as described; `panel` holds kc · W values.
+#[inline(always)]
+unsafe fn transpose_into<const W: usize>(src: *const f32, stride: usize, kc: usize, panel: *mut f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let full = kc / 8 * 8;
+        for r0 in (0..W).step_by(8) {
+            for t0 in (0..full).step_by(8) {
+                // SAFETY: the block's rows r0..r0+8, terms t0..t0+8 are inside both.
+                unsafe { x86::transpose8x8(src.add(r0 * stride + t0), stride, panel.add(t0 * W + r0), W) };
+            }
+        }
+        for t in full..kc {
+            for r in 0..W {
+                // SAFETY: r < W rows, t < kc terms.
+                unsafe { *panel.add(t * W + r) = *src.add(r * stride + t) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (src, stride, kc, panel);
+        unreachable!("transposes_f32 is false off x86-64");
     }
 }
 
@@ -472,6 +526,34 @@ mod x86 {
                 }
             }
         };
+    }
+
+    /// dst[c][r] = src[r][c] for an 8 × 8 block of f32 (rows `src_stride` and
+    /// `dst_stride` values apart): the usual unpack / shuffle / lane-permute transpose.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; both blocks lie in memory the caller may read and write.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+        let r = |i: usize| _mm256_loadu_ps(src.add(i * src_stride));
+        let (r0, r1, r2, r3, r4, r5, r6, r7) = (r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7));
+        let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+        let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+        let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+        let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+        let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+        let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+        let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
+        let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
+        let w = |i: usize, v| _mm256_storeu_ps(dst.add(i * dst_stride), v);
+        w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
+        w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
+        w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
+        w(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
+        w(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
+        w(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
+        w(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
+        w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
     }
 
     micro!(

@@ -1,6 +1,6 @@
 //! The CPU path's three matrix products per layer, as plain slice loops for small sizes and
-//! through ndarray's `general_mat_mul` (matrixmultiply) for large ones, with the same
-//! arithmetic on both routes.
+//! through the packed product (`gemm.rs`) for large ones, with the same arithmetic on both
+//! routes.
 //!
 //! With samples as rows, W of shape (fan_out, fan_in) and B samples in the batch:
 //!
@@ -10,28 +10,29 @@
 //! gradient  G = α Δᵀ A        g[i,j] = α Σ_r δ[r,i] a[r,j]        (fan_out, fan_in), α = 1/B
 //! ```
 //!
-//! **Why two routes.** matrixmultiply packs both operands into cache-sized panels and runs
-//! SIMD microkernels over them, on up to `MATMUL_NUM_THREADS` threads; that wins by a wide
-//! margin once a product has some size. But every call allocates its packing buffer and
-//! copies both operands into it (about 250 ns before any arithmetic), and its microkernel
-//! computes a block of MR × NR outputs (8 × 4 and up) even when fewer exist. The seed's
+//! **Why two routes.** A packed product copies both operands into cache-sized panels and
+//! runs SIMD microkernels over them, on several threads; that wins by a wide margin once a
+//! product has some size. But every call copies both operands (matrixmultiply, which the
+//! CPU path used before, also allocated: about 250 ns before any arithmetic), and a
+//! microkernel computes a block of MR × NR outputs (8 × 32 and the like) even when fewer
+//! exist. The seed's
 //! layers have four multiply-adds; with batch 1 every product is a matrix-vector product,
 //! where packing W costs a full pass over it and most of the microkernel's rows are
 //! padding. So a product runs as loops when one of its dimensions is at most
 //! [`LOOPS_MAX_MIN_DIM`] (matrix-vector or outer products: nothing to reuse from a cache
-//! panel) or when it has at most [`LOOPS_MAX_WORK`] multiply-adds; otherwise matrixmultiply
-//! computes it (out of line, so that the loops' callers stay small). Batch 1 has its own
+//! panel) or when it has at most [`LOOPS_MAX_WORK`] multiply-adds; otherwise the packed
+//! product computes it (out of line, so that the loops' callers stay small). Batch 1 has its own
 //! short loops, inlined into the passes.
 //!
-//! **The same bits on both routes.** Each output of a matrixmultiply product is one chain
-//! of multiply-adds in index order, starting from +0, over blocks of [`KC`] terms; the
-//! chain of a block is scaled by α and added to the output (a block's first: to +0). Its
-//! microkernels fuse each multiply-add (one rounding) on CPUs with FMA and AVX2 (and on
-//! aarch64), and round the product and the sum separately elsewhere. The loops compute
-//! every output the same way, with the same choice ([`fused`]), so a product gives the same
-//! bits whichever route computes it: the threshold and the thread count never change a
-//! result, and results are the ones earlier versions of bprop computed with matrixmultiply
-//! for every product (the tests in this file compare the routes bit for bit). To keep
+//! **The same bits on both routes.** Each output of a product is one chain of multiply-adds
+//! in index order, starting from +0, over blocks of [`KC`] terms; the chain of a block is
+//! scaled by α and added to the output (a block's first: to +0), as matrixmultiply, which
+//! earlier versions of bprop used for every product, computes it. Multiply-adds are fused
+//! (one rounding) on CPUs with FMA and AVX2 (and on aarch64) and rounded twice elsewhere
+//! ([`fused`]). The loops and the packed product compute every output this way, so a
+//! product gives the same bits whichever route computes it: the threshold and the thread
+//! count never change a result (the tests in this file compare the routes, and
+//! matrixmultiply, bit for bit). To keep
 //! fused multiply-adds fast where the build targets plain x86-64, the passes are compiled
 //! a second time with AVX2 and FMA enabled and chosen at run time (`cpu/mod.rs`).
 
@@ -40,8 +41,8 @@ use crate::model::Real;
 use std::sync::OnceLock;
 
 /// Products with at most this many multiply-adds (m · k · n) run as loops. Measured on a
-/// 2-core Xeon (AVX-512), f64, while this was written: matrixmultiply's call, allocation
-/// and packing cost about 250 ns, in which the loops do several hundred multiply-adds; at
+/// 2-core Xeon (AVX-512), f64, against matrixmultiply (the large products' route then):
+/// its call, allocation and packing cost about 250 ns, in which the loops do several hundred multiply-adds; at
 /// 256 multiply-adds the loops took half its time, from 2048 on matrixmultiply was faster
 /// (2–5× by 16 384). The value changes speed only, never a result (module doc).
 pub const LOOPS_MAX_WORK: usize = 1024;
@@ -54,8 +55,9 @@ pub const LOOPS_MAX_WORK: usize = 1024;
 /// slower at batch 2.
 pub const LOOPS_MAX_MIN_DIM: usize = 2;
 
-/// The length of the blocks matrixmultiply 0.3 splits a sum into (its `KC`, 256 for f32
-/// and f64); the loops split theirs the same way.
+/// The length of the blocks a sum is split into, by the loops and the packed product alike
+/// (matrixmultiply 0.3's `KC`, 256 for f32 and f64, which fixed the results bprop gave
+/// before).
 pub const KC: usize = 256;
 
 /// Whether the product of an (m, k) and a (k, n) matrix runs as loops (module doc).
@@ -457,7 +459,8 @@ mod tests {
     /// through the public entry points (which pick a route by size) give them too, on
     /// edge shapes: dimensions of 1 to 3, either side of the microkernel tiles (4, 6, 8,
     /// 16, 32 and one more or less), tall and skinny, sums longer than one block of KC
-    /// terms, more rows than one A block (MC) and more columns than one B block (NC).
+    /// terms, more rows than one A block (MC) and more columns than one B block (NC), and
+    /// full panels whose terms are not a multiple of the packing's 8 × 8 transposes.
     fn packed_matches_loops<T: Real>() {
         let shapes = [
             (1, 2, 2),
@@ -478,6 +481,8 @@ mod tests {
             (3, 1030, 300),
             (121, 64, 1100),
             (600, 20, 3),
+            (40, 300, 70),
+            (64, 520, 96),
         ];
         for (b, n_in, n_out) in shapes {
             let (a, w) = (filled::<T>(b, n_in, 1), filled::<T>(n_out, n_in, 2));
@@ -568,7 +573,7 @@ mod tests {
             let (mut z2, mut d2, mut g2) = (z.clone(), d.clone(), g.clone());
             let v = |s: &[T], r, c| ArrayView2::from_shape((r, c), s).unwrap().to_owned();
             let (av, wv, dv) = (v(&a, b, n_in), v(&w, n_out, n_in), v(&delta, b, n_out));
-            let mut out = |s: &mut [T], r, c| ArrayViewMut2::from_shape((r, c), s).unwrap().to_owned();
+            let out = |s: &mut [T], r, c| ArrayViewMut2::from_shape((r, c), s).unwrap().to_owned();
             let (mut zo, mut d_o, mut go) = (out(&mut z2, b, n_out), out(&mut d2, b, n_in), out(&mut g2, n_out, n_in));
             general_mat_mul(T::one(), &av, &wv.t(), T::zero(), &mut zo);
             general_mat_mul(T::one(), &dv, &wv, T::zero(), &mut d_o);

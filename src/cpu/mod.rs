@@ -13,17 +13,18 @@
 //! ```
 //!
 //! **Performance.** The three matrix products of a layer run as plain slice loops when
-//! they are small (batch 1 is always matrix-vector) and through matrixmultiply when they
-//! are large (`kernels.rs` says why, and where the threshold lies); everything element-wise
+//! they are small (batch 1 is always matrix-vector) and through the packed product
+//! (`gemm.rs`) when they are large (`kernels.rs` says why, and where the threshold lies);
+//! everything element-wise
 //! runs as loops over contiguous slices. The passes are written once over [`Buffers`],
 //! generic in their storage: a [`Workspace`] holds ndarray arrays (for callers that want
 //! to read them; each access checks the layout), and [`CpuEngine`] trains on plain
 //! vectors, so a step of the seed's 2-2-1 network spends its time on arithmetic rather than
 //! on layout checks. Online training (batch 1, no dropout) takes a fused step
 //! (`online_step`) with the same arithmetic. All buffers are sized once per batch size, so
-//! a training step allocates nothing after the first one of a given batch size, except the
-//! packing buffer matrixmultiply allocates inside each large product (`tests/alloc.rs`
-//! counts). Large products may use several threads ([`threads`]).
+//! a training step allocates nothing after the first one of a given batch size
+//! (`tests/alloc.rs` and `tests/alloc_pool.rs` count). Large products and large parameter
+//! updates use a pool of threads ([`threads`]), with the same bits for any count.
 
 pub mod gemm;
 mod kernels;
@@ -889,9 +890,8 @@ impl<T: Real> CpuEngine<T> {
     /// [`Engine::train_with`], appending each step's loss to `losses` instead of returning
     /// a new vector. When `losses` has room for them, a call allocates nothing after the
     /// first call with the same batch size, optimizer and dropout setting, however many
-    /// steps it runs — as long as every matrix product stays below matrixmultiply's
-    /// threshold ([`uses_loops`]); above it, matrixmultiply allocates a packing buffer per
-    /// product.
+    /// steps it runs (on CPUs with AVX2 and FMA; elsewhere large products go to
+    /// matrixmultiply, which allocates a packing buffer per product).
     ///
     /// # Errors
     /// As [`Engine::train_with`].
