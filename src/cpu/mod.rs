@@ -15,8 +15,7 @@
 //! **Performance.** The three matrix products of a layer run as plain slice loops when
 //! they are small (batch 1 is always matrix-vector) and through the packed product
 //! (`gemm.rs`) when they are large (`kernels.rs` says why, and where the threshold lies);
-//! everything element-wise
-//! runs as loops over contiguous slices. The passes are written once over [`Buffers`],
+//! everything element-wise runs as loops over contiguous slices. The passes are written once over [`Buffers`],
 //! generic in their storage: a [`Workspace`] holds ndarray arrays (for callers that want
 //! to read them; each access checks the layout), and [`CpuEngine`] trains on plain
 //! vectors, so a step of the seed's 2-2-1 network spends its time on arithmetic rather than
