@@ -298,7 +298,8 @@ fn pack_a<T: Real, const MR: usize>(a: Strided<'_, T>, i0: usize, mc: usize, p0:
         let rows = MR.min(mc - r0);
         let (terms, _) = panel.as_chunks_mut::<MR>();
         if a.rs == 1 {
-            // A's columns are contiguous (A is a transpose): one column slice per term.
+            // A's columns are contiguous (Δᵀ, or B row-major through `pack_b`): one slice
+            // per term.
             for (kk, dst) in terms.iter_mut().enumerate() {
                 let col = (p0 + kk) * a.cs + i0 + r0;
                 if rows == MR {
@@ -309,7 +310,8 @@ fn pack_a<T: Real, const MR: usize>(a: Strided<'_, T>, i0: usize, mc: usize, p0:
                 }
             }
         } else if a.cs == 1 && rows == MR && MR.is_multiple_of(8) && transposes_f32::<T>() {
-            // Row-major A, a full panel: 8 × 8 blocks transposed in registers.
+            // A's rows are contiguous (activations, or Wᵀ through `pack_b`), a full panel:
+            // 8 × 8 blocks transposed in registers.
             let start = (i0 + r0) * a.rs + p0;
             let need = start + (MR - 1) * a.rs + kc;
             let src = &a.data[start..need];
@@ -339,51 +341,16 @@ fn pack_a<T: Real, const MR: usize>(a: Strided<'_, T>, i0: usize, mc: usize, p0:
 }
 
 /// Packs B[p0..p0+kc, j0..j0+nc] into panels of NR columns, each stored term by term (NR
-/// values per term), the last panel padded with zeros.
+/// values per term), the last panel padded with zeros: [`pack_a`] of Bᵀ, whose rows are
+/// B's columns.
 #[inline(always)]
 fn pack_b<T: Real, const NR: usize>(b: Strided<'_, T>, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut [T]) {
-    for (t, c0) in (0..nc).step_by(NR).enumerate() {
-        let panel = &mut out[t * kc * NR..][..kc * NR];
-        let cols = NR.min(nc - c0);
-        let (terms, _) = panel.as_chunks_mut::<NR>();
-        if b.cs == 1 {
-            // B's rows are contiguous: one row slice per term.
-            for (kk, dst) in terms.iter_mut().enumerate() {
-                let row = (p0 + kk) * b.rs + j0 + c0;
-                if cols == NR {
-                    *dst = b.data[row..row + NR].try_into().expect("NR values");
-                } else {
-                    dst[..cols].copy_from_slice(&b.data[row..row + cols]);
-                    dst[cols..].fill(T::zero());
-                }
-            }
-        } else if b.rs == 1 && cols == NR && NR.is_multiple_of(8) && transposes_f32::<T>() {
-            // B is a transpose, a full panel: 8 × 8 blocks transposed in registers.
-            let start = p0 + (j0 + c0) * b.cs;
-            let need = start + (NR - 1) * b.cs + kc;
-            let src = &b.data[start..need];
-            // SAFETY: as in `pack_a`.
-            unsafe { transpose_into::<NR>(src.as_ptr().cast(), b.cs, kc, panel.as_mut_ptr().cast()) };
-        } else {
-            // B is a transpose: walk each of its columns (a row in memory) once.
-            for j in 0..NR {
-                if j < cols {
-                    let start = p0 * b.rs + (j0 + c0 + j) * b.cs;
-                    if b.rs == 1 {
-                        for (dst, &v) in terms.iter_mut().zip(&b.data[start..start + kc]) {
-                            dst[j] = v;
-                        }
-                    } else {
-                        for (kk, dst) in terms.iter_mut().enumerate() {
-                            dst[j] = b.data[start + kk * b.rs];
-                        }
-                    }
-                } else {
-                    terms.iter_mut().for_each(|dst| dst[j] = T::zero());
-                }
-            }
-        }
-    }
+    let bt = Strided {
+        data: b.data,
+        rs: b.cs,
+        cs: b.rs,
+    };
+    pack_a::<T, NR>(bt, j0, nc, p0, kc, out);
 }
 
 /// Whether the packing may transpose f32 blocks with AVX2 (T is f32 and the CPU has it).
