@@ -28,6 +28,7 @@
 //! vector that grows to the largest product it has seen and is reused after that.
 
 use super::kernels::{fused, KC};
+use super::pool::Disjoint;
 use crate::model::Real;
 use std::cell::Cell;
 
@@ -127,37 +128,52 @@ pub fn gemm_on<T: Real>(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        // The microkernels are written for f32 and f64; T is one of them (`Real`), seen
-        // through bytemuck as what it is.
-        fn cast<T: Real, U: bytemuck::Pod>(a: Strided<'_, T>) -> Strided<'_, U> {
-            Strided {
-                data: bytemuck::cast_slice(a.data),
-                rs: a.rs,
-                cs: a.cs,
-            }
-        }
         let f32 = std::mem::size_of::<T>() == 4;
         match (isa(), f32) {
-            (Isa::Avx512, true) => {
-                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
-                return split::<f32, 8, 32>(threads, al, a, b, c, m, k, n, band::<f32, 8, 32, x86::Avx512F32>);
-            }
-            (Isa::Avx512, false) => {
-                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
-                return split::<f64, 8, 16>(threads, al, a, b, c, m, k, n, band::<f64, 8, 16, x86::Avx512F64>);
-            }
-            (Isa::Avx2, true) => {
-                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
-                return split::<f32, 6, 16>(threads, al, a, b, c, m, k, n, band::<f32, 6, 16, x86::Avx2F32>);
-            }
-            (Isa::Avx2, false) => {
-                let (al, a, b, c) = (bytemuck::cast(alpha), cast(a), cast(b), bytemuck::cast_slice_mut(c));
-                return split::<f64, 6, 8>(threads, al, a, b, c, m, k, n, band::<f64, 6, 8, x86::Avx2F64>);
-            }
+            (Isa::Avx512, true) => return as_real::<T, f32, 8, 32, x86::Avx512F32>(threads, alpha, a, b, c, m, k, n),
+            (Isa::Avx512, false) => return as_real::<T, f64, 8, 16, x86::Avx512F64>(threads, alpha, a, b, c, m, k, n),
+            (Isa::Avx2, true) => return as_real::<T, f32, 6, 16, x86::Avx2F32>(threads, alpha, a, b, c, m, k, n),
+            (Isa::Avx2, false) => return as_real::<T, f64, 6, 8, x86::Avx2F64>(threads, alpha, a, b, c, m, k, n),
             (Isa::Portable, _) => {}
         }
     }
     portable(alpha, a, b, c, m, k, n);
+}
+
+/// [`split`] with microkernel `K`, written for `U` (f32 or f64), on operands of type T,
+/// which is `U` (`Real` is one of the two; `gemm_on` picks `U` by T's size), seen through
+/// bytemuck as what it is.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
+    threads: usize,
+    alpha: T,
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    fn cast<T: Real, U: Real>(a: Strided<'_, T>) -> Strided<'_, U> {
+        Strided {
+            data: bytemuck::cast_slice(a.data),
+            rs: a.rs,
+            cs: a.cs,
+        }
+    }
+    let c = bytemuck::cast_slice_mut(c);
+    split::<U, MR, NR>(
+        threads,
+        bytemuck::cast(alpha),
+        cast(a),
+        cast(b),
+        c,
+        m,
+        k,
+        n,
+        band::<U, MR, NR, K>,
+    )
 }
 
 /// Elsewhere (no AVX2 and FMA, or not x86-64): matrixmultiply, single-threaded, which
@@ -174,19 +190,13 @@ fn portable<T: Real>(alpha: T, a: Strided<'_, T>, b: Strided<'_, T>, c: &mut [T]
     ndarray::linalg::general_mat_mul(alpha, &view(a, m, k), &view(b, k, n), T::zero(), &mut out);
 }
 
-/// A pointer to C that threads share; each writes only its own band.
-#[derive(Clone, Copy)]
-struct COut<T>(*mut T);
-// SAFETY: the bands are disjoint, and `split` outlives every band's use.
-unsafe impl<T: Send> Send for COut<T> {}
-unsafe impl<T: Send> Sync for COut<T> {}
-
 /// One thread's share: C[rows, cols] = α A[rows, :] B[:, cols].
 struct Band<'a, T> {
     alpha: T,
     a: Strided<'a, T>,
     b: Strided<'a, T>,
-    c: COut<T>,
+    /// C, of which this band writes only its own rows or columns.
+    c: Disjoint<T>,
     /// Row step of C (its full width).
     ldc: usize,
     rows: std::ops::Range<usize>,
@@ -215,7 +225,7 @@ fn split<T: Real, const MR: usize, const NR: usize>(
     let parts = threads.min(tiles).min((work / MIN_WORK_PER_THREAD).max(1)).max(1);
     let per = tiles.div_ceil(parts) * tile;
     let parts = len.div_ceil(per);
-    let out = COut(c.as_mut_ptr());
+    let out = Disjoint::new(c);
     let band = |p: usize| {
         let span = p * per..((p + 1) * per).min(len);
         let (rows, cols) = if by_rows { (span, 0..n) } else { (0..m, span) };
@@ -272,7 +282,7 @@ fn band<T: Real, const MR: usize, const NR: usize, K: Micro<T>>(p: &Band<'_, T>)
                                     kc,
                                     a_panel.as_ptr(),
                                     b_panel.as_ptr(),
-                                    p.c.0.add(row * p.ldc + col),
+                                    p.c.at(row * p.ldc + col),
                                     p.ldc,
                                     MR.min(mc - ir),
                                     NR.min(nc - jr),

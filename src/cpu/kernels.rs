@@ -557,7 +557,7 @@ mod tests {
     /// the packed product do; they agree when α = 1 or there is one block.
     fn packed_matches_matrixmultiply<T: Real>() {
         use ndarray::linalg::general_mat_mul;
-        use ndarray::{ArrayView2, ArrayViewMut2};
+        use ndarray::ArrayView2;
         for (b, n_in, n_out) in [(4, 17, 13), (2, 520, 40), (130, 300, 9), (33, 700, 70), (300, 40, 20)] {
             let (a, w) = (filled::<T>(b, n_in, 1), filled::<T>(n_out, n_in, 2));
             let delta = filled::<T>(b, n_out, 3);
@@ -570,11 +570,13 @@ mod tests {
             forward_gemm(&a, &w, &mut z, b, n_in, n_out);
             delta_gemm(&delta, &w, &mut d, b, n_out, n_in);
             gradient_gemm(alpha, &delta, &a, &mut g, b, n_out, n_in);
-            let (mut z2, mut d2, mut g2) = (z.clone(), d.clone(), g.clone());
             let v = |s: &[T], r, c| ArrayView2::from_shape((r, c), s).unwrap().to_owned();
             let (av, wv, dv) = (v(&a, b, n_in), v(&w, n_out, n_in), v(&delta, b, n_out));
-            let out = |s: &mut [T], r, c| ArrayViewMut2::from_shape((r, c), s).unwrap().to_owned();
-            let (mut zo, mut d_o, mut go) = (out(&mut z2, b, n_out), out(&mut d2, b, n_in), out(&mut g2, n_out, n_in));
+            let (mut zo, mut d_o, mut go) = (
+                Array2::zeros((b, n_out)),
+                Array2::zeros((b, n_in)),
+                Array2::zeros((n_out, n_in)),
+            );
             general_mat_mul(T::one(), &av, &wv.t(), T::zero(), &mut zo);
             general_mat_mul(T::one(), &dv, &wv, T::zero(), &mut d_o);
             general_mat_mul(alpha, &dv.t(), &av, T::zero(), &mut go);

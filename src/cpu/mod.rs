@@ -485,36 +485,24 @@ fn in_parallel<T: Real>(
     s1: Option<&mut [T]>,
     f: &(dyn Fn(&mut [T], Option<&mut [T]>, Option<&mut [T]>, std::ops::Range<usize>) + Sync),
 ) {
-    /// A pointer the threads share, each using only its own chunk.
-    #[derive(Clone, Copy)]
-    struct Shared<T>(*mut T);
-    // SAFETY: the chunks are disjoint and `pool::run` returns only after every part.
-    unsafe impl<T: Send> Sync for Shared<T> {}
-    unsafe impl<T: Send> Send for Shared<T> {}
-    impl<T> Shared<T> {
-        // A method, so that closures capture the whole (Sync) wrapper, not its field.
-        fn at(self, start: usize) -> *mut T {
-            // SAFETY (of the callers' use): `start` is inside the slice the pointer came from.
-            unsafe { self.0.add(start) }
-        }
-    }
     let len = p.len();
     let parts = threads::threads().min(len / (PARALLEL_UPDATE_MIN / 2)).max(1);
     let chunk = len.div_ceil(parts);
-    let ptr = |s: Option<&mut [T]>| s.map(|s| (Shared(s.as_mut_ptr()), s.len()));
-    let (pp, s0, s1) = (Shared(p.as_mut_ptr()), ptr(s0), ptr(s1));
-    let slot = |s: Option<(Shared<T>, usize)>, r: &std::ops::Range<usize>| {
-        s.map(|(q, n)| {
-            assert!(n >= r.end, "state slots as long as the parameters");
-            // SAFETY: `r` is this part's chunk, inside the slot, disjoint from the others'.
-            unsafe { std::slice::from_raw_parts_mut(q.at(r.start), r.len()) }
-        })
-    };
+    let (p, s0, s1) = (
+        pool::Disjoint::new(p),
+        s0.map(pool::Disjoint::new),
+        s1.map(pool::Disjoint::new),
+    );
     pool::run(parts, &|i| {
         let r = i * chunk..((i + 1) * chunk).min(len);
-        // SAFETY: as in `slot`, for the parameters.
-        let p = unsafe { std::slice::from_raw_parts_mut(pp.at(r.start), r.len()) };
-        f(p, slot(s0, &r), slot(s1, &r), r);
+        let slot = |s: pool::Disjoint<T>| {
+            assert!(s.len() >= r.end, "state slots as long as the parameters");
+            // SAFETY: `r` is this part's chunk, disjoint from the other parts'.
+            unsafe { s.part(r.clone()) }
+        };
+        // SAFETY: as in `slot`.
+        let p = unsafe { p.part(r.clone()) };
+        f(p, s0.map(slot), s1.map(slot), r);
     });
 }
 

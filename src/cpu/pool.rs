@@ -67,6 +67,70 @@ fn pool() -> &'static Pool {
     })
 }
 
+/// A mutable slice that the parts of one [`run`] share, each part writing only a region of
+/// its own (disjoint from the others'): rows or columns of a product's output, chunks of a
+/// parameter array. It is `Copy`, so a job closure captures it whole.
+pub(crate) struct Disjoint<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+impl<T> Clone for Disjoint<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Disjoint<T> {}
+
+// SAFETY: the parts write disjoint regions (the callers' contract below), and `run`
+// returns only after every part, while the slice is still borrowed by its caller.
+unsafe impl<T: Send> Send for Disjoint<T> {}
+unsafe impl<T: Send> Sync for Disjoint<T> {}
+
+impl<T> Disjoint<T> {
+    /// Shares `s` among the parts of one [`run`].
+    pub(crate) fn new(s: &mut [T]) -> Self {
+        Disjoint {
+            ptr: s.as_mut_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// The length of the shared slice.
+    pub(crate) fn len(self) -> usize {
+        self.len
+    }
+
+    /// A pointer to element `offset` (at most the length).
+    ///
+    /// # Safety
+    /// Writes through it stay inside the slice and inside this part's region.
+    pub(crate) unsafe fn at(self, offset: usize) -> *mut T {
+        assert!(
+            offset <= self.len,
+            "offset {offset} past a shared slice of {}",
+            self.len
+        );
+        // SAFETY: within the slice (asserted).
+        unsafe { self.ptr.add(offset) }
+    }
+
+    /// The elements in `range`, this part's region.
+    ///
+    /// # Safety
+    /// No other part uses any of `range` while the result lives, and the result does not
+    /// outlive the [`run`] call.
+    pub(crate) unsafe fn part<'a>(self, range: std::ops::Range<usize>) -> &'a mut [T] {
+        assert!(
+            range.start <= range.end && range.end <= self.len,
+            "part {range:?} of a shared slice of {}",
+            self.len
+        );
+        // SAFETY: inside the slice (asserted); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
+    }
+}
+
 /// Spins for up to [`SPIN`] until `ready()`; says whether it became ready.
 fn spin_until(ready: impl Fn() -> bool) -> bool {
     let start = Instant::now();
