@@ -20,9 +20,8 @@ cargo build --release --quiet --example accuracy
 EX="${CARGO_TARGET_DIR:-target}/release/examples/accuracy"
 PY="python3 benches/mnist_epoch.py"
 
-declare -A CMD
-ORDER=()
-add() { ORDER+=("$1"); CMD[$1]=$2; }
+# add, rounds, median (benches/rounds.sh).
+source benches/rounds.sh
 add "bprop CPU path, 1 thread" "env BPROP_THREADS=1 $EX mnist --epochs 1 --no-eval"
 add "bprop CPU path, 2 threads" "env BPROP_THREADS=2 $EX mnist --epochs 1 --no-eval"
 add "NumPy, 1 thread" "env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY numpy $MNIST"
@@ -40,20 +39,8 @@ echo "benches/mnist_epoch.sh: one MNIST epoch (784-800-10, batch 128, momentum, 
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), $(nproc) logical CPUs"
 echo "NumPy $(python3 -c 'import numpy; print(numpy.__version__)')"
 
-declare -A VALS
-for ((r = 1; r <= ROUNDS; r++)); do
-    for name in "${ORDER[@]}"; do
-        out=$(${CMD[$name]})
-        v=$(grep -oE '(epoch_s=|gflops=|EPOCH_S 1 )[0-9.]+' <<<"$out" | tail -1 | grep -oE '[0-9.]+$')
-        if [ -z "$v" ]; then
-            echo "no time from $name: $out" >&2
-            exit 1
-        fi
-        VALS[$name]="${VALS[$name]:-} $v"
-    done
-done
+rounds "$ROUNDS" '(epoch_s=|gflops=|EPOCH_S 1 )[0-9.]+'
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 P1=$(median "${VALS[peak 1]}")
 P2=$(median "${VALS[peak 2]}")
 printf '\n  NumPy sgemm peak: %.1f GFLOP/s on 1 thread, %.1f on 2\n\n' "$P1" "$P2"

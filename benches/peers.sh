@@ -25,12 +25,8 @@ PEERS_DIR=${PEERS_DIR:-../shared/peers}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-declare -A CMD        # peer name -> command printing ns_per_step=N
-declare -A SKIP       # peer name -> why it does not run
-ORDER=()
-
-add() { ORDER+=("$1"); CMD[$1]=$2; }
-skip() { ORDER+=("$1"); SKIP[$1]=$2; }
+# add, skip, rounds, median; each peer's command prints ns_per_step=N.
+source benches/rounds.sh
 
 # The C loop: the reference every ratio is taken to.
 if [ ! -f "$PEERS_DIR/limit_seed.c" ]; then
@@ -130,28 +126,15 @@ echo "benches/peers.sh: the seed's online step, $ROUNDS alternating rounds, medi
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), $(nproc) logical CPUs"
 echo "steps per run: $STEPS (C, FANN, bprop), $PY_STEPS (NumPy, PyTorch)"
 
-declare -A TIMES
-for ((r = 1; r <= ROUNDS; r++)); do
-    for name in "${ORDER[@]}"; do
-        [ -n "${SKIP[$name]:-}" ] && continue
-        out=$(${CMD[$name]})
-        ns=$(grep -o 'ns_per_step=[0-9.]*' <<<"$out" | tail -1 | cut -d= -f2)
-        if [ -z "$ns" ]; then
-            echo "no ns_per_step from $name: $out" >&2
-            exit 1
-        fi
-        TIMES[$name]="${TIMES[$name]:-} $ns"
-    done
-done
+rounds "$ROUNDS" 'ns_per_step=[0-9.]+'
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-C_MED=$(median "${TIMES[$C_NAME]}")
+C_MED=$(median "${VALS[$C_NAME]}")
 printf '\n  %-48s %14s %12s\n' "peer" "ns/step" "× C loop"
 for name in "${ORDER[@]}"; do
     if [ -n "${SKIP[$name]:-}" ]; then
         printf '  %-48s %14s %12s\n' "$name" "skipped" "(${SKIP[$name]})"
     else
-        m=$(median "${TIMES[$name]}")
+        m=$(median "${VALS[$name]}")
         printf '  %-48s %14.1f %12.2f\n' "$name" "$m" "$(awk -v a="$m" -v b="$C_MED" 'BEGIN {print a / b}')"
     fi
 done
