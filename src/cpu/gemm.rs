@@ -121,23 +121,86 @@ pub fn gemm_on<T: Real>(
     k: usize,
     n: usize,
 ) {
+    gemm_then_on(threads, alpha, a, b, c, m, k, n, None);
+}
+
+/// What to do with a part of C as soon as it is final: `then(i, j, row)` receives
+/// C[i, j..j + row.len()], on the thread that computed it, while the part is still in that
+/// core's cache. Every element of C is passed exactly once.
+pub type Then<'a, T> = dyn Fn(usize, usize, &mut [T]) + Sync + 'a;
+
+/// [`gemm`], then `then` on every row of every block of C once the block is final (after
+/// its last block of [`KC`] terms): the optimizer's update of a gradient, say, applied
+/// while the gradient is still in the cache rather than in a later pass over memory.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_then<T: Real>(
+    alpha: T,
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+    then: &Then<'_, T>,
+) {
+    gemm_then_on(super::threads::threads(), alpha, a, b, c, m, k, n, Some(then));
+}
+
+/// [`gemm_then`] on up to `threads` threads, or [`gemm_on`] for `then = None`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_then_on<T: Real>(
+    threads: usize,
+    alpha: T,
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+    then: Option<&Then<'_, T>>,
+) {
     let c = &mut c[..m * n];
     if k == 0 {
         c.fill(T::zero());
-        return;
+        return rows_then(threads, c, n, then);
     }
     #[cfg(target_arch = "x86_64")]
     {
         let f32 = std::mem::size_of::<T>() == 4;
         match (isa(), f32) {
-            (Isa::Avx512, true) => return as_real::<T, f32, 8, 32, x86::Avx512F32>(threads, alpha, a, b, c, m, k, n),
-            (Isa::Avx512, false) => return as_real::<T, f64, 8, 16, x86::Avx512F64>(threads, alpha, a, b, c, m, k, n),
-            (Isa::Avx2, true) => return as_real::<T, f32, 6, 16, x86::Avx2F32>(threads, alpha, a, b, c, m, k, n),
-            (Isa::Avx2, false) => return as_real::<T, f64, 6, 8, x86::Avx2F64>(threads, alpha, a, b, c, m, k, n),
+            (Isa::Avx512, true) => {
+                return as_real::<T, f32, 8, 32, x86::Avx512F32>(threads, alpha, a, b, c, m, k, n, then)
+            }
+            (Isa::Avx512, false) => {
+                return as_real::<T, f64, 8, 16, x86::Avx512F64>(threads, alpha, a, b, c, m, k, n, then)
+            }
+            (Isa::Avx2, true) => return as_real::<T, f32, 6, 16, x86::Avx2F32>(threads, alpha, a, b, c, m, k, n, then),
+            (Isa::Avx2, false) => return as_real::<T, f64, 6, 8, x86::Avx2F64>(threads, alpha, a, b, c, m, k, n, then),
             (Isa::Portable, _) => {}
         }
     }
     portable(alpha, a, b, c, m, k, n);
+    rows_then(threads, c, n, then);
+}
+
+/// `then` on every row of C (rows of `n` values) after the product, the rows split into
+/// contiguous runs over up to `threads` threads: for the products that do not call it
+/// block by block (k = 0, matrixmultiply).
+fn rows_then<T: Real>(threads: usize, c: &mut [T], n: usize, then: Option<&Then<'_, T>>) {
+    let Some(then) = then else { return };
+    let m = c.len() / n.max(1);
+    if n == 0 || m == 0 {
+        return;
+    }
+    let parts = threads.min(m).min((c.len() / MIN_WORK_PER_THREAD).max(1)).max(1);
+    let per = m.div_ceil(parts);
+    let out = Disjoint::new(c);
+    super::pool::run(m.div_ceil(per), &|p| {
+        for i in p * per..((p + 1) * per).min(m) {
+            // SAFETY: part p passes only its own rows.
+            then(i, 0, unsafe { out.part(i * n..(i + 1) * n) });
+        }
+    });
 }
 
 /// [`split`] with microkernel `K`, written for `U` (f32 or f64), on operands of type T,
@@ -154,6 +217,7 @@ fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
     m: usize,
     k: usize,
     n: usize,
+    then: Option<&Then<'_, T>>,
 ) {
     fn cast<T: Real, U: Real>(a: Strided<'_, T>) -> Strided<'_, U> {
         Strided {
@@ -163,6 +227,8 @@ fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
         }
     }
     let c = bytemuck::cast_slice_mut(c);
+    // `then` for U: the same function, its rows seen through bytemuck as T again.
+    let then_u = then.map(|then| move |i: usize, j: usize, row: &mut [U]| then(i, j, bytemuck::cast_slice_mut(row)));
     split::<U, MR, NR>(
         threads,
         bytemuck::cast(alpha),
@@ -172,6 +238,7 @@ fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
         m,
         k,
         n,
+        then_u.as_ref().map(|t| t as &Then<'_, U>),
         band::<U, MR, NR, K>,
     )
 }
@@ -202,6 +269,8 @@ struct Band<'a, T> {
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     k: usize,
+    /// Called on each final block's rows ([`gemm_then`]).
+    then: Option<&'a Then<'a, T>>,
 }
 
 /// Cuts C into bands for up to `threads` threads and runs `kernel` on each.
@@ -216,6 +285,7 @@ fn split<T: Real, const MR: usize, const NR: usize>(
     m: usize,
     k: usize,
     n: usize,
+    then: Option<&Then<'_, T>>,
     kernel: fn(&Band<'_, T>),
 ) {
     let by_rows = m >= n;
@@ -238,6 +308,7 @@ fn split<T: Real, const MR: usize, const NR: usize>(
             rows,
             cols,
             k,
+            then,
         });
     };
     super::pool::run(parts, &band);
@@ -290,6 +361,14 @@ fn band<T: Real, const MR: usize, const NR: usize, K: Micro<T>>(p: &Band<'_, T>)
                                     pc == 0,
                                 )
                             };
+                        }
+                    }
+                    if let Some(then) = p.then.filter(|_| pc + kc == p.k) {
+                        // The block's last terms are in: C[ic.., jc..] is final.
+                        for i in ic..ic + mc {
+                            // SAFETY: the block lies inside this band, which no other
+                            // thread writes; the tiles above are done with it.
+                            then(i, jc, unsafe { p.c.part(i * p.ldc + jc..i * p.ldc + jc + nc) });
                         }
                     }
                 }

@@ -36,7 +36,7 @@
 //! fused multiply-adds fast where the build targets plain x86-64, the passes are compiled
 //! a second time with AVX2 and FMA enabled and chosen at run time (`cpu/mod.rs`).
 
-use super::gemm::{gemm, Strided};
+use super::gemm::{self, gemm, Strided};
 use crate::model::Real;
 use std::sync::OnceLock;
 
@@ -388,6 +388,38 @@ pub fn gradient_product<M: MulAdd, T: Real>(
     }
 }
 
+/// [`gradient_product`] when it runs through the packed product, with `then` called on
+/// every row of G's blocks as soon as each is final ([`gemm::gemm_then`]); returns
+/// `false`, having done nothing, when the product would run as loops (batch 1, or small),
+/// where the caller computes G with [`gradient_product`] and uses it whole.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn gradient_product_then<T: Real>(
+    alpha: T,
+    delta: &[T],
+    a: &[T],
+    g: &mut [T],
+    rows: usize,
+    n_out: usize,
+    n_in: usize,
+    then: &gemm::Then<'_, T>,
+) -> bool {
+    if rows == 1 || uses_loops(n_out, rows, n_in) {
+        return false;
+    }
+    gemm::gemm_then(
+        alpha,
+        Strided::transposed(delta, n_out),
+        Strided::rows(a, n_in),
+        g,
+        n_out,
+        rows,
+        n_in,
+        then,
+    );
+    true
+}
+
 /// G = α Δᵀ A through the packed product.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
@@ -407,6 +439,7 @@ fn gradient_gemm<T: Real>(alpha: T, delta: &[T], a: &[T], g: &mut [T], rows: usi
 mod tests {
     use super::*;
     use ndarray::Array2;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
     fn filled<T: Real>(rows: usize, cols: usize, seed: u32) -> Vec<T> {
         (0..rows * cols)
@@ -520,6 +553,28 @@ mod tests {
                 assert_eq!(bits(&z), bits(&z2), "forward, {shape}, {threads} threads");
                 assert_eq!(bits(&d), bits(&d2), "delta, {shape}, {threads} threads");
                 assert_eq!(bits(&g), bits(&g2), "gradient, {shape}, {threads} threads");
+                // gemm_then: every element passed exactly once, already final
+                let seen: Vec<_> = (0..n_out * n_in).map(|_| AtomicU64::new(0)).collect();
+                let count: Vec<_> = (0..n_out * n_in).map(|_| AtomicUsize::new(0)).collect();
+                let then = |i: usize, j: usize, row: &mut [T]| {
+                    for (jj, v) in row.iter().enumerate() {
+                        seen[i * n_in + j + jj].store(v.f64().to_bits(), Relaxed);
+                        count[i * n_in + j + jj].fetch_add(1, Relaxed);
+                    }
+                };
+                let mut g4 = vec![T::zero(); n_out * n_in];
+                super::super::gemm::gemm_then_on(threads, alpha, dt, at, &mut g4, n_out, b, n_in, Some(&then));
+                assert_eq!(bits(&g), bits(&g4), "gemm_then, {shape}, {threads} threads");
+                assert!(
+                    count.iter().all(|c| c.load(Relaxed) == 1),
+                    "gemm_then passes each once, {shape}"
+                );
+                let seen: Vec<u64> = seen.iter().map(|v| v.load(Relaxed)).collect();
+                let final_bits: Vec<u64> = g.iter().map(|v| v.f64().to_bits()).collect();
+                assert_eq!(
+                    seen, final_bits,
+                    "gemm_then passes final values, {shape}, {threads} threads"
+                );
             }
             let (mut z3, mut d3, mut g3) = (
                 vec![T::zero(); b * n_out],

@@ -191,16 +191,72 @@ impl<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>> Buffers<M, V> {
     }
 
     /// [`Self::gather`] from a dataset's inputs `x` (rows of `n_in`) and targets `y`
-    /// (rows of `n_out`), row-major.
+    /// (rows of `n_out`), row-major. A large batch is copied in contiguous runs of rows on
+    /// the pool's threads: the rows come from anywhere in the dataset (cold in the cache),
+    /// so the copy waits on memory, and two threads wait on twice as many rows at once.
     #[inline(always)]
     fn gather_rows(&mut self, x: &[T], y: &[T], n_in: usize, n_out: usize, idx: &[u32]) {
         let (input, target) = (self.input.flat_mut(), self.target.flat_mut());
-        for (r, &i) in idx.iter().enumerate() {
-            let i = i as usize;
-            copy(row_mut(input, r, n_in), row(x, i, n_in));
-            copy(row_mut(target, r, n_out), row(y, i, n_out));
+        let parts = if idx.len() * (n_in + n_out) >= PARALLEL_GATHER_MIN {
+            threads::threads().min(idx.len())
+        } else {
+            1
+        };
+        if parts <= 1 {
+            return gather_part(input, target, (x, y, n_in, n_out), idx);
+        }
+        let chunk = idx.len().div_ceil(parts);
+        let (input, target) = (pool::Disjoint::new(input), pool::Disjoint::new(target));
+        pool::run(parts, &|p| {
+            let r = p * chunk..((p + 1) * chunk).min(idx.len());
+            // SAFETY: part p writes only the rows `r` of the batch, disjoint from the
+            // other parts' rows.
+            let (input, target) = unsafe {
+                (
+                    input.part(r.start * n_in..r.end * n_in),
+                    target.part(r.start * n_out..r.end * n_out),
+                )
+            };
+            gather_part(input, target, (x, y, n_in, n_out), &idx[r]);
+        });
+    }
+}
+
+/// Batches of at least this many values (inputs and targets) are gathered on the pool's
+/// threads; below it the copy takes a few microseconds, about what handing it over costs.
+const PARALLEL_GATHER_MIN: usize = 1 << 15;
+
+/// Copies the rows `idx` of a dataset's inputs and targets into consecutive rows of
+/// `input` and `target`, fetching the next sample's input row into the cache while it
+/// copies this one (a row from anywhere in a large dataset is usually in memory, not in
+/// the cache, and the copy would otherwise wait for each row in turn).
+#[inline(always)]
+fn gather_part<T: Copy>(input: &mut [T], target: &mut [T], (x, y, n_in, n_out): Rows<'_, T>, idx: &[u32]) {
+    for (r, &i) in idx.iter().enumerate() {
+        if let Some(&next) = idx.get(r + 1) {
+            prefetch(row(x, next as usize, n_in));
+        }
+        let i = i as usize;
+        copy(row_mut(input, r, n_in), row(x, i, n_in));
+        copy(row_mut(target, r, n_out), row(y, i, n_out));
+    }
+}
+
+/// Asks the CPU to bring `s` into the cache (a hint: nothing is read, nothing can fault).
+#[inline(always)]
+fn prefetch<T>(s: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        const LINE: usize = 64;
+        let (start, bytes) = (s.as_ptr() as *const i8, std::mem::size_of_val(s));
+        for offset in (0..bytes).step_by(LINE) {
+            // SAFETY: `offset` is inside `s`; a prefetch reads nothing and cannot fault.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
 }
 
 /// `dst` ← `src` (same length). Element by element for short rows, where a call to
@@ -306,6 +362,59 @@ pub fn backward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>,
 /// [`backward`] with the products' rounding `R`.
 #[inline(always)]
 fn backward_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
+    deltas_with::<R, T, M, V>(net, ws);
+    // 1/B: exactly 1 for batch 1, where the gradient loops then skip the product
+    let inv_b = T::one() / T::of(ws.batch as f64);
+    for (l, layer) in net.layers().iter().enumerate() {
+        let (n_out, n_in) = layer.weights.dim();
+        let a_prev = layer_input(&ws.input, &ws.a, &ws.dropout, l);
+        // ∂E/∂W_l = Δ_lᵀ A_{l−1} / B  (the dropped input under dropout)
+        kernels::gradient_product::<R, T>(
+            inv_b,
+            ws.delta[l].flat(),
+            a_prev.flat(),
+            ws.grad_w[l].flat_mut(),
+            ws.batch,
+            n_out,
+            n_in,
+        );
+        if layer.bias.is_some() {
+            bias_gradient(inv_b, ws.delta[l].flat(), ws.grad_b[l].flat_mut(), ws.batch);
+        }
+    }
+}
+
+/// The input A_{l−1} that layer `l` read in the forward pass: the batch's inputs for the
+/// first layer, the previous layer's activations after it, or their dropped form ã_{l−1}
+/// under dropout.
+#[inline(always)]
+fn layer_input<'a, M>(input: &'a M, a: &'a [M], dropout: &'a Option<DropoutBuffers<M>>, l: usize) -> &'a M {
+    match dropout {
+        Some(DropoutBuffers { dropped, .. }) => &dropped[l],
+        None if l == 0 => input,
+        None => &a[l - 1],
+    }
+}
+
+/// ∂E/∂b_l = 1ᵀ Δ_l / B: `inv_b` (1/B) times the column sums of `delta` (rows of
+/// `gb.len()` values), summed in row order.
+#[inline(always)]
+fn bias_gradient<T: Real>(inv_b: T, delta: &[T], gb: &mut [T], rows: usize) {
+    let n_out = gb.len();
+    gb.fill(T::zero());
+    for r in 0..rows {
+        for (g, &d) in gb.iter_mut().zip(row(delta, r, n_out)) {
+            *g += d;
+        }
+    }
+    for g in gb.iter_mut() {
+        *g = *g * inv_b;
+    }
+}
+
+/// The deltas of [`backward`]: Δ_L from the loss, then Δ_l for every hidden layer.
+#[inline(always)]
+fn deltas_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
     let layers = net.layers();
     let last = layers.len() - 1;
     let rows = ws.batch;
@@ -333,33 +442,64 @@ fn backward_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: 
             .map(|DropoutBuffers { masks, .. }| masks[l + 1].flat());
         layers[l].activation.scale_by_derivative(d, mask, ws.a[l].flat());
     }
-    // 1/B: exactly 1 for batch 1, where the gradient loops then skip the product
-    let inv_b = T::one() / T::of(rows as f64);
-    for (l, layer) in layers.iter().enumerate() {
-        let a_prev = match &ws.dropout {
-            Some(DropoutBuffers { dropped, .. }) => &dropped[l],
-            None if l == 0 => &ws.input,
-            None => &ws.a[l - 1],
-        };
+}
+
+/// [`backward_with`] and [`optimizer_update`] in one pass, with the same bits: a layer's
+/// weights are updated as the blocks of their gradient come out of the packed product
+/// (`gemm::gemm_then`), on the thread that computed each block and while it is still in
+/// that core's cache, instead of in a second pass that reads the whole gradient back from
+/// memory. Updating W_l before the gradients of the layers above changes nothing: every
+/// delta, computed first from the old weights, is already in `ws`, and a gradient reads
+/// only deltas and activations. Small products (the loops) compute the gradient whole and
+/// update after it, as [`optimizer_update`] does.
+#[inline(always)]
+fn backward_update_with<R: MulAdd, T: Real>(
+    net: &mut Network<T>,
+    ws: &mut VecBuffers<T>,
+    hyper: &Hyper,
+    state: &mut OptimState<T>,
+    k: &StepValues<T>,
+) {
+    deltas_with::<R, T, _, _>(net, ws);
+    let (opt, lambda) = (hyper.optimizer, T::of(hyper.weight_decay));
+    let (rows, inv_b) = (ws.batch, T::one() / T::of(ws.batch as f64));
+    for (l, layer) in net.layers_mut().iter_mut().enumerate() {
         let (n_out, n_in) = layer.weights.dim();
-        let delta = ws.delta[l].flat();
-        // ∂E/∂W_l = Δ_lᵀ A_{l−1} / B  (the dropped input under dropout)
-        kernels::gradient_product::<R, T>(inv_b, delta, a_prev.flat(), ws.grad_w[l].flat_mut(), rows, n_out, n_in);
-        if layer.bias.is_none() {
-            continue;
+        let w = layer
+            .weights
+            .as_slice_mut()
+            .expect("networks are stored in standard layout");
+        let (delta, a_prev) = (ws.delta[l].flat(), layer_input(&ws.input, &ws.a, &ws.dropout, l).flat());
+        let grad_w = ws.grad_w[l].flat_mut();
+        let [s0, s1] = &mut state.weights[l];
+        let (s0, s1) = (s0.flat_mut(), s1.flat_mut());
+        let updated = {
+            let (p, s0, s1) = (pool::Disjoint::new(w), pool::Disjoint::new(s0), pool::Disjoint::new(s1));
+            // ∂E/∂W_l = Δ_lᵀ A_{l−1} / B; then, on the block G[i, j..], the rule
+            let then = |i: usize, j: usize, g: &mut [T]| {
+                let r = i * n_in + j..i * n_in + j + g.len();
+                // SAFETY: `gemm_then` passes each element of G once, on one thread, so
+                // the same places of W and of its state are this call's alone.
+                let (p, s0, s1) = unsafe { (p.part(r.clone()), s0.part(r.clone()), s1.part(r)) };
+                update_chunk(opt, p, g, s0, s1, Some(lambda), k, true);
+            };
+            kernels::gradient_product_then(inv_b, delta, a_prev, grad_w, rows, n_out, n_in, &then)
+        };
+        if !updated {
+            kernels::gradient_product::<R, T>(inv_b, delta, a_prev, grad_w, rows, n_out, n_in);
+            update_params(opt, w, grad_w, &mut state.weights[l], Some(lambda), k, true);
         }
-        // ∂E/∂b_l = column sums of Δ_l / B
-        let gb = ws.grad_b[l].flat_mut();
-        gb.fill(T::zero());
-        for r in 0..rows {
-            for (g, &d) in gb.iter_mut().zip(row(delta, r, n_out)) {
-                *g += d;
-            }
+        if let Some(b) = &mut layer.bias {
+            let gb = ws.grad_b[l].flat_mut();
+            bias_gradient(inv_b, delta, gb, rows);
+            let b = b.as_slice_mut().expect("standard layout");
+            update_params(opt, b, gb, &mut state.bias[l], None, k, false);
         }
-        for g in gb.iter_mut() {
-            *g = *g * inv_b;
+        if let Some(c) = hyper.max_norm {
+            max_norm(w, n_out, n_in, T::of(c));
         }
     }
+    state.step += 1;
 }
 
 /// Gradient-descent update W −= η ∂E/∂W, b −= η ∂E/∂b from the gradients in `ws`.
@@ -433,41 +573,45 @@ fn update_params<T: Real, S: Flat<Elem = T>>(
     k: &StepValues<T>,
     decay_p: bool,
 ) {
-    // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
-    let decayed = |p: T, g: T| match lambda {
-        Some(lambda) => g + lambda * p,
-        None => g,
-    };
+    let [s0, s1] = slots;
+    let (s0, s1) = (s0.flat_mut(), s1.flat_mut());
+    if p.len() < PARALLEL_UPDATE_MIN {
+        update_chunk(opt, p, g, s0, s1, lambda, k, decay_p);
+    } else {
+        in_parallel(p, s0, s1, &|p, s0, s1, r| {
+            update_chunk(opt, p, &g[r], s0, s1, lambda, k, decay_p)
+        });
+    }
+}
+
+/// [`update_params`] on one contiguous chunk of the parameters, their gradients and their
+/// state slots (all as long).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update_chunk<T: Real>(
+    opt: Optimizer,
+    p: &mut [T],
+    g: &[T],
+    s0: &mut [T],
+    s1: &mut [T],
+    lambda: Option<T>,
+    k: &StepValues<T>,
+    decay_p: bool,
+) {
     if let Optimizer::Sgd = opt {
         // Plain SGD keeps no state: its slots are neither read nor written. Its rule,
         // p ← p − η g (Optimizer::apply), is written out so that it is inlined in f32 too.
-        if p.len() < PARALLEL_UPDATE_MIN {
-            for (p, &g) in p.iter_mut().zip(g) {
-                let g = decayed(*p, g);
-                *p -= k.lr * g;
-            }
-        } else {
-            let lr = k.lr;
-            in_parallel(p, None, None, &|p, _, _, r| {
-                for (p, &g) in p.iter_mut().zip(&g[r]) {
-                    let g = match lambda {
-                        Some(lambda) => g + lambda * *p,
-                        None => g,
-                    };
-                    *p -= lr * g;
-                }
-            });
+        let lr = k.lr;
+        for (p, &g) in p.iter_mut().zip(g) {
+            // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
+            let g = match lambda {
+                Some(lambda) => g + lambda * *p,
+                None => g,
+            };
+            *p -= lr * g;
         }
     } else {
-        let [s0, s1] = slots;
-        let (s0, s1) = (s0.flat_mut(), s1.flat_mut());
-        if p.len() < PARALLEL_UPDATE_MIN {
-            update_with_state(opt, p, g, s0, s1, lambda, k, decay_p);
-        } else {
-            in_parallel(p, Some(s0), Some(s1), &|p, s0, s1, r| {
-                update_with_state(opt, p, &g[r], s0.unwrap(), s1.unwrap(), lambda, k, decay_p)
-            });
-        }
+        update_with_state(opt, p, g, s0, s1, lambda, k, decay_p);
     }
 }
 
@@ -481,18 +625,14 @@ const PARALLEL_UPDATE_MIN: usize = 1 << 15;
 #[allow(clippy::type_complexity)]
 fn in_parallel<T: Real>(
     p: &mut [T],
-    s0: Option<&mut [T]>,
-    s1: Option<&mut [T]>,
-    f: &(dyn Fn(&mut [T], Option<&mut [T]>, Option<&mut [T]>, std::ops::Range<usize>) + Sync),
+    s0: &mut [T],
+    s1: &mut [T],
+    f: &(dyn Fn(&mut [T], &mut [T], &mut [T], std::ops::Range<usize>) + Sync),
 ) {
     let len = p.len();
     let parts = threads::threads().min(len / (PARALLEL_UPDATE_MIN / 2)).max(1);
     let chunk = len.div_ceil(parts);
-    let (p, s0, s1) = (
-        pool::Disjoint::new(p),
-        s0.map(pool::Disjoint::new),
-        s1.map(pool::Disjoint::new),
-    );
+    let (p, s0, s1) = (pool::Disjoint::new(p), pool::Disjoint::new(s0), pool::Disjoint::new(s1));
     pool::run(parts, &|i| {
         let r = i * chunk..((i + 1) * chunk).min(len);
         let slot = |s: pool::Disjoint<T>| {
@@ -502,16 +642,74 @@ fn in_parallel<T: Real>(
         };
         // SAFETY: as in `slot`.
         let p = unsafe { p.part(r.clone()) };
-        f(p, s0.map(slot), s1.map(slot), r);
+        f(p, slot(s0), slot(s1), r);
     });
 }
 
 /// The rules with state (all but plain SGD) for [`update_params`]: out of line, so that
 /// `Optimizer::apply` is inlined here (in f32 too) without growing the training loop that
-/// calls this (a larger loop body made the seed's online step slower).
+/// calls this (a larger loop body made the seed's online step slower). The loops are
+/// compiled for the widest vectors the CPU has (chosen as the packed product's are,
+/// `gemm::isa`): they run on the pool's threads, outside the training loop's
+/// `target_feature` region, and the baseline build gives 128-bit vectors only. Each rule is
+/// plain IEEE arithmetic, which vector width does not change: the same bits on every path.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn update_with_state<T: Real>(
+    opt: Optimizer,
+    p: &mut [T],
+    g: &[T],
+    s0: &mut [T],
+    s1: &mut [T],
+    lambda: Option<T>,
+    k: &StepValues<T>,
+    decay_p: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = "avx512f")]
+        fn avx512<T: Real>(
+            opt: Optimizer,
+            p: &mut [T],
+            g: &[T],
+            s0: &mut [T],
+            s1: &mut [T],
+            lambda: Option<T>,
+            k: &StepValues<T>,
+            decay_p: bool,
+        ) {
+            update_rules(opt, p, g, s0, s1, lambda, k, decay_p);
+        }
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Real>(
+            opt: Optimizer,
+            p: &mut [T],
+            g: &[T],
+            s0: &mut [T],
+            s1: &mut [T],
+            lambda: Option<T>,
+            k: &StepValues<T>,
+            decay_p: bool,
+        ) {
+            update_rules(opt, p, g, s0, s1, lambda, k, decay_p);
+        }
+        match gemm::isa() {
+            // SAFETY: `isa` found AVX-512F on this CPU.
+            gemm::Isa::Avx512 => return unsafe { avx512(opt, p, g, s0, s1, lambda, k, decay_p) },
+            // SAFETY: `isa` found AVX2 on this CPU.
+            gemm::Isa::Avx2 => return unsafe { avx2(opt, p, g, s0, s1, lambda, k, decay_p) },
+            gemm::Isa::Portable => {}
+        }
+    }
+    update_rules(opt, p, g, s0, s1, lambda, k, decay_p);
+}
+
+/// [`update_with_state`]'s loops, compiled for the caller's instruction set.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update_rules<T: Real>(
     opt: Optimizer,
     p: &mut [T],
     g: &[T],
@@ -603,11 +801,10 @@ fn train_steps_with<R: MulAdd, T: Real>(
         }
         forward_with::<R, T, _, _>(net, buf);
         losses.push(loss(net, buf));
-        backward_with::<R, T, _, _>(net, buf);
         if varies {
             k = hyper.step_values(state.step).cast::<T>();
         }
-        optimizer_update(net, buf, hyper, state, &k);
+        backward_update_with::<R, T>(net, buf, hyper, state, &k);
     }
 }
 
