@@ -346,6 +346,56 @@ pub fn delta_product<M: MulAdd, T: Real>(delta: &[T], w: &[T], d: &mut [T], rows
     }
 }
 
+/// [`forward_product`] without the bias when it runs through the packed product, with
+/// `then` called on every row of Z's blocks as soon as each is final
+/// ([`gemm::gemm_then`]); returns `false`, having done nothing, where [`forward_product`]
+/// would run as loops.
+#[inline(always)]
+pub fn forward_product_then<T: Real>(
+    a: &[T],
+    w: &[T],
+    z: &mut [T],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+    then: &gemm::Then<'_, T>,
+) -> bool {
+    if rows == 1 || uses_loops(rows, n_in, n_out) {
+        return false;
+    }
+    let (a, w) = (Strided::rows(a, n_in), Strided::transposed(w, n_in));
+    gemm::gemm_then(T::one(), a, w, z, rows, n_in, n_out, then);
+    true
+}
+
+/// [`delta_product`] with `then` on every final block's rows, as
+/// [`forward_product_then`]; `false`, having done nothing, where it would run as loops.
+#[inline(always)]
+pub fn delta_product_then<T: Real>(
+    delta: &[T],
+    w: &[T],
+    d: &mut [T],
+    rows: usize,
+    m: usize,
+    n: usize,
+    then: &gemm::Then<'_, T>,
+) -> bool {
+    if uses_loops(rows, m, n) {
+        return false;
+    }
+    gemm::gemm_then(
+        T::one(),
+        Strided::rows(delta, m),
+        Strided::rows(w, n),
+        d,
+        rows,
+        m,
+        n,
+        then,
+    );
+    true
+}
+
 /// D = Δ W through the packed product.
 #[inline(never)]
 fn delta_gemm<T: Real>(delta: &[T], w: &[T], d: &mut [T], rows: usize, m: usize, n: usize) {

@@ -307,7 +307,9 @@ fn forward_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &
 }
 
 /// One layer's forward pass: Z = A_prev Wᵀ (+ b on every row), then A = f(Z) row by row
-/// (softmax normalises a row).
+/// (softmax normalises a row). With an element-wise f and a packed product, the bias and
+/// f are applied to each block of Z as it leaves the product (`gemm::gemm_then`): on the
+/// pool's threads, while the block is in the cache, the same operations in the same order.
 #[inline(always)]
 fn layer_forward<R: MulAdd, T: Real>(layer: &Layer<T>, rows: usize, a_prev: &[T], z: &mut [T], a: &mut [T]) {
     let (n_out, n_in) = layer.weights.dim();
@@ -316,6 +318,23 @@ fn layer_forward<R: MulAdd, T: Real>(layer: &Layer<T>, rows: usize, a_prev: &[T]
         .as_slice()
         .expect("networks are stored in standard layout");
     let bias = layer.bias.as_ref().map(|b| b.as_slice().expect("standard layout"));
+    let act = layer.activation;
+    if act != Activation::Softmax {
+        let out = pool::Disjoint::new(a);
+        let then = |i: usize, j: usize, z: &mut [T]| {
+            if let Some(b) = bias {
+                for (zi, &bi) in z.iter_mut().zip(&b[j..]) {
+                    *zi += bi;
+                }
+            }
+            // SAFETY: `gemm_then` passes each element of Z once, on one thread, so the
+            // same places of A are this call's alone.
+            act.apply_row(z, unsafe { out.part(i * n_out + j..i * n_out + j + z.len()) });
+        };
+        if kernels::forward_product_then(a_prev, w, z, rows, n_in, n_out, &then) {
+            return;
+        }
+    }
     kernels::forward_product::<R, T>(a_prev, w, bias, z, rows, n_in, n_out);
     match layer.activation {
         Activation::Softmax => {
@@ -433,14 +452,21 @@ fn deltas_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &N
         let d = lower[l].flat_mut();
         // Δ_l = Δ_{l+1} W_{l+1}: (B, fan_out_{l+1}) · (fan_out_{l+1}, fan_out_l)
         let w = w.as_slice().expect("networks are stored in standard layout");
-        kernels::delta_product::<R, T>(upper[0].flat(), w, d, rows, m, n);
         // ⊙ m_{l+1} under dropout (ã_l = m_{l+1} ⊙ a_l, so ∂ã_l/∂a_l = m_{l+1}), then
-        // ⊙ f_l'(z_l), computed from a_l
+        // ⊙ f_l'(z_l), computed from a_l: on each block as it leaves a packed product
         let mask = ws
             .dropout
             .as_ref()
             .map(|DropoutBuffers { masks, .. }| masks[l + 1].flat());
-        layers[l].activation.scale_by_derivative(d, mask, ws.a[l].flat());
+        let (act, a_l) = (layers[l].activation, ws.a[l].flat());
+        let then = |i: usize, j: usize, d: &mut [T]| {
+            let r = i * n + j..i * n + j + d.len();
+            act.scale_by_derivative(d, mask.map(|m| &m[r.clone()]), &a_l[r]);
+        };
+        if !kernels::delta_product_then(upper[0].flat(), w, d, rows, m, n, &then) {
+            kernels::delta_product::<R, T>(upper[0].flat(), w, d, rows, m, n);
+            act.scale_by_derivative(d, mask, a_l);
+        }
     }
 }
 

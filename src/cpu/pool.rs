@@ -21,8 +21,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long an idle thread (a worker between jobs, or the caller waiting for the workers)
-/// spins before it sleeps.
-pub const SPIN: Duration = Duration::from_micros(50);
+/// spins before it sleeps. Between the products of one training step the caller does
+/// element-wise work (softmax, loss, deltas, bias sums) for tens of microseconds; a worker
+/// that had gone to sleep in such a gap joined the next product late. Measured with
+/// `bprop bench --thread-scaling` (784-800-10, batch 128, 2 threads): 50 µs gave
+/// 1.27 ms/step (1.72–1.77× one thread), 200 µs and 1 ms 1.21–1.25 ms/step (1.77–1.84×).
+/// 1 ms leaves room for larger layers' gaps; an idle pool stops spinning after it (OpenMP
+/// runtimes spin for 0.2 to 200 ms).
+pub const SPIN: Duration = Duration::from_micros(1000);
 
 /// The job of the current call, with its lifetime erased: it points into the caller's
 /// stack frame, which [`run`] does not leave before every worker has finished with it.
