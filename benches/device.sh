@@ -7,12 +7,13 @@
 #                                 into .device/ and .gl/ (both git-ignored locally)
 #   benches/device.sh run         there (device tool: carry [".gl", ".device"]): unpack the
 #                                 loader, then bprop bench (GPU vs CPU, timestamps), the
-#                                 large-product throughput, the fused kernel against the
+#                                 large-product throughput and the tiled passes at each
+#                                 tile size (32, 64, 128), the fused kernel against the
 #                                 separate passes, and MNIST epochs on bprop's GPU path
 #                                 beside PyTorch CUDA eager with the same network, batch
 #                                 and optimizer. Everything is logged under $OUT.
 #
-# Budget: about 6 minutes of run time; each part has its own timeout so a hang costs only
+# Budget: about 7 minutes of run time; each part has its own timeout so a hang costs only
 # that part. Ratios come from one run; absolute times of a shared machine drift.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,8 +58,10 @@ run() {
         timeout 30 "$b" devices
         echo "== bprop bench (GPU vs CPU path, alternating; device time from timestamps)"
         timeout 150 "$b" bench --rounds 5
-        echo "== bprop bench --large (4096-4096-4096, batch 1024: matrix-product GFLOP/s)"
-        timeout 90 "$b" bench --large --rounds 3
+        echo "== bprop bench --large --tiles (4096-4096-4096, batch 1024: matrix-product GFLOP/s, each tile size)"
+        timeout 120 "$b" bench --large --tiles --rounds 3
+        echo "== bprop bench --tiles --only MNIST (784-800-10, batch 128: each tile size)"
+        timeout 60 "$b" bench --tiles --only MNIST --rounds 5
         echo "== fused kernel vs separate passes"
         timeout 60 .device/fused-bench
     } 2>&1 | tee "$out/bench.txt"

@@ -7,7 +7,7 @@
 // under dropout times its mask m ∈ {0, 1/(1 − p)} — and tile_b(j, i) = W[i, j] (Wᵀ read in
 // place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
 //
-// Dispatch: (ceil(fan_out / 64), ceil(batch / 64), 1), workgroups of 16 × 16.
+// Dispatch: (ceil(fan_out / TILE), ceil(batch / TILE), 1), workgroups of 16 × 16.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w: array<real>;

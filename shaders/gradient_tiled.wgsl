@@ -8,7 +8,7 @@
 // input as the forward pass used it (dataset rows through `order` for layer 0, times the
 // dropout mask). The workgroups of the first column block also sum the bias gradient.
 //
-// Dispatch: (ceil(fan_in / 64), ceil(fan_out / 64), 1), workgroups of 16 × 16.
+// Dispatch: (ceil(fan_in / TILE), ceil(fan_out / TILE), 1), workgroups of 16 × 16.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> delta: array<real>;

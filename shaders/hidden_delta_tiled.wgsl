@@ -7,7 +7,7 @@
 // tile_b(i, j) = W_{l+1}[i, j]. The dropout mask m of layer l + 1's input (1 without
 // dropout) and f' from a_l (common.wgsl) are applied in the epilogue.
 //
-// Dispatch: (ceil(n / 64), ceil(batch / 64), 1), workgroups of 16 × 16.
+// Dispatch: (ceil(n / TILE), ceil(batch / TILE), 1), workgroups of 16 × 16.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w_next: array<real>;

@@ -3,35 +3,37 @@
 //
 //   C[m, n] = Σ_k A[m, k] · B[k, n],   0 ≤ m < M, 0 ≤ n < N, 0 ≤ k < K
 //
-// Each workgroup of 16 × 16 invocations computes one TILE × TILE (64 × 64) block of C;
-// each invocation a RT × RT (4 × 4) register block, rows m0 + 4 ly + i, columns
-// n0 + 4 lx + j. K is walked in steps of TK = 16: the workgroup stages a 64 × 16 slice of
-// A and a 16 × 64 slice of B in workgroup memory (every element loaded once from global
+// Each workgroup of 16 × 16 invocations computes one TILE × TILE block of C; each
+// invocation an RT × RT register block, rows m0 + RT ly + i, columns n0 + RT lx + j, with
+// TILE = 16 RT. K is walked in steps of TK = 16: the workgroup stages a TILE × 16 slice of
+// A and a 16 × TILE slice of B in workgroup memory (every element loaded once from global
 // memory per workgroup instead of once per output), then each invocation multiplies its
-// 4 rows of A by its 4 columns of B from there — 16 multiply-adds per 8 loads from shared
-// memory. Elements outside the matrices load as 0, so any M, N, K works.
+// RT rows of A by its RT columns of B from there — RT² multiply-adds per 2 RT loads from
+// shared memory. Elements outside the matrices load as 0, so any M, N, K works.
+//
+// RT is chosen when the pass is built (src/gpu/shaders.rs `Tile`, which prepends RT, TILE,
+// TK, TILE_TK = TILE · TK and RT_RT = RT²): 2 (32 × 32 blocks: more workgroups for small
+// matrices), 4 (64 × 64, the default) or 8 (128 × 128: fewer shared-memory loads per
+// multiply-add, for large matrices). Each invocation stages RT elements of each slice.
 //
 // The pass that includes this file defines the element loads
 //   fn tile_a(m: u32, k: u32) -> real   and   fn tile_b(k: u32, n: u32) -> real
 // (called only for in-range indices), so transposes, gathers through `order` and dropout
 // masks happen while loading, and applies its own epilogue to the accumulators.
 
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
-const RT: u32 = 4u;
-
-var<workgroup> sa: array<real, 1024>; // A slice, [m * TK + k], m < TILE, k < TK
-var<workgroup> sb: array<real, 1024>; // B slice, [k * TILE + n]
+var<workgroup> sa: array<real, TILE_TK>; // A slice, [m * TK + k], m < TILE, k < TK
+var<workgroup> sb: array<real, TILE_TK>; // B slice, [k * TILE + n]
 
 // The RT × RT accumulators of invocation `lid` in the block at (m0, n0), row-major.
-fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array<real, 16> {
-    var acc: array<real, 16>;
-    for (var q = 0u; q < 16u; q++) {
+fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array<real, RT_RT> {
+    var acc: array<real, RT_RT>;
+    for (var q = 0u; q < RT_RT; q++) {
         acc[q] = 0.0;
     }
     let tid = lid.y * 16u + lid.x;
     for (var k0 = 0u; k0 < K; k0 += TK) {
-        for (var e = 0u; e < 4u; e++) {
+        // TILE_TK = 256 RT elements of each slice: RT per invocation
+        for (var e = 0u; e < RT; e++) {
             let idx = tid + e * 256u;
             let am = m0 + idx / TK;
             let ak = k0 + idx % TK;
@@ -50,8 +52,8 @@ fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array
         }
         workgroupBarrier();
         for (var k = 0u; k < TK; k++) {
-            var ra: array<real, 4>;
-            var rb: array<real, 4>;
+            var ra: array<real, RT>;
+            var rb: array<real, RT>;
             for (var i = 0u; i < RT; i++) {
                 ra[i] = sa[(lid.y * RT + i) * TK + k];
                 rb[i] = sb[k * TILE + lid.x * RT + i];

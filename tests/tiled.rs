@@ -1,5 +1,6 @@
 //! The tiled matrix-product kernels (`shaders/*_tiled.wgsl`) against their plain twins
-//! and the CPU path, on edge shapes: 1, tile − 1, tile, tile + 1 (tile = 64), tall
+//! and the CPU path, for every tile size (`bprop::gpu::Tile`: 32, 64 and 128 outputs a
+//! side per workgroup), on edge shapes: 1, tile − 1, tile, tile + 1 for each tile, tall
 //! (many rows, few columns) and skinny (one row, many columns) layers and batches, with
 //! and without dropout. Zero-sized layers and batches are refused before any kernel runs
 //! (tests/errors.rs). Tolerance: `Tolerance::for_precision` (f32 atol 1e-5, rtol 1e-4;
@@ -10,7 +11,7 @@ mod common;
 use bprop::cpu::CpuEngine;
 use bprop::driver::{cross_check, Tolerance};
 use bprop::engine::{Engine, StepTrace};
-use bprop::gpu::{GpuEngine, KernelChoice};
+use bprop::gpu::{GpuEngine, KernelChoice, Tile};
 use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -51,11 +52,13 @@ fn twins_agree<T: Real>(f64_adapter: bool) {
     // (inputs, hidden, outputs, batch): 1, tile − 1, tile, tile + 1, tall, skinny.
     let shapes = [
         (1, 1, 2, 1),
+        (31, 32, 33, 17),
         (63, 64, 65, 16),
         (65, 63, 3, 63),
         (3, 5, 2, 129),
         (257, 65, 2, 1),
         (7, 130, 64, 65),
+        (129, 127, 128, 33),
     ];
     for (inputs, hidden, outputs, batch) in shapes {
         let shape = format!("{inputs}-{hidden}-{outputs} batch {batch} ({})", T::NAME);
@@ -66,9 +69,15 @@ fn twins_agree<T: Real>(f64_adapter: bool) {
         let mut tiled = GpuEngine::new(ctx.clone(), net.clone(), &data).unwrap();
         tiled.set_kernel_choice(KernelChoice::Tiled).unwrap();
         let mut cpu = CpuEngine::new(net, data).unwrap();
-        let t_tiled = tiled.trace(&samples).unwrap();
-        assert_traces_close(&shape, &t_tiled, &plain.trace(&samples).unwrap());
-        assert_traces_close(&shape, &t_tiled, &cpu.trace(&samples).unwrap());
+        let (t_plain, t_cpu) = (plain.trace(&samples).unwrap(), cpu.trace(&samples).unwrap());
+        for tile in Tile::ALL {
+            tiled.set_tile(tile).unwrap();
+            assert_eq!(tiled.tile(), tile);
+            let t_tiled = tiled.trace(&samples).unwrap();
+            let shape = format!("{shape}, {tile} tiles");
+            assert_traces_close(&shape, &t_tiled, &t_plain);
+            assert_traces_close(&shape, &t_tiled, &t_cpu);
+        }
     }
 }
 
@@ -93,10 +102,24 @@ fn tiled_training_with_dropout_matches_the_cpu_path() {
         }),
         ..Hyper::sgd(0.05).with_optimizer(Optimizer::ADAM)
     };
-    let mut gpu = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
-    gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
-    let mut cpu = CpuEngine::new(net, data).unwrap();
     let order: Vec<u32> = (0..80).map(|i| (i * 3 % 40) as u32).collect();
-    let report = cross_check(&mut gpu, &mut cpu, &order, 20, &hyper, 1).unwrap();
-    assert!(report.passed(), "{report}");
+    for tile in Tile::ALL {
+        let mut gpu = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
+        gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
+        gpu.set_tile(tile).unwrap();
+        let mut cpu = CpuEngine::new(net.clone(), data.clone()).unwrap();
+        let report = cross_check(&mut gpu, &mut cpu, &order, 20, &hyper, 1).unwrap();
+        assert!(report.passed(), "{tile} tiles: {report}");
+    }
+}
+
+#[test]
+fn tile_sizes_parse_and_print() {
+    for tile in Tile::ALL {
+        assert_eq!(tile.to_string().parse::<Tile>().unwrap(), tile);
+        assert_eq!(tile.size().to_string().parse::<Tile>().unwrap(), tile);
+        assert_eq!(tile.size(), 16 * tile.per_invocation());
+    }
+    let err = "48".parse::<Tile>().unwrap_err().to_string();
+    assert!(err.contains("48") && err.contains("tile"), "{err}");
 }

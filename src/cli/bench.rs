@@ -6,7 +6,7 @@ use bprop::bench::{alternate_timed, cpu_description, median, random_workload, se
 use bprop::cpu::{threads, CpuEngine, LOOPS_MAX_WORK};
 use bprop::driver::open_gpu;
 use bprop::engine::Engine;
-use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice, TILED_MIN_BATCH};
+use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice, Tile, TILED_MIN_BATCH};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
 use clap::Args;
@@ -21,6 +21,7 @@ Examples:
   bprop bench --seed-step --steps 10000000 --rounds 7
   bprop bench --thread-scaling       MNIST-sized steps with 1 and 2 threads, alternating
   bprop bench --large                4096-wide layers at batch 1024: matrix-product GFLOP/s (a real GPU)
+  bprop bench --large --tiles        the same with the tiled passes at each tile size (32, 64, 128)
   WGPU_ADAPTER_NAME=llvmpipe bprop bench    choose the adapter
 
 Each workload runs on every engine in turn, ROUNDS times, each run starting from the same
@@ -65,6 +66,10 @@ pub struct BenchArgs {
     /// (f32), to read the GPU's matrix-product throughput (GFLOP/s from device time).
     #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "only"])]
     large: bool,
+    /// Also run the tiled passes with each tile size (32, 64 and 128 outputs a side per
+    /// workgroup) beside Auto and Plain, to choose the size on a given GPU.
+    #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "cpu_only"])]
+    tiles: bool,
     /// Print one line per engine and round, `RAW<TAB>workload<TAB>engine<TAB>seconds`
     /// (what --thread-scaling reads from its child processes).
     #[arg(long, hide = true)]
@@ -86,6 +91,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut out = Report {
         raw: args.raw,
         cpu_only: args.cpu_only,
+        tiles: args.tiles,
         rounds,
         printed_header: false,
     };
@@ -129,6 +135,8 @@ fn mnist_sized(steps: usize) -> Workload<f32> {
 struct Report {
     raw: bool,
     cpu_only: bool,
+    /// Tiled passes at every tile size as well (`--tiles`).
+    tiles: bool,
     rounds: usize,
     printed_header: bool,
 }
@@ -163,16 +171,24 @@ impl Report {
         let mut gpus: Vec<(String, GpuEngine<T>)> = Vec::new();
         let mut skipped = None;
         if !self.cpu_only {
-            for choice in [KernelChoice::Auto, KernelChoice::Plain] {
+            let mut choices = vec![(KernelChoice::Auto, None), (KernelChoice::Plain, None)];
+            if self.tiles {
+                choices.extend(Tile::ALL.map(|t| (KernelChoice::Tiled, Some(t))));
+            }
+            for (choice, tile) in choices {
                 match open_gpu(&AdapterRequest::from_env(), &w.net, &w.data) {
                     Ok(mut g) => {
                         g.set_kernel_choice(choice)?;
+                        if let Some(t) = tile {
+                            g.set_tile(t)?;
+                        }
                         g.set_timing(true);
                         let route = match g.fused_route(w.batch, &w.hyper)? {
-                            Some(_) => "fused kernel",
-                            None if choice == KernelChoice::Plain => "plain passes",
-                            None if w.batch >= TILED_MIN_BATCH => "tiled passes",
-                            None => "plain passes",
+                            _ if choice == KernelChoice::Tiled => format!("tiled passes, {}", g.tile()),
+                            Some(_) => "fused kernel".into(),
+                            None if choice == KernelChoice::Plain => "plain passes".into(),
+                            None if w.batch >= TILED_MIN_BATCH => format!("tiled passes, {}", g.tile()),
+                            None => "plain passes".into(),
                         };
                         gpus.push((format!("GPU, {choice:?}: {route}"), g));
                     }
@@ -216,7 +232,7 @@ impl Report {
             };
             let gflops = w.flops_per_step() * w.steps() as f64 / secs / 1e9;
             println!(
-                "  {name:<30} median {:>10.3} ms {:>12.3} us/step {:>9.2}x{dev} {gflops:>10.2} GFLOP/s",
+                "  {name:<38} median {:>10.3} ms {:>12.3} us/step {:>9.2}x{dev} {gflops:>10.2} GFLOP/s",
                 m * 1e3,
                 m * 1e6 / w.steps() as f64,
                 m / cpu_median

@@ -6,7 +6,7 @@
 use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
-use crate::gpu::shaders::{self, FusedCaps, Kernel, Pass, SLOPE_BASE, WORKGROUP};
+use crate::gpu::shaders::{self, FusedCaps, Input, Kernel, Pass, Tile, SLOPE_BASE, WORKGROUP};
 use crate::model::{Activation, ByteInputs, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Real};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
@@ -86,6 +86,8 @@ struct Kernels {
     /// The tiled twins of forward, hidden_delta and gradient (same bind group layouts),
     /// when the device's limits allow 16 × 16 workgroups and their workgroup memory.
     tiled: Option<[Kernel; 3]>,
+    /// The output block the tiled kernels were built for.
+    tile: Tile,
     /// For a byte-coded dataset (`Dataset::byte_inputs`): layer 0's forward and gradient
     /// passes reading packed bytes, plain then tiled ([forward, gradient, forward_tiled,
     /// gradient_tiled]; the tiled ones only with `tiled`).
@@ -215,6 +217,43 @@ pub struct GpuEngine<T: Real> {
     staging: Option<wgpu::Buffer>,
 }
 
+/// The tiled twins of `forward`, `hidden_delta` and `gradient` for `tile` (sharing their
+/// bind group layouts) and, with `bytes`, layer 0's tiled forward and gradient reading a
+/// byte-coded dataset; `None` where the device's limits do not allow 16 × 16 workgroups
+/// and the tile's workgroup memory.
+fn tiled_kernels<T: Real>(
+    ctx: &GpuContext,
+    forward: &Kernel,
+    hidden_delta: &Kernel,
+    gradient: &Kernel,
+    bytes: bool,
+    tile: Tile,
+) -> Result<Option<([Kernel; 3], Vec<Kernel>)>> {
+    let lim = &ctx.limits;
+    if lim.max_compute_invocations_per_workgroup < 256
+        || lim.max_compute_workgroup_size_x < 16
+        || lim.max_compute_workgroup_size_y < 16
+        || lim.max_compute_workgroup_storage_size < shaders::tiled_workgroup_bytes::<T>(tile)
+    {
+        return Ok(None);
+    }
+    let twin = |pass, of: &Kernel, input| shaders::build_tiled::<T>(&ctx.device, pass, Some(&of.layout), input, tile);
+    let kernels = [
+        twin(Pass::ForwardTiled, forward, Input::Real)?,
+        twin(Pass::HiddenDeltaTiled, hidden_delta, Input::Real)?,
+        twin(Pass::GradientTiled, gradient, Input::Real)?,
+    ];
+    let bytes = if bytes {
+        vec![
+            twin(Pass::ForwardTiled, forward, Input::Bytes)?,
+            twin(Pass::GradientTiled, gradient, Input::Bytes)?,
+        ]
+    } else {
+        Vec::new()
+    };
+    Ok(Some((kernels, bytes)))
+}
+
 fn bytes_of<T>(n: usize) -> u64 {
     (n.max(1) * std::mem::size_of::<T>()) as u64
 }
@@ -293,36 +332,25 @@ impl<T: Real> GpuEngine<T> {
         let forward = shaders::build::<T>(dev, Pass::Forward)?;
         let hidden_delta = shaders::build::<T>(dev, Pass::HiddenDelta)?;
         let gradient = shaders::build::<T>(dev, Pass::Gradient)?;
-        let lim = &ctx.limits;
-        let tiled = if lim.max_compute_invocations_per_workgroup >= 256
-            && lim.max_compute_workgroup_size_x >= 16
-            && lim.max_compute_workgroup_size_y >= 16
-            && lim.max_compute_workgroup_storage_size >= shaders::tiled_workgroup_bytes::<T>()
-        {
-            let twin = |pass, of: &Kernel| shaders::build_with_layout::<T>(dev, pass, Some(&of.layout));
-            Some([
-                twin(Pass::ForwardTiled, &forward)?,
-                twin(Pass::HiddenDeltaTiled, &hidden_delta)?,
-                twin(Pass::GradientTiled, &gradient)?,
-            ])
-        } else {
-            None
-        };
+        let tile = Tile::default();
+        let (tiled, tiled_bytes) =
+            match tiled_kernels::<T>(&ctx, &forward, &hidden_delta, &gradient, byte_inputs.is_some(), tile)? {
+                Some((k, b)) => (Some(k), b),
+                None => (None, Vec::new()),
+            };
         let bytes = match &byte_inputs {
             Some(_) => {
                 let variant =
-                    |pass, of: &Kernel| shaders::build_variant::<T>(dev, pass, Some(&of.layout), shaders::Input::Bytes);
+                    |pass, of: &Kernel| shaders::build_variant::<T>(dev, pass, Some(&of.layout), Input::Bytes);
                 let mut k = vec![variant(Pass::Forward, &forward)?, variant(Pass::Gradient, &gradient)?];
-                if tiled.is_some() {
-                    k.push(variant(Pass::ForwardTiled, &forward)?);
-                    k.push(variant(Pass::GradientTiled, &gradient)?);
-                }
+                k.extend(tiled_bytes);
                 Some(k)
             }
             None => None,
         };
         let kernels = Kernels {
             tiled,
+            tile,
             bytes,
             forward,
             softmax: shaders::build::<T>(dev, Pass::Softmax)?,
@@ -434,11 +462,54 @@ impl<T: Real> GpuEngine<T> {
             return Err(BpropError::Gpu(format!(
                 "{} cannot run the tiled kernels (they need 16 × 16 workgroups and {} bytes of workgroup memory)",
                 self.ctx.summary.name,
-                shaders::tiled_workgroup_bytes::<T>()
+                shaders::tiled_workgroup_bytes::<T>(self.kernels.tile)
             )));
         }
         self.kernel_choice = choice;
         Ok(())
+    }
+
+    /// Rebuilds the tiled kernels for `tile`'s output blocks (default [`Tile::T64`]); the
+    /// results agree with every other tile size within the cross-check's tolerance
+    /// (`tests/tiled.rs`), only the speed differs.
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] when the device's limits do not allow the tile (its workgroup
+    /// memory), or when compiling fails; the previous kernels stay in use.
+    pub fn set_tile(&mut self, tile: Tile) -> Result<()> {
+        if tile == self.kernels.tile && self.kernels.tiled.is_some() {
+            return Ok(());
+        }
+        let k = &self.kernels;
+        let built = tiled_kernels::<T>(
+            &self.ctx,
+            &k.forward,
+            &k.hidden_delta,
+            &k.gradient,
+            k.bytes.is_some(),
+            tile,
+        )?;
+        self.ctx.check()?;
+        let Some((tiled, bytes)) = built else {
+            return Err(BpropError::Gpu(format!(
+                "{} cannot run {tile} tiles (they need 16 × 16 workgroups and {} bytes of workgroup memory, it allows {})",
+                self.ctx.summary.name,
+                shaders::tiled_workgroup_bytes::<T>(tile),
+                self.ctx.limits.max_compute_workgroup_storage_size
+            )));
+        };
+        self.kernels.tiled = Some(tiled);
+        if let Some(v) = &mut self.kernels.bytes {
+            v.truncate(2);
+            v.extend(bytes);
+        }
+        self.kernels.tile = tile;
+        Ok(())
+    }
+
+    /// The output block the tiled kernels compute per workgroup.
+    pub fn tile(&self) -> Tile {
+        self.kernels.tile
     }
 
     /// Whether the fused kernel (`shaders/fused.wgsl`) can run training steps of `batch`
@@ -853,7 +924,7 @@ impl<T: Real> GpuEngine<T> {
     /// gradients, and with `train` the update and the step counter's advance.
     fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
-        let tiles = |n: usize| (n as u32).div_ceil(64);
+        let tiles = |n: usize| (n as u32).div_ceil(self.kernels.tile.size());
         let batch = self.params_key.batch;
         let b = batch as u32;
         let layers = self.net.layers();

@@ -9,3 +9,4 @@ pub mod shaders;
 pub use context::{AdapterRequest, AdapterSummary, GpuContext};
 pub use engine::{GpuEngine, KernelChoice, FUSED_MAX_WORK, TILED_MIN_BATCH};
 pub use shaders::FusedCaps;
+pub use shaders::Tile;

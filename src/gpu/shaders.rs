@@ -126,24 +126,99 @@ pub enum Input {
     Bytes,
 }
 
+/// The output block of a tiled pass's workgroup (`tile.wgsl`): 16 × 16 invocations, each
+/// computing an RT × RT block of outputs, so a TILE × TILE block per workgroup with
+/// TILE = 16 RT. Larger blocks load less from workgroup memory per multiply-add; smaller
+/// ones give more workgroups to a small matrix (784-800-10 at batch 128 makes 2 × 13
+/// workgroups of 64 × 64 for its forward product, too few for a GPU with 100+ cores).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Tile {
+    /// 32 × 32 outputs per workgroup, 2 × 2 per invocation.
+    T32,
+    /// 64 × 64 outputs per workgroup, 4 × 4 per invocation (the default; the only size
+    /// measured so far, on lavapipe: ARCHITECTURE.md).
+    #[default]
+    T64,
+    /// 128 × 128 outputs per workgroup, 8 × 8 per invocation.
+    T128,
+}
+
+impl Tile {
+    /// Every size, smallest first.
+    pub const ALL: [Tile; 3] = [Tile::T32, Tile::T64, Tile::T128];
+
+    /// RT: the outputs per invocation along each side.
+    pub fn per_invocation(self) -> u32 {
+        match self {
+            Tile::T32 => 2,
+            Tile::T64 => 4,
+            Tile::T128 => 8,
+        }
+    }
+
+    /// TILE: the outputs per workgroup along each side (16 RT).
+    pub fn size(self) -> u32 {
+        16 * self.per_invocation()
+    }
+
+    /// The constants `tile.wgsl` is written over.
+    fn constants(self) -> String {
+        let rt = self.per_invocation();
+        format!(
+            "const RT: u32 = {rt}u;\nconst TILE: u32 = {}u;\nconst TK: u32 = 16u;\n\
+             const TILE_TK: u32 = {}u;\nconst RT_RT: u32 = {}u;\n",
+            16 * rt,
+            16 * rt * 16,
+            rt * rt
+        )
+    }
+}
+
+impl std::fmt::Display for Tile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.size();
+        write!(f, "{n}x{n}")
+    }
+}
+
+impl std::str::FromStr for Tile {
+    type Err = crate::BpropError;
+    fn from_str(s: &str) -> Result<Self> {
+        Tile::ALL
+            .into_iter()
+            .find(|t| s == t.size().to_string() || s == t.to_string())
+            .ok_or_else(|| crate::BpropError::UnknownName {
+                kind: "tile size",
+                name: s.to_string(),
+                expected: "32, 64, 128",
+            })
+    }
+}
+
 /// The complete WGSL source of `pass` in precision `T`, reading real-valued inputs.
 pub fn source<T: Real>(pass: Pass) -> String {
     source_with::<T>(pass, Input::Real)
 }
 
-/// The complete WGSL source of `pass` in precision `T`: prelude, common definitions, the
-/// tile helpers for tiled passes, the pass, for passes that read `a_in` its `load_in`, and
-/// for the passes that update parameters the optimizer's rule (`optim.wgsl`).
+/// [`source_tiled`] with the default tile.
 pub fn source_with<T: Real>(pass: Pass, input: Input) -> String {
+    source_tiled::<T>(pass, input, Tile::default())
+}
+
+/// The complete WGSL source of `pass` in precision `T`: prelude, common definitions, the
+/// tile helpers for tiled passes (with `tile`'s constants), the pass, for passes that read
+/// `a_in` its `load_in`, and for the passes that update parameters the optimizer's rule
+/// (`optim.wgsl`).
+pub fn source_tiled<T: Real>(pass: Pass, input: Input, tile: Tile) -> String {
     let prelude = if T::NAME == "f64" {
         include_str!("../../shaders/real_f64.wgsl")
     } else {
         include_str!("../../shaders/real_f32.wgsl")
     };
     let tile = if pass.is_tiled() {
-        include_str!("../../shaders/tile.wgsl")
+        format!("{}{}", tile.constants(), include_str!("../../shaders/tile.wgsl"))
     } else {
-        ""
+        String::new()
     };
     let mut body = pass.body().to_string();
     if body.contains("load_in(") {
@@ -173,9 +248,10 @@ pub fn max_storage_bindings() -> u32 {
     Pass::ALL.iter().map(|p| p.bindings().len() as u32).max().unwrap_or(0)
 }
 
-/// Workgroup memory a tiled pass needs: two 1024-element tiles (`tile.wgsl`).
-pub fn tiled_workgroup_bytes<T: Real>() -> u32 {
-    2 * 1024 * std::mem::size_of::<T>() as u32
+/// Workgroup memory a tiled pass with `tile` needs: two slices of TILE × 16 elements
+/// (`tile.wgsl`).
+pub fn tiled_workgroup_bytes<T: Real>(tile: Tile) -> u32 {
+    2 * tile.size() * 16 * std::mem::size_of::<T>() as u32
 }
 
 /// Index of layer 0's leaky slope in the `scal` buffer (`SLOPE_BASE` in common.wgsl); the
@@ -252,12 +328,23 @@ pub fn build_variant<T: Real>(
     layout: Option<&wgpu::BindGroupLayout>,
     input: Input,
 ) -> Result<Kernel> {
+    build_tiled::<T>(device, pass, layout, input, Tile::default())
+}
+
+/// [`build_variant`] with the tile size of a tiled pass (ignored by the others).
+pub fn build_tiled<T: Real>(
+    device: &wgpu::Device,
+    pass: Pass,
+    layout: Option<&wgpu::BindGroupLayout>,
+    input: Input,
+    tile: Tile,
+) -> Result<Kernel> {
     let wg = if pass == Pass::Advance || pass.is_tiled() {
         None
     } else {
         Some(WORKGROUP)
     };
-    compile::<T>(device, pass, source_with::<T>(pass, input), layout, wg)
+    compile::<T>(device, pass, source_tiled::<T>(pass, input, tile), layout, wg)
 }
 
 /// The workgroup arrays of [`Pass::Fused`], in elements (`CAP_*` in fused.wgsl).
