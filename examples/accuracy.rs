@@ -6,7 +6,8 @@
 //!                                                 [--train-limit N] [--dropout P] [--batch 128]
 //!                                                 [--lr 0.05] [--no-eval]
 //! cargo run --release --example accuracy -- proben NAME [--backend ...] [--hidden 16,8] [--seed 1]
-//!                                                 [--optimizer irprop-] [--validation 0.25] ...
+//!                                                 [--optimizer irprop-] [--validation 0.25] [--init-range 0.1]
+//!                                                 [--curve] ...
 //! ```
 //!
 //! Data is read from `../shared/data` beside the repository (or `$BPROP_DATA`).
@@ -172,7 +173,14 @@ fn proben(args: &[String]) -> bprop::Result<()> {
         spec = spec.layer(h.parse().expect("hidden sizes"), act.parse()?);
     }
     spec = spec.layer(train.targets().ncols(), out.parse()?);
-    let net = Network::random(&spec, Init::Auto, arg(args, "--seed", 1))?;
+    // --init-range r: FANN's start, weights and biases in U(−r, r) (0: bprop's default)
+    let range: f64 = arg(args, "--init-range", 0.0);
+    let init = if range > 0.0 {
+        Init::Uniform { range }
+    } else {
+        Init::Auto
+    };
+    let net = Network::random(&spec, init, arg(args, "--seed", 1))?;
     let optimizer: Optimizer = opt.parse()?;
     let full = matches!(optimizer, Optimizer::IRpropMinus { .. });
     // Early stopping on a split of the training set (never on the test set).
@@ -202,8 +210,22 @@ fn proben(args: &[String]) -> bprop::Result<()> {
         net,
         train,
     )?;
+    // --curve: the test set's MSE after every epoch, printed as "CURVE epoch mse", for
+    // FANN's benchmark protocol (which reports the lowest point of that curve, chosen on the
+    // test set: a reference, never a result). The test set then only observes training; it
+    // stops nothing and restores nothing.
+    let curve = args.iter().any(|a| a == "--curve");
+    if curve && (val.is_some() || loss != Loss::Mse) {
+        eprintln!("--curve needs --loss mse and no --validation");
+        std::process::exit(2);
+    }
+    let observed = if curve { Some(&test) } else { val.as_ref() };
     let start = Instant::now();
-    let r = trainer.train_observed(&cfg, val.as_ref(), &mut |_| {})?;
+    let r = trainer.train_observed(&cfg, observed, &mut |e| {
+        if let (true, Some(m)) = (curve, &e.validation) {
+            println!("CURVE {} {:.6}", e.epoch, m.loss);
+        }
+    })?;
     let m = evaluate(trainer.network(), &test)?;
     // FANN's MSE (mean over samples and outputs of (y − ŷ)²) whatever the training loss, on
     // the test set and on the validation split (of the network early stopping restored:

@@ -138,3 +138,29 @@ fn stopping_rules_are_validated() {
     let err = trainer.train(&cfg).unwrap_err();
     assert!(err.to_string().contains("full-batch"), "{err}");
 }
+
+#[test]
+fn uniform_init_draws_weights_and_biases_in_its_range() {
+    let spec = NetworkSpec::new(8, Loss::Mse)
+        .layer(40, Activation::Sigmoid)
+        .layer(2, Activation::Sigmoid);
+    let net = Network::<f64>::random(&spec, Init::Uniform { range: 0.1 }, 3).unwrap();
+    for layer in net.layers() {
+        let bias = layer.bias.as_ref().expect("the spec's layers have biases");
+        let all: Vec<f64> = layer.weights.iter().chain(bias.iter()).copied().collect();
+        assert!(all.iter().all(|v| v.abs() < 0.1), "inside U(−0.1, 0.1)");
+        // Not a constant: the draws spread over most of the range, biases included.
+        assert!(bias.iter().any(|&b| b != 0.0));
+        let (lo, hi) = all
+            .iter()
+            .fold((1.0f64, -1.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert!(lo < -0.05 && hi > 0.05, "spread {lo}..{hi}");
+    }
+    // The same seed, the same bits; another seed, other weights.
+    assert_eq!(net, Network::random(&spec, Init::Uniform { range: 0.1 }, 3).unwrap());
+    assert_ne!(net, Network::random(&spec, Init::Uniform { range: 0.1 }, 4).unwrap());
+    for bad in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+        let err = Network::<f64>::random(&spec, Init::Uniform { range: bad }, 3).unwrap_err();
+        assert!(err.to_string().contains("range"), "{err}");
+    }
+}

@@ -24,6 +24,12 @@
 //! thread packs what its band needs into its own buffers. No sum is ever split, so the
 //! weights are the same bits whatever the thread count ([`super::threads`]).
 //!
+//! **Work on final blocks** ([`gemm_then`]). A caller may pass a function that each band
+//! calls on every row of a block of C once the block's last block of [`KC`] terms is in:
+//! on the thread that computed it, while it is in that core's cache. The training loop
+//! applies the optimizer's update, the bias and activation, or a delta's f' there,
+//! instead of in a later pass over memory.
+//!
 //! **No allocation per call.** Each thread keeps its packing buffers in a thread-local
 //! vector that grows to the largest product it has seen and is reused after that.
 

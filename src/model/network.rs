@@ -95,8 +95,8 @@ impl NetworkSpec {
     }
 }
 
-/// How random weights are drawn. Biases always start at 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// How random weights are drawn. Biases start at 0, except under [`Init::Uniform`].
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Init {
     /// Glorot/Xavier uniform: W ~ U(−r, r), r = √(6 / (fan_in + fan_out)).
     Glorot,
@@ -105,6 +105,12 @@ pub enum Init {
     /// He for relu/leaky_relu layers, Glorot for the others.
     #[default]
     Auto,
+    /// Weights and biases ~ U(−range, range) whatever the layer's size: FANN's
+    /// `fann_randomize_weights` (its networks start in U(−0.1, 0.1)), for comparing with it.
+    Uniform {
+        /// The bound r of U(−r, r), positive.
+        range: f64,
+    },
 }
 
 /// A validated network: layers that chain, an output activation that fits the loss,
@@ -184,12 +190,20 @@ impl<T: Real> Network<T> {
     /// f32 weights are the f64 draws rounded (layer by layer, row-major).
     ///
     /// # Errors
-    /// As [`Network::new`], plus [`BpropError::InvalidNetwork`] for zero inputs or units.
+    /// As [`Network::new`], plus [`BpropError::InvalidNetwork`] for zero inputs or units,
+    /// or an [`Init::Uniform`] range that is not positive and finite.
     pub fn random(spec: &NetworkSpec, init: Init, seed: u64) -> Result<Self> {
         if spec.inputs == 0 {
             return Err(BpropError::InvalidNetwork(
                 "the network needs at least one input".into(),
             ));
+        }
+        if let Init::Uniform { range } = init {
+            if !(range.is_finite() && range > 0.0) {
+                return Err(BpropError::InvalidNetwork(format!(
+                    "the initial weights' range must be positive and finite, got {range}"
+                )));
+            }
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut fan_in = spec.inputs;
@@ -198,18 +212,22 @@ impl<T: Real> Network<T> {
             if ls.units == 0 {
                 return Err(BpropError::InvalidNetwork(format!("layer {l} has 0 units")));
             }
-            let he = match init {
-                Init::He => true,
-                Init::Glorot => false,
-                Init::Auto => matches!(ls.activation, Activation::Relu | Activation::LeakyRelu { .. }),
-            };
-            let r = if he {
-                (6.0 / fan_in as f64).sqrt()
-            } else {
-                (6.0 / (fan_in + ls.units) as f64).sqrt()
+            let glorot = (6.0 / (fan_in + ls.units) as f64).sqrt();
+            let he = (6.0 / fan_in as f64).sqrt();
+            let r = match init {
+                Init::He => he,
+                Init::Glorot => glorot,
+                Init::Auto if matches!(ls.activation, Activation::Relu | Activation::LeakyRelu { .. }) => he,
+                Init::Auto => glorot,
+                Init::Uniform { range } => range,
             };
             let weights = Array2::from_shape_simple_fn((ls.units, fan_in), || T::of(rng.random_range(-r..r)));
-            let bias = ls.bias.then(|| Array1::zeros(ls.units));
+            let bias = ls.bias.then(|| match init {
+                Init::Uniform { range } => {
+                    Array1::from_shape_simple_fn(ls.units, || T::of(rng.random_range(-range..range)))
+                }
+                _ => Array1::zeros(ls.units),
+            });
             layers.push(Layer {
                 weights,
                 bias,
