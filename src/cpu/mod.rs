@@ -487,7 +487,7 @@ fn backward_update_with<R: MulAdd, T: Real>(
     k: &StepValues<T>,
 ) {
     deltas_with::<R, T, _, _>(net, ws);
-    let (opt, lambda) = (hyper.optimizer, T::of(hyper.weight_decay));
+    let (w_rule, b_rule) = Rule::pair(hyper, k);
     let (rows, inv_b) = (ws.batch, T::one() / T::of(ws.batch as f64));
     for (l, layer) in net.layers_mut().iter_mut().enumerate() {
         let (n_out, n_in) = layer.weights.dim();
@@ -507,19 +507,19 @@ fn backward_update_with<R: MulAdd, T: Real>(
                 // SAFETY: `gemm_then` passes each element of G once, on one thread, so
                 // the same places of W and of its state are this call's alone.
                 let (p, s0, s1) = unsafe { (p.part(r.clone()), s0.part(r.clone()), s1.part(r)) };
-                update_chunk(opt, p, g, s0, s1, Some(lambda), k, true);
+                update_chunk(w_rule, p, g, s0, s1);
             };
             kernels::gradient_product_then(inv_b, delta, a_prev, grad_w, rows, n_out, n_in, &then)
         };
         if !updated {
             kernels::gradient_product::<R, T>(inv_b, delta, a_prev, grad_w, rows, n_out, n_in);
-            update_params(opt, w, grad_w, &mut state.weights[l], Some(lambda), k, true);
+            update_params(w_rule, w, grad_w, &mut state.weights[l]);
         }
         if let Some(b) = &mut layer.bias {
             let gb = ws.grad_b[l].flat_mut();
             bias_gradient(inv_b, delta, gb, rows);
             let b = b.as_slice_mut().expect("standard layout");
-            update_params(opt, b, gb, &mut state.bias[l], None, k, false);
+            update_params(b_rule, b, gb, &mut state.bias[l]);
         }
         if let Some(c) = hyper.max_norm {
             max_norm(w, n_out, n_in, T::of(c));
@@ -558,26 +558,17 @@ pub fn optimizer_update<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(
     state: &mut OptimState<T>,
     k: &StepValues<T>,
 ) {
-    let opt = hyper.optimizer;
-    let lambda = T::of(hyper.weight_decay);
+    let (w_rule, b_rule) = Rule::pair(hyper, k);
     for (l, layer) in net.layers_mut().iter_mut().enumerate() {
         let (n_out, n_in) = layer.weights.dim();
         let w = layer
             .weights
             .as_slice_mut()
             .expect("networks are stored in standard layout");
-        update_params(
-            opt,
-            w,
-            ws.grad_w[l].flat(),
-            &mut state.weights[l],
-            Some(lambda),
-            k,
-            true,
-        );
+        update_params(w_rule, w, ws.grad_w[l].flat(), &mut state.weights[l]);
         if let Some(b) = &mut layer.bias {
             let b = b.as_slice_mut().expect("standard layout");
-            update_params(opt, b, ws.grad_b[l].flat(), &mut state.bias[l], None, k, false);
+            update_params(b_rule, b, ws.grad_b[l].flat(), &mut state.bias[l]);
         }
         if let Some(c) = hyper.max_norm {
             max_norm(w, n_out, n_in, T::of(c));
@@ -586,58 +577,67 @@ pub fn optimizer_update<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(
     state.step += 1;
 }
 
-/// `opt`'s rule on the parameters `p` with gradients `g` and state slots `slots`;
-/// `lambda` is the coupled L2 decay (weights) or `None` (biases).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn update_params<T: Real, S: Flat<Elem = T>>(
+/// How one parameter array is updated in a step: the optimizer's rule with the step's
+/// values `k`, the coupled L2 decay λ (weights) or none (biases), and whether the rule's
+/// decoupled decay applies (weights only).
+#[derive(Clone, Copy)]
+struct Rule<'a, T> {
     opt: Optimizer,
-    p: &mut [T],
-    g: &[T],
-    slots: &mut [S; 2],
     lambda: Option<T>,
-    k: &StepValues<T>,
+    k: &'a StepValues<T>,
     decay_p: bool,
-) {
+}
+
+impl<'a, T: Real> Rule<'a, T> {
+    /// The rules of `hyper` for weights and for biases, with the step's values `k`.
+    fn pair(hyper: &Hyper, k: &'a StepValues<T>) -> (Self, Self) {
+        let weights = Rule {
+            opt: hyper.optimizer,
+            lambda: Some(T::of(hyper.weight_decay)),
+            k,
+            decay_p: true,
+        };
+        (
+            weights,
+            Rule {
+                lambda: None,
+                decay_p: false,
+                ..weights
+            },
+        )
+    }
+}
+
+/// `rule` on the parameters `p` with gradients `g` and state slots `slots`.
+#[inline(always)]
+fn update_params<T: Real, S: Flat<Elem = T>>(rule: Rule<'_, T>, p: &mut [T], g: &[T], slots: &mut [S; 2]) {
     let [s0, s1] = slots;
     let (s0, s1) = (s0.flat_mut(), s1.flat_mut());
     if p.len() < PARALLEL_UPDATE_MIN {
-        update_chunk(opt, p, g, s0, s1, lambda, k, decay_p);
+        update_chunk(rule, p, g, s0, s1);
     } else {
-        in_parallel(p, s0, s1, &|p, s0, s1, r| {
-            update_chunk(opt, p, &g[r], s0, s1, lambda, k, decay_p)
-        });
+        in_parallel(p, s0, s1, &|p, s0, s1, r| update_chunk(rule, p, &g[r], s0, s1));
     }
 }
 
 /// [`update_params`] on one contiguous chunk of the parameters, their gradients and their
 /// state slots (all as long).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn update_chunk<T: Real>(
-    opt: Optimizer,
-    p: &mut [T],
-    g: &[T],
-    s0: &mut [T],
-    s1: &mut [T],
-    lambda: Option<T>,
-    k: &StepValues<T>,
-    decay_p: bool,
-) {
-    if let Optimizer::Sgd = opt {
+fn update_chunk<T: Real>(rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T]) {
+    if let Optimizer::Sgd = rule.opt {
         // Plain SGD keeps no state: its slots are neither read nor written. Its rule,
         // p ← p − η g (Optimizer::apply), is written out so that it is inlined in f32 too.
-        let lr = k.lr;
+        let lr = rule.k.lr;
         for (p, &g) in p.iter_mut().zip(g) {
             // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
-            let g = match lambda {
+            let g = match rule.lambda {
                 Some(lambda) => g + lambda * *p,
                 None => g,
             };
             *p -= lr * g;
         }
     } else {
-        update_with_state(opt, p, g, s0, s1, lambda, k, decay_p);
+        update_with_state(rule, p, g, s0, s1);
     }
 }
 
@@ -679,99 +679,49 @@ fn in_parallel<T: Real>(
 /// `gemm::isa`): they run on the pool's threads, outside the training loop's
 /// `target_feature` region, and the baseline build gives 128-bit vectors only. Each rule is
 /// plain IEEE arithmetic, which vector width does not change: the same bits on every path.
-#[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn update_with_state<T: Real>(
-    opt: Optimizer,
-    p: &mut [T],
-    g: &[T],
-    s0: &mut [T],
-    s1: &mut [T],
-    lambda: Option<T>,
-    k: &StepValues<T>,
-    decay_p: bool,
-) {
+fn update_with_state<T: Real>(rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
     {
-        #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = "avx512f")]
-        fn avx512<T: Real>(
-            opt: Optimizer,
-            p: &mut [T],
-            g: &[T],
-            s0: &mut [T],
-            s1: &mut [T],
-            lambda: Option<T>,
-            k: &StepValues<T>,
-            decay_p: bool,
-        ) {
-            update_rules(opt, p, g, s0, s1, lambda, k, decay_p);
+        fn avx512<T: Real>(rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T]) {
+            update_rules(rule, p, g, s0, s1);
         }
-        #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = "avx2")]
-        fn avx2<T: Real>(
-            opt: Optimizer,
-            p: &mut [T],
-            g: &[T],
-            s0: &mut [T],
-            s1: &mut [T],
-            lambda: Option<T>,
-            k: &StepValues<T>,
-            decay_p: bool,
-        ) {
-            update_rules(opt, p, g, s0, s1, lambda, k, decay_p);
+        fn avx2<T: Real>(rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T]) {
+            update_rules(rule, p, g, s0, s1);
         }
         match gemm::isa() {
             // SAFETY: `isa` found AVX-512F on this CPU.
-            gemm::Isa::Avx512 => return unsafe { avx512(opt, p, g, s0, s1, lambda, k, decay_p) },
+            gemm::Isa::Avx512 => return unsafe { avx512(rule, p, g, s0, s1) },
             // SAFETY: `isa` found AVX2 on this CPU.
-            gemm::Isa::Avx2 => return unsafe { avx2(opt, p, g, s0, s1, lambda, k, decay_p) },
+            gemm::Isa::Avx2 => return unsafe { avx2(rule, p, g, s0, s1) },
             gemm::Isa::Portable => {}
         }
     }
-    update_rules(opt, p, g, s0, s1, lambda, k, decay_p);
+    update_rules(rule, p, g, s0, s1);
 }
 
 /// [`update_with_state`]'s loops, compiled for the caller's instruction set.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn update_rules<T: Real>(
-    opt: Optimizer,
-    p: &mut [T],
-    g: &[T],
-    s0: &mut [T],
-    s1: &mut [T],
-    lambda: Option<T>,
-    k: &StepValues<T>,
-    decay_p: bool,
-) {
-    // A loop per rule: each arm passes a rule whose variant the compiler sees, so that
-    // `apply`'s choice of rule folds away and the loop vectorises.
-    #[allow(clippy::too_many_arguments)]
+fn update_rules<T: Real>(rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T]) {
+    // A loop per rule: each arm passes an optimizer whose variant the compiler sees, so
+    // that `apply`'s choice of rule folds away and the loop vectorises.
     #[inline(always)]
-    fn each<T: Real>(
-        rule: Optimizer,
-        p: &mut [T],
-        g: &[T],
-        s0: &mut [T],
-        s1: &mut [T],
-        lambda: Option<T>,
-        k: &StepValues<T>,
-        decay_p: bool,
-    ) {
+    fn each<T: Real>(opt: Optimizer, rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T]) {
         for (((p, &g), s0), s1) in p.iter_mut().zip(g).zip(s0).zip(s1) {
             // ∂(E + ½λ‖W‖²)/∂W = ∂E/∂W + λ W
-            let g = match lambda {
+            let g = match rule.lambda {
                 Some(lambda) => g + lambda * *p,
                 None => g,
             };
-            rule.apply(p, g, s0, s1, k, decay_p);
+            opt.apply(p, g, s0, s1, rule.k, rule.decay_p);
         }
     }
-    match opt {
-        Optimizer::Sgd => each(Optimizer::Sgd, p, g, s0, s1, lambda, k, decay_p),
-        Optimizer::Momentum { momentum } => each(Optimizer::Momentum { momentum }, p, g, s0, s1, lambda, k, decay_p),
-        Optimizer::Nesterov { momentum } => each(Optimizer::Nesterov { momentum }, p, g, s0, s1, lambda, k, decay_p),
+    match rule.opt {
+        Optimizer::Sgd => each(Optimizer::Sgd, rule, p, g, s0, s1),
+        Optimizer::Momentum { momentum } => each(Optimizer::Momentum { momentum }, rule, p, g, s0, s1),
+        Optimizer::Nesterov { momentum } => each(Optimizer::Nesterov { momentum }, rule, p, g, s0, s1),
         Optimizer::Adam {
             beta1,
             beta2,
@@ -784,9 +734,9 @@ fn update_rules<T: Real>(
                 eps,
                 decoupled_decay,
             };
-            each(adam, p, g, s0, s1, lambda, k, decay_p)
+            each(adam, rule, p, g, s0, s1)
         }
-        Optimizer::IRpropMinus { .. } => each(opt, p, g, s0, s1, lambda, k, decay_p),
+        opt @ Optimizer::IRpropMinus { .. } => each(opt, rule, p, g, s0, s1),
     }
 }
 
@@ -955,7 +905,13 @@ fn online_update<R: MulAdd, T: Real, S: Flat<Elem = T>>(
             }
         }
         let [s0, s1] = slots;
-        update_with_state(opt, w, grad, s0.flat_mut(), s1.flat_mut(), Some(lambda), k, true);
+        let rule = Rule {
+            opt,
+            lambda: Some(lambda),
+            k,
+            decay_p: true,
+        };
+        update_with_state(rule, w, grad, s0.flat_mut(), s1.flat_mut());
     }
 }
 
