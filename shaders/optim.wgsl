@@ -10,6 +10,9 @@
 //   irprop-    if g g₋ > 0: Δ ← min(η⁺ Δ, Δmax);  if g g₋ < 0: Δ ← max(η⁻ Δ, Δmin), g ← 0;
 //              p ← p − sign(g) Δ;  g₋ ← g
 //
+// A new v, m or s below the smallest normal number (REAL_MIN_NORMAL, from the precision
+// prelude) is stored as 0, as on the CPU path (src/model/optim.rs says why).
+//
 // It reads the module's `scal` (the constants μ | β₁ | η⁺, β₂ | η⁻, ε | Δmax, λ_w | Δmin at
 // scal[0..4]) and `hyper` (this step's η, c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ at hyper[h..h + 3]),
 // and reads and writes the parameter's state at opt[i0], opt[i1]. `kind` is the optimizer
@@ -22,12 +25,12 @@ fn step_param(kind: u32, h: u32, v: real, g_in: real, i0: u32, i1: u32, is_weigh
     var g = g_in;
     switch kind {
         case 1u: {
-            let m = scal[0] * opt[i0] + g;
+            let m = flush_subnormal(scal[0] * opt[i0] + g);
             opt[i0] = m;
             x = x - lr * m;
         }
         case 2u: {
-            let m = scal[0] * opt[i0] + g;
+            let m = flush_subnormal(scal[0] * opt[i0] + g);
             opt[i0] = m;
             x = x - lr * (g + scal[0] * m);
         }
@@ -35,8 +38,8 @@ fn step_param(kind: u32, h: u32, v: real, g_in: real, i0: u32, i1: u32, is_weigh
             if (is_weight && scal[3] > 0.0) {
                 x = x - lr * scal[3] * x;
             }
-            let m = scal[0] * opt[i0] + (1.0 - scal[0]) * g;
-            let s = scal[1] * opt[i1] + (1.0 - scal[1]) * g * g;
+            let m = flush_subnormal(scal[0] * opt[i0] + (1.0 - scal[0]) * g);
+            let s = flush_subnormal(scal[1] * opt[i1] + (1.0 - scal[1]) * g * g);
             opt[i0] = m;
             opt[i1] = s;
             x = x - lr * (m / hyper[h + 1u]) / (sqrt(s / hyper[h + 2u]) + scal[2]);
@@ -63,4 +66,9 @@ fn step_param(kind: u32, h: u32, v: real, g_in: real, i0: u32, i1: u32, is_weigh
         }
     }
     return x;
+}
+
+// x, or 0 when |x| is below the smallest normal number of `real`.
+fn flush_subnormal(x: real) -> real {
+    return select(x, real(0.0), abs(x) < REAL_MIN_NORMAL);
 }

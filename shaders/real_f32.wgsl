@@ -2,6 +2,9 @@
 // built-ins. Prepended to every pass by src/gpu/shaders.rs.
 alias real = f32;
 
+// The smallest normal f32 (2⁻¹²⁶).
+const REAL_MIN_NORMAL: real = 1.17549435e-38;
+
 fn exp_r(x: real) -> real {
     return exp(x);
 }

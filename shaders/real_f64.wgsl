@@ -5,6 +5,9 @@
 // divide, floor), to about 1 ulp over the ranges the passes use.
 alias real = f64;
 
+// The smallest normal f64 (2⁻¹⁰²²).
+const REAL_MIN_NORMAL: real = 2.2250738585072014e-308;
+
 // e^x = 2^k · e^r with k = round(x / ln 2), r = x − k ln 2 (ln 2 split in a high part with
 // trailing zero bits and a low part, so k·LN2_HI is exact), |r| ≤ ln 2 / 2; e^r by its
 // Taylor series to r^13 (remainder < 2e-17 for |r| ≤ 0.35); 2^k by repeated squaring.

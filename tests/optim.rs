@@ -286,3 +286,42 @@ fn invalid_optimizer_settings_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("max_norm"), "{err}");
 }
+
+/// A velocity that decays below the smallest normal number is stored as 0 on both paths
+/// (model::optim's module doc: subnormal state would stick at the smallest subnormal and
+/// slow every later update on x86), and a normal one is kept.
+fn subnormal_state_is_flushed<T: Real, E: Engine<T>>(make: impl Fn(Network<T>, Dataset<T>) -> E) {
+    // Input 0 is always 0, so its weight's gradient is exactly 0 and v ← μ v alone.
+    let layer = Layer {
+        weights: Array2::from_elem((1, 2), T::of(0.25)),
+        bias: None,
+        activation: Activation::Identity,
+    };
+    let net = Network::new(vec![layer], Loss::HalfSse).unwrap();
+    let data = Dataset::new(array![[T::zero(), T::one()]], array![[T::zero()]]).unwrap();
+    let opt = Optimizer::Momentum { momentum: 0.5 };
+    let mut state = bprop::model::OptimState::new(opt, &net);
+    let just_normal = T::min_positive_value() * T::of(1.5);
+    state.weights[0][0][[0, 0]] = just_normal;
+    state.weights[0][0][[0, 1]] = T::of(0.3);
+    let mut engine = make(net, data);
+    engine.set_optimizer_state(Some(&state)).unwrap();
+    engine
+        .train_with(&[0], 1, &Hyper::sgd(0.1).with_optimizer(opt))
+        .unwrap();
+    let after = engine.optimizer_state().unwrap().unwrap();
+    let v = &after.weights[0][0];
+    // 0.5 · 1.5 · min_normal is subnormal: flushed; the other velocity is 0.5·0.3 + g.
+    assert_eq!(v[[0, 0]], T::zero(), "{} velocity {:?}", T::NAME, v[[0, 0]]);
+    assert!(v[[0, 1]].abs() > T::of(0.1), "{:?}", v[[0, 1]]);
+}
+
+#[test]
+fn subnormal_optimizer_state_is_flushed_on_both_paths() {
+    subnormal_state_is_flushed::<f32, _>(|n, d| CpuEngine::new(n, d).unwrap());
+    subnormal_state_is_flushed::<f64, _>(|n, d| CpuEngine::new(n, d).unwrap());
+    let ctx = common::gpu(false);
+    subnormal_state_is_flushed::<f32, _>(|n, d| GpuEngine::new(ctx.clone(), n, &d).unwrap());
+    let ctx = common::gpu(true);
+    subnormal_state_is_flushed::<f64, _>(|n, d| GpuEngine::new(ctx.clone(), n, &d).unwrap());
+}

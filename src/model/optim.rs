@@ -15,6 +15,15 @@
 //! gradient inside it). iRPROP− is Igel & Hüsken (2000), FANN's default: it ignores η and
 //! is meant for full-batch training; Δ starts at Δ₀.
 //!
+//! **Subnormal state is flushed to zero.** A new velocity, m or v smaller in magnitude than
+//! the smallest normal number of its precision (1.2e-38 in f32, 2.2e-308 in f64) is stored
+//! as 0. Where a gradient is exactly 0 for good (an input that is 0 in every sample, like
+//! MNIST's border pixels, or a dead relu), v ← μ v decays into the subnormal range and,
+//! rounding to nearest, stays at the smallest subnormal for ever; on x86 every operation on
+//! a subnormal takes a microcode assist, and an MNIST epoch ran 10% slower from the third
+//! epoch on. Such a value moves no weight (η v rounds away against any normal weight), so
+//! flushing it changes no weight that matters; both paths flush (GPUs often do anyway).
+//!
 //! **L2 weight decay** λ (coupled, as in the classic formulation and in PyTorch's
 //! `weight_decay` for SGD and Adam) adds λ W to the weights' gradient, i.e. ½ λ ‖W‖² to
 //! the loss; biases are not decayed. **AdamW** decouples it instead (λ_w above, also
@@ -215,12 +224,12 @@ impl Optimizer {
         match *self {
             Optimizer::Sgd => *p -= lr * g,
             Optimizer::Momentum { momentum } => {
-                *s0 = T::of(momentum) * *s0 + g;
+                *s0 = flush_subnormal(T::of(momentum) * *s0 + g);
                 *p -= lr * *s0;
             }
             Optimizer::Nesterov { momentum } => {
                 let mu = T::of(momentum);
-                *s0 = mu * *s0 + g;
+                *s0 = flush_subnormal(mu * *s0 + g);
                 *p -= lr * (g + mu * *s0);
             }
             Optimizer::Adam {
@@ -233,8 +242,8 @@ impl Optimizer {
                     *p -= lr * T::of(decoupled_decay) * *p;
                 }
                 let (b1, b2) = (T::of(beta1), T::of(beta2));
-                *s0 = b1 * *s0 + (T::one() - b1) * g;
-                *s1 = b2 * *s1 + (T::one() - b2) * g * g;
+                *s0 = flush_subnormal(b1 * *s0 + (T::one() - b1) * g);
+                *s1 = flush_subnormal(b2 * *s1 + (T::one() - b2) * g * g);
                 *p -= lr * (*s0 / c1) / ((*s1 / c2).sqrt() + T::of(eps));
             }
             Optimizer::IRpropMinus {
@@ -260,6 +269,16 @@ impl Optimizer {
                 *s0 = g;
             }
         }
+    }
+}
+
+/// `x`, or 0 when |x| is below the smallest normal number of `T` (module doc).
+#[inline(always)]
+pub(crate) fn flush_subnormal<T: Real>(x: T) -> T {
+    if x.abs() < T::min_positive_value() {
+        T::zero()
+    } else {
+        x
     }
 }
 
