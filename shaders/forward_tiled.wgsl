@@ -3,9 +3,9 @@
 //   z[r, i] = Σ_j a_in[r, j] · W[i, j] + b[i],   a[r, i] = f(z[r, i])
 //
 // i.e. Z = A_in Wᵀ + b, a matrix product with M = batch, N = fan_out, K = fan_in
-// (tile.wgsl): tile_a(r, j) = a_in[r, j] — for layer 0 the dataset row order[step·B + r],
-// under dropout times its mask m ∈ {0, 1/(1 − p)} — and tile_b(j, i) = W[i, j] (Wᵀ read in
-// place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
+// (tile.wgsl): tile_a(r, j) = ã_in[r, j] (input.wgsl's input_at: for layer 0 the dataset
+// row order[step·B + r], under dropout times its mask m ∈ {0, 1/(1 − p)}) and
+// tile_b(j, i) = W[i, j] (Wᵀ read in place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
 //
 // Dispatch: (ceil(fan_out / TILE), ceil(batch / TILE), 1), workgroups of 16 × 16.
 
@@ -20,16 +20,7 @@
 @group(0) @binding(8) var<storage, read_write> a: array<real>;
 
 fn tile_a(r: u32, j: u32) -> real {
-    var row = r;
-    if (p.gather == 1u) {
-        row = order[state[0] * p.batch + r];
-    }
-    var x = load_in(row * p.fan_in + j);
-    if (p.drop_in != 0u) {
-        let keep = dropout_keep(p.drop_in, state[1] + state[0], p.layer, r, j, state[2], state[3]);
-        x = select(real(0.0), select(scal[7], scal[6], p.layer == 0u) * x, keep);
-    }
-    return x;
+    return input_at(r, j);
 }
 
 fn tile_b(j: u32, i: u32) -> real {

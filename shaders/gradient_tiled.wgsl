@@ -5,8 +5,8 @@
 //
 // i.e. ∂E/∂W = Δᵀ Ã_in / B, a matrix product with M = fan_out, N = fan_in, K = B
 // (tile.wgsl): tile_a(i, r) = δ[r, i] (Δᵀ read in place), tile_b(r, j) = ã_in[r, j], the
-// input as the forward pass used it (dataset rows through `order` for layer 0, times the
-// dropout mask). The workgroups of the first column block also sum the bias gradient.
+// input as the forward pass used it (input.wgsl: dataset rows through `order` for layer 0,
+// times the dropout mask). The workgroups of the first column block also sum the bias gradient.
 //
 // Dispatch: (ceil(fan_in / TILE), ceil(fan_out / TILE), 1), workgroups of 16 × 16.
 
@@ -24,16 +24,7 @@ fn tile_a(i: u32, r: u32) -> real {
 }
 
 fn tile_b(r: u32, j: u32) -> real {
-    var row = r;
-    if (p.gather == 1u) {
-        row = order[state[0] * p.batch + r];
-    }
-    var x = load_in(row * p.fan_in + j);
-    if (p.drop_in != 0u) {
-        let keep = dropout_keep(p.drop_in, state[1] + state[0], p.layer, r, j, state[2], state[3]);
-        x = select(real(0.0), select(scal[7], scal[6], p.layer == 0u) * x, keep);
-    }
-    return x;
+    return input_at(r, j);
 }
 
 @compute @workgroup_size(16, 16)

@@ -207,6 +207,7 @@ pub fn source_with<T: Real>(pass: Pass, input: Input) -> String {
 
 /// The complete WGSL source of `pass` in precision `T`: prelude, common definitions, the
 /// tile helpers for tiled passes (with `tile`'s constants), the pass, for passes that read
+/// the layer's input through `input_at` that function (`input.wgsl`), for passes that read
 /// `a_in` its `load_in`, and for the passes that update parameters the optimizer's rule
 /// (`optim.wgsl`).
 pub fn source_tiled<T: Real>(pass: Pass, input: Input, tile: Tile) -> String {
@@ -221,6 +222,10 @@ pub fn source_tiled<T: Real>(pass: Pass, input: Input, tile: Tile) -> String {
         String::new()
     };
     let mut body = pass.body().to_string();
+    if body.contains("input_at(") {
+        body.push('\n');
+        body.push_str(include_str!("../../shaders/input.wgsl"));
+    }
     if body.contains("load_in(") {
         let load_in = match input {
             Input::Real => "\nfn load_in(i: u32) -> real {\n    return a_in[i];\n}\n",
