@@ -454,6 +454,60 @@ fn bad_model_files_and_data_are_reported() {
 }
 
 #[test]
+fn init_chooses_the_starting_weights_and_bad_values_name_the_argument() {
+    let (_keep, d) = setup();
+    // One epoch at a negligible learning rate: the saved model is the starting one to 1e-6.
+    let train = |init: &str, out: &str| {
+        let args = [
+            "train",
+            "train.csv",
+            "--layers",
+            "4",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-9",
+            "--backend",
+            "cpu",
+            "--init",
+            init,
+            "-o",
+            out,
+            "-q",
+        ];
+        ok(&d, &args);
+        match read_model(d.join(out)).unwrap() {
+            AnyModel::F32(m) => m.network.cast::<f64>(),
+            AnyModel::F64(m) => m.network,
+        }
+    };
+    // FANN's start: every weight and bias inside U(−0.1, 0.1), the biases not all 0.
+    let net = train("uniform:0.1", "u.bprop");
+    for layer in net.layers() {
+        assert!(layer.weights.iter().all(|w| w.abs() < 0.1 + 1e-6));
+        let b = layer.bias.as_ref().unwrap();
+        assert!(b.iter().all(|b| b.abs() < 0.1 + 1e-6) && b.iter().any(|b| b.abs() > 1e-3));
+    }
+    // The default (auto) starts the biases at 0.
+    let net = train("auto", "a.bprop");
+    assert!(net
+        .layers()
+        .iter()
+        .all(|l| l.bias.as_ref().unwrap().iter().all(|b| b.abs() < 1e-6)));
+    for (bad, says) in [
+        ("bogus", "unknown initialisation"),
+        ("uniform:x", "unknown initialisation"),
+        ("uniform:0", "positive"),
+    ] {
+        let err = fails(&d, &["train", "train.csv", "--backend", "cpu", "--init", bad]);
+        assert!(
+            err.contains("`init`") && err.contains(bad) && err.contains(says),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn every_new_command_has_help_with_examples() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in ["train", "eval", "predict", "info", "export", "import"] {

@@ -114,6 +114,11 @@ pub struct TrainArgs {
     /// Seed of the initial weights, the shuffling, the dropout masks and the validation split [default: 0].
     #[arg(long)]
     seed: Option<u64>,
+    /// Initial weights: auto (He for relu layers, Glorot for the others; biases 0), glorot,
+    /// he, or uniform:R (weights and biases in U(−R, R): FANN's start, with R = 0.1)
+    /// [default: auto].
+    #[arg(long, value_name = "INIT")]
+    init: Option<String>,
     /// Fraction of the training data held out for validation (0 for none) [default: 0.1 from
     /// 100 samples on, else 0].
     #[arg(long, value_name = "FRACTION")]
@@ -177,6 +182,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (args.input_dropout.is_some(), "--input-dropout"),
             (args.batch_size.is_some(), "--batch-size"),
             (args.seed.is_some(), "--seed"),
+            (args.init.is_some(), "--init"),
             (args.validation.is_some(), "--validation"),
             (args.scale.is_some(), "--scale"),
             (!args.columns.targets.is_empty(), "--target"),
@@ -350,7 +356,11 @@ fn build_network<T: Real>(args: &TrainArgs, table: &Table<T>, seed: u64) -> Resu
         spec = spec.layer(units, act);
     }
     spec = spec.layer(outputs, out_act);
-    Network::random(&spec, Init::Auto, seed)
+    let init: Init = match &args.init {
+        Some(v) => v.parse().map_err(|e: BpropError| invalid("init", v, e.to_string()))?,
+        None => Init::Auto,
+    };
+    Network::random(&spec, init, seed)
 }
 
 /// `8-32-2 (relu, softmax; cross_entropy)`.

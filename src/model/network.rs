@@ -113,6 +113,49 @@ pub enum Init {
     },
 }
 
+impl std::str::FromStr for Init {
+    type Err = BpropError;
+
+    /// `auto`, `glorot`, `he`, or `uniform:R` (R positive and finite).
+    fn from_str(s: &str) -> Result<Self> {
+        let unknown = || BpropError::UnknownName {
+            kind: "initialisation",
+            name: s.to_string(),
+            expected: "auto, glorot, he, uniform:R",
+        };
+        match s {
+            "auto" => Ok(Init::Auto),
+            "glorot" => Ok(Init::Glorot),
+            "he" => Ok(Init::He),
+            _ => {
+                let range: f64 = s
+                    .strip_prefix("uniform:")
+                    .ok_or_else(unknown)?
+                    .parse()
+                    .map_err(|_| unknown())?;
+                if range.is_finite() && range > 0.0 {
+                    Ok(Init::Uniform { range })
+                } else {
+                    Err(BpropError::InvalidNetwork(format!(
+                        "the initial weights' range must be positive and finite, got {range}"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Init {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Init::Auto => f.write_str("auto"),
+            Init::Glorot => f.write_str("glorot"),
+            Init::He => f.write_str("he"),
+            Init::Uniform { range } => write!(f, "uniform:{range}"),
+        }
+    }
+}
+
 /// A validated network: layers that chain, an output activation that fits the loss,
 /// finite parameters.
 #[derive(Clone, Debug, PartialEq)]
