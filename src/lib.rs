@@ -31,6 +31,9 @@
 //! assert_eq!(losses.len(), 4);
 //! ```
 
+// Every public item carries a doc (clippy's -D warnings in .ci/run makes this an error).
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod cpu;
 pub mod data;

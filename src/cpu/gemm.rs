@@ -3,8 +3,8 @@
 //!
 //! **The method** is Goto and van de Geijn's ("Anatomy of high-performance matrix
 //! multiplication", 2008), as BLIS, OpenBLAS and matrixmultiply lay it out: B is copied
-//! ("packed") a block of [`KC`] rows × NC columns at a time into panels of NR columns, A a
-//! block of MC rows × [`KC`] columns at a time into panels of MR rows, so that the
+//! ("packed") a block of `KC` rows × NC columns at a time into panels of NR columns, A a
+//! block of MC rows × `KC` columns at a time into panels of MR rows, so that the
 //! microkernel reads both operands contiguously from cache; the microkernel keeps an
 //! MR × NR block of C in registers and adds one outer product (a column of the A panel
 //! times a row of the B panel) per term. MR × NR is chosen per instruction set: 8 × 32
@@ -13,7 +13,7 @@
 //! x86-64, the product is matrixmultiply's ([`Isa::Portable`]).
 //!
 //! **The same bits as the loops.** Every output is one chain of fused multiply-adds in
-//! index order over each block of [`KC`] terms, from +0, and a block's chain s is stored as
+//! index order over each block of `KC` terms, from +0, and a block's chain s is stored as
 //! α·s + 0 (the first block) or added as c + α·s (later blocks), with one rounding: exactly
 //! what the loops in `kernels.rs` compute where `kernels::fused` holds, which is wherever
 //! the microkernels run. So a product gives the same bits by either route, and the loops'
@@ -21,12 +21,12 @@
 //!
 //! **Threads.** The output is cut into bands of whole microkernel tiles (rows of C when it
 //! has more rows than columns or a short sum, k ≤ m/4; columns otherwise), one per thread
-//! of [`super::pool`]; each
+//! of `cpu::pool`; each
 //! thread packs what its band needs into its own buffers. No sum is ever split, so the
 //! weights are the same bits whatever the thread count ([`super::threads`]).
 //!
 //! **Work on final blocks** ([`gemm_then`]). A caller may pass a function that each band
-//! calls on every row of a block of C once the block's last block of [`KC`] terms is in:
+//! calls on every row of a block of C once the block's last block of `KC` terms is in:
 //! on the thread that computed it, while it is in that core's cache. The training loop
 //! applies the optimizer's update, the bias and activation, or a delta's f' there,
 //! instead of in a later pass over memory.
@@ -137,7 +137,7 @@ pub fn gemm_on<T: Real>(
 pub type Then<'a, T> = dyn Fn(usize, usize, &mut [T]) + Sync + 'a;
 
 /// [`gemm`], then `then` on every row of every block of C once the block is final (after
-/// its last block of [`KC`] terms): the optimizer's update of a gradient, say, applied
+/// its last block of `KC` terms): the optimizer's update of a gradient, say, applied
 /// while the gradient is still in the cache rather than in a later pass over memory.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_then<T: Real>(

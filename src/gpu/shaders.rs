@@ -121,7 +121,7 @@ impl Pass {
 pub enum Input {
     /// `array<real>`: activations, or a dataset stored in `real`.
     Real,
-    /// `array<u32>` of packed bytes, x = byte / scal[8]: a byte-coded dataset (MNIST) kept
+    /// `array<u32>` of packed bytes, x = byte / `scal[8]`: a byte-coded dataset (MNIST) kept
     /// at a quarter of f32's size, for layer 0's forward and gradient passes.
     Bytes,
 }
