@@ -107,8 +107,8 @@ fn main() {
                 t.elapsed().as_secs_f64()
             };
             let t_mm = time(&mut || general_mat_mul(1.0, &a_nd, &b_nd, 0.0, &mut c_nd));
-            let t_1 = time(&mut || gemm_on(1, 1.0, av, bv, &mut c, m, k, n));
-            let t_2 = time(&mut || gemm_on(2, 1.0, av, bv, &mut c, m, k, n));
+            let t_1 = time(&mut || gemm_on(1, 1.0, av, bv, &mut c, m, k, n, None));
+            let t_2 = time(&mut || gemm_on(2, 1.0, av, bv, &mut c, m, k, n, None));
             if round > 0 {
                 times[0].push(t_mm);
                 times[1].push(t_1);

@@ -1,10 +1,10 @@
 //! The CPU engine's mini-batch training loop, which applies the optimizer's update to a
 //! layer's weights block by block as their gradient comes out of the packed product
-//! (`cpu::gemm::gemm_then`), gives the bits of the public passes run one after the other:
-//! `forward`, `loss`, `backward`, then `optimizer_update` over the whole gradient. For every
-//! optimizer, with and without dropout, with a schedule, L2 decay and max-norm, in f32 and
-//! f64, on a network whose first layer's gradient goes through the packed product and whose
-//! second layer's runs as loops.
+//! (`cpu::gemm::gemm`'s `then`), gives the bits of the public passes run one after the
+//! other: `forward`, `loss`, `backward`, then `optimizer_update` over the whole gradient.
+//! For every optimizer, with and without dropout, with a schedule, L2 decay and max-norm,
+//! in f32 and f64, on a network whose first layer's gradient goes through the packed
+//! product and whose second layer's runs as loops.
 
 use bprop::cpu::{self, uses_loops, CpuEngine, Workspace};
 use bprop::engine::Engine;

@@ -25,7 +25,7 @@
 //! thread packs what its band needs into its own buffers. No sum is ever split, so the
 //! weights are the same bits whatever the thread count ([`super::threads`]).
 //!
-//! **Work on final blocks** ([`gemm_then`]). A caller may pass a function that each band
+//! **Work on final blocks** ([`Then`]). A caller may pass a function that each band
 //! calls on every row of a block of C once the block's last block of `KC` terms is in:
 //! on the thread that computed it, while it is in that core's cache. The training loop
 //! applies the optimizer's update, the bias and activation, or a delta's f' there,
@@ -109,38 +109,18 @@ pub fn isa() -> Isa {
     })
 }
 
-/// C = α A B, C row-major with rows of `n` values (module doc). Returns with C written
-/// in full (for k = 0: zeros).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Real>(alpha: T, a: Strided<'_, T>, b: Strided<'_, T>, c: &mut [T], m: usize, k: usize, n: usize) {
-    gemm_on(super::threads::threads(), alpha, a, b, c, m, k, n);
-}
-
-/// [`gemm`] on up to `threads` threads (the same bits for any count).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_on<T: Real>(
-    threads: usize,
-    alpha: T,
-    a: Strided<'_, T>,
-    b: Strided<'_, T>,
-    c: &mut [T],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    gemm_then_on(threads, alpha, a, b, c, m, k, n, None);
-}
-
 /// What to do with a part of C as soon as it is final: `then(i, j, row)` receives
 /// C[i, j..j + row.len()], on the thread that computed it, while the part is still in that
 /// core's cache. Every element of C is passed exactly once.
 pub type Then<'a, T> = dyn Fn(usize, usize, &mut [T]) + Sync + 'a;
 
-/// [`gemm`], then `then` on every row of every block of C once the block is final (after
-/// its last block of `KC` terms): the optimizer's update of a gradient, say, applied
-/// while the gradient is still in the cache rather than in a later pass over memory.
+/// C = α A B, C row-major with rows of `n` values (module doc). Returns with C written
+/// in full (for k = 0: zeros). With `then`, calls it on every row of every block of C once
+/// the block is final (after its last block of `KC` terms): the optimizer's update of a
+/// gradient, say, applied while the gradient is still in the cache rather than in a later
+/// pass over memory.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_then<T: Real>(
+pub fn gemm<T: Real>(
     alpha: T,
     a: Strided<'_, T>,
     b: Strided<'_, T>,
@@ -148,14 +128,14 @@ pub fn gemm_then<T: Real>(
     m: usize,
     k: usize,
     n: usize,
-    then: &Then<'_, T>,
+    then: Option<&Then<'_, T>>,
 ) {
-    gemm_then_on(super::threads::threads(), alpha, a, b, c, m, k, n, Some(then));
+    gemm_on(super::threads::threads(), alpha, a, b, c, m, k, n, then);
 }
 
-/// [`gemm_then`] on up to `threads` threads, or [`gemm_on`] for `then = None`.
+/// [`gemm`] on up to `threads` threads (the same bits for any count).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_then_on<T: Real>(
+pub fn gemm_on<T: Real>(
     threads: usize,
     alpha: T,
     a: Strided<'_, T>,
@@ -276,7 +256,7 @@ struct Band<'a, T> {
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     k: usize,
-    /// Called on each final block's rows ([`gemm_then`]).
+    /// Called on each final block's rows ([`Then`]).
     then: Option<&'a Then<'a, T>>,
 }
 

@@ -308,7 +308,7 @@ fn forward_batch<M: MulAdd, T: Real>(
             matvec::<M, T>(row(a, r, n_in), &w[..n_out * n_in], row_mut(z, r, n_out));
         }
     } else {
-        forward_gemm(a, w, z, rows, n_in, n_out);
+        forward_gemm(a, w, z, rows, n_in, n_out, None);
     }
     if let Some(b) = bias {
         for r in 0..rows {
@@ -319,18 +319,20 @@ fn forward_batch<M: MulAdd, T: Real>(
     }
 }
 
-/// Z = A Wᵀ through the packed product (out of line: the loops' callers stay small).
+/// Z = A Wᵀ through the packed product, with `then` on its final blocks (out of line: the
+/// loops' callers stay small).
 #[inline(never)]
-fn forward_gemm<T: Real>(a: &[T], w: &[T], z: &mut [T], rows: usize, n_in: usize, n_out: usize) {
-    gemm(
-        T::one(),
-        Strided::rows(a, n_in),
-        Strided::transposed(w, n_in),
-        z,
-        rows,
-        n_in,
-        n_out,
-    );
+fn forward_gemm<T: Real>(
+    a: &[T],
+    w: &[T],
+    z: &mut [T],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+    then: Option<&gemm::Then<'_, T>>,
+) {
+    let (a, w) = (Strided::rows(a, n_in), Strided::transposed(w, n_in));
+    gemm(T::one(), a, w, z, rows, n_in, n_out, then);
 }
 
 /// Delta product D = Δ W: `delta` (rows, m) of the layer above, its weights `w` (m, n),
@@ -342,14 +344,14 @@ pub fn delta_product<M: MulAdd, T: Real>(delta: &[T], w: &[T], d: &mut [T], rows
             combine_rows::<M, T>(T::one(), row(delta, r, m), 1, m, &w[..m * n], row_mut(d, r, n));
         }
     } else {
-        delta_gemm(delta, w, d, rows, m, n);
+        delta_gemm(delta, w, d, rows, m, n, None);
     }
 }
 
 /// [`forward_product`] without the bias when it runs through the packed product, with
-/// `then` called on every row of Z's blocks as soon as each is final
-/// ([`gemm::gemm_then`]); returns `false`, having done nothing, where [`forward_product`]
-/// would run as loops.
+/// `then` called on every row of Z's blocks as soon as each is final ([`gemm::Then`]);
+/// returns `false`, having done nothing, where [`forward_product`] would run as loops
+/// (batch 1 included: a dimension of at most 2).
 #[inline(always)]
 pub fn forward_product_then<T: Real>(
     a: &[T],
@@ -360,11 +362,10 @@ pub fn forward_product_then<T: Real>(
     n_out: usize,
     then: &gemm::Then<'_, T>,
 ) -> bool {
-    if rows == 1 || uses_loops(rows, n_in, n_out) {
+    if uses_loops(rows, n_in, n_out) {
         return false;
     }
-    let (a, w) = (Strided::rows(a, n_in), Strided::transposed(w, n_in));
-    gemm::gemm_then(T::one(), a, w, z, rows, n_in, n_out, then);
+    forward_gemm(a, w, z, rows, n_in, n_out, Some(then));
     true
 }
 
@@ -383,7 +384,22 @@ pub fn delta_product_then<T: Real>(
     if uses_loops(rows, m, n) {
         return false;
     }
-    gemm::gemm_then(
+    delta_gemm(delta, w, d, rows, m, n, Some(then));
+    true
+}
+
+/// D = Δ W through the packed product, with `then` on its final blocks.
+#[inline(never)]
+fn delta_gemm<T: Real>(
+    delta: &[T],
+    w: &[T],
+    d: &mut [T],
+    rows: usize,
+    m: usize,
+    n: usize,
+    then: Option<&gemm::Then<'_, T>>,
+) {
+    gemm(
         T::one(),
         Strided::rows(delta, m),
         Strided::rows(w, n),
@@ -393,13 +409,6 @@ pub fn delta_product_then<T: Real>(
         n,
         then,
     );
-    true
-}
-
-/// D = Δ W through the packed product.
-#[inline(never)]
-fn delta_gemm<T: Real>(delta: &[T], w: &[T], d: &mut [T], rows: usize, m: usize, n: usize) {
-    gemm(T::one(), Strided::rows(delta, m), Strided::rows(w, n), d, rows, m, n);
 }
 
 /// Gradient product G = α Δᵀ A: `delta` (rows, n_out), the layer's input `a` (rows,
@@ -434,12 +443,12 @@ pub fn gradient_product<M: MulAdd, T: Real>(
             combine_rows::<M, T>(alpha, &delta[i..], n_out, rows, &a[..rows * n_in], row_mut(g, i, n_in));
         }
     } else {
-        gradient_gemm(alpha, delta, a, g, rows, n_out, n_in);
+        gradient_gemm(alpha, delta, a, g, rows, n_out, n_in, None);
     }
 }
 
 /// [`gradient_product`] when it runs through the packed product, with `then` called on
-/// every row of G's blocks as soon as each is final ([`gemm::gemm_then`]); returns
+/// every row of G's blocks as soon as each is final ([`gemm::Then`]); returns
 /// `false`, having done nothing, when the product would run as loops (batch 1, or small),
 /// where the caller computes G with [`gradient_product`] and uses it whole.
 #[allow(clippy::too_many_arguments)]
@@ -454,35 +463,28 @@ pub fn gradient_product_then<T: Real>(
     n_in: usize,
     then: &gemm::Then<'_, T>,
 ) -> bool {
-    if rows == 1 || uses_loops(n_out, rows, n_in) {
+    if uses_loops(n_out, rows, n_in) {
         return false;
     }
-    gemm::gemm_then(
-        alpha,
-        Strided::transposed(delta, n_out),
-        Strided::rows(a, n_in),
-        g,
-        n_out,
-        rows,
-        n_in,
-        then,
-    );
+    gradient_gemm(alpha, delta, a, g, rows, n_out, n_in, Some(then));
     true
 }
 
-/// G = α Δᵀ A through the packed product.
+/// G = α Δᵀ A through the packed product, with `then` on its final blocks.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn gradient_gemm<T: Real>(alpha: T, delta: &[T], a: &[T], g: &mut [T], rows: usize, n_out: usize, n_in: usize) {
-    gemm(
-        alpha,
-        Strided::transposed(delta, n_out),
-        Strided::rows(a, n_in),
-        g,
-        n_out,
-        rows,
-        n_in,
-    );
+fn gradient_gemm<T: Real>(
+    alpha: T,
+    delta: &[T],
+    a: &[T],
+    g: &mut [T],
+    rows: usize,
+    n_out: usize,
+    n_in: usize,
+    then: Option<&gemm::Then<'_, T>>,
+) {
+    let (dt, a) = (Strided::transposed(delta, n_out), Strided::rows(a, n_in));
+    gemm(alpha, dt, a, g, n_out, rows, n_in, then);
 }
 
 #[cfg(test)]
@@ -587,6 +589,7 @@ mod tests {
                     b,
                     n_in,
                     n_out,
+                    None,
                 );
                 super::super::gemm::gemm_on(
                     threads,
@@ -597,13 +600,14 @@ mod tests {
                     b,
                     n_out,
                     n_in,
+                    None,
                 );
                 let dt = Strided::transposed(&delta, n_out);
-                super::super::gemm::gemm_on(threads, alpha, dt, at, &mut g2, n_out, b, n_in);
+                super::super::gemm::gemm_on(threads, alpha, dt, at, &mut g2, n_out, b, n_in, None);
                 assert_eq!(bits(&z), bits(&z2), "forward, {shape}, {threads} threads");
                 assert_eq!(bits(&d), bits(&d2), "delta, {shape}, {threads} threads");
                 assert_eq!(bits(&g), bits(&g2), "gradient, {shape}, {threads} threads");
-                // gemm_then: every element passed exactly once, already final
+                // with `then`: every element passed exactly once, already final
                 let seen: Vec<_> = (0..n_out * n_in).map(|_| AtomicU64::new(0)).collect();
                 let count: Vec<_> = (0..n_out * n_in).map(|_| AtomicUsize::new(0)).collect();
                 let then = |i: usize, j: usize, row: &mut [T]| {
@@ -613,18 +617,15 @@ mod tests {
                     }
                 };
                 let mut g4 = vec![T::zero(); n_out * n_in];
-                super::super::gemm::gemm_then_on(threads, alpha, dt, at, &mut g4, n_out, b, n_in, Some(&then));
-                assert_eq!(bits(&g), bits(&g4), "gemm_then, {shape}, {threads} threads");
+                super::super::gemm::gemm_on(threads, alpha, dt, at, &mut g4, n_out, b, n_in, Some(&then));
+                assert_eq!(bits(&g), bits(&g4), "gemm with then, {shape}, {threads} threads");
                 assert!(
                     count.iter().all(|c| c.load(Relaxed) == 1),
-                    "gemm_then passes each once, {shape}"
+                    "then gets each element once, {shape}"
                 );
                 let seen: Vec<u64> = seen.iter().map(|v| v.load(Relaxed)).collect();
                 let final_bits: Vec<u64> = g.iter().map(|v| v.f64().to_bits()).collect();
-                assert_eq!(
-                    seen, final_bits,
-                    "gemm_then passes final values, {shape}, {threads} threads"
-                );
+                assert_eq!(seen, final_bits, "then gets final values, {shape}, {threads} threads");
             }
             let (mut z3, mut d3, mut g3) = (
                 vec![T::zero(); b * n_out],
@@ -672,9 +673,9 @@ mod tests {
                 vec![T::zero(); b * n_in],
                 vec![T::zero(); n_out * n_in],
             );
-            forward_gemm(&a, &w, &mut z, b, n_in, n_out);
-            delta_gemm(&delta, &w, &mut d, b, n_out, n_in);
-            gradient_gemm(alpha, &delta, &a, &mut g, b, n_out, n_in);
+            forward_gemm(&a, &w, &mut z, b, n_in, n_out, None);
+            delta_gemm(&delta, &w, &mut d, b, n_out, n_in, None);
+            gradient_gemm(alpha, &delta, &a, &mut g, b, n_out, n_in, None);
             let v = |s: &[T], r, c| ArrayView2::from_shape((r, c), s).unwrap().to_owned();
             let (av, wv, dv) = (v(&a, b, n_in), v(&w, n_out, n_in), v(&delta, b, n_out));
             let (mut zo, mut d_o, mut go) = (

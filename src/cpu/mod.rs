@@ -381,8 +381,9 @@ fn forward_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &
 
 /// One layer's forward pass: Z = A_prev Wᵀ (+ b on every row), then A = f(Z) row by row
 /// (softmax normalises a row). With an element-wise f and a packed product, the bias and
-/// f are applied to each block of Z as it leaves the product (`gemm::gemm_then`): on the
-/// pool's threads, while the block is in the cache, the same operations in the same order.
+/// f are applied to each block of Z as it leaves the product (`gemm::gemm`'s `then`): on
+/// the pool's threads, while the block is in the cache, the same operations in the same
+/// order.
 #[inline(always)]
 fn layer_forward<R: MulAdd, T: Real>(layer: &Layer<T>, rows: usize, a_prev: &[T], z: &mut [T], a: &mut [T]) {
     let (n_out, n_in) = layer.weights.dim();
@@ -400,7 +401,7 @@ fn layer_forward<R: MulAdd, T: Real>(layer: &Layer<T>, rows: usize, a_prev: &[T]
                     *zi += bi;
                 }
             }
-            // SAFETY: `gemm_then` passes each element of Z once, on one thread, so the
+            // SAFETY: `gemm` passes each element of Z once, on one thread, so the
             // same places of A are this call's alone.
             act.apply_row(z, unsafe { out.part(i * n_out + j..i * n_out + j + z.len()) });
         };
@@ -545,9 +546,9 @@ fn deltas_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &N
 
 /// [`backward_with`] and [`optimizer_update`] in one pass, with the same bits: a layer's
 /// weights are updated as the blocks of their gradient come out of the packed product
-/// (`gemm::gemm_then`), on the thread that computed each block and while it is still in
-/// that core's cache, instead of in a second pass that reads the whole gradient back from
-/// memory. Updating W_l before the gradients of the layers above changes nothing: every
+/// (`gemm::gemm`'s `then`), on the thread that computed each block and while it is still
+/// in that core's cache, instead of in a second pass that reads the whole gradient back
+/// from memory. Updating W_l before the gradients of the layers above changes nothing: every
 /// delta, computed first from the old weights, is already in `ws`, and a gradient reads
 /// only deltas and activations. Small products (the loops) compute the gradient whole and
 /// update after it, as [`optimizer_update`] does.
@@ -577,7 +578,7 @@ fn backward_update_with<R: MulAdd, T: Real>(
             // ∂E/∂W_l = Δ_lᵀ A_{l−1} / B; then, on the block G[i, j..], the rule
             let then = |i: usize, j: usize, g: &mut [T]| {
                 let r = i * n_in + j..i * n_in + j + g.len();
-                // SAFETY: `gemm_then` passes each element of G once, on one thread, so
+                // SAFETY: `gemm` passes each element of G once, on one thread, so
                 // the same places of W and of its state are this call's alone.
                 let (p, s0, s1) = unsafe { (p.part(r.clone()), s0.part(r.clone()), s1.part(r)) };
                 update_chunk(w_rule, p, g, s0, s1);
