@@ -5,7 +5,7 @@
 # number of epochs, seeds 1..$SEEDS, and the test set's MSE recorded after every epoch.
 # FANN runs through benches/fann_proben.c (built into a temporary folder; its rows are
 # skipped when libfann-dev is missing), bprop through examples/accuracy.rs
-# (`--init-range 0.1 --curve`, loss MSE).
+# (`--init uniform:0.1 --curve`, loss MSE).
 #
 # Per tool and problem it prints: the final test MSE (median, min, max over seeds), the
 # median final test error, the median test MSE after 100, 300 and 1000 epochs (each run's
@@ -58,7 +58,7 @@ run() {
             SIGMOID SIGMOID 1 >> "$out"
     else
         "$bprop" proben "$name" --hidden "$hidden" --activation sigmoid --output sigmoid --optimizer irprop- \
-            --loss mse --init-range 0.1 --epochs "$epochs" --seed "$seed" --curve > "$tmp/bprop.log"
+            --loss mse --init uniform:0.1 --epochs "$epochs" --seed "$seed" --curve > "$tmp/bprop.log"
         grep '^CURVE' "$tmp/bprop.log" | cut -d' ' -f2- > "$curve"
         grep '^RESULT' "$tmp/bprop.log" >> "$out"
     fi

@@ -6,7 +6,7 @@
 //!                                                 [--train-limit N] [--dropout P] [--batch 128]
 //!                                                 [--lr 0.05] [--no-eval]
 //! cargo run --release --example accuracy -- proben NAME [--backend ...] [--hidden 16,8] [--seed 1]
-//!                                                 [--optimizer irprop-] [--validation 0.25] [--init-range 0.1]
+//!                                                 [--optimizer irprop-] [--validation 0.25] [--init uniform:0.1]
 //!                                                 [--curve] ...
 //! ```
 //!
@@ -173,13 +173,8 @@ fn proben(args: &[String]) -> bprop::Result<()> {
         spec = spec.layer(h.parse().expect("hidden sizes"), act.parse()?);
     }
     spec = spec.layer(train.targets().ncols(), out.parse()?);
-    // --init-range r: FANN's start, weights and biases in U(−r, r) (0: bprop's default)
-    let range: f64 = arg(args, "--init-range", 0.0);
-    let init = if range > 0.0 {
-        Init::Uniform { range }
-    } else {
-        Init::Auto
-    };
+    // --init uniform:0.1 is FANN's start, weights and biases in U(−0.1, 0.1)
+    let init: Init = arg(args, "--init", "auto".to_string()).parse()?;
     let net = Network::random(&spec, init, arg(args, "--seed", 1))?;
     let optimizer: Optimizer = opt.parse()?;
     let full = matches!(optimizer, Optimizer::IRpropMinus { .. });
