@@ -1,9 +1,10 @@
 //! The CPU path's packed matrix product (`bprop::cpu::gemm`) beside matrixmultiply (through
 //! ndarray's `general_mat_mul`, the route the CPU path took before, single-threaded here)
 //! and beside itself on 1 and 2 threads, on the products of an MNIST 784-800-10 step at
-//! batch 128 and on a square one. Every contender runs in turn, alternating, for `ROUNDS`
-//! rounds; the report gives medians in GFLOP/s (2·m·k·n per product) and ratios from this
-//! one run. `cargo bench --bench gemm` (add `-- --quick` for fewer rounds).
+//! batch 128 (the first layer's three and the second layer's hidden delta) and on a square
+//! one. Every contender runs in turn, alternating, for `ROUNDS` rounds; the report gives
+//! medians in GFLOP/s (2·m·k·n per product) and ratios from this one run.
+//! `cargo bench --bench gemm` (add `-- --quick` for fewer rounds).
 
 use bprop::bench::{cpu_description, median};
 use bprop::cpu::gemm::{gemm_on, isa, Strided};
@@ -55,6 +56,15 @@ fn main() {
             k: 128,
             n: 784,
             a_t: true,
+            b_t: false,
+        },
+        Shape {
+            // A short sum: split by rows on two threads (gemm.rs's `split`)
+            name: "hidden δ D = Δ W   128×10 · 10×800",
+            m: 128,
+            k: 10,
+            n: 800,
+            a_t: false,
             b_t: false,
         },
         Shape {
