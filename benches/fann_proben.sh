@@ -5,7 +5,9 @@
 # number of epochs, seeds 1..$SEEDS, and the test set's MSE recorded after every epoch.
 # FANN runs through benches/fann_proben.c (built into a temporary folder; its rows are
 # skipped when libfann-dev is missing), bprop through examples/accuracy.rs
-# (`--init uniform:0.1 --curve`, loss MSE).
+# (`--init uniform:0.1 --curve`) twice: with the MSE's own gradient (row BPROP) and with
+# the tanh error (row BPROP-TANH, `--loss tanh_error`), the loss whose gradient is FANN's
+# default training error FANN_ERRORFUNC_TANH.
 #
 # Per tool and problem it prints: the final test MSE (median, min, max over seeds), the
 # median final test error, the median test MSE after 100, 300 and 1000 epochs (each run's
@@ -19,10 +21,10 @@
 #   SEEDS=3 EPOCHS=300 benches/fann_proben.sh diabetes
 #
 # Arguments restrict the problems by name. FANN's script trains for 300 s instead of a
-# fixed number of epochs. Differences that remain between the two: FANN's default error
-# function (FANN_ERRORFUNC_TANH, which stretches large errors in the gradient; bprop
-# takes the MSE's gradient), its random generator (rand()), and f32 (FANN) against f64
-# (bprop). Data from ../shared/data/fann (or $BPROP_DATA/fann).
+# fixed number of epochs. Differences that remain between the two: FANN's quirks (it
+# clips a sigmoid's slope a(1 − a) to a in [0.01, 0.99], so its gradients are not the
+# loss's; its iRPROP− still steps after a sign change), its random generator (rand()),
+# and f32 (FANN) against f64 (bprop). Data from ../shared/data/fann (or $BPROP_DATA/fann).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BPROP_DATA=${BPROP_DATA:-../shared/data}
@@ -57,21 +59,23 @@ run() {
         FANN_PROBEN_CURVE="$curve" "$fann" "$data/$name.train" "$data/$name.test" "$hidden" "$epochs" "$seed" \
             SIGMOID SIGMOID 1 >> "$out"
     else
+        local loss=mse
+        [ "$tool" = bprop-tanh ] && loss=tanh_error
         "$bprop" proben "$name" --hidden "$hidden" --activation sigmoid --output sigmoid --optimizer irprop- \
-            --loss mse --init uniform:0.1 --epochs "$epochs" --seed "$seed" --curve > "$tmp/bprop.log"
+            --loss "$loss" --init uniform:0.1 --epochs "$epochs" --seed "$seed" --curve > "$tmp/bprop.log"
         grep '^CURVE' "$tmp/bprop.log" | cut -d' ' -f2- > "$curve"
         grep '^RESULT' "$tmp/bprop.log" >> "$out"
     fi
 }
 
-printf '%-6s %-9s %-6s %6s  %-26s %7s  %-28s %s\n' tool problem layout epochs \
+printf '%-10s %-9s %-6s %6s  %-26s %7s  %-28s %s\n' tool problem layout epochs \
     "test MSE median [min, max]" error "median @ 100, 300, 1000 ep" "min of mean curve @ epoch*"
 while read -r name hidden epochs; do
     [ $# -gt 0 ] && [[ " $* " != *" $name "* ]] && continue
     epochs=${EPOCHS:-$epochs}
-    for tool in fann bprop; do
+    for tool in fann bprop bprop-tanh; do
         if [ "$tool" = fann ] && [ -z "$fann" ]; then
-            printf '%-6s %-9s %-6s  skipped: libfann-dev is not installed\n' FANN "$name" "$hidden"
+            printf '%-10s %-9s %-6s  skipped: libfann-dev is not installed\n' FANN "$name" "$hidden"
             continue
         fi
         out="$tmp/$tool-$name-$hidden.out"
@@ -90,7 +94,7 @@ while read -r name hidden epochs; do
         low=$(cat "$tmp/$tool-$name-$hidden"-*.curve | awk '{ s[$1] += $2; n[$1]++ }
             END { for (e in s) { m = s[e] / n[e]; if (b == "" || m < b || (m == b && e + 0 < be)) { b = m; be = e + 0 } }
                   printf "%.5f @ %d", b, be }')
-        printf '%-6s %-9s %-6s %6s  %.5f [%.5f, %.5f] %8s  %-28s %s\n' "${tool^^}" "$name" "$hidden" "$epochs" \
+        printf '%-10s %-9s %-6s %6s  %.5f [%.5f, %.5f] %8s  %-28s %s\n' "${tool^^}" "$name" "$hidden" "$epochs" \
             "$(echo "$mse" | med)" "$(echo "$mse" | head -1)" "$(echo "$mse" | tail -1)" "$err" "$at" "$low"
     done
 done <<< "$problems"

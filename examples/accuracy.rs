@@ -208,42 +208,52 @@ fn proben(args: &[String]) -> bprop::Result<()> {
     // --curve: the test set's MSE after every epoch, printed as "CURVE epoch mse", for
     // FANN's benchmark protocol (which reports the lowest point of that curve, chosen on the
     // test set: a reference, never a result). The test set then only observes training; it
-    // stops nothing and restores nothing.
+    // stops nothing and restores nothing. Training runs one epoch per call, unshuffled as
+    // FANN's is, so that the MSE is measured whatever the training loss.
     let curve = args.iter().any(|a| a == "--curve");
-    if curve && (val.is_some() || loss != Loss::Mse) {
-        eprintln!("--curve needs --loss mse and no --validation");
+    if curve && (val.is_some() || !full) {
+        eprintln!("--curve needs a full-batch optimizer (irprop-) and no --validation");
         std::process::exit(2);
     }
-    let observed = if curve { Some(&test) } else { val.as_ref() };
-    let start = Instant::now();
-    let r = trainer.train_observed(&cfg, observed, &mut |e| {
-        if let (true, Some(m)) = (curve, &e.validation) {
-            println!("CURVE {} {:.6}", e.epoch, m.loss);
-        }
-    })?;
-    let m = evaluate(trainer.network(), &test)?;
-    // FANN's MSE (mean over samples and outputs of (y − ŷ)²) whatever the training loss, on
-    // the test set and on the validation split (of the network early stopping restored:
-    // the number to choose settings by without looking at the test set).
-    let mse = |d: &Dataset<f64>| -> bprop::Result<f64> {
-        let out = bprop::cpu::predict(trainer.network(), d.inputs().view(), 256)?;
+    // FANN's MSE (mean over samples and outputs of (y − ŷ)²) whatever the training loss.
+    let mse = |net: &Network<f64>, d: &Dataset<f64>| -> bprop::Result<f64> {
+        let out = bprop::cpu::predict(net, d.inputs().view(), 256)?;
         Ok(regress(&out, d.targets()).mse)
     };
+    let start = Instant::now();
+    let (epochs_run, backend) = if curve {
+        let one = TrainConfig {
+            epochs: 1,
+            shuffle: None,
+            ..cfg
+        };
+        for epoch in 1..=epochs {
+            trainer.train(&one)?;
+            println!("CURVE {epoch} {:.6}", mse(trainer.network(), &test)?);
+        }
+        (epochs, trainer.info().clone())
+    } else {
+        let r = trainer.train_observed(&cfg, val.as_ref(), &mut |_| {})?;
+        (r.history.len(), r.backend)
+    };
+    let m = evaluate(trainer.network(), &test)?;
+    // The MSE on the test set and on the validation split (of the network early stopping
+    // restored: the number to choose settings by without looking at the test set).
     let val_mse = val
         .as_ref()
-        .map(mse)
+        .map(|v| mse(trainer.network(), v))
         .transpose()?
         .map_or("-".into(), |v| format!("{v:.5}"));
-    let test_mse = mse(&test)?;
+    let test_mse = mse(trainer.network(), &test)?;
     println!(
         "RESULT {name} {} {act}/{out} {} {opt} batch {batch} validation {validation} val_mse {val_mse} epochs {} test_mse {:.5} test_error {} wall {:.1} s backend {}",
         spec_name(&spec),
         spec.loss,
-        r.history.len(),
+        epochs_run,
         test_mse,
         m.error_rate().map_or("-".into(), |e| format!("{:.2}%", 100.0 * e)),
         start.elapsed().as_secs_f64(),
-        r.backend
+        backend
     );
     Ok(())
 }

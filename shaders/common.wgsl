@@ -28,7 +28,7 @@ struct LayerParams {
     has_bias: u32,
     gather: u32,       // 1: this layer's input rows come from the dataset through `order`
     next_fan_out: u32, // fan_out of layer l + 1 (hidden delta pass), else 0
-    loss: u32,         // 0 sse, 1 mse, 2 bce, 3 cross_entropy (output layer)
+    loss: u32,         // 0 sse, 1 mse, 2 bce, 3 cross_entropy, 4 tanh_error (output layer)
     layer: u32,        // this layer's index l; its slope is scal[SLOPE_BASE + l]
     optimizer: u32,    // 0 sgd, 1 momentum, 2 nesterov, 3 adam(w), 4 irprop-
     drop_in: u32,      // dropout keep threshold ⌊p · 2³²⌋ on this layer's input (0: none)
@@ -81,4 +81,37 @@ fn dropout_keep(threshold: u32, step: u32, layer: u32, row: u32, unit: u32, seed
     h = lowbias32(h ^ seed_lo);
     h = lowbias32(h ^ seed_hi);
     return h >= threshold;
+}
+
+// ln(1 + x) for x > −1, keeping x's digits near 0 (Goldberg's trick): with u = 1 + x
+// rounded, u − 1 is exact and ln(1 + x) = ln(u) · x / (u − 1) to a few ulp.
+fn ln_1p_r(x: real) -> real {
+    let u = 1.0 + x;
+    if (u == 1.0) {
+        return x;
+    }
+    return ln_r(u) * x / (u - 1.0);
+}
+
+// FANN's tanh error (src/model/loss.rs), for e = (a − y)/w, with u = min(|e|, c):
+//   φ'(e) = sign(e) ln(1 + 2u/(1 − u))         = ln((1 + e)/(1 − e)) = 2 atanh e  for |e| ≤ c
+//   φ(e)  = u φ'(u) + ln(1 − u²) + φ'(u)(|e| − u) = 2e atanh e + ln(1 − e²)       for |e| ≤ c
+// and linear beyond c = 1 − 2⁻²³ (exact in f32 and f64), so the slope stays finite.
+const TANH_ERROR_CLIP: real = 0.99999988079071044921875;
+
+fn tanh_error_slope(e: real) -> real {
+    let u = min(abs(e), TANH_ERROR_CLIP);
+    let t = ln_1p_r(2.0 * u / (1.0 - u));
+    return select(t, -t, e < 0.0);
+}
+
+fn tanh_error_phi(e: real) -> real {
+    let u = min(abs(e), TANH_ERROR_CLIP);
+    let t = ln_1p_r(2.0 * u / (1.0 - u));
+    return u * t + ln_1p_r(-u * u) + t * (abs(e) - u);
+}
+
+// The tanh error's scale w: 2 for a tanh output (range [−1, 1]), else 1.
+fn tanh_error_width(kind: u32) -> real {
+    return select(real(1.0), real(2.0), kind == 2u);
 }

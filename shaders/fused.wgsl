@@ -14,6 +14,7 @@
 //               mse  E = (1/n) Σ_k (y_k − a_k)²      δ_k = (2/n)(a_k − y_k) f'(z_k)
 //               bce  E = Σ_k softplus(z_k) − y_k z_k δ_k = a_k − y_k          (sigmoid)
 //               ce   E = Σ_k y_k (lse(z) − z_k)      δ_k = a_k Σ_j y_j − y_k   (softmax)
+//               tanh_error  E = Σ_k φ(e_k), e_k = (a_k − y_k)/w   δ_k = φ'(e_k)/w f'(z_k)
 //   hidden    δ_l[r, j] = (Σ_i W_{l+1}[i, j] δ_{l+1}[r, i]) f_l'(a_l[r, j])   (chain rule through z_{l+1})
 //   gradient  ∂E/∂W_l[i, j] = (1/B) Σ_r δ_l[r, i] a_{l−1}[r, j] + λ W_l[i, j]
 //             ∂E/∂b_l[i]    = (1/B) Σ_r δ_l[r, i]
@@ -24,7 +25,7 @@
 // for those (src/gpu/engine.rs, `fused_fits`).
 //
 // `spec` (u32): [0] L, [1] B, [2] steps of this dispatch, [3] loss (0 sse, 1 mse, 2 bce,
-// 3 ce), [4] optimizer code, [5] number of parameters P, [6] inputs n_in, [7] outputs n_out,
+// 3 ce, 4 tanh_error), [4] optimizer code, [5] number of parameters P, [6] inputs n_in, [7] outputs n_out,
 // [8] the submission's step this dispatch starts at, then from 16, per layer l, 8 words:
 // fan_in, fan_out, activation, has_bias, offset of W_l in `params`, offset of b_l, offset
 // of its optimizer state in `opt`, offset of a_l in the workgroup array `act` (a_{−1} = x
@@ -154,6 +155,15 @@ fn main(@builtin(local_invocation_index) t: u32) {
                         let yk = y_data[yb + k];
                         e = e + max(zk, 0.0) + ln_r(1.0 + exp_r(-abs(zk))) - yk * zk;
                         dlt[db + k] = act[ab + k] - yk;
+                    }
+                }
+                case 4u: {
+                    // E = Σ_k φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w; δ_k = ∂E/∂a_k · f'(z_k)
+                    let w = tanh_error_width(kind_last);
+                    for (var k = 0u; k < n_out; k++) {
+                        let ek = (act[ab + k] - y_data[yb + k]) / w;
+                        e = e + tanh_error_phi(ek);
+                        dlt[db + k] = tanh_error_slope(ek) / w * activate_deriv(kind_last, act[ab + k], slope_last);
                     }
                 }
                 default: {

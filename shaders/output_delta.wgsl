@@ -5,10 +5,13 @@
 //   mse            E = (1/n) Σ_k (y_k − a_k)²              δ_k = (2/n)(a_k − y_k) f'(z_k)
 //   bce (sigmoid)  E = Σ_k softplus(z_k) − y_k z_k         δ_k = a_k − y_k
 //   ce (softmax)   E = Σ_k y_k (lse(z) − z_k)              δ_k = a_k Σ_j y_j − y_k
+//   tanh_error     E = Σ_k φ(e_k), e_k = (a_k − y_k)/w      δ_k = φ'(e_k)/w · f'(z_k)
 //
 // with softplus(z) = max(z, 0) + ln(1 + e^{−|z|}) and lse(z) = m + ln Σ_k e^{z_k − m},
 // m = max z: the stable forms of −Σ [y ln a + (1 − y) ln(1 − a)] and −Σ y ln a. The fused
 // deltas hold for exactly these activation/loss pairs (derivation in src/model/loss.rs).
+// φ(e) = 2e atanh e + ln(1 − e²), φ'(e) = ln((1 + e)/(1 − e)) is FANN's tanh error, w = 2
+// for a tanh output and 1 otherwise (common.wgsl).
 // E goes to loss_out[step * batch + r]; the host averages over the batch.
 //
 // Dispatch: (ceil(batch / WG), 1, 1); one invocation per row.
@@ -59,6 +62,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let yk = y_data[y_base + k];
                 e = e + max(zk, 0.0) + ln_r(1.0 + exp_r(-abs(zk))) - yk * zk;
                 delta[base + k] = a[base + k] - yk;
+            }
+        }
+        case 4u: {
+            // E = Σ_k φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w; δ_k = ∂E/∂a_k · f'(z_k)
+            let w = tanh_error_width(p.activation);
+            for (var k = 0u; k < n; k++) {
+                let ek = (a[base + k] - y_data[y_base + k]) / w;
+                e = e + tanh_error_phi(ek);
+                delta[base + k] = tanh_error_slope(ek) / w * activate_deriv(p.activation, a[base + k], slope);
             }
         }
         default: {

@@ -557,6 +557,32 @@ fn export_to_fann_and_import_back() {
     for (x, y) in a.network.layers().iter().zip(b.network.layers()) {
         assert_eq!(x.weights, y.weights);
     }
+    // FANN's tanh error function travels as train_error_function=1, both ways.
+    ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--layers",
+            "3",
+            "--output-activation",
+            "sigmoid",
+            "--loss",
+            "tanh_error",
+            "--epochs",
+            "2",
+            "--backend",
+            "cpu",
+            "-o",
+            "t.bprop",
+            "-q",
+        ],
+    );
+    ok(&d, &["export", "t.bprop", "--format", "fann", "-o", "t.net"]);
+    let net = std::fs::read_to_string(d.join("t.net")).unwrap();
+    assert!(net.contains("\ntrain_error_function=1\n"), "{net}");
+    let out = ok(&d, &["import", "t.net", "-o", "t_back.bprop"]);
+    assert!(out.contains("2-3-3 (relu, sigmoid; tanh_error)"), "{out}");
     // A softmax model has no FANN form.
     ok(
         &d,

@@ -28,7 +28,8 @@ fn a_network_saved_by_fann_gives_fann_s_outputs() {
     assert_eq!(m.network.sizes(), [2, 3, 2]);
     assert_eq!(m.network.layers()[0].activation, Activation::Tanh);
     assert_eq!(m.network.layers()[1].activation, Activation::Sigmoid);
-    assert_eq!(m.network.loss(), Loss::Mse);
+    // train_error_function=1, FANN's default FANN_ERRORFUNC_TANH
+    assert_eq!(m.network.loss(), Loss::TanhError);
     for run in FANN_RUNS {
         let out = cpu::predict(&m.network, array![[run[0], run[1]]].view(), 1).unwrap();
         for k in 0..2 {
@@ -61,6 +62,7 @@ fn export_then_import_gives_the_same_network() {
         assert!(text.starts_with("FANN_FLO_2.1\nnum_layers=3\n"));
         assert!(text.contains("layer_sizes=4 5 3 \n"), "bias neurons counted");
         let back = parse_fann_net(&text, "x.net").unwrap();
+        assert_eq!(back.network.loss(), Loss::Mse, "train_error_function=0");
         for (a, b) in back.network.layers().iter().zip(m.network.layers()) {
             assert_eq!(a.activation, b.activation);
             // Sigmoid's steepness 0.5 folds back as × 2 · 0.5 = 1: exact.
@@ -71,6 +73,25 @@ fn export_then_import_gives_the_same_network() {
         for j in 0..3 {
             assert!((s.offset[j] - t.offset[j]).abs() < 1e-15 && (s.scale[j] - t.scale[j]).abs() < 1e-15);
         }
+    }
+}
+
+#[test]
+fn the_tanh_error_is_fanns_tanh_error_function() {
+    let spec = NetworkSpec::new(3, Loss::TanhError)
+        .layer(4, Activation::Sigmoid)
+        .layer(2, Activation::Sigmoid);
+    let m = ModelFile::new(Network::<f64>::random(&spec, Init::Auto, 2).unwrap());
+    let text = to_fann_net(&m).unwrap();
+    assert!(
+        text.contains("\ntraining_algorithm=2\ntrain_error_function=1\n"),
+        "{text}"
+    );
+    assert_eq!(parse_fann_net(&text, "x.net").unwrap().network.loss(), Loss::TanhError);
+    let other = text.replace("train_error_function=1", "train_error_function=7");
+    match parse_fann_net(&other, "x.net") {
+        Err(e) => assert!(e.to_string().contains("train_error_function=7"), "{e}"),
+        Ok(_) => panic!("an unknown error function was read"),
     }
 }
 

@@ -131,6 +131,16 @@ fn cases() -> Vec<Case> {
             weight_decay: 0.0,
             schedule: Schedule::Constant,
         },
+        // FANN's tanh error (with momentum: iRPROP− would only see the gradients' signs).
+        Case {
+            inputs: 3,
+            layers: &[(5, Sigmoid), (2, Sigmoid)],
+            loss: Loss::TanhError,
+            batch: 6,
+            optimizer: momentum,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+        },
         // Wider than a 64-invocation workgroup, full batch, iRPROP−.
         Case {
             inputs: 2,

@@ -69,7 +69,9 @@ impl Case {
         let inputs = Array2::from_shape_simple_fn((N, self.inputs), || rng.random_range(-1.0..1.0));
         let no = fan_in;
         let targets = match self.loss {
-            Loss::HalfSse | Loss::Mse => Array2::from_shape_simple_fn((N, no), || rng.random_range(-1.0..1.0)),
+            Loss::HalfSse | Loss::Mse | Loss::TanhError => {
+                Array2::from_shape_simple_fn((N, no), || rng.random_range(-1.0..1.0))
+            }
             Loss::BinaryCrossEntropy => Array2::from_shape_simple_fn((N, no), || rng.random_range(0.0..=1.0)),
             Loss::CrossEntropy => {
                 let mut t = Array2::zeros((N, no));
@@ -359,6 +361,35 @@ fn wide_input_tanh_bottleneck_tanh_mse() {
         batch: 1,
         soft_targets: false,
         seed: 8,
+        scale: 1.0,
+    });
+}
+
+#[test]
+fn tanh_hidden_sigmoid_tanh_error() {
+    // Targets in [−1, 1] against sigmoid outputs: errors both inside (−1, 1), on φ's
+    // logarithmic part, and beyond, on its linear continuation.
+    run_both(Case {
+        inputs: 5,
+        layers: &[(9, Activation::Tanh, true), (4, Activation::Sigmoid, true)],
+        loss: Loss::TanhError,
+        batch: 4,
+        soft_targets: false,
+        seed: 21,
+        scale: 1.0,
+    });
+}
+
+#[test]
+fn relu_hidden_tanh_output_tanh_error() {
+    // A tanh output: errors scaled by w = 2.
+    run_both(Case {
+        inputs: 3,
+        layers: &[(65, Activation::Relu, true), (3, Activation::Tanh, false)],
+        loss: Loss::TanhError,
+        batch: 2,
+        soft_targets: false,
+        seed: 22,
         scale: 1.0,
     });
 }

@@ -45,7 +45,7 @@ const HIDDEN: [Activation; 5] = [
 fn output_pairs() -> Vec<(Activation, Loss)> {
     let mut pairs = Vec::new();
     for act in HIDDEN {
-        for loss in [Loss::HalfSse, Loss::Mse] {
+        for loss in [Loss::HalfSse, Loss::Mse, Loss::TanhError] {
             pairs.push((act, loss));
         }
     }
@@ -94,7 +94,9 @@ fn random_case(
     let (ni, no) = (sizes[0], sizes[depth]);
     let inputs = Array2::from_shape_simple_fn((n, ni), || rng.random_range(-1.0..1.0));
     let targets = match loss {
-        Loss::HalfSse | Loss::Mse => Array2::from_shape_simple_fn((n, no), || rng.random_range(-1.0..1.0)),
+        Loss::HalfSse | Loss::Mse | Loss::TanhError => {
+            Array2::from_shape_simple_fn((n, no), || rng.random_range(-1.0..1.0))
+        }
         Loss::BinaryCrossEntropy => Array2::from_shape_simple_fn((n, no), || rng.random_range(0.0..=1.0)),
         Loss::CrossEntropy => {
             let mut t = Array2::zeros((n, no));
@@ -324,7 +326,7 @@ proptest! {
         let y = &y01[..n];
         // bce with sigmoid outputs
         let a: Vec<f64> = z.iter().map(|&v| sigmoid(v)).collect();
-        let e = Loss::BinaryCrossEntropy.value(&z, &a, y);
+        let e = Loss::BinaryCrossEntropy.value(Activation::Sigmoid, &z, &a, y);
         prop_assert!(e.is_finite() && e >= 0.0, "bce {} for z {:?}", e, z);
         let mut d = vec![0.0; n];
         Loss::BinaryCrossEntropy.output_delta(Activation::Sigmoid, &a, y, &mut d);
@@ -332,7 +334,7 @@ proptest! {
         // cross-entropy with softmax outputs
         let mut a = vec![0.0; n];
         Activation::Softmax.apply_row(&z, &mut a);
-        let e = Loss::CrossEntropy.value(&z, &a, y);
+        let e = Loss::CrossEntropy.value(Activation::Softmax, &z, &a, y);
         prop_assert!(e.is_finite() && e >= 0.0, "cross_entropy {} for z {:?}", e, z);
         Loss::CrossEntropy.output_delta(Activation::Softmax, &a, y, &mut d);
         prop_assert!(d.iter().all(|v| v.is_finite()));
@@ -341,8 +343,92 @@ proptest! {
         let yf: Vec<f32> = y.iter().map(|&v| v as f32).collect();
         let mut af = vec![0.0f32; n];
         Activation::Softmax.apply_row(&zf, &mut af);
-        prop_assert!(Loss::CrossEntropy.value(&zf, &af, &yf).is_finite());
+        prop_assert!(Loss::CrossEntropy.value(Activation::Softmax, &zf, &af, &yf).is_finite());
         let af: Vec<f32> = zf.iter().map(|&v| Activation::Sigmoid.apply(v)).collect();
-        prop_assert!(Loss::BinaryCrossEntropy.value(&zf, &af, &yf).is_finite());
+        prop_assert!(Loss::BinaryCrossEntropy.value(Activation::Sigmoid, &zf, &af, &yf).is_finite());
+    }
+
+    #[test]
+    fn tanh_error_slope_is_the_derivative_of_its_value(
+        e in -3.0f64..3.0,
+        y in -1.0f64..1.0,
+    ) {
+        // One identity output: E = φ(a − y) and δ = φ'(a − y). Central differences of E
+        // against δ, away from φ's turn to linear at |e| = c (where φ'' jumps from ~10⁶
+        // to 0) and from the steep region just below it.
+        prop_assume!((e.abs() - 1.0).abs() > 1e-3);
+        let h = 1e-6;
+        let at = |e: f64| Loss::TanhError.value(Activation::Identity, &[e + y], &[e + y], &[y]);
+        let mut d = [0.0];
+        Loss::TanhError.output_delta(Activation::Identity, &[e + y], &[y], &mut d);
+        let fd = (at(e + h) - at(e - h)) / (2.0 * h);
+        let tol = 1e-6 * d[0].abs().max(1.0) / (1.0 - e.abs()).abs().min(1.0);
+        prop_assert!((fd - d[0]).abs() <= tol, "e {}: φ' {} vs fd {}", e, d[0], fd);
+        prop_assert!(at(e) >= 0.0 && at(e).is_finite());
+    }
+
+    #[test]
+    fn tanh_error_is_finite_for_any_output(
+        z in prop::collection::vec(prop_oneof![Just(-1e30f64), Just(1e30f64), -1e3f64..1e3], 1..6),
+        y in prop::collection::vec(-1.0f64..=1.0, 6),
+    ) {
+        let n = z.len();
+        let y = &y[..n];
+        let mut d = vec![0.0; n];
+        for act in [Activation::Identity, Activation::Sigmoid, Activation::Tanh] {
+            let a: Vec<f64> = z.iter().map(|&v| act.apply(v)).collect();
+            let e = Loss::TanhError.value(act, &z, &a, y);
+            prop_assert!(e.is_finite() && e >= 0.0, "{} tanh_error {} for z {:?}", act, e, z);
+            Loss::TanhError.output_delta(act, &a, y, &mut d);
+            prop_assert!(d.iter().all(|v| v.is_finite()), "{} δ {:?}", act, d);
+            let (zf, yf): (Vec<f32>, Vec<f32>) = (z.iter().map(|&v| v as f32).collect(), y.iter().map(|&v| v as f32).collect());
+            let af: Vec<f32> = zf.iter().map(|&v| act.apply(v)).collect();
+            prop_assert!(Loss::TanhError.value(act, &zf, &af, &yf).is_finite());
+        }
+    }
+}
+
+/// The tanh error against FANN's own formulas, written out here: FANN's output error for
+/// a sigmoid unit is ln((1 + d)/(1 − d)) · a(1 − a) with d = y − a (halved first for a
+/// tanh unit, and then 1 − a² its slope, no factor ½ back), the negative of bprop's δ,
+/// whose φ'(e)/w ⊙ f' carries the chain rule's 1/w.
+#[test]
+fn tanh_error_matches_fanns_formula_and_frozen_values() {
+    for (act, a, y) in [
+        (Activation::Sigmoid, 0.8, 0.0),
+        (Activation::Sigmoid, 0.3, 1.0),
+        (Activation::Sigmoid, 0.5, 0.55),
+        (Activation::Tanh, -0.9, 1.0),
+        (Activation::Tanh, 0.2, -1.0),
+    ] {
+        let w: f64 = if act == Activation::Tanh { 2.0 } else { 1.0 };
+        let d = (y - a) / w;
+        let fann = ((1.0 + d) / (1.0 - d)).ln() * act.derivative_from_output(a);
+        let mut delta = [0.0];
+        Loss::TanhError.output_delta(act, &[a], &[y], &mut delta);
+        assert!(
+            (delta[0] + fann / w).abs() < 1e-14,
+            "{act} a {a} y {y}: δ {} vs FANN {fann}",
+            delta[0]
+        );
+    }
+    // φ(e) = (1 + e) ln(1 + e) + (1 − e) ln(1 − e): φ(0.5) = 1.5 ln 1.5 + 0.5 ln 0.5.
+    let phi = |e: f64| Loss::TanhError.value(Activation::Identity, &[e], &[e], &[0.0]);
+    assert!(
+        (phi(0.5) - 0.261_624_071_882_273_9).abs() < 1e-15,
+        "φ(0.5) = {}",
+        phi(0.5)
+    );
+    assert!((phi(-0.5) - phi(0.5)).abs() < 1e-16);
+    // φ(1) is 2 ln 2 up to the clip; beyond it the value grows by φ'(c) = ln(2²⁴ − 1) per unit.
+    assert!((phi(1.0) - 2.0 * 2f64.ln()).abs() < 1e-5, "φ(1) = {}", phi(1.0));
+    let slope = (phi(3.0) - phi(2.0)) / 1.0;
+    assert!((slope - (16_777_215f64).ln()).abs() < 1e-9, "slope beyond c {slope}");
+    // Small errors keep their digits in f32: φ(e) = e² + e⁴/6 + …
+    let phi32 = |e: f32| Loss::TanhError.value(Activation::Identity, &[e], &[e], &[0.0]);
+    for e in [1e-4f32, 3e-3, -2e-2] {
+        let want = f64::from(e).powi(2) * (1.0 + f64::from(e).powi(2) / 6.0);
+        let got = f64::from(phi32(e));
+        assert!((got - want).abs() <= 1e-6 * want, "f32 φ({e}) = {got}, want {want}");
     }
 }

@@ -144,7 +144,7 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     let model = read_fann_net(&args.file)?;
     write_model(&args.output, &model)?;
     println!(
-        "wrote {}: {} from {} (f64, loss mse{})",
+        "wrote {}: {} from {} (f64{})",
         args.output.display(),
         super::train::describe(&model.network),
         args.file.display(),

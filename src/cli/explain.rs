@@ -92,7 +92,8 @@ pub struct ExplainArgs {
     /// Output layer's activation [default: sigmoid; softmax with --loss cross_entropy].
     #[arg(long, value_name = "F")]
     output_activation: Option<String>,
-    /// Loss: sse (½ Σ (y − a)², the seed's), mse, bce (sigmoid output), cross_entropy (softmax output).
+    /// Loss: sse (½ Σ (y − a)², the seed's), mse, bce (sigmoid output), cross_entropy (softmax output),
+    /// tanh_error (FANN's default training error).
     #[arg(long, default_value = "sse")]
     loss: String,
     /// Seed of the random weights drawn when --layers is given without --weights.

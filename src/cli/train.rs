@@ -79,7 +79,8 @@ pub struct TrainArgs {
     /// Output activation [default: from the task and loss].
     #[arg(long, value_name = "F")]
     output_activation: Option<String>,
-    /// Loss: sse, mse, bce (sigmoid output), cross_entropy (softmax output) [default: from the task].
+    /// Loss: sse, mse, bce (sigmoid output), cross_entropy (softmax output), tanh_error (FANN's
+    /// default training error) [default: from the task].
     #[arg(long)]
     loss: Option<String>,
     /// sgd, momentum[:MU], nesterov[:MU], adam, adamw[:DECAY], irprop- (full batch) [default: adam].

@@ -427,12 +427,13 @@ pub fn loss<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws:
     let last = net.layers().len() - 1;
     let (n, batch) = (net.outputs(), ws.batch);
     let (z, a, y) = (ws.z[last].flat(), ws.a[last].flat(), ws.target.flat());
+    let out_act = net.layers()[last].activation;
     if batch == 1 {
         // the sum of one term, divided by 1: both exact
-        return net.loss().value(&z[..n], &a[..n], &y[..n]);
+        return net.loss().value(out_act, &z[..n], &a[..n], &y[..n]);
     }
     let total: T = (0..batch)
-        .map(|r| net.loss().value(row(z, r, n), row(a, r, n), row(y, r, n)))
+        .map(|r| net.loss().value(out_act, row(z, r, n), row(a, r, n), row(y, r, n)))
         .sum();
     total / T::of(batch as f64)
 }
@@ -901,8 +902,8 @@ fn online_step<R: MulAdd, T: Real>(
     // The loss and Δ_L = ∂E/∂z_L
     let n = net.outputs();
     let (z, a, y) = (&buf.z[last][..n], &buf.a[last][..n], &buf.target[..n]);
-    let loss = net.loss().value(z, a, y);
     let out_act = net.layers()[last].activation;
+    let loss = net.loss().value(out_act, z, a, y);
     net.loss().output_delta(out_act, a, y, &mut buf.delta[last][..n]);
     // Backward and update, from the output layer down
     let opt = hyper.optimizer;

@@ -7,7 +7,7 @@
 //! ```text
 //! forward    z_l = W_l a_{l−1} + b_l,  a_l = f_l(z_l)            a_0 = x
 //! error      E = mean over the batch of the per-sample loss
-//! output     δ_L = ∂E/∂a_L ⊙ f'(z_L)     (sse, mse)
+//! output     δ_L = ∂E/∂a_L ⊙ f'(z_L)     (sse, mse, tanh_error)
 //!            δ_L = a_L − y               (bce fused with a sigmoid output)
 //!            δ_L = a_L·Σ_k y_k − y       (cross_entropy fused with softmax)
 //! hidden     δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f'(z_l)
@@ -45,6 +45,7 @@ use crate::cpu::{self, CpuEngine, Workspace};
 use crate::engine::{Engine, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::{AdapterRequest, GpuEngine};
+use crate::model::loss::{tanh_error_slope, tanh_error_width};
 use crate::model::{Activation, Dataset, Loss, Network};
 use crate::seed;
 use ndarray::Array2;
@@ -611,6 +612,9 @@ pub(crate) fn loss_formula(loss: Loss) -> String {
         Loss::Mse => "E = (1/n) Σ_k (y_k − a_k)²".into(),
         Loss::BinaryCrossEntropy => "E = −Σ_k [y_k ln a_k + (1 − y_k) ln(1 − a_k)]".into(),
         Loss::CrossEntropy => "E = −Σ_k y_k ln a_k".into(),
+        Loss::TanhError => {
+            "E = Σ_k φ(e_k), φ(e) = 2e·atanh e + ln(1 − e²), e = (a − y)/w (w = 2 for a tanh output, else 1)".into()
+        }
     }
 }
 
@@ -838,18 +842,17 @@ fn explain_step(
         let act = layer.activation;
         let (rule, upstream, derivative) = if l == last {
             match loss {
-                Loss::HalfSse | Loss::Mse => {
-                    // sse: ∂E/∂a = a − y;  mse: ∂E/∂a = (2/n)(a − y)
-                    let scale = if loss == Loss::Mse {
-                        2.0 / t.a.ncols() as f64
-                    } else {
-                        1.0
-                    };
+                Loss::HalfSse | Loss::Mse | Loss::TanhError => {
+                    // sse: ∂E/∂a = a − y;  mse: ∂E/∂a = (2/n)(a − y);
+                    // tanh_error: ∂E/∂a = φ'(e)/w = ln((1 + e)/(1 − e))/w, e = (a − y)/w
+                    let n = t.a.ncols() as f64;
+                    let w: f64 = tanh_error_width(act);
                     let up = Array2::from_shape_fn(t.a.dim(), |(s, k)| {
-                        if loss == Loss::Mse {
-                            scale * (t.a[[s, k]] - trace.targets[[s, k]])
-                        } else {
-                            t.a[[s, k]] - trace.targets[[s, k]]
+                        let d = t.a[[s, k]] - trace.targets[[s, k]];
+                        match loss {
+                            Loss::Mse => 2.0 / n * d,
+                            Loss::TanhError => tanh_error_slope(d / w) / w,
+                            _ => d,
                         }
                     });
                     // f'(z) from a, as the engine computes it (model::Activation)
@@ -974,7 +977,12 @@ fn explain_step(
                     .iter()
                     .map(|&k| out.a[[s, k]] - trace.targets[[s, k]])
                     .collect(),
-                loss: loss.value(&row(&out.z), &row(&out.a), &row(&trace.targets)),
+                loss: loss.value(
+                    layers[last].activation,
+                    &row(&out.z),
+                    &row(&out.a),
+                    &row(&trace.targets),
+                ),
             }
         })
         .collect();
@@ -1014,11 +1022,15 @@ fn delta_formula(rule: DeltaRule, l: usize, act: Activation, loss: Loss, n_out: 
     let d = derivative_formula(act);
     match rule {
         DeltaRule::Chain => {
-            // sse: ∂E/∂a = a − y;  mse: ∂E/∂a = (2/n)(a − y)
-            let de_da = if loss == Loss::Mse {
-                format!("(2/{n_out})(a − y)")
-            } else {
-                "a − y".into()
+            // sse: ∂E/∂a = a − y;  mse: ∂E/∂a = (2/n)(a − y);
+            // tanh_error: ∂E/∂a = φ'(e)/w = ln((1 + e)/(1 − e))/w, e = (a − y)/w
+            let de_da = match loss {
+                Loss::Mse => format!("(2/{n_out})(a − y)"),
+                Loss::TanhError => {
+                    let w: f64 = tanh_error_width(act);
+                    format!("ln((1 + e)/(1 − e))/{w}, e = (a − y)/{w}")
+                }
+                _ => "a − y".into(),
             };
             format!("δ_{l} = ∂E/∂a_{l} ⊙ f'(z_{l}); ∂E/∂a = {de_da}, f'(z) = {d}")
         }

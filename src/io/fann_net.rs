@@ -23,9 +23,12 @@
 //! are refused, naming the function. All neurons of a layer must use one function (their
 //! steepnesses may differ). Only fully connected layered networks are read
 //! (`network_type=0`, every neuron connected to the whole previous layer and its bias);
-//! shortcut and sparse networks are refused. FANN files do not store a loss: imported
-//! models get `mse` (FANN's own training error), which `bprop train --resume` cannot use
-//! since they hold no training settings, but eval, predict, info and explain can.
+//! shortcut and sparse networks are refused. FANN stores its training error function,
+//! not a loss: `train_error_function=1` (FANN_ERRORFUNC_TANH, FANN's default) imports as
+//! the loss `tanh_error` (whose gradient is that training error), `0` (FANN_ERRORFUNC_LINEAR)
+//! as `mse`, and export writes 1 for `tanh_error` and 0 for any other loss. Imported models
+//! hold no training settings, so `bprop train --resume` cannot use them, but eval,
+//! predict, info and explain can.
 //!
 //! **Caveats of FANN itself.** FANN clamps the weighted sum s · Σ w x to ±150 / s before
 //! the activation, so a linear output saturates at ±150 in FANN where bprop's does not.
@@ -111,14 +114,19 @@ pub fn to_fann_net<T: Real>(model: &ModelFile<T>) -> Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "{FANN_VERSION}");
     let _ = writeln!(s, "num_layers={}", sizes.len());
-    // FANN's defaults for the training parameters it stores (bprop's are in its own files).
+    // FANN's defaults for the training parameters it stores (bprop's are in its own files),
+    // in the order FANN reads them, and the training error function the loss stands for.
     for line in [
         "learning_rate=0.700000",
         "connection_rate=1.000000",
         "network_type=0",
         "learning_momentum=0.000000",
         "training_algorithm=2",
-        "train_error_function=0",
+    ] {
+        let _ = writeln!(s, "{line}");
+    }
+    let _ = writeln!(s, "train_error_function={}", u32::from(net.loss() == Loss::TanhError));
+    for line in [
         "train_stop_function=0",
         "cascade_output_change_fraction=0.010000",
         "quickprop_decay=-0.000100",
@@ -287,7 +295,7 @@ fn import_scaling<'a>(
     Ok(s)
 }
 
-/// Reads a FANN `.net` file into a model (f64, loss `mse`; module doc).
+/// Reads a FANN `.net` file into a model (f64, loss `tanh_error` or `mse`; module doc).
 ///
 /// # Errors
 /// [`BpropError::Io`]; [`BpropError::ModelFile`] for anything bprop cannot represent or a
@@ -499,7 +507,17 @@ pub fn parse_fann_net(text: &str, name: &str) -> Result<ModelFile<f64>> {
         first_prev += sizes[l - 1];
         neuron += sizes[l];
     }
-    let network = Network::new(layers, Loss::Mse).map_err(|e| bad(name, format!("invalid network: {e}")))?;
+    let loss = match get("train_error_function").map(str::trim) {
+        Some("1") => Loss::TanhError,
+        Some("0") | None => Loss::Mse,
+        Some(v) => {
+            return Err(bad(
+                name,
+                format!("train_error_function={v}: FANN knows 0 (linear) and 1 (tanh)"),
+            ))
+        }
+    };
+    let network = Network::new(layers, loss).map_err(|e| bad(name, format!("invalid network: {e}")))?;
     let scaling = if get("scale_included").map(str::trim) == Some("1") {
         Some(import_scaling(&get, name, network.inputs(), network.outputs())?)
     } else {

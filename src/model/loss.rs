@@ -8,6 +8,22 @@
 //! | `mse`           | (1/n) Σ_k (y_k − a_k)²                             | (2/n) (a − y) ⊙ f'(z)            |
 //! | `bce`           | −Σ_k [y_k ln a_k + (1 − y_k) ln(1 − a_k)]          | a − y            (sigmoid output) |
 //! | `cross_entropy` | −Σ_k y_k ln a_k                                    | a Σ_j y_j − y    (softmax output) |
+//! | `tanh_error`    | Σ_k φ(e_k),  e_k = (a_k − y_k) / w                 | φ'(e) / w ⊙ f'(z)                |
+//!
+//! **The tanh error** is FANN's default training error (`FANN_ERRORFUNC_TANH`), written
+//! as a loss. FANN replaces the output error e by ln((1 + e)/(1 − e)) = 2 atanh e before
+//! multiplying by f'(z), which stretches large errors; that is the gradient of
+//!
+//! φ(e) = (1 + e) ln(1 + e) + (1 − e) ln(1 − e) = 2 e atanh e + ln(1 − e²),
+//! φ'(e) = ln(1 + e) − ln(1 − e) = ln((1 + e)/(1 − e)) = 2 atanh e,
+//!
+//! even, convex, φ(e) = e² + e⁴/6 + … near 0 (the squared error for small errors) and
+//! φ(±1) = 2 ln 2. Errors are scaled by w = 2 for tanh outputs (targets in [−1, 1]) and
+//! w = 1 otherwise, as FANN halves the error of its symmetric activations, so that
+//! |e| < 1 for outputs and targets in the activation's range. Beyond |e| = c = 1 − 2⁻²³
+//! φ continues linearly, φ(e) = φ(c) + φ'(c) (|e| − c), so its slope stays finite
+//! (φ'(c) = ln(2²⁴ − 1) ≈ 16.6; FANN clips it to ±17 at |e| > 0.9999999): the loss is
+//! defined for every output, an identity output's too.
 //!
 //! Over a batch, the loss is the mean of the per-sample losses and the gradients are the
 //! mean of the per-sample gradients.
@@ -31,7 +47,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A per-sample loss; see the module documentation for the formulas.
-/// Serialised (model files) by its name: `"sse"`, `"mse"`, `"bce"`, `"cross_entropy"`.
+/// Serialised (model files) by its name: `"sse"`, `"mse"`, `"bce"`, `"cross_entropy"`,
+/// `"tanh_error"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Loss {
     /// E = ½ Σ (y − a)², the seed's error.
@@ -46,9 +63,46 @@ pub enum Loss {
     /// E = −Σ y ln a, softmax outputs only.
     #[serde(rename = "cross_entropy")]
     CrossEntropy,
+    /// E = Σ φ((a − y)/w), φ(e) = 2 e atanh e + ln(1 − e²): FANN's tanh error function
+    /// (w = 2 for tanh outputs, else 1).
+    #[serde(rename = "tanh_error")]
+    TanhError,
 }
 
-pub(crate) const LOSS_NAMES: &str = "sse, mse, bce, cross_entropy";
+pub(crate) const LOSS_NAMES: &str = "sse, mse, bce, cross_entropy, tanh_error";
+
+/// Where the tanh error's φ turns linear: c = 1 − 2⁻²³, exact in f32 and f64.
+pub(crate) const TANH_ERROR_CLIP: f64 = 1.0 - 1.0 / 8_388_608.0;
+
+/// The tanh error's scale w: 2 for tanh outputs (range [−1, 1]), 1 otherwise.
+pub(crate) fn tanh_error_width<T: Real>(output: Activation) -> T {
+    T::of(if output == Activation::Tanh { 2.0 } else { 1.0 })
+}
+
+/// φ(e) = (1 + e) ln(1 + e) + (1 − e) ln(1 − e) for |e| ≤ c, linear beyond (module doc).
+///
+/// Computed as u t + ln(1 − u²) with u = min(|e|, c) and t = φ'(u) = ln(1 + 2u/(1 − u)),
+/// both through ln_1p: the two terms are ≈ 2u² and ≈ −u² near 0, so their sum keeps its
+/// relative precision where the (1 ± e) ln(1 ± e) form would cancel to nothing.
+pub(crate) fn tanh_error_phi<T: Real>(e: T) -> T {
+    let c = T::of(TANH_ERROR_CLIP);
+    let u = e.abs().min(c);
+    let t = tanh_error_slope(u);
+    u * t + (-u * u).ln_1p() + t * (e.abs() - u)
+}
+
+/// φ'(e) = ln((1 + e)/(1 − e)) = 2 atanh e = ln(1 + 2e/(1 − e)) for |e| ≤ c, and
+/// sign(e) φ'(c) beyond (the slope of φ's linear continuation).
+pub(crate) fn tanh_error_slope<T: Real>(e: T) -> T {
+    let c = T::of(TANH_ERROR_CLIP);
+    let u = e.abs().min(c);
+    let t = (T::of(2.0) * u / (T::one() - u)).ln_1p();
+    if e < T::zero() {
+        -t
+    } else {
+        t
+    }
+}
 
 /// softplus(z) = ln(1 + e^z) = max(z, 0) + ln(1 + e^{−|z|}), never overflowing.
 fn softplus<T: Real>(z: T) -> T {
@@ -68,7 +122,7 @@ impl Loss {
             (_, Activation::Softmax) => "a softmax output layer needs the cross_entropy loss",
             (Loss::BinaryCrossEntropy, Activation::Sigmoid) => return Ok(()),
             (Loss::BinaryCrossEntropy, _) => "bce needs a sigmoid output layer",
-            (Loss::HalfSse | Loss::Mse, _) => return Ok(()),
+            (Loss::HalfSse | Loss::Mse | Loss::TanhError, _) => return Ok(()),
         };
         Err(BpropError::LossActivation {
             loss: self.to_string(),
@@ -82,9 +136,10 @@ impl Loss {
         matches!(self, Loss::BinaryCrossEntropy | Loss::CrossEntropy)
     }
 
-    /// E for one sample from its pre-activations `z`, outputs `a` and targets `y`.
+    /// E for one sample from its pre-activations `z`, outputs `a` and targets `y`, the
+    /// output layer's activation being `act`.
     #[inline]
-    pub fn value<T: Real>(self, z: &[T], a: &[T], y: &[T]) -> T {
+    pub fn value<T: Real>(self, act: Activation, z: &[T], a: &[T], y: &[T]) -> T {
         match self {
             Loss::HalfSse => T::of(0.5) * a.iter().zip(y).map(|(&ak, &yk)| (yk - ak) * (yk - ak)).sum::<T>(),
             Loss::Mse => {
@@ -96,6 +151,10 @@ impl Loss {
                 let m = z.iter().copied().fold(T::neg_infinity(), T::max);
                 let lse = m + z.iter().map(|&zk| (zk - m).exp()).sum::<T>().ln();
                 z.iter().zip(y).map(|(&zk, &yk)| yk * (lse - zk)).sum()
+            }
+            Loss::TanhError => {
+                let w = tanh_error_width::<T>(act);
+                a.iter().zip(y).map(|(&ak, &yk)| tanh_error_phi((ak - yk) / w)).sum()
             }
         }
     }
@@ -130,6 +189,13 @@ impl Loss {
                     *d = ak * ysum - yk;
                 }
             }
+            Loss::TanhError => {
+                // E = Σ φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w;  δ = φ'(e)/w ⊙ f'(z)
+                let w = tanh_error_width::<T>(act);
+                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
+                    *d = tanh_error_slope((ak - yk) / w) / w * act.derivative_from_output(ak);
+                }
+            }
         }
     }
 
@@ -140,6 +206,7 @@ impl Loss {
             Loss::Mse => 1,
             Loss::BinaryCrossEntropy => 2,
             Loss::CrossEntropy => 3,
+            Loss::TanhError => 4,
         }
     }
 }
@@ -151,6 +218,7 @@ impl fmt::Display for Loss {
             Loss::Mse => "mse",
             Loss::BinaryCrossEntropy => "bce",
             Loss::CrossEntropy => "cross_entropy",
+            Loss::TanhError => "tanh_error",
         })
     }
 }
@@ -159,13 +227,15 @@ impl FromStr for Loss {
     type Err = BpropError;
 
     /// Parses `sse` (also `half_sse`), `mse`, `bce` (also `binary_cross_entropy`) or
-    /// `cross_entropy` (also `ce`, `softmax_cross_entropy`), case-insensitive.
+    /// `cross_entropy` (also `ce`, `softmax_cross_entropy`) or `tanh_error` (also
+    /// `fann_tanh`), case-insensitive.
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
             "sse" | "half_sse" => Loss::HalfSse,
             "mse" => Loss::Mse,
             "bce" | "binary_cross_entropy" => Loss::BinaryCrossEntropy,
             "cross_entropy" | "ce" | "softmax_cross_entropy" => Loss::CrossEntropy,
+            "tanh_error" | "fann_tanh" => Loss::TanhError,
             _ => {
                 return Err(BpropError::UnknownName {
                     kind: "loss",

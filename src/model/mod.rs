@@ -5,7 +5,7 @@
 mod activation;
 mod dataset;
 mod dropout;
-mod loss;
+pub(crate) mod loss;
 mod network;
 mod optim;
 mod real;
