@@ -1,8 +1,8 @@
 //! The CPU path's packed matrix product (`bprop::cpu::gemm`) beside matrixmultiply (through
 //! ndarray's `general_mat_mul`, the route the CPU path took before, single-threaded here)
 //! and beside itself on 1 and 2 threads, on the products of an MNIST 784-800-10 step at
-//! batch 128 (the first layer's three and the second layer's hidden delta) and on a square
-//! one. Every contender runs in turn, alternating, for `ROUNDS` rounds; the report gives
+//! batch 128 (the first layer's three, the second layer's forward, hidden delta and
+//! gradient) and on a square one. Every contender runs in turn, alternating, for `ROUNDS` rounds; the report gives
 //! medians in GFLOP/s (2·m·k·n per product) and ratios from this one run.
 //! `cargo bench --bench gemm` (add `-- --quick` for fewer rounds).
 
@@ -65,6 +65,24 @@ fn main() {
             k: 10,
             n: 800,
             a_t: false,
+            b_t: false,
+        },
+        Shape {
+            // The output layer's forward product: 10 columns, computed as Zᵀ (gemm.rs's
+            // `transposed_is_smaller`), whose 10 × 128 fill 16 × 128 of the tiles
+            name: "out fwd  Z = A Wᵀ  128×800 · 800×10",
+            m: 128,
+            k: 800,
+            n: 10,
+            a_t: false,
+            b_t: true,
+        },
+        Shape {
+            name: "out grad G = Δᵀ A  10×128 · 128×800",
+            m: 10,
+            k: 128,
+            n: 800,
+            a_t: true,
             b_t: false,
         },
         Shape {

@@ -626,6 +626,26 @@ mod tests {
                 let seen: Vec<u64> = seen.iter().map(|v| v.load(Relaxed)).collect();
                 let final_bits: Vec<u64> = g.iter().map(|v| v.f64().to_bits()).collect();
                 assert_eq!(seen, final_bits, "then gets final values, {shape}, {threads} threads");
+                // the same for the forward product, which few outputs compute as Zᵀ
+                let seen: Vec<_> = (0..b * n_out).map(|_| AtomicU64::new(0)).collect();
+                let count: Vec<_> = (0..b * n_out).map(|_| AtomicUsize::new(0)).collect();
+                let then = |i: usize, j: usize, row: &mut [T]| {
+                    for (jj, v) in row.iter().enumerate() {
+                        seen[i * n_out + j + jj].store(v.f64().to_bits(), Relaxed);
+                        count[i * n_out + j + jj].fetch_add(1, Relaxed);
+                    }
+                };
+                let mut z4 = vec![T::zero(); b * n_out];
+                let wt = Strided::transposed(&w, n_in);
+                super::super::gemm::gemm_on(threads, T::one(), at, wt, &mut z4, b, n_in, n_out, Some(&then));
+                assert_eq!(bits(&z), bits(&z4), "forward with then, {shape}, {threads} threads");
+                assert!(count.iter().all(|c| c.load(Relaxed) == 1), "then once, {shape}");
+                let seen: Vec<u64> = seen.iter().map(|v| v.load(Relaxed)).collect();
+                let final_bits: Vec<u64> = z.iter().map(|v| v.f64().to_bits()).collect();
+                assert_eq!(
+                    seen, final_bits,
+                    "forward's then gets final values, {shape}, {threads} threads"
+                );
             }
             let (mut z3, mut d3, mut g3) = (
                 vec![T::zero(); b * n_out],

@@ -491,13 +491,41 @@ fn layer_input<'a, M>(input: &'a M, a: &'a [M], dropout: &'a Option<DropoutBuffe
 }
 
 /// ∂E/∂b_l = 1ᵀ Δ_l / B: `inv_b` (1/B) times the column sums of `delta` (rows of
-/// `gb.len()` values), summed in row order.
+/// `gb.len()` values), each summed in row order. A large Δ is summed in bands of columns
+/// on the pool's threads, which changes no sum's order.
 #[inline(always)]
 fn bias_gradient<T: Real>(inv_b: T, delta: &[T], gb: &mut [T], rows: usize) {
     let n_out = gb.len();
+    // bands of whole cache lines of gb (16 f32, 8 f64), so no two threads write one line
+    let line = (64 / std::mem::size_of::<T>()).max(1);
+    let parts = if rows * n_out >= PARALLEL_BIAS_MIN {
+        threads::threads().min(n_out.div_ceil(line))
+    } else {
+        1
+    };
+    if parts <= 1 {
+        return bias_columns(inv_b, delta, gb, rows, n_out, 0);
+    }
+    let per = n_out.div_ceil(parts).div_ceil(line) * line;
+    let out = pool::Disjoint::new(gb);
+    pool::run(n_out.div_ceil(per), &|p| {
+        let cols = p * per..((p + 1) * per).min(n_out);
+        // SAFETY: part p writes only the columns `cols` of gb, disjoint from the others'.
+        let gb = unsafe { out.part(cols.clone()) };
+        bias_columns(inv_b, delta, gb, rows, n_out, cols.start);
+    });
+}
+
+/// Products of the batch and the bias's width from which [`bias_gradient`] splits its sums
+/// over threads (784-800-10 at batch 128: 102 400; below, the sums take a few microseconds).
+const PARALLEL_BIAS_MIN: usize = 1 << 15;
+
+/// gb ← inv_b Σ_r Δ[r, j0..j0 + gb.len()], in row order, for rows of `delta` `n` wide.
+#[inline(always)]
+fn bias_columns<T: Real>(inv_b: T, delta: &[T], gb: &mut [T], rows: usize, n: usize, j0: usize) {
     gb.fill(T::zero());
     for r in 0..rows {
-        for (g, &d) in gb.iter_mut().zip(row(delta, r, n_out)) {
+        for (g, &d) in gb.iter_mut().zip(&row(delta, r, n)[j0..]) {
             *g += d;
         }
     }
@@ -549,9 +577,13 @@ fn deltas_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &N
 /// weights are updated as the blocks of their gradient come out of the packed product
 /// (`gemm::gemm`'s `then`), on the thread that computed each block and while it is still
 /// in that core's cache, instead of in a second pass that reads the whole gradient back
-/// from memory. Updating W_l before the gradients of the layers above changes nothing: every
-/// delta, computed first from the old weights, is already in `ws`, and a gradient reads
-/// only deltas and activations. Small products (the loops) compute the gradient whole and
+/// from memory. The layers go from the output down, each bias before its weights, so that
+/// the small products and the bias sums come right after the deltas, whose Δ and A they
+/// read while those are still in the cache (before the first layer's large gradient
+/// streams its weights and optimizer state through it): on 784-800-10 this took the
+/// output layer's gradient from 43 to 31 µs and the hidden bias from 14 to 5 µs a step.
+/// The order changes nothing: every delta, computed first from the old weights, is
+/// already in `ws`, and a gradient reads only deltas and activations. Small products (the loops) compute the gradient whole and
 /// update after it, as [`optimizer_update`] does.
 #[inline(always)]
 fn backward_update_with<R: MulAdd, T: Real>(
@@ -564,7 +596,7 @@ fn backward_update_with<R: MulAdd, T: Real>(
     deltas_with::<R, T, _, _>(net, ws);
     let (w_rule, b_rule) = Rule::pair(hyper, k);
     let (rows, inv_b) = (ws.batch, T::one() / T::of(ws.batch as f64));
-    for (l, layer) in net.layers_mut().iter_mut().enumerate() {
+    for (l, layer) in net.layers_mut().iter_mut().enumerate().rev() {
         let (n_out, n_in) = layer.weights.dim();
         let w = layer
             .weights
@@ -574,6 +606,12 @@ fn backward_update_with<R: MulAdd, T: Real>(
         let grad_w = ws.grad_w[l].flat_mut();
         let [s0, s1] = &mut state.weights[l];
         let (s0, s1) = (s0.flat_mut(), s1.flat_mut());
+        if let Some(b) = &mut layer.bias {
+            let gb = ws.grad_b[l].flat_mut();
+            bias_gradient(inv_b, delta, gb, rows);
+            let b = b.as_slice_mut().expect("standard layout");
+            update_params(b_rule, b, gb, &mut state.bias[l]);
+        }
         let updated = {
             let (p, s0, s1) = (pool::Disjoint::new(w), pool::Disjoint::new(s0), pool::Disjoint::new(s1));
             // ∂E/∂W_l = Δ_lᵀ A_{l−1} / B; then, on the block G[i, j..], the rule
@@ -589,12 +627,6 @@ fn backward_update_with<R: MulAdd, T: Real>(
         if !updated {
             kernels::gradient_product::<R, T>(inv_b, delta, a_prev, grad_w, rows, n_out, n_in);
             update_params(w_rule, w, grad_w, &mut state.weights[l]);
-        }
-        if let Some(b) = &mut layer.bias {
-            let gb = ws.grad_b[l].flat_mut();
-            bias_gradient(inv_b, delta, gb, rows);
-            let b = b.as_slice_mut().expect("standard layout");
-            update_params(b_rule, b, gb, &mut state.bias[l]);
         }
         if let Some(c) = hyper.max_norm {
             max_norm(w, n_out, n_in, T::of(c));
