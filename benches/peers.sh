@@ -2,8 +2,10 @@
 # The seed's step (2-2-1 sigmoid network, no biases, E = ½(y − o)², learning rate 1, one
 # sample, online) timed side by side: the hand-written C loop (../shared/peers/limit_seed.c,
 # the machine's practical limit), FANN (../shared/peers/fann_seed.c, with its own bias
-# neurons), NumPy, PyTorch on the CPU (and CUDA when there is one), and bprop's CPU path in
-# f64 (`bprop bench --seed-step`: 10^6 steps inside one engine call).
+# neurons), NumPy, PyTorch on the CPU (and CUDA when there is one), burn's ndarray (f64)
+# and wgpu (f32, the first adapter: lavapipe here) backends (benches/burn_peer, a project of
+# its own, built on first use into benches/burn_peer/target: ~670 crates, some minutes),
+# and bprop's CPU path in f64 (`bprop bench --seed-step`: 10^6 steps inside one engine call).
 #
 # Every peer runs ROUNDS times, the peers alternating within each round, and the median of
 # its rounds is reported in nanoseconds per step, with its ratio to the C loop's median from
@@ -21,6 +23,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 STEPS=${STEPS:-1000000}          # C loop, FANN, bprop
 PY_STEPS=${PY_STEPS:-20000}      # NumPy and PyTorch: a Python loop costs microseconds a step
+BURN_STEPS=${BURN_STEPS:-20000}  # burn ndarray: an autodiff graph per step
+BURN_GPU_STEPS=${BURN_GPU_STEPS:-2000}  # burn wgpu: several dispatches and a readback per step
 PEERS_DIR=${PEERS_DIR:-../shared/peers}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -41,6 +45,20 @@ add "$C_NAME" "$WORK/limit_seed $STEPS"
 cargo build --release --quiet --bin bprop
 BPROP="${CARGO_TARGET_DIR:-target}/release/bprop"
 add "bprop CPU path (f64)" "$BPROP bench --seed-step --steps $STEPS --rounds 1"
+
+# bprop's GPU path, f32 (the fused kernel Auto picks for the seed's network, 10 000 steps
+# in one call), on the first adapter: beside burn's wgpu backend on the same one.
+cat > "$WORK/bprop_gpu_seed.sh" <<SH
+#!/bin/sh
+$BPROP bench --only "seed 2-2-1, online, 10000 steps in one call (f32)" --rounds 1 --raw 2>/dev/null |
+    awk -F'\t' '\$3 ~ /fused/ { printf "ns_per_step=%.1f\\n", \$4 / 10000 * 1e9 }'
+SH
+chmod +x "$WORK/bprop_gpu_seed.sh"
+if "$WORK/bprop_gpu_seed.sh" | grep -q ns_per_step; then
+    add "bprop GPU path (f32, fused kernel)" "$WORK/bprop_gpu_seed.sh"
+else
+    skip "bprop GPU path" "no GPU adapter"
+fi
 
 # FANN (Debian: libfann-dev), double precision.
 if [ -f /usr/include/doublefann.h ] && gcc -O3 -march=native -o "$WORK/fann_seed" "$PEERS_DIR/fann_seed.c" -ldoublefann -lm 2>/dev/null; then
@@ -122,9 +140,20 @@ else
     skip "PyTorch CUDA" "torch is not installed"
 fi
 
+# burn (crates.io; skipped when it cannot be built, e.g. offline).
+BURN=benches/burn_peer/target/release/burn_peer
+if (cd benches/burn_peer && cargo build --release --quiet --target-dir target) >"$WORK/burn.log" 2>&1; then
+    BURN_VERSION=$(sed -n '/^name = "burn"$/{n;s/^version = "\(.*\)"$/\1/p;}' benches/burn_peer/Cargo.lock)
+    add "burn $BURN_VERSION ndarray (f64, autodiff)" "$BURN ndarray $BURN_STEPS"
+    add "burn $BURN_VERSION wgpu (f32, autodiff)" "$BURN wgpu $BURN_GPU_STEPS"
+else
+    skip "burn ndarray" "benches/burn_peer did not build (log: $(tail -1 "$WORK/burn.log"))"
+    skip "burn wgpu" "benches/burn_peer did not build"
+fi
+
 echo "benches/peers.sh: the seed's online step, $ROUNDS alternating rounds, medians"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), $(nproc) logical CPUs"
-echo "steps per run: $STEPS (C, FANN, bprop), $PY_STEPS (NumPy, PyTorch)"
+echo "steps per run: $STEPS (C, FANN, bprop), $PY_STEPS (NumPy, PyTorch), $BURN_STEPS (burn ndarray), $BURN_GPU_STEPS (burn wgpu)"
 
 rounds "$ROUNDS" 'ns_per_step=[0-9.]+'
 
