@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One MNIST epoch on the CPU, side by side: bprop's CPU path (784-800-10, ReLU + softmax
 # cross-entropy, batch 128, SGD momentum 0.9, f32, 60 000 images) on 1 and 2 threads,
-# the same epoch in NumPy and in PyTorch eager (CPU, skipped when not installed), and
-# NumPy's float32 matrix-product peak (2048³ sgemm) on 1 and 2 threads, all alternating
+# the same epoch in NumPy, in PyTorch eager (CPU, skipped when not installed) and in burn's
+# ndarray backend (benches/burn_peer: nn::Linear, autodiff, optim::Sgd; skipped when it does
+# not build), and NumPy's float32 matrix-product peak (2048³ sgemm) on 1 and 2 threads, all alternating
 # within each round; medians of ROUNDS rounds. An epoch counts 2.557 MFLOP per image (the
 # forward, delta and gradient products of both layers, without the first layer's delta),
 # so its GFLOP/s is 60 000 · 2.557e6 / seconds, set against the peak of the same run.
@@ -32,6 +33,14 @@ if python3 -c 'import torch' 2>/dev/null; then
     add "PyTorch CPU eager, 1 thread" "env BPROP_THREADS=1 $PY torch $MNIST"
     add "PyTorch CPU eager, 2 threads" "env BPROP_THREADS=2 $PY torch $MNIST"
 fi
+# burn's ndarray backend (benches/burn_peer, a separate project built on first use).
+if (cd benches/burn_peer && cargo build --release --quiet --target-dir target) >/dev/null 2>&1; then
+    BURN="benches/burn_peer/target/release/burn_peer mnist-epoch $MNIST"
+    add "burn ndarray, 1 thread" "env RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1 $BURN"
+    add "burn ndarray, 2 threads" "env RAYON_NUM_THREADS=2 MATMUL_NUM_THREADS=2 $BURN"
+else
+    skip "burn ndarray" "benches/burn_peer did not build"
+fi
 add "peak 1" "env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY peak"
 add "peak 2" "env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $PY peak"
 
@@ -47,6 +56,10 @@ printf '\n  NumPy sgemm peak: %.1f GFLOP/s on 1 thread, %.1f on 2\n\n' "$P1" "$P
 printf '  %-32s %9s %9s %14s %14s\n' "epoch" "seconds" "GFLOP/s" "% of peak" "× bprop same threads"
 for name in "${ORDER[@]}"; do
     [[ $name == peak* ]] && continue
+    if [ -n "${SKIP[$name]:-}" ]; then
+        printf '  %-32s skipped (%s)\n' "$name" "${SKIP[$name]}"
+        continue
+    fi
     s=$(median "${VALS[$name]}")
     if [[ $name == *"2 threads" ]]; then p=$P2; ref=$(median "${VALS[bprop CPU path, 2 threads]}"); else p=$P1; ref=$(median "${VALS[bprop CPU path, 1 thread]}"); fi
     awk -v n="$name" -v s="$s" -v p="$p" -v ref="$ref" 'BEGIN {

@@ -6,12 +6,23 @@
 //!
 //! Prints `burn-<backend> steps=N ns_per_step=T e=E` (E: the loss of the last step), the
 //! format of benches/peers.sh.
+//!
+//!   burn_peer mnist-epoch MNIST_DIR
+//!
+//! One epoch of benches/mnist_epoch.sh's work on the ndarray backend, f32: 784-800-10,
+//! ReLU, softmax cross-entropy, batch 128, SGD with momentum 0.9 (no dampening), the
+//! 60 000 training images in a fixed shuffled order; prints `epoch_s=T loss=L` (L: the
+//! epoch's mean training loss).
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
+use burn::nn::LinearConfig;
+use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
-use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, DeviceKind, FloatDType, Tensor};
+use burn::tensor::activation::{log_softmax, relu, sigmoid};
+use burn::tensor::{Device, DeviceKind, FloatDType, Tensor, TensorData};
+use std::io::Read;
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(Module, Debug)]
@@ -61,8 +72,73 @@ fn run(name: &str, steps: usize, device: &Device) {
     println!("burn-{name} steps={steps} ns_per_step={ns:.1} e={e:.3e}");
 }
 
+/// An IDX file's payload after its header of `header` bytes, gunzipped.
+fn idx(path: &Path, header: usize) -> Vec<u8> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.split_off(header)
+}
+
+#[derive(Module, Debug)]
+struct Mlp {
+    hidden: Linear,
+    output: Linear,
+}
+
+fn mnist_epoch(dir: &Path) {
+    let pixels = idx(&dir.join("train-images-idx3-ubyte.gz"), 16);
+    let labels = idx(&dir.join("train-labels-idx1-ubyte.gz"), 8);
+    let (n, batch) = (labels.len(), 128);
+    let x: Vec<f32> = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+    // A fixed shuffle (a 64-bit LCG driving Fisher–Yates).
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut s: u64 = 1;
+    for i in (1..n).rev() {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        order.swap(i, (s >> 33) as usize % (i + 1));
+    }
+    #[allow(deprecated)] // burn-ndarray is burn's long-standing CPU backend
+    let device = Device::ndarray().autodiff();
+    let mut net = Mlp {
+        hidden: LinearConfig::new(784, 800).init(&device),
+        output: LinearConfig::new(800, 10).init(&device),
+    };
+    let mut opt = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
+        .init();
+    let (mut xb, mut yb) = (vec![0f32; batch * 784], vec![0f32; batch * 10]);
+    let mut total = 0.0;
+    let steps = n / batch;
+    let t = Instant::now();
+    for step in 0..steps {
+        yb.fill(0.0);
+        for (r, &i) in order[step * batch..(step + 1) * batch].iter().enumerate() {
+            xb[r * 784..(r + 1) * 784].copy_from_slice(&x[i * 784..(i + 1) * 784]);
+            yb[r * 10 + usize::from(labels[i])] = 1.0;
+        }
+        let xt = Tensor::<2>::from_data(TensorData::new(xb.clone(), [batch, 784]), &device);
+        let yt = Tensor::<2>::from_data(TensorData::new(yb.clone(), [batch, 10]), &device);
+        let logits = net.output.forward(relu(net.hidden.forward(xt)));
+        // E = −mean over the batch of Σ_k y_k log softmax(z)_k
+        let loss = (log_softmax(logits, 1) * yt).sum_dim(1).mean().neg();
+        total += loss.clone().into_scalar::<f64>();
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = opt.step(0.05, net, grads);
+    }
+    let _ = net.hidden.weight.val().into_data();
+    let secs = t.elapsed().as_secs_f64();
+    println!("burn-ndarray mnist epoch_s={secs:.4} loss={:.4}", total / steps as f64);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("mnist-epoch") {
+        let dir = args.get(2).expect("usage: burn_peer mnist-epoch MNIST_DIR");
+        return mnist_epoch(Path::new(dir));
+    }
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let (name, device) = match args.get(1).map(String::as_str) {
         Some("ndarray") => {
