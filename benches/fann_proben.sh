@@ -51,7 +51,7 @@ mushroom 32 300"
 med() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 field() { sed -n "s/.* $1[= ]\([^ %]*\).*/\1/p"; }
 
-# One run of TOOL (fann or bprop) on a problem and seed: its final line into $out, its
+# One run of TOOL (fann, bprop or bprop-tanh) on a problem and seed: its final line into $out, its
 # curve ("epoch mse" lines) into $curve.
 run() {
     local tool=$1 name=$2 hidden=$3 epochs=$4 seed=$5 out=$6 curve=$7

@@ -5,7 +5,9 @@
 # neurons), NumPy, PyTorch on the CPU (and CUDA when there is one), burn's ndarray (f64)
 # and wgpu (f32, the first adapter: lavapipe here) backends (benches/burn_peer, a project of
 # its own, built on first use into benches/burn_peer/target: ~670 crates, some minutes),
-# and bprop's CPU path in f64 (`bprop bench --seed-step`: 10^6 steps inside one engine call).
+# bprop's CPU path in f64 (`bprop bench --seed-step`: 10^6 steps inside one engine call)
+# and bprop's GPU path in f32 (the fused kernel, 10^4 steps in one call). Both GPU rows take
+# the first adapter each library picks: the same one on a machine with one adapter.
 #
 # Every peer runs ROUNDS times, the peers alternating within each round, and the median of
 # its rounds is reported in nanoseconds per step, with its ratio to the C loop's median from
@@ -47,7 +49,9 @@ BPROP="${CARGO_TARGET_DIR:-target}/release/bprop"
 add "bprop CPU path (f64)" "$BPROP bench --seed-step --steps $STEPS --rounds 1"
 
 # bprop's GPU path, f32 (the fused kernel Auto picks for the seed's network, 10 000 steps
-# in one call), on the first adapter: beside burn's wgpu backend on the same one.
+# in one call), on the first adapter: beside burn's wgpu backend (the same adapter where
+# there is one; WGPU_ADAPTER_NAME picks bprop's). Each run also times the CPU path and the
+# plain passes of that workload, of which only the fused time is read.
 cat > "$WORK/bprop_gpu_seed.sh" <<SH
 #!/bin/sh
 $BPROP bench --only "seed 2-2-1, online, 10000 steps in one call (f32)" --rounds 1 --raw 2>/dev/null |

@@ -209,7 +209,8 @@ fn proben(args: &[String]) -> bprop::Result<()> {
     // FANN's benchmark protocol (which reports the lowest point of that curve, chosen on the
     // test set: a reference, never a result). The test set then only observes training; it
     // stops nothing and restores nothing. Training runs one epoch per call, unshuffled as
-    // FANN's is, so that the MSE is measured whatever the training loss.
+    // FANN's is, so that the MSE is measured whatever the training loss (the wall time then
+    // includes a test-set pass per epoch).
     let curve = args.iter().any(|a| a == "--curve");
     if curve && (val.is_some() || !full) {
         eprintln!("--curve needs a full-batch optimizer (irprop-) and no --validation");

@@ -83,20 +83,30 @@ fn dropout_keep(threshold: u32, step: u32, layer: u32, row: u32, unit: u32, seed
     return h >= threshold;
 }
 
-// ln(1 + x) for x > −1, keeping x's digits near 0 (Goldberg's trick): with u = 1 + x
-// rounded, u − 1 is exact and ln(1 + x) = ln(u) · x / (u − 1) to a few ulp.
+// ln(1 + x) for x > −1, keeping x's digits near 0: for |x| < ½ the series
+// ln(1 + x) = 2 atanh s = 2 s (1 + s²/3 + s⁴/5 + …), s = x/(2 + x), |s| ≤ ⅓, to s³⁰ (the
+// next term is below 10⁻¹⁵ of the sum), relative to the result; beyond, ln(1 + x), whose
+// result is then ≥ ln 1.5 − … in size, so the log's absolute error (WGSL promises 2⁻²¹ near
+// 1 for f32) is small beside it.
 fn ln_1p_r(x: real) -> real {
-    let u = 1.0 + x;
-    if (u == 1.0) {
-        return x;
+    if (abs(x) >= 0.5) {
+        return ln_r(1.0 + x);
     }
-    return ln_r(u) * x / (u - 1.0);
+    let s = x / (2.0 + x);
+    let s2 = s * s;
+    var sum: real = 0.0;
+    for (var k = 15; k >= 1; k--) {
+        sum = sum * s2 + 1.0 / real(2 * k - 1);
+    }
+    return 2.0 * s * sum;
 }
 
 // FANN's tanh error (src/model/loss.rs), for e = (a − y)/w, with u = min(|e|, c):
 //   φ'(e) = sign(e) ln(1 + 2u/(1 − u))         = ln((1 + e)/(1 − e)) = 2 atanh e  for |e| ≤ c
 //   φ(e)  = u φ'(u) + ln(1 − u²) + φ'(u)(|e| − u) = 2e atanh e + ln(1 − e²)       for |e| ≤ c
-// and linear beyond c = 1 − 2⁻²³ (exact in f32 and f64), so the slope stays finite.
+// and linear beyond c = 1 − 2⁻²³ (exact in f32 and f64), so the slope stays finite;
+// ln(1 − u²) as ln(1 − u) + ln(1 + u) from u = ½ on (1 − u is exact there; 1 − u² after
+// rounding u² would lose the digits of a u near 1).
 const TANH_ERROR_CLIP: real = 0.99999988079071044921875;
 
 fn tanh_error_slope(e: real) -> real {
@@ -108,7 +118,11 @@ fn tanh_error_slope(e: real) -> real {
 fn tanh_error_phi(e: real) -> real {
     let u = min(abs(e), TANH_ERROR_CLIP);
     let t = ln_1p_r(2.0 * u / (1.0 - u));
-    return u * t + ln_1p_r(-u * u) + t * (abs(e) - u);
+    var l = ln_1p_r(-u * u);
+    if (u >= 0.5) {
+        l = ln_1p_r(-u) + ln_1p_r(u);
+    }
+    return u * t + l + t * (abs(e) - u);
 }
 
 // The tanh error's scale w: 2 for a tanh output (range [−1, 1]), else 1.

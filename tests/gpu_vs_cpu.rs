@@ -669,3 +669,42 @@ fn a_perturbed_result_fails_the_cross_check() {
     let report = cross_check(&mut gpu, &mut cpu, &order, 3, &Hyper::sgd(0.1), 2).unwrap();
     assert!(report.passed(), "{report}");
 }
+
+/// The tanh error of small and large errors, on one identity output with zero weights and
+/// bias (a = 0, so e = −y): the GPU's loss and δ = φ'(e) against the CPU's to a relative
+/// 1e-5 in f32 (2e-13 in f64), where `Tolerance`'s absolute floor would let a small loss
+/// be wrong by its whole size. The shaders' ln(1 + x) must keep x's digits near 0.
+fn tanh_error_to_relative_precision<T: Real>(f64_adapter: bool, rel: f64) {
+    let ctx = common::gpu(f64_adapter);
+    for e in [1e-4, -3e-3, 2e-2, 0.3, -0.6, 0.9999, -1.5] {
+        let layer = Layer {
+            weights: Array2::zeros((1, 1)),
+            bias: Some(Array1::zeros(1)),
+            activation: Activation::Identity,
+        };
+        let net = Network::<T>::new(vec![layer], Loss::TanhError).unwrap();
+        let data = Dataset::new(Array2::zeros((1, 1)), Array2::from_elem((1, 1), T::of(-e))).unwrap();
+        let mut gpu = GpuEngine::new(ctx.clone(), net.clone(), &data).unwrap();
+        let mut cpu = CpuEngine::new(net, data).unwrap();
+        let (g, c) = (gpu.trace(&[0]).unwrap(), cpu.trace(&[0]).unwrap());
+        let close = |x: T, y: T| (x.f64() - y.f64()).abs() <= rel * y.f64().abs();
+        assert!(
+            close(g.loss, c.loss),
+            "e {e}: GPU loss {} vs CPU {}",
+            g.loss.f64(),
+            c.loss.f64()
+        );
+        let (gd, cd) = (g.layers[0].delta[[0, 0]], c.layers[0].delta[[0, 0]]);
+        assert!(close(gd, cd), "e {e}: GPU δ {} vs CPU {}", gd.f64(), cd.f64());
+    }
+}
+
+#[test]
+fn tanh_error_keeps_small_errors_digits_f32() {
+    tanh_error_to_relative_precision::<f32>(false, 1e-5);
+}
+
+#[test]
+fn tanh_error_keeps_small_errors_digits_f64() {
+    tanh_error_to_relative_precision::<f64>(true, 2e-13);
+}

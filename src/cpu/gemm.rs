@@ -123,7 +123,9 @@ pub fn isa() -> Isa {
 
 /// What to do with a part of C as soon as it is final: `then(i, j, row)` receives
 /// C[i, j..j + row.len()], on the thread that computed it, while the part is still in that
-/// core's cache. Every element of C is passed exactly once.
+/// core's cache. Every element of C is passed exactly once, on one thread. (A product
+/// computed as its transpose, or by matrixmultiply, calls it on whole rows of C once all of
+/// C is final, the rows split over the pool's threads.)
 pub type Then<'a, T> = dyn Fn(usize, usize, &mut [T]) + Sync + 'a;
 
 /// C = α A B, C row-major with rows of `n` values (module doc). Returns with C written
@@ -267,8 +269,11 @@ fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
 
 /// Whether C (m, n) takes at most ¾ of the MR × NR tiles as Cᵀ (n, m) than as itself: a
 /// product with few columns, such as an output layer's 128 × 10 (128 × 32 padded outputs
-/// as C, 16 × 128 as Cᵀ; measured 37 against 58 GFLOP/s, `benches/gemm.rs`).
+/// as C, 16 × 128 as Cᵀ; 36.7 against 60.3 GFLOP/s on one thread, `benches/gemm.rs`).
 fn transposed_is_smaller(m: usize, n: usize, mr: usize, nr: usize) -> bool {
+    if m == 0 || n == 0 {
+        return false;
+    }
     let padded = |rows: usize, cols: usize| rows.div_ceil(mr) * mr * cols.div_ceil(nr) * nr;
     4 * padded(n, m) <= 3 * padded(m, n)
 }

@@ -613,7 +613,9 @@ pub(crate) fn loss_formula(loss: Loss) -> String {
         Loss::BinaryCrossEntropy => "E = −Σ_k [y_k ln a_k + (1 − y_k) ln(1 − a_k)]".into(),
         Loss::CrossEntropy => "E = −Σ_k y_k ln a_k".into(),
         Loss::TanhError => {
-            "E = Σ_k φ(e_k), φ(e) = 2e·atanh e + ln(1 − e²), e = (a − y)/w (w = 2 for a tanh output, else 1)".into()
+            "E = Σ_k φ(e_k), φ(e) = 2e·atanh e + ln(1 − e²), e = (a − y)/w (w = 2 for a tanh output, else 1; \
+             φ linear beyond |e| = 1 − 2⁻²³)"
+                .into()
         }
     }
 }

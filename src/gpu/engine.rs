@@ -7,7 +7,7 @@ use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, 
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::shaders::{self, FusedCaps, Input, Kernel, Pass, Tile, SLOPE_BASE, WORKGROUP};
-use crate::model::{Activation, ByteInputs, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Real};
+use crate::model::{Activation, ByteInputs, Dataset, Dropout, Hyper, Loss, Network, OptimState, Optimizer, Real};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -601,7 +601,14 @@ impl<T: Real> GpuEngine<T> {
             n += 1 + (per(layer.weights.len()) + per(layer.fan_out())) * (batch + 1);
         }
         let n_out = self.net.outputs();
-        n + per(batch) * (n_out * (4 + 2 * exp) + 3 * exp + 4)
+        // tanh_error: up to four ln_1p_r a output (common.wgsl), each a 15-term series or
+        // an ln_r (two exp_r in f64)
+        let tanh_error = if self.net.loss() == Loss::TanhError {
+            n_out * 4 * (15 + 2 * exp)
+        } else {
+            0
+        };
+        n + per(batch) * (n_out * (4 + 2 * exp) + 3 * exp + 4 + tanh_error)
     }
 
     /// The fused kernel's workgroup size for `batch`: the widest phase's invocations

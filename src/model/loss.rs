@@ -83,12 +83,19 @@ pub(crate) fn tanh_error_width<T: Real>(output: Activation) -> T {
 ///
 /// Computed as u t + ln(1 − u²) with u = min(|e|, c) and t = φ'(u) = ln(1 + 2u/(1 − u)),
 /// both through ln_1p: the two terms are ≈ 2u² and ≈ −u² near 0, so their sum keeps its
-/// relative precision where the (1 ± e) ln(1 ± e) form would cancel to nothing.
+/// relative precision where the (1 ± e) ln(1 ± e) form would cancel to nothing. From
+/// u = ½ on, ln(1 − u²) = ln(1 − u) + ln(1 + u): 1 − u is exact there, where 1 − u² after
+/// rounding u² loses the digits of a u near 1 (the shaders compute the same).
 pub(crate) fn tanh_error_phi<T: Real>(e: T) -> T {
     let c = T::of(TANH_ERROR_CLIP);
     let u = e.abs().min(c);
     let t = tanh_error_slope(u);
-    u * t + (-u * u).ln_1p() + t * (e.abs() - u)
+    let l = if u < T::of(0.5) {
+        (-u * u).ln_1p()
+    } else {
+        (-u).ln_1p() + u.ln_1p()
+    };
+    u * t + l + t * (e.abs() - u)
 }
 
 /// φ'(e) = ln((1 + e)/(1 − e)) = 2 atanh e = ln(1 + 2e/(1 − e)) for |e| ≤ c, and
