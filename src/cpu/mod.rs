@@ -557,8 +557,8 @@ fn deltas_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &N
 /// streams its weights and optimizer state through it): on 784-800-10 this took the
 /// output layer's gradient from 43 to 31 µs and the hidden bias from 14 to 5 µs a step.
 /// The order changes nothing: every delta, computed first from the old weights, is
-/// already in `ws`, and a gradient reads only deltas and activations. Small products (the loops) compute the gradient whole and
-/// update after it, as [`optimizer_update`] does.
+/// already in `ws`, and a gradient reads only deltas and activations. Small products (the
+/// loops) compute the gradient whole and update after it, as [`optimizer_update`] does.
 #[inline(always)]
 fn backward_update_with<R: MulAdd, T: Real>(
     net: &mut Network<T>,
