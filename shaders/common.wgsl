@@ -85,9 +85,9 @@ fn dropout_keep(threshold: u32, step: u32, layer: u32, row: u32, unit: u32, seed
 
 // ln(1 + x) for x > −1, keeping x's digits near 0: for |x| < ½ the series
 // ln(1 + x) = 2 atanh s = 2 s (1 + s²/3 + s⁴/5 + …), s = x/(2 + x), |s| ≤ ⅓, to s³⁰ (the
-// next term is below 10⁻¹⁵ of the sum), relative to the result; beyond, ln(1 + x), whose
-// result is then ≥ ln 1.5 − … in size, so the log's absolute error (WGSL promises 2⁻²¹ near
-// 1 for f32) is small beside it.
+// next term is below 10⁻¹⁶ of the sum), accurate relative to the result; beyond, ln(1 + x)
+// itself, whose result is then at least ln 1.5 in size, so that the log's absolute error
+// (WGSL promises 2⁻²¹ near 1 for f32) is small beside it.
 fn ln_1p_r(x: real) -> real {
     if (abs(x) >= 0.5) {
         return ln_r(1.0 + x);
