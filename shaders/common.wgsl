@@ -117,7 +117,7 @@ fn tanh_error_slope(e: real) -> real {
 
 fn tanh_error_phi(e: real) -> real {
     let u = min(abs(e), TANH_ERROR_CLIP);
-    let t = ln_1p_r(2.0 * u / (1.0 - u));
+    let t = tanh_error_slope(u);
     var l = ln_1p_r(-u * u);
     if (u >= 0.5) {
         l = ln_1p_r(-u) + ln_1p_r(u);

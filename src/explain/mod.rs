@@ -45,7 +45,7 @@ use crate::cpu::{self, CpuEngine, Workspace};
 use crate::engine::{Engine, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::{AdapterRequest, GpuEngine};
-use crate::model::loss::{tanh_error_slope, tanh_error_width};
+use crate::model::loss::tanh_error_width;
 use crate::model::{Activation, Dataset, Loss, Network};
 use crate::seed;
 use ndarray::Array2;
@@ -845,17 +845,11 @@ fn explain_step(
         let (rule, upstream, derivative) = if l == last {
             match loss {
                 Loss::HalfSse | Loss::Mse | Loss::TanhError => {
-                    // sse: ∂E/∂a = a − y;  mse: ∂E/∂a = (2/n)(a − y);
-                    // tanh_error: ∂E/∂a = φ'(e)/w = ln((1 + e)/(1 − e))/w, e = (a − y)/w
-                    let n = t.a.ncols() as f64;
-                    let w: f64 = tanh_error_width(act);
+                    // ∂E/∂a as the engine computes it (model::Loss::output_gradient)
+                    let n = t.a.ncols();
                     let up = Array2::from_shape_fn(t.a.dim(), |(s, k)| {
-                        let d = t.a[[s, k]] - trace.targets[[s, k]];
-                        match loss {
-                            Loss::Mse => 2.0 / n * d,
-                            Loss::TanhError => tanh_error_slope(d / w) / w,
-                            _ => d,
-                        }
+                        loss.output_gradient(act, t.a[[s, k]], trace.targets[[s, k]], n)
+                            .expect("a loss without a fused delta")
                     });
                     // f'(z) from a, as the engine computes it (model::Activation)
                     let d = t.a.mapv(|a| act.derivative_from_output(a));

@@ -72,7 +72,7 @@ pub enum Loss {
 pub(crate) const LOSS_NAMES: &str = "sse, mse, bce, cross_entropy, tanh_error";
 
 /// Where the tanh error's φ turns linear: c = 1 − 2⁻²³, exact in f32 and f64.
-pub(crate) const TANH_ERROR_CLIP: f64 = 1.0 - 1.0 / 8_388_608.0;
+const TANH_ERROR_CLIP: f64 = 1.0 - 1.0 / 8_388_608.0;
 
 /// The tanh error's scale w: 2 for tanh outputs (range [−1, 1]), 1 otherwise.
 pub(crate) fn tanh_error_width<T: Real>(output: Activation) -> T {
@@ -86,7 +86,7 @@ pub(crate) fn tanh_error_width<T: Real>(output: Activation) -> T {
 /// relative precision where the (1 ± e) ln(1 ± e) form would cancel to nothing. From
 /// u = ½ on, ln(1 − u²) = ln(1 − u) + ln(1 + u): 1 − u is exact there, where 1 − u² after
 /// rounding u² loses the digits of a u near 1 (the shaders compute the same).
-pub(crate) fn tanh_error_phi<T: Real>(e: T) -> T {
+fn tanh_error_phi<T: Real>(e: T) -> T {
     let c = T::of(TANH_ERROR_CLIP);
     let u = e.abs().min(c);
     let t = tanh_error_slope(u);
@@ -100,7 +100,7 @@ pub(crate) fn tanh_error_phi<T: Real>(e: T) -> T {
 
 /// φ'(e) = ln((1 + e)/(1 − e)) = 2 atanh e = ln(1 + 2e/(1 − e)) for |e| ≤ c, and
 /// sign(e) φ'(c) beyond (the slope of φ's linear continuation).
-pub(crate) fn tanh_error_slope<T: Real>(e: T) -> T {
+fn tanh_error_slope<T: Real>(e: T) -> T {
     let c = T::of(TANH_ERROR_CLIP);
     let u = e.abs().min(c);
     let t = (T::of(2.0) * u / (T::one() - u)).ln_1p();
@@ -108,6 +108,18 @@ pub(crate) fn tanh_error_slope<T: Real>(e: T) -> T {
         -t
     } else {
         t
+    }
+}
+
+/// δ = ∂E/∂a ⊙ f'(z) for a loss with [`Loss::output_gradient`], row by row.
+#[inline(always)]
+fn chain_delta<T: Real>(loss: Loss, act: Activation, a: &[T], y: &[T], delta: &mut [T]) {
+    let n = a.len();
+    for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
+        let de_da = loss
+            .output_gradient(act, ak, yk, n)
+            .expect("a loss without a fused delta");
+        *d = de_da * act.derivative_from_output(ak);
     }
 }
 
@@ -170,19 +182,10 @@ impl Loss {
     #[inline]
     pub fn output_delta<T: Real>(self, act: Activation, a: &[T], y: &[T], delta: &mut [T]) {
         match self {
-            Loss::HalfSse => {
-                // ∂E/∂a = a − y;  δ = (a − y) ⊙ f'(z)
-                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
-                    *d = (ak - yk) * act.derivative_from_output(ak);
-                }
-            }
-            Loss::Mse => {
-                // ∂E/∂a = (2/n)(a − y);  δ = (2/n)(a − y) ⊙ f'(z)
-                let scale = T::of(2.0 / a.len() as f64);
-                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
-                    *d = scale * (ak - yk) * act.derivative_from_output(ak);
-                }
-            }
+            // δ = ∂E/∂a ⊙ f'(z), one loop per loss, so that each inlines its own ∂E/∂a
+            Loss::HalfSse => chain_delta(Loss::HalfSse, act, a, y, delta),
+            Loss::Mse => chain_delta(Loss::Mse, act, a, y, delta),
+            Loss::TanhError => chain_delta(Loss::TanhError, act, a, y, delta),
             Loss::BinaryCrossEntropy => {
                 // fused with sigmoid: δ = a − y
                 for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
@@ -196,13 +199,25 @@ impl Loss {
                     *d = ak * ysum - yk;
                 }
             }
+        }
+    }
+
+    /// ∂E/∂a_k for one output `a` (target `y`) of `n`, for the losses whose δ is
+    /// ∂E/∂a ⊙ f'(z); `None` for `bce` and `cross_entropy`, whose δ is fused with the
+    /// activation. [`Loss::output_delta`] and `explain` both take it from here.
+    #[inline(always)]
+    pub(crate) fn output_gradient<T: Real>(self, act: Activation, a: T, y: T, n: usize) -> Option<T> {
+        match self {
+            // E = ½ Σ (y − a)²: ∂E/∂a_k = a_k − y_k
+            Loss::HalfSse => Some(a - y),
+            // E = (1/n) Σ (y − a)²: ∂E/∂a_k = (2/n)(a_k − y_k)
+            Loss::Mse => Some(T::of(2.0 / n as f64) * (a - y)),
+            // E = Σ φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w
             Loss::TanhError => {
-                // E = Σ φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w;  δ = φ'(e)/w ⊙ f'(z)
                 let w = tanh_error_width::<T>(act);
-                for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
-                    *d = tanh_error_slope((ak - yk) / w) / w * act.derivative_from_output(ak);
-                }
+                Some(tanh_error_slope((a - y) / w) / w)
             }
+            Loss::BinaryCrossEntropy | Loss::CrossEntropy => None,
         }
     }
 
