@@ -4,7 +4,7 @@
 use super::common;
 use bprop::io::onnx::{INPUT_NAME, IR_VERSION, OPSET_VERSION, OUTPUT_NAME};
 use bprop::io::{read_fann_net, to_fann_net, to_onnx, write_atomic, write_model, AnyModel, ModelFile};
-use bprop::model::Real;
+use bprop::model::{Precision, Real};
 use bprop::{BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -121,9 +121,9 @@ pub fn export(args: &ExportArgs) -> Result<()> {
 
 fn export_onnx<T: Real>(args: &ExportArgs, model: &ModelFile<T>) -> Result<()> {
     write_atomic(&args.output, &to_onnx(model)?)?;
-    let (elem, feed) = match T::NAME {
-        "f64" => ("double", "float64"),
-        _ => ("float", "float32"),
+    let (elem, feed) = match T::PRECISION {
+        Precision::F64 => ("double", "float64"),
+        Precision::F32 => ("float", "float32"),
     };
     println!(
         "wrote {} (ONNX, IR {IR_VERSION}, opset {OPSET_VERSION}, {elem} tensors): \

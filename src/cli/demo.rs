@@ -6,7 +6,7 @@ use bprop::cpu::CpuEngine;
 use bprop::driver::{cross_check, Trainer};
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
-use bprop::model::{Hyper, Network, Real};
+use bprop::model::{Hyper, Network, Precision, Real};
 use bprop::{seed, Result};
 use clap::Args;
 
@@ -51,7 +51,7 @@ fn sci(x: f64) -> String {
 /// A parameter with the digits its precision carries: 8 decimals in f64 (as the seed
 /// prints), 7 in f32 (so that 0.8f32 prints as 0.8000000, not its binary 0.80000001).
 fn num<T: Real>(v: T) -> String {
-    let decimals = if T::NAME == "f32" { 7 } else { 8 };
+    let decimals = if T::PRECISION == Precision::F32 { 7 } else { 8 };
     format!("{:.*}", decimals, v.f64())
 }
 

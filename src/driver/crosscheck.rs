@@ -14,7 +14,7 @@
 
 use crate::engine::Engine;
 use crate::error::{BpropError, Result};
-use crate::model::{Hyper, Network, Real};
+use crate::model::{Hyper, Network, Precision, Real};
 use std::fmt;
 
 /// Absolute and relative tolerance: |a − b| ≤ max(atol, rtol · max(|a|, |b|)).
@@ -32,7 +32,7 @@ impl Tolerance {
     /// and `exp`/`tanh` differing by an ulp or two between drivers and libm); f64 atol 1e-12,
     /// rtol 1e-9.
     pub fn for_precision<T: Real>() -> Self {
-        if T::NAME == "f64" {
+        if T::PRECISION == Precision::F64 {
             Tolerance {
                 atol: 1e-12,
                 rtol: 1e-9,

@@ -13,7 +13,7 @@ use crate::cpu::CpuEngine;
 use crate::engine::Engine;
 use crate::error::{BpropError, Result};
 use crate::gpu::{AdapterRequest, GpuContext, GpuEngine};
-use crate::model::{Dataset, Network, Real};
+use crate::model::{Dataset, Network, Precision, Real};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -70,7 +70,7 @@ pub struct Selected<T: Real> {
 /// # Errors
 /// [`BpropError::NoAdapter`] or [`BpropError::Gpu`].
 pub fn open_gpu<T: Real>(req: &AdapterRequest, net: &Network<T>, data: &Dataset<T>) -> Result<GpuEngine<T>> {
-    let ctx = Arc::new(GpuContext::new(req, T::NAME == "f64")?);
+    let ctx = Arc::new(GpuContext::new(req, T::PRECISION == Precision::F64)?);
     GpuEngine::new(ctx, net.clone(), data)
 }
 

@@ -7,7 +7,9 @@ use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, 
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::shaders::{self, FusedCaps, Input, Kernel, Pass, Tile, SLOPE_BASE, WORKGROUP};
-use crate::model::{Activation, ByteInputs, Dataset, Dropout, Hyper, Loss, Network, OptimState, Optimizer, Real};
+use crate::model::{
+    Activation, ByteInputs, Dataset, Dropout, Hyper, Loss, Network, OptimState, Optimizer, Precision, Real,
+};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -267,7 +269,7 @@ impl<T: Real> GpuEngine<T> {
     /// `SHADER_F64`.
     pub fn new(ctx: Arc<GpuContext>, net: Network<T>, data: &Dataset<T>) -> Result<Self> {
         data.check_fits(&net)?;
-        if T::NAME == "f64" && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
+        if T::PRECISION == Precision::F64 && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
             return Err(BpropError::Gpu(format!(
                 "{} was opened without SHADER_F64; f64 is not available",
                 ctx.summary.name
@@ -586,7 +588,7 @@ impl<T: Real> GpuEngine<T> {
     /// written with loops (real_f64.wgsl, ≤ 25 and ≤ 52 iterations), counted per call.
     pub fn fused_iterations_per_step(&self, batch: usize, wg: u32) -> usize {
         let per = |items: usize| items.div_ceil(wg as usize);
-        let exp = if T::NAME == "f64" { 25 } else { 0 };
+        let exp = if T::PRECISION == Precision::F64 { 25 } else { 0 };
         let layers = self.net.layers();
         let mut n = 1 + per(batch * self.net.inputs());
         for (l, layer) in layers.iter().enumerate() {

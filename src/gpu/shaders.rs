@@ -2,7 +2,7 @@
 //! the precision prelude (`real_f32.wgsl` or `real_f64.wgsl`) and `common.wgsl` in front.
 
 use crate::error::{BpropError, Result};
-use crate::model::Real;
+use crate::model::{Precision, Real};
 
 /// The passes of a training step, one WGSL file each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,7 +211,7 @@ pub fn source_with<T: Real>(pass: Pass, input: Input) -> String {
 /// `a_in` its `load_in`, and for the passes that update parameters the optimizer's rule
 /// (`optim.wgsl`).
 pub fn source_tiled<T: Real>(pass: Pass, input: Input, tile: Tile) -> String {
-    let prelude = if T::NAME == "f64" {
+    let prelude = if T::PRECISION == Precision::F64 {
         include_str!("../../shaders/real_f64.wgsl")
     } else {
         include_str!("../../shaders/real_f32.wgsl")

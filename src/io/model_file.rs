@@ -50,7 +50,7 @@
 
 use crate::data::{ScaleKind, Scaling, Schema, Task};
 use crate::error::{BpropError, Result};
-use crate::model::{Hyper, Layer, Network, NetworkSpec, OptimState, Optimizer, Real};
+use crate::model::{Hyper, Layer, Network, NetworkSpec, OptimState, Optimizer, Precision, Real};
 use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -381,7 +381,7 @@ impl Owned {
 }
 
 fn dtype_of<T: Real>() -> Dtype {
-    if T::NAME == "f32" {
+    if T::PRECISION == Precision::F32 {
         Dtype::F32
     } else {
         Dtype::F64

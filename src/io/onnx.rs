@@ -84,7 +84,7 @@
 
 use crate::error::{BpropError, Result};
 use crate::io::{write_atomic, ModelFile};
-use crate::model::{Activation, Real};
+use crate::model::{Activation, Precision, Real};
 use std::path::Path;
 
 /// The ONNX IR version written (see the module doc for why 8).
@@ -244,15 +244,10 @@ enum Elem {
 
 impl Elem {
     fn of<T: Real>() -> Result<Self> {
-        match T::NAME {
-            "f32" => Ok(Elem::Float),
-            "f64" => Ok(Elem::Double),
-            other => Err(BpropError::InvalidArgument {
-                name: "precision",
-                value: other.into(),
-                why: "ONNX export writes f32 (FLOAT) or f64 (DOUBLE) tensors".into(),
-            }),
-        }
+        Ok(match T::PRECISION {
+            Precision::F32 => Elem::Float,
+            Precision::F64 => Elem::Double,
+        })
     }
 
     /// Values as little-endian bytes of this type (`raw_data`).

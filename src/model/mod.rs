@@ -16,4 +16,4 @@ pub use dropout::{lowbias32, Dropout};
 pub use loss::Loss;
 pub use network::{Init, Layer, LayerSpec, Network, NetworkSpec};
 pub use optim::{Hyper, OptimState, Optimizer, Schedule, StepValues};
-pub use real::Real;
+pub use real::{Precision, Real};
