@@ -51,10 +51,9 @@ fn byte_inputs_agree_with_the_cpu_path() {
 
 #[test]
 fn mnist_rows_train_the_same_on_both_paths() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist");
     let set = load_mnist(
-        format!("{dir}/t10k-images-idx3-ubyte.gz"),
-        format!("{dir}/t10k-labels-idx1-ubyte.gz"),
+        common::fixture("mnist/t1k-images-idx3-ubyte.gz"),
+        common::fixture("mnist/t1k-labels-idx1-ubyte.gz"),
     )
     .unwrap()
     .first(64);

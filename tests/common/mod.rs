@@ -14,3 +14,9 @@ pub fn gpu(f64: bool) -> Arc<GpuContext> {
         ),
     }
 }
+
+/// A file under `tests/fixtures/` (small real data kept in the repository, so that the
+/// tests need nothing beside the clone; `tests/fixtures/README.md` says what they are).
+pub fn fixture(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(rel)
+}
