@@ -1,61 +1,54 @@
-// Definitions shared by every pass (prepended after the precision prelude by
-// src/gpu/shaders.rs): the per-layer parameter block and the activation functions.
+// Definitions shared by every pass (after the precision prelude and the contract header,
+// which src/gpu/contract.rs generates: the ACT_*, LOSS_* and OPT_* codes and the structs
+// LayerParams, SubmissionState, Scalars, StepValues, FusedSpec; see src/gpu/shaders.rs for
+// the order): the activation functions, dropout's hash, and the tanh error's φ.
 //
 // Layout conventions, for every pass:
 //   W_l      row-major (fan_out, fan_in): W[i, j] at w[i * fan_in + j]
 //   z, a, δ  row-major (batch, fan_out):  row r, neuron i at [r * fan_out + i]
 //   dataset  row-major (n_samples, width); the batch's row r is sample order[step * batch + r]
-//   scal     constants in `real`: [k0, k1, k2, k3] the optimizer's (src/model/optim.rs,
-//            Optimizer::constants), [4] L2 weight decay λ, [5] max-norm c, [6] the input
-//            dropout's scale 1/(1 − p_in), [7] the hidden dropout's 1/(1 − p_h), [8] the
-//            divisor d of byte-coded inputs (x = byte / d), then from SLOPE_BASE the leaky
-//            slope of each layer
-//   a_in     the input a pass reads through load_in(i): `array<real>`, or for layer 0 of a
-//            byte-coded dataset (MNIST's pixels) `array<u32>` holding four bytes per word,
-//            little end first — src/gpu/shaders.rs appends the matching load_in
-//   hyper    per step s of the submission, in `real`: [4 s] η_s, [4 s + 1] c₁, [4 s + 2] c₂
-//   state    [0] the step within the current submission (advanced by advance.wgsl),
-//            [1] the run's step count at the submission's start, [2], [3] the dropout
-//            seed's low and high words
+//   a_in     the input a pass reads through load_in(i): `array<InputWord>`, InputWord being
+//            `real`, or for layer 0 of a byte-coded dataset (MNIST's pixels) `u32` holding
+//            four bytes per word, little end first (load_real.wgsl, load_bytes.wgsl)
+//   scal     `Scalars`: the optimizer's constants k0..k3, L2's λ, the max-norm c, the
+//            dropout scales, the byte divisor, then `slope[l]`, each layer's leaky slope
+//   hyper    `array<StepValues>`: per step s of the submission, η_s, c₁, c₂
+//   state    `SubmissionState`: the step within the submission (advanced by
+//            advance.wgsl), the run's step count at its start, the dropout seed's words
 
-const SLOPE_BASE: u32 = 9u;
-
-struct LayerParams {
-    fan_in: u32,
-    fan_out: u32,
-    batch: u32,
-    activation: u32,   // 0 identity, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softmax
-    has_bias: u32,
-    gather: u32,       // 1: this layer's input rows come from the dataset through `order`
-    next_fan_out: u32, // fan_out of layer l + 1 (hidden delta pass), else 0
-    loss: u32,         // 0 sse, 1 mse, 2 bce, 3 cross_entropy, 4 tanh_error (output layer)
-    layer: u32,        // this layer's index l; its slope is scal[SLOPE_BASE + l]
-    optimizer: u32,    // 0 sgd, 1 momentum, 2 nesterov, 3 adam(w), 4 irprop-
-    drop_in: u32,      // dropout keep threshold ⌊p · 2³²⌋ on this layer's input (0: none)
-    drop_next: u32,    // the same for layer l + 1's input (hidden delta pass)
+// A quiet NaN, for the `default` arm of a switch over a code. The host writes only the
+// codes the contract lists, and every switch has a case for each, so the arm is never
+// taken; were a code ever to drift, it shows as NaN in every result rather than as a
+// plausible number. (`code & 0u` keeps it a run-time value: WGSL refuses a constant NaN.)
+fn unreachable_code(code: u32) -> real {
+    return real(bitcast<f32>(0x7fc00000u | (code & 0u)));
 }
 
-// a = f(z). Softmax (5) is the identity here; softmax.wgsl normalises the row afterwards.
+// a = f(z). Softmax is the identity here; softmax.wgsl normalises the row afterwards.
 fn activate(kind: u32, z: real, slope: real) -> real {
     switch kind {
-        case 1u: { return 1.0 / (1.0 + exp_r(-z)); }       // σ(z)
-        case 2u: { return tanh_r(z); }                     // tanh z
-        case 3u: { return max(z, 0.0); }                   // max(0, z)
-        case 4u: { return select(slope * z, z, z > 0.0); } // z > 0 ? z : s z
-        default: { return z; }                             // identity (and softmax's z)
+        case ACT_IDENTITY, ACT_SOFTMAX: { return z; }                 // z (softmax: z for now)
+        case ACT_SIGMOID: { return 1.0 / (1.0 + exp_r(-z)); }        // σ(z)
+        case ACT_TANH: { return tanh_r(z); }                         // tanh z
+        case ACT_RELU: { return max(z, 0.0); }                       // max(0, z)
+        case ACT_LEAKY_RELU: { return select(slope * z, z, z > 0.0); } // z > 0 ? z : s z
+        default: { return unreachable_code(kind); }
     }
 }
 
 // f'(z) from the output a = f(z):
 //   identity: 1;  sigmoid: a (1 − a);  tanh: 1 − a²;
 //   relu: 1 if a > 0 else 0;  leaky_relu: 1 if a > 0 else s  (s ≥ 0, so a > 0 ⇔ z > 0).
+//   (softmax: 1, never used: a softmax output pairs only with cross-entropy, whose δ needs
+//   no f', and a hidden layer cannot be softmax)
 fn activate_deriv(kind: u32, a: real, slope: real) -> real {
     switch kind {
-        case 1u: { return a * (1.0 - a); }
-        case 2u: { return 1.0 - a * a; }
-        case 3u: { return select(real(0.0), real(1.0), a > 0.0); }
-        case 4u: { return select(slope, real(1.0), a > 0.0); }
-        default: { return 1.0; }
+        case ACT_IDENTITY, ACT_SOFTMAX: { return 1.0; }
+        case ACT_SIGMOID: { return a * (1.0 - a); }
+        case ACT_TANH: { return 1.0 - a * a; }
+        case ACT_RELU: { return select(real(0.0), real(1.0), a > 0.0); }
+        case ACT_LEAKY_RELU: { return select(slope, real(1.0), a > 0.0); }
+        default: { return unreachable_code(kind); }
     }
 }
 
@@ -127,5 +120,5 @@ fn tanh_error_phi(e: real) -> real {
 
 // The tanh error's scale w: 2 for a tanh output (range [−1, 1]), else 1.
 fn tanh_error_width(kind: u32) -> real {
-    return select(real(1.0), real(2.0), kind == 2u);
+    return select(real(1.0), real(2.0), kind == ACT_TANH);
 }

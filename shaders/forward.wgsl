@@ -13,10 +13,10 @@
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w: array<real>;
 @group(0) @binding(2) var<storage, read> b: array<real>;
-@group(0) @binding(3) var<storage, read> a_in: array<real>;
+@group(0) @binding(3) var<storage, read> a_in: array<InputWord>;
 @group(0) @binding(4) var<storage, read> order: array<u32>;
-@group(0) @binding(5) var<storage, read> state: array<u32>;
-@group(0) @binding(6) var<storage, read> scal: array<real>;
+@group(0) @binding(5) var<storage, read> state: SubmissionState;
+@group(0) @binding(6) var<storage, read> scal: Scalars;
 @group(0) @binding(7) var<storage, read_write> z: array<real>;
 @group(0) @binding(8) var<storage, read_write> a: array<real>;
 
@@ -31,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var row = r;
     if (p.gather == 1u) {
-        row = order[state[0] * p.batch + r];
+        row = order[state.step * p.batch + r];
     }
     let in_base = row * p.fan_in;
     let w_base = i * p.fan_in;
@@ -41,10 +41,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc = acc + w[w_base + j] * load_in(in_base + j);
         }
     } else {
-        let scale = select(scal[7], scal[6], p.layer == 0u);
-        let t = state[1] + state[0];
+        let scale = select(scal.drop_hidden_scale, scal.drop_in_scale, p.layer == 0u);
+        let t = state.first_step + state.step;
         for (var j = 0u; j < p.fan_in; j++) {
-            if (dropout_keep(p.drop_in, t, p.layer, r, j, state[2], state[3])) {
+            if (dropout_keep(p.drop_in, t, p.layer, r, j, state.seed_lo, state.seed_hi)) {
                 acc = acc + w[w_base + j] * (scale * load_in(in_base + j));
             }
         }
@@ -54,5 +54,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let o = r * p.fan_out + i;
     z[o] = acc;
-    a[o] = activate(p.activation, acc, scal[SLOPE_BASE + p.layer]);
+    a[o] = activate(p.activation, acc, scal.slope[p.layer]);
 }

@@ -12,10 +12,10 @@
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w: array<real>;
 @group(0) @binding(2) var<storage, read> b: array<real>;
-@group(0) @binding(3) var<storage, read> a_in: array<real>;
+@group(0) @binding(3) var<storage, read> a_in: array<InputWord>;
 @group(0) @binding(4) var<storage, read> order: array<u32>;
-@group(0) @binding(5) var<storage, read> state: array<u32>;
-@group(0) @binding(6) var<storage, read> scal: array<real>;
+@group(0) @binding(5) var<storage, read> state: SubmissionState;
+@group(0) @binding(6) var<storage, read> scal: Scalars;
 @group(0) @binding(7) var<storage, read_write> z: array<real>;
 @group(0) @binding(8) var<storage, read_write> a: array<real>;
 
@@ -32,7 +32,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let m0 = wg.y * TILE;
     let n0 = wg.x * TILE;
     let acc = gemm_block(m0, n0, lid, p.batch, p.fan_out, p.fan_in);
-    let slope = scal[SLOPE_BASE + p.layer];
+    let slope = scal.slope[p.layer];
     for (var ii = 0u; ii < RT; ii++) {
         let r = m0 + lid.y * RT + ii;
         for (var jj = 0u; jj < RT; jj++) {

@@ -22,18 +22,18 @@
 //
 // in the same order of operations per value as the separate passes, so both routes agree
 // within rounding. No dropout and no max-norm here: the engine uses the separate passes
-// for those (src/gpu/engine.rs, `fused_fits`).
+// for those (src/gpu/engine/fused.rs, `fused_plan`).
 //
-// `spec` (u32): [0] L, [1] B, [2] steps of this dispatch, [3] loss (0 sse, 1 mse, 2 bce,
-// 3 ce, 4 tanh_error), [4] optimizer code, [5] number of parameters P, [6] inputs n_in, [7] outputs n_out,
-// [8] the submission's step this dispatch starts at, then from 16, per layer l, 8 words:
-// fan_in, fan_out, activation, has_bias, offset of W_l in `params`, offset of b_l, offset
-// of its optimizer state in `opt`, offset of a_l in the workgroup array `act` (a_{−1} = x
-// at 0). A submission's steps may be split over several dispatches (each loading the
+// `spec` is a `FusedSpec` (src/gpu/contract.rs, FusedHead and FusedLayer): the layer
+// count L, batch B, this dispatch's steps, the loss and optimizer codes, the parameter
+// count P, inputs, outputs, the submission's step this dispatch starts at, then per layer
+// its fan-in, fan-out, activation code, bias flag, offsets of W_l and b_l in `params`, of
+// its optimizer state in `opt`, and of a_l in the workgroup array `act` (a_{−1} = x at 0).
+// A submission's steps may be split over several dispatches (each loading the
 // parameters, running its steps, storing them): `spec` is bound with a dynamic offset, one
 // copy per dispatch. Mesa's lavapipe stops an invocation's loops after 65 535 iterations
 // in all, silently, so the engine keeps each dispatch's steps well below that
-// (FUSED_LOOP_BUDGET in src/gpu/engine.rs).
+// (FUSED_LOOP_BUDGET in src/gpu/engine/fused.rs).
 //
 // `params` holds every layer's W_l (row-major) and b_l; `opt` every layer's optimizer
 // state as update.wgsl lays it out ([s₀ W, s₁ W, s₀ b, s₁ b] per layer). The engine copies
@@ -41,9 +41,9 @@
 //
 // Dispatch: (1, 1, 1), per share of the submission's steps.
 
-@group(0) @binding(0) var<storage, read> spec: array<u32>;
-@group(0) @binding(1) var<storage, read> scal: array<real>;
-@group(0) @binding(2) var<storage, read> hyper: array<real>;
+@group(0) @binding(0) var<storage, read> spec: FusedSpec;
+@group(0) @binding(1) var<storage, read> scal: Scalars;
+@group(0) @binding(2) var<storage, read> hyper: array<StepValues>;
 @group(0) @binding(3) var<storage, read> x_data: array<real>;
 @group(0) @binding(4) var<storage, read> y_data: array<real>;
 @group(0) @binding(5) var<storage, read> order: array<u32>;
@@ -51,13 +51,10 @@
 @group(0) @binding(7) var<storage, read_write> opt: array<real>;
 @group(0) @binding(8) var<storage, read_write> loss_out: array<real>;
 
-// Capacities in elements, written by src/gpu/shaders.rs (fused_source) for the network
-// and batch size at hand: parameters; inputs and activations of every layer for B rows;
-// deltas of every layer for B rows; the output layer's z for B rows.
-const CAP_P: u32 = 1u;
-const CAP_ACT: u32 = 1u;
-const CAP_DELTA: u32 = 1u;
-const CAP_Z: u32 = 1u;
+// Capacities in elements, CAP_P, CAP_ACT, CAP_DELTA, CAP_Z, prepended by src/gpu/shaders.rs
+// (ShaderKey, FusedCaps) for the network and batch size at hand: parameters; inputs and
+// activations of every layer for B rows; deltas of every layer for B rows; the output
+// layer's z for B rows.
 
 var<workgroup> wp: array<real, CAP_P>;
 var<workgroup> act: array<real, CAP_ACT>;
@@ -66,27 +63,22 @@ var<workgroup> zout: array<real, CAP_Z>;
 
 override WG: u32 = 64u;
 
-// Word k of layer l's 8-word entry in `spec`.
-fn lm(l: u32, k: u32) -> u32 {
-    return spec[16u + 8u * l + k];
-}
-
 // Offset of layer l's deltas in `dlt`: its activations' offset less the inputs' B · n_in.
 fn delta_off(l: u32) -> u32 {
-    return lm(l, 7u) - spec[1] * spec[6];
+    return spec.layers[l].act_offset - spec.batch * spec.n_in;
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) t: u32) {
-    let n_layers = spec[0];
-    let batch = spec[1];
-    let first = spec[8];
-    let end = first + spec[2];
-    let n_in = spec[6];
-    let n_out = spec[7];
+    let n_layers = spec.n_layers;
+    let batch = spec.batch;
+    let first = spec.first_step;
+    let end = first + spec.steps;
+    let n_in = spec.n_in;
+    let n_out = spec.n_out;
     let last = n_layers - 1u;
     let inv_b = 1.0 / real(batch);
-    for (var k = t; k < spec[5]; k += WG) {
+    for (var k = t; k < spec.n_params; k += WG) {
         wp[k] = params[k];
     }
     for (var s = first; s < end; s++) {
@@ -98,13 +90,13 @@ fn main(@builtin(local_invocation_index) t: u32) {
         workgroupBarrier();
         // Forward, one invocation per (row, unit).
         for (var l = 0u; l < n_layers; l++) {
-            let fan_in = lm(l, 0u);
-            let fan_out = lm(l, 1u);
-            let kind = lm(l, 2u);
-            let w_off = lm(l, 4u);
-            let out_off = lm(l, 7u);
+            let fan_in = spec.layers[l].fan_in;
+            let fan_out = spec.layers[l].fan_out;
+            let kind = spec.layers[l].activation;
+            let w_off = spec.layers[l].w_offset;
+            let out_off = spec.layers[l].act_offset;
             let in_off = out_off - batch * fan_in;
-            let slope = scal[SLOPE_BASE + l];
+            let slope = scal.slope[l];
             for (var e = t; e < batch * fan_out; e += WG) {
                 let r = e / fan_out;
                 let i = e % fan_out;
@@ -112,8 +104,8 @@ fn main(@builtin(local_invocation_index) t: u32) {
                 for (var j = 0u; j < fan_in; j++) {
                     acc = acc + wp[w_off + i * fan_in + j] * act[in_off + r * fan_in + j];
                 }
-                if (lm(l, 3u) == 1u) {
-                    acc = acc + wp[lm(l, 5u) + i];
+                if (spec.layers[l].has_bias == 1u) {
+                    acc = acc + wp[spec.layers[l].b_offset + i];
                 }
                 if (l == last) {
                     zout[e] = acc;
@@ -123,22 +115,22 @@ fn main(@builtin(local_invocation_index) t: u32) {
             workgroupBarrier();
         }
         // Softmax, output delta and loss, one invocation per row.
-        let out_off = lm(last, 7u);
+        let out_off = spec.layers[last].act_offset;
         let d_last = delta_off(last);
-        let kind_last = lm(last, 2u);
-        let slope_last = scal[SLOPE_BASE + last];
+        let kind_last = spec.layers[last].activation;
+        let slope_last = scal.slope[last];
         for (var r = t; r < batch; r += WG) {
             let zb = r * n_out;
             let ab = out_off + zb;
             let db = d_last + zb;
             let yb = order[s * batch + r] * n_out;
             var e: real = 0.0;
-            switch spec[3] {
-                case 0u, 1u: {
+            switch spec.loss {
+                case LOSS_SSE, LOSS_MSE: {
                     // ∂E/∂a_k = c (a_k − y_k), c = 1 (sse) or 2/n (mse); δ_k = ∂E/∂a_k · f'(z_k)
                     var c: real = 1.0;
                     var h: real = 0.5;
-                    if (spec[3] == 1u) {
+                    if (spec.loss == LOSS_MSE) {
                         c = 2.0 / real(n_out);
                         h = 1.0 / real(n_out);
                     }
@@ -149,7 +141,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
                     }
                     e = h * e;
                 }
-                case 2u: {
+                case LOSS_BCE: {
                     for (var k = 0u; k < n_out; k++) {
                         let zk = zout[zb + k];
                         let yk = y_data[yb + k];
@@ -157,7 +149,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
                         dlt[db + k] = act[ab + k] - yk;
                     }
                 }
-                case 4u: {
+                case LOSS_TANH_ERROR: {
                     // E = Σ_k φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w; δ_k = ∂E/∂a_k · f'(z_k)
                     let w = tanh_error_width(kind_last);
                     for (var k = 0u; k < n_out; k++) {
@@ -166,7 +158,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
                         dlt[db + k] = tanh_error_slope(ek) / w * activate_deriv(kind_last, act[ab + k], slope_last);
                     }
                 }
-                default: {
+                case LOSS_CROSS_ENTROPY: {
                     var m = zout[zb];
                     for (var k = 1u; k < n_out; k++) {
                         m = max(m, zout[zb + k]);
@@ -189,20 +181,26 @@ fn main(@builtin(local_invocation_index) t: u32) {
                         dlt[db + k] = act[ab + k] * ysum - yk;
                     }
                 }
+                default: {
+                    e = unreachable_code(spec.loss);
+                    for (var k = 0u; k < n_out; k++) {
+                        dlt[db + k] = e;
+                    }
+                }
             }
             loss_out[s * batch + r] = e;
         }
         workgroupBarrier();
         // Hidden deltas, from the last hidden layer down, one invocation per (row, unit).
         for (var l = last; l > 0u; l--) {
-            let n = lm(l, 0u);          // units of layer l − 1
-            let m = lm(l, 1u);          // units of layer l
-            let w_off = lm(l, 4u);
+            let n = spec.layers[l].fan_in;  // units of layer l − 1
+            let m = spec.layers[l].fan_out; // units of layer l
+            let w_off = spec.layers[l].w_offset;
             let d_next = delta_off(l);
-            let a_off = lm(l - 1u, 7u);
+            let a_off = spec.layers[l - 1u].act_offset;
             let d_off = delta_off(l - 1u);
-            let kind = lm(l - 1u, 2u);
-            let slope = scal[SLOPE_BASE + l - 1u];
+            let kind = spec.layers[l - 1u].activation;
+            let slope = scal.slope[l - 1u];
             for (var e = t; e < batch * n; e += WG) {
                 let r = e / n;
                 let j = e % n;
@@ -216,14 +214,13 @@ fn main(@builtin(local_invocation_index) t: u32) {
         }
         // Gradients and updates, one invocation per parameter. Each invocation reads only
         // its own parameter, so the layers need no barrier between them.
-        let kind_opt = spec[4];
-        let h = s * 4u;
-        for (var l = 0u; l < n_layers; l++) {
-            let fan_in = lm(l, 0u);
-            let fan_out = lm(l, 1u);
-            let w_off = lm(l, 4u);
-            let o_off = lm(l, 6u);
-            let in_off = lm(l, 7u) - batch * fan_in;
+        let kind_opt = spec.optimizer;
+                for (var l = 0u; l < n_layers; l++) {
+            let fan_in = spec.layers[l].fan_in;
+            let fan_out = spec.layers[l].fan_out;
+            let w_off = spec.layers[l].w_offset;
+            let o_off = spec.layers[l].opt_offset;
+            let in_off = spec.layers[l].act_offset - batch * fan_in;
             let d_off = delta_off(l);
             let n_w = fan_out * fan_in;
             for (var k = t; k < n_w; k += WG) {
@@ -234,23 +231,23 @@ fn main(@builtin(local_invocation_index) t: u32) {
                     sw = sw + dlt[d_off + r * fan_out + i] * act[in_off + r * fan_in + j];
                 }
                 let wk = wp[w_off + k];
-                wp[w_off + k] = step_param(kind_opt, h, wk, sw * inv_b + scal[4] * wk, o_off + k, o_off + n_w + k, true);
+                wp[w_off + k] = step_param(kind_opt, s, wk, sw * inv_b + scal.l2 * wk, o_off + k, o_off + n_w + k, true);
             }
-            if (lm(l, 3u) == 1u) {
-                let b_off = lm(l, 5u);
+            if (spec.layers[l].has_bias == 1u) {
+                let b_off = spec.layers[l].b_offset;
                 for (var i = t; i < fan_out; i += WG) {
                     var sb: real = 0.0;
                     for (var r = 0u; r < batch; r++) {
                         sb = sb + dlt[d_off + r * fan_out + i];
                     }
                     let i0 = o_off + 2u * n_w + i;
-                    wp[b_off + i] = step_param(kind_opt, h, wp[b_off + i], sb * inv_b, i0, i0 + fan_out, false);
+                    wp[b_off + i] = step_param(kind_opt, s, wp[b_off + i], sb * inv_b, i0, i0 + fan_out, false);
                 }
             }
         }
         workgroupBarrier();
     }
-    for (var k = t; k < spec[5]; k += WG) {
+    for (var k = t; k < spec.n_params; k += WG) {
         params[k] = wp[k];
     }
 }

@@ -11,12 +11,12 @@
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> delta: array<real>;
-@group(0) @binding(2) var<storage, read> a_in: array<real>;
+@group(0) @binding(2) var<storage, read> a_in: array<InputWord>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
-@group(0) @binding(4) var<storage, read> state: array<u32>;
+@group(0) @binding(4) var<storage, read> state: SubmissionState;
 @group(0) @binding(5) var<storage, read_write> gw: array<real>;
 @group(0) @binding(6) var<storage, read_write> gb: array<real>;
-@group(0) @binding(7) var<storage, read> scal: array<real>;
+@group(0) @binding(7) var<storage, read> scal: Scalars;
 
 override WG: u32 = 64u;
 
@@ -32,13 +32,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var r = 0u; r < p.batch; r++) {
         var row = r;
         if (p.gather == 1u) {
-            row = order[state[0] * p.batch + r];
+            row = order[state.step * p.batch + r];
         }
         let d = delta[r * p.fan_out + i];
         var x = load_in(row * p.fan_in + j);
         if (p.drop_in != 0u) {
-            let keep = dropout_keep(p.drop_in, state[1] + state[0], p.layer, r, j, state[2], state[3]);
-            let scale = select(scal[7], scal[6], p.layer == 0u);
+            let keep = dropout_keep(p.drop_in, state.first_step + state.step, p.layer, r, j, state.seed_lo, state.seed_hi);
+            let scale = select(scal.drop_hidden_scale, scal.drop_in_scale, p.layer == 0u);
             x = select(real(0.0), scale * x, keep);
         }
         sw = sw + d * x;

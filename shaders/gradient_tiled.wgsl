@@ -12,12 +12,12 @@
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> delta: array<real>;
-@group(0) @binding(2) var<storage, read> a_in: array<real>;
+@group(0) @binding(2) var<storage, read> a_in: array<InputWord>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
-@group(0) @binding(4) var<storage, read> state: array<u32>;
+@group(0) @binding(4) var<storage, read> state: SubmissionState;
 @group(0) @binding(5) var<storage, read_write> gw: array<real>;
 @group(0) @binding(6) var<storage, read_write> gb: array<real>;
-@group(0) @binding(7) var<storage, read> scal: array<real>;
+@group(0) @binding(7) var<storage, read> scal: Scalars;
 
 fn tile_a(i: u32, r: u32) -> real {
     return delta[r * p.fan_out + i];

@@ -13,9 +13,9 @@
 @group(0) @binding(1) var<storage, read> w_next: array<real>;
 @group(0) @binding(2) var<storage, read> delta_next: array<real>;
 @group(0) @binding(3) var<storage, read> a: array<real>;
-@group(0) @binding(4) var<storage, read> scal: array<real>;
+@group(0) @binding(4) var<storage, read> scal: Scalars;
 @group(0) @binding(5) var<storage, read_write> delta: array<real>;
-@group(0) @binding(6) var<storage, read> state: array<u32>;
+@group(0) @binding(6) var<storage, read> state: SubmissionState;
 
 override WG: u32 = 64u;
 
@@ -34,9 +34,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     if (p.drop_next != 0u) {
         // m = 1/(1 − p_h) when kept, 0 when dropped (layer l + 1's input is a hidden output)
-        let keep = dropout_keep(p.drop_next, state[1] + state[0], p.layer + 1u, r, j, state[2], state[3]);
-        s = select(real(0.0), scal[7] * s, keep);
+        let keep = dropout_keep(p.drop_next, state.first_step + state.step, p.layer + 1u, r, j, state.seed_lo, state.seed_hi);
+        s = select(real(0.0), scal.drop_hidden_scale * s, keep);
     }
     let o = r * n + j;
-    delta[o] = s * activate_deriv(p.activation, a[o], scal[SLOPE_BASE + p.layer]);
+    delta[o] = s * activate_deriv(p.activation, a[o], scal.slope[p.layer]);
 }

@@ -13,9 +13,9 @@
 @group(0) @binding(1) var<storage, read> w_next: array<real>;
 @group(0) @binding(2) var<storage, read> delta_next: array<real>;
 @group(0) @binding(3) var<storage, read> a: array<real>;
-@group(0) @binding(4) var<storage, read> scal: array<real>;
+@group(0) @binding(4) var<storage, read> scal: Scalars;
 @group(0) @binding(5) var<storage, read_write> delta: array<real>;
-@group(0) @binding(6) var<storage, read> state: array<u32>;
+@group(0) @binding(6) var<storage, read> state: SubmissionState;
 
 fn tile_a(r: u32, i: u32) -> real {
     return delta_next[r * p.next_fan_out + i];
@@ -30,7 +30,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let m0 = wg.y * TILE;
     let n0 = wg.x * TILE;
     let acc = gemm_block(m0, n0, lid, p.batch, p.fan_out, p.next_fan_out);
-    let slope = scal[SLOPE_BASE + p.layer];
+    let slope = scal.slope[p.layer];
     for (var ii = 0u; ii < RT; ii++) {
         let r = m0 + lid.y * RT + ii;
         for (var jj = 0u; jj < RT; jj++) {
@@ -38,8 +38,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (r < p.batch && j < p.fan_out) {
                 var s = acc[ii * RT + jj];
                 if (p.drop_next != 0u) {
-                    let keep = dropout_keep(p.drop_next, state[1] + state[0], p.layer + 1u, r, j, state[2], state[3]);
-                    s = select(real(0.0), scal[7] * s, keep);
+                    let keep = dropout_keep(p.drop_next, state.first_step + state.step, p.layer + 1u, r, j, state.seed_lo, state.seed_hi);
+                    s = select(real(0.0), scal.drop_hidden_scale * s, keep);
                 }
                 let o = r * p.fan_out + j;
                 delta[o] = s * activate_deriv(p.activation, a[o], slope);

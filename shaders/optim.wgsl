@@ -13,44 +13,44 @@
 // A new v, m or s below the smallest normal number (REAL_MIN_NORMAL, from the precision
 // prelude) is stored as 0, as on the CPU path (src/model/optim.rs says why).
 //
-// It reads the module's `scal` (the constants μ | β₁ | η⁺, β₂ | η⁻, ε | Δmax, λ_w | Δmin at
-// scal[0..4]) and `hyper` (this step's η, c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ at hyper[h..h + 3]),
-// and reads and writes the parameter's state at opt[i0], opt[i1]. `kind` is the optimizer
-// code (0 sgd, 1 momentum, 2 nesterov, 3 adam(w), 4 irprop-); `is_weight` enables AdamW's
+// It reads the module's `scal` (the constants μ | β₁ | η⁺, β₂ | η⁻, ε | Δmax, λ_w | Δmin in
+// scal.k0..k3) and `hyper[step]` (that step's η, c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ), and reads and
+// writes the parameter's state at opt[i0], opt[i1]. `kind` is the optimizer's OPT_* code;
+// `is_weight` enables AdamW's
 // decoupled decay. Returns the new value. The same rules, in the same order of
 // operations, are src/model/optim.rs's.
-fn step_param(kind: u32, h: u32, v: real, g_in: real, i0: u32, i1: u32, is_weight: bool) -> real {
-    let lr = hyper[h];
+fn step_param(kind: u32, step: u32, v: real, g_in: real, i0: u32, i1: u32, is_weight: bool) -> real {
+    let lr = hyper[step].lr;
     var x = v;
     var g = g_in;
     switch kind {
-        case 1u: {
-            let m = flush_subnormal(scal[0] * opt[i0] + g);
+        case OPT_MOMENTUM: {
+            let m = flush_subnormal(scal.k0 * opt[i0] + g);
             opt[i0] = m;
             x = x - lr * m;
         }
-        case 2u: {
-            let m = flush_subnormal(scal[0] * opt[i0] + g);
+        case OPT_NESTEROV: {
+            let m = flush_subnormal(scal.k0 * opt[i0] + g);
             opt[i0] = m;
-            x = x - lr * (g + scal[0] * m);
+            x = x - lr * (g + scal.k0 * m);
         }
-        case 3u: {
-            if (is_weight && scal[3] > 0.0) {
-                x = x - lr * scal[3] * x;
+        case OPT_ADAM: {
+            if (is_weight && scal.k3 > 0.0) {
+                x = x - lr * scal.k3 * x;
             }
-            let m = flush_subnormal(scal[0] * opt[i0] + (1.0 - scal[0]) * g);
-            let s = flush_subnormal(scal[1] * opt[i1] + (1.0 - scal[1]) * g * g);
+            let m = flush_subnormal(scal.k0 * opt[i0] + (1.0 - scal.k0) * g);
+            let s = flush_subnormal(scal.k1 * opt[i1] + (1.0 - scal.k1) * g * g);
             opt[i0] = m;
             opt[i1] = s;
-            x = x - lr * (m / hyper[h + 1u]) / (sqrt(s / hyper[h + 2u]) + scal[2]);
+            x = x - lr * (m / hyper[step].c1) / (sqrt(s / hyper[step].c2) + scal.k2);
         }
-        case 4u: {
+        case OPT_IRPROP_MINUS: {
             let change = g * opt[i0];
             var delta = opt[i1];
             if (change > 0.0) {
-                delta = min(delta * scal[0], scal[2]);
+                delta = min(delta * scal.k0, scal.k2);
             } else if (change < 0.0) {
-                delta = max(delta * scal[1], scal[3]);
+                delta = max(delta * scal.k1, scal.k3);
                 g = 0.0;
             }
             opt[i1] = delta;
@@ -61,8 +61,11 @@ fn step_param(kind: u32, h: u32, v: real, g_in: real, i0: u32, i1: u32, is_weigh
             }
             opt[i0] = g;
         }
-        default: {
+        case OPT_SGD: {
             x = x - lr * g;
+        }
+        default: {
+            x = unreachable_code(kind);
         }
     }
     return x;

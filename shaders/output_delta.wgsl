@@ -21,8 +21,8 @@
 @group(0) @binding(2) var<storage, read> a: array<real>;
 @group(0) @binding(3) var<storage, read> y_data: array<real>;
 @group(0) @binding(4) var<storage, read> order: array<u32>;
-@group(0) @binding(5) var<storage, read> state: array<u32>;
-@group(0) @binding(6) var<storage, read> scal: array<real>;
+@group(0) @binding(5) var<storage, read> state: SubmissionState;
+@group(0) @binding(6) var<storage, read> scal: Scalars;
 @group(0) @binding(7) var<storage, read_write> delta: array<real>;
 @group(0) @binding(8) var<storage, read_write> loss_out: array<real>;
 
@@ -36,16 +36,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let n = p.fan_out;
     let base = r * n;
-    let slot = state[0] * p.batch + r;
+    let slot = state.step * p.batch + r;
     let y_base = order[slot] * n;
-    let slope = scal[SLOPE_BASE + p.layer];
+    let slope = scal.slope[p.layer];
     var e: real = 0.0;
     switch p.loss {
-        case 0u, 1u: {
+        case LOSS_SSE, LOSS_MSE: {
             // ∂E/∂a_k = c (a_k − y_k) with c = 1 (sse) or 2/n (mse); δ_k = ∂E/∂a_k · f'(z_k)
             var c: real = 1.0;
             var h: real = 0.5;
-            if (p.loss == 1u) {
+            if (p.loss == LOSS_MSE) {
                 c = 2.0 / real(n);
                 h = 1.0 / real(n);
             }
@@ -56,7 +56,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
             e = h * e;
         }
-        case 2u: {
+        case LOSS_BCE: {
             for (var k = 0u; k < n; k++) {
                 let zk = z[base + k];
                 let yk = y_data[y_base + k];
@@ -64,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 delta[base + k] = a[base + k] - yk;
             }
         }
-        case 4u: {
+        case LOSS_TANH_ERROR: {
             // E = Σ_k φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w; δ_k = ∂E/∂a_k · f'(z_k)
             let w = tanh_error_width(p.activation);
             for (var k = 0u; k < n; k++) {
@@ -73,7 +73,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 delta[base + k] = tanh_error_slope(ek) / w * activate_deriv(p.activation, a[base + k], slope);
             }
         }
-        default: {
+        case LOSS_CROSS_ENTROPY: {
             var m = z[base];
             for (var k = 1u; k < n; k++) {
                 m = max(m, z[base + k]);
@@ -89,6 +89,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let yk = y_data[y_base + k];
                 e = e + yk * (lse - z[base + k]);
                 delta[base + k] = a[base + k] * ysum - yk;
+            }
+        }
+        default: {
+            e = unreachable_code(p.loss);
+            for (var k = 0u; k < n; k++) {
+                delta[base + k] = e;
             }
         }
     }

@@ -6,7 +6,7 @@
 //                                            src/gpu/shaders.rs)
 //
 // η, c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ are this step's values from `hyper` (computed on the host),
-// read at hyper[4 · state[0]]; λ is scal[4].
+// read at hyper[state.step]; λ is scal.l2.
 //
 // `opt` holds the layer's optimizer state: [s₀ of W (n_w), s₁ of W (n_w), s₀ of b (fan_out),
 // s₁ of b (fan_out)], n_w = fan_out · fan_in.
@@ -14,9 +14,9 @@
 // Dispatch: (ceil(fan_in / WG), fan_out, 1), the gradient pass's grid.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
-@group(0) @binding(1) var<storage, read> scal: array<real>;
-@group(0) @binding(2) var<storage, read> hyper: array<real>;
-@group(0) @binding(3) var<storage, read> state: array<u32>;
+@group(0) @binding(1) var<storage, read> scal: Scalars;
+@group(0) @binding(2) var<storage, read> hyper: array<StepValues>;
+@group(0) @binding(3) var<storage, read> state: SubmissionState;
 @group(0) @binding(4) var<storage, read> gw: array<real>;
 @group(0) @binding(5) var<storage, read> gb: array<real>;
 @group(0) @binding(6) var<storage, read_write> w: array<real>;
@@ -34,8 +34,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let n_w = p.fan_out * p.fan_in;
     let k = i * p.fan_in + j;
-    w[k] = step_param(p.optimizer, state[0] * 4u, w[k], gw[k] + scal[4] * w[k], k, n_w + k, true);
+    w[k] = step_param(p.optimizer, state.step, w[k], gw[k] + scal.l2 * w[k], k, n_w + k, true);
     if (j == 0u && p.has_bias == 1u) {
-        b[i] = step_param(p.optimizer, state[0] * 4u, b[i], gb[i], 2u * n_w + i, 2u * n_w + p.fan_out + i, false);
+        b[i] = step_param(p.optimizer, state.step, b[i], gb[i], 2u * n_w + i, 2u * n_w + p.fan_out + i, false);
     }
 }

@@ -6,7 +6,8 @@
 use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
-use crate::gpu::shaders::{self, FusedCaps, Input, Kernel, Pass, Tile, SLOPE_BASE, WORKGROUP};
+use crate::gpu::contract::{self, FusedHead, FusedLayer, LayerParams, Scalars, StepValues, SubmissionState};
+use crate::gpu::shaders::{self, FusedCaps, Input, Kernel, Pass, ShaderKey, Tile, WORKGROUP};
 use crate::model::{
     Activation, ByteInputs, Dataset, Dropout, Hyper, Loss, Network, OptimState, Optimizer, Precision, Real,
 };
@@ -20,24 +21,6 @@ pub const STEPS_PER_SUBMISSION: usize = 1024;
 
 /// A readback request: buffer, first element, element count.
 type Read<'a> = (&'a wgpu::Buffer, usize, usize);
-
-/// The per-layer parameter block, `LayerParams` in `shaders/common.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct LayerParams {
-    fan_in: u32,
-    fan_out: u32,
-    batch: u32,
-    activation: u32,
-    has_bias: u32,
-    gather: u32,
-    next_fan_out: u32,
-    loss: u32,
-    layer: u32,
-    optimizer: u32,
-    drop_in: u32,
-    drop_next: u32,
-}
 
 /// What the parameter blocks encode besides the architecture: batch size, optimizer code,
 /// and the dropout keep thresholds of the input and the hidden layers (0: none).
@@ -140,8 +123,10 @@ struct Fused {
     kernel: Kernel,
     bind: wgpu::BindGroup,
     spec: wgpu::Buffer,
-    /// The `spec` words; words 2 (steps) and 8 (first step) differ between dispatches.
-    spec_words: Vec<u32>,
+    /// The network's description; `steps` and `first_step` differ between dispatches.
+    head: FusedHead,
+    /// One entry per layer, after `head` in `spec`.
+    spec_layers: Vec<FusedLayer>,
     /// Bytes between the dispatches' copies of `spec` (the adapter's offset alignment).
     spec_stride: u64,
     /// Steps per dispatch, within [`FUSED_LOOP_BUDGET`].
@@ -235,11 +220,14 @@ fn tiled_kernels<T: Real>(
     if lim.max_compute_invocations_per_workgroup < 256
         || lim.max_compute_workgroup_size_x < 16
         || lim.max_compute_workgroup_size_y < 16
-        || lim.max_compute_workgroup_storage_size < shaders::tiled_workgroup_bytes::<T>(tile)
+        || lim.max_compute_workgroup_storage_size < shaders::tiled_workgroup_bytes(T::PRECISION, tile)
     {
         return Ok(None);
     }
-    let twin = |pass, of: &Kernel, input| shaders::build_tiled::<T>(&ctx.device, pass, Some(&of.layout), input, tile);
+    let twin = |pass, of: &Kernel, input| {
+        let key = ShaderKey::new(pass, T::PRECISION).with_input(input).with_tile(tile);
+        shaders::build(&ctx.device, key, Some(&of.layout))
+    };
     let kernels = [
         twin(Pass::ForwardTiled, forward, Input::Real)?,
         twin(Pass::HiddenDeltaTiled, hidden_delta, Input::Real)?,
@@ -320,20 +308,23 @@ impl<T: Real> GpuEngine<T> {
             None => upload("dataset inputs", data.inputs().as_slice().expect("standard layout"))?,
         };
         let y = upload("dataset targets", data.targets().as_slice().expect("standard layout"))?;
-        let mut scal_init = vec![T::zero(); SLOPE_BASE];
-        scal_init[8] = T::of(byte_inputs.as_ref().map_or(1.0, |b| b.divisor));
-        scal_init.extend(net.layers().iter().map(|l| T::of(l.activation.slope())));
-        let scal = upload("scalars", &scal_init)?;
+        let scalars = Scalars {
+            byte_divisor: T::of(byte_inputs.as_ref().map_or(1.0, |b| b.divisor)),
+            ..Scalars::default()
+        };
+        let slopes: Vec<T> = net.layers().iter().map(|l| T::of(l.activation.slope())).collect();
+        let scal = upload("scalars", &scalars.to_buffer(&slopes))?;
         let state = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("state"),
-            size: 16,
+            size: std::mem::size_of::<SubmissionState>() as u64,
             usage: storage,
             mapped_at_creation: false,
         });
 
-        let forward = shaders::build::<T>(dev, Pass::Forward)?;
-        let hidden_delta = shaders::build::<T>(dev, Pass::HiddenDelta)?;
-        let gradient = shaders::build::<T>(dev, Pass::Gradient)?;
+        let build = |pass| shaders::build(dev, ShaderKey::new(pass, T::PRECISION), None);
+        let forward = build(Pass::Forward)?;
+        let hidden_delta = build(Pass::HiddenDelta)?;
+        let gradient = build(Pass::Gradient)?;
         let tile = Tile::default();
         let (tiled, tiled_bytes) =
             match tiled_kernels::<T>(&ctx, &forward, &hidden_delta, &gradient, byte_inputs.is_some(), tile)? {
@@ -342,8 +333,10 @@ impl<T: Real> GpuEngine<T> {
             };
         let bytes = match &byte_inputs {
             Some(_) => {
-                let variant =
-                    |pass, of: &Kernel| shaders::build_variant::<T>(dev, pass, Some(&of.layout), Input::Bytes);
+                let variant = |pass, of: &Kernel| {
+                    let key = ShaderKey::new(pass, T::PRECISION).with_input(Input::Bytes);
+                    shaders::build(dev, key, Some(&of.layout))
+                };
                 let mut k = vec![variant(Pass::Forward, &forward)?, variant(Pass::Gradient, &gradient)?];
                 k.extend(tiled_bytes);
                 Some(k)
@@ -355,13 +348,13 @@ impl<T: Real> GpuEngine<T> {
             tile,
             bytes,
             forward,
-            softmax: shaders::build::<T>(dev, Pass::Softmax)?,
-            output_delta: shaders::build::<T>(dev, Pass::OutputDelta)?,
+            softmax: build(Pass::Softmax)?,
+            output_delta: build(Pass::OutputDelta)?,
             hidden_delta,
             gradient,
-            update: shaders::build::<T>(dev, Pass::Update)?,
-            max_norm: shaders::build::<T>(dev, Pass::MaxNorm)?,
-            advance: shaders::build::<T>(dev, Pass::Advance)?,
+            update: build(Pass::Update)?,
+            max_norm: build(Pass::MaxNorm)?,
+            advance: build(Pass::Advance)?,
         };
 
         let max_groups = ctx.limits.max_compute_workgroups_per_dimension as usize;
@@ -403,7 +396,10 @@ impl<T: Real> GpuEngine<T> {
             });
         }
         let order = upload("order", &[])?;
-        let hyper = upload("per-step values", &[T::zero(); 4 * STEPS_PER_SUBMISSION])?;
+        let hyper = upload(
+            "per-step values",
+            bytemuck::cast_slice(&[StepValues::<T>::default(); STEPS_PER_SUBMISSION]),
+        )?;
         let loss = upload("loss", &[])?;
         let info = BackendInfo {
             kind: BackendKind::Gpu,
@@ -446,7 +442,7 @@ impl<T: Real> GpuEngine<T> {
         };
         engine.ensure_params(ParamsKey {
             batch: 1,
-            optimizer: 0,
+            optimizer: contract::OPT_SGD,
             drop_input: 0,
             drop_hidden: 0,
         })?;
@@ -464,7 +460,7 @@ impl<T: Real> GpuEngine<T> {
             return Err(BpropError::Gpu(format!(
                 "{} cannot run the tiled kernels (they need 16 × 16 workgroups and {} bytes of workgroup memory)",
                 self.ctx.summary.name,
-                shaders::tiled_workgroup_bytes::<T>(self.kernels.tile)
+                shaders::tiled_workgroup_bytes(T::PRECISION, self.kernels.tile)
             )));
         }
         self.kernel_choice = choice;
@@ -496,7 +492,7 @@ impl<T: Real> GpuEngine<T> {
             return Err(BpropError::Gpu(format!(
                 "{} cannot run {tile} tiles (they need 16 × 16 workgroups and {} bytes of workgroup memory, it allows {})",
                 self.ctx.summary.name,
-                shaders::tiled_workgroup_bytes::<T>(tile),
+                shaders::tiled_workgroup_bytes(T::PRECISION, tile),
                 self.ctx.limits.max_compute_workgroup_storage_size
             )));
         };
@@ -550,10 +546,10 @@ impl<T: Real> GpuEngine<T> {
             ));
         }
         let have = self.ctx.limits.max_compute_workgroup_storage_size as usize;
-        if caps.bytes::<T>() > have {
+        if caps.bytes(T::PRECISION) > have {
             return Err(format!(
                 "the network and a batch of {batch} need {} bytes of workgroup memory; {} offers {have}",
-                caps.bytes::<T>(),
+                caps.bytes(T::PRECISION),
                 self.ctx.summary.name
             ));
         }
@@ -642,39 +638,38 @@ impl<T: Real> GpuEngine<T> {
         }
         let dev = &self.ctx.device;
         let layers = self.net.layers();
-        let mut spec_words = vec![
-            layers.len() as u32,
-            batch as u32,
-            0,
-            self.net.loss().gpu_code(),
-            0,
-            caps.params as u32,
-            self.net.inputs() as u32,
-            self.net.outputs() as u32,
-        ];
-        spec_words.resize(16, 0);
-        let spec_bytes = (4 * (16 + 8 * layers.len())) as u64;
+        let head = FusedHead {
+            n_layers: layers.len() as u32,
+            batch: batch as u32,
+            loss: contract::loss_code(self.net.loss()),
+            n_params: caps.params as u32,
+            n_in: self.net.inputs() as u32,
+            n_out: self.net.outputs() as u32,
+            ..FusedHead::default()
+        };
+        let spec_bytes = (std::mem::size_of::<FusedHead>() + layers.len() * std::mem::size_of::<FusedLayer>()) as u64;
         let align = u64::from(self.ctx.limits.min_storage_buffer_offset_alignment);
         let spec_stride = spec_bytes.div_ceil(align) * align;
         let wg = self.fused_workgroup(batch);
         let steps_per_dispatch = (FUSED_LOOP_BUDGET / self.fused_iterations_per_step(batch, wg)).max(1);
         let dispatches = STEPS_PER_SUBMISSION.div_ceil(steps_per_dispatch) as u64;
-        let kernel = shaders::build_fused::<T>(dev, caps, wg, spec_bytes)?;
+        let kernel = shaders::build_fused(dev, T::PRECISION, caps, wg, spec_bytes)?;
         let mut offsets = Vec::new();
+        let mut spec_layers = Vec::new();
         let (mut p, mut o, mut a) = (0, 0, batch * self.net.inputs());
         for layer in layers {
             let (n_w, n_b) = (layer.weights.len(), layer.bias.as_ref().map_or(0, |b| b.len()));
             offsets.push([p, p + n_w, o]);
-            spec_words.extend([
-                layer.fan_in() as u32,
-                layer.fan_out() as u32,
-                layer.activation.gpu_code(),
-                u32::from(layer.bias.is_some()),
-                p as u32,
-                (p + n_w) as u32,
-                o as u32,
-                a as u32,
-            ]);
+            spec_layers.push(FusedLayer {
+                fan_in: layer.fan_in() as u32,
+                fan_out: layer.fan_out() as u32,
+                activation: contract::activation_code(layer.activation),
+                has_bias: u32::from(layer.bias.is_some()),
+                w_offset: p as u32,
+                b_offset: (p + n_w) as u32,
+                opt_offset: o as u32,
+                act_offset: a as u32,
+            });
             p += n_w + n_b;
             o += 2 * (n_w + layer.fan_out());
             a += batch * layer.fan_out();
@@ -725,7 +720,8 @@ impl<T: Real> GpuEngine<T> {
             kernel,
             bind,
             spec,
-            spec_words,
+            head,
+            spec_layers,
             spec_stride,
             steps_per_dispatch,
             params,
@@ -746,15 +742,17 @@ impl<T: Real> GpuEngine<T> {
     ) {
         let f = self.fused.as_ref().expect("ensure_fused ran");
         let shares = steps.div_ceil(f.steps_per_dispatch);
-        let mut words = f.spec_words.clone();
-        words[4] = self.params_key.optimizer;
+        let layers: &[u8] = bytemuck::cast_slice(&f.spec_layers);
         for k in 0..shares {
             let first = k * f.steps_per_dispatch;
-            words[2] = (steps - first).min(f.steps_per_dispatch) as u32;
-            words[8] = first as u32;
-            self.ctx
-                .queue
-                .write_buffer(&f.spec, k as u64 * f.spec_stride, bytemuck::cast_slice(&words));
+            let head = FusedHead {
+                optimizer: self.params_key.optimizer,
+                steps: (steps - first).min(f.steps_per_dispatch) as u32,
+                first_step: first as u32,
+                ..f.head
+            };
+            let spec = [bytemuck::bytes_of(&head), layers].concat();
+            self.ctx.queue.write_buffer(&f.spec, k as u64 * f.spec_stride, &spec);
         }
         let size = |n: usize| (n * std::mem::size_of::<T>()) as u64;
         // (per-layer buffer, fused buffer, element offset there, elements) for every tensor.
@@ -891,7 +889,7 @@ impl<T: Real> GpuEngine<T> {
                     fan_in: layer.fan_in() as u32,
                     fan_out: layer.fan_out() as u32,
                     batch: batch as u32,
-                    activation: layer.activation.gpu_code(),
+                    activation: contract::activation_code(layer.activation),
                     has_bias: u32::from(layer.bias.is_some()),
                     gather: u32::from(l == 0),
                     next_fan_out: if l < last {
@@ -899,7 +897,7 @@ impl<T: Real> GpuEngine<T> {
                     } else {
                         0
                     },
-                    loss: self.net.loss().gpu_code(),
+                    loss: contract::loss_code(self.net.loss()),
                     layer: l as u32,
                     optimizer: key.optimizer,
                     drop_in: if l == 0 { key.drop_input } else { key.drop_hidden },
@@ -1037,11 +1035,13 @@ impl<T: Real> GpuEngine<T> {
         q.write_buffer(&self.order, 0, bytemuck::cast_slice(order));
         let t0 = self.opt.map_or(0, |(_, t)| t) as u32;
         let seed = self.dropout_seed;
-        q.write_buffer(
-            &self.state,
-            0,
-            bytemuck::cast_slice(&[0, t0, seed as u32, (seed >> 32) as u32]),
-        );
+        let state = SubmissionState {
+            step: 0,
+            first_step: t0,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+        };
+        q.write_buffer(&self.state, 0, bytemuck::bytes_of(&state));
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("bprop steps"),
         });
@@ -1166,30 +1166,28 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         self.dropout_seed = hyper.dropout.map_or(0, |d| d.seed);
         self.ensure_params(ParamsKey {
             batch,
-            optimizer: optimizer.gpu_code(),
+            optimizer: contract::optimizer_code(&optimizer),
             drop_input,
             drop_hidden,
         })?;
         if self.opt.is_none_or(|(o, _)| o != optimizer) {
             self.write_optimizer_state(&OptimState::new(optimizer, &self.net));
         }
-        let k = optimizer.constants();
+        let [k0, k1, k2, k3] = contract::optimizer_constants(&optimizer).map(T::of);
         let scale = |p: f64| 1.0 / (1.0 - p);
         let (s_in, s_hidden) = hyper.dropout.map_or((1.0, 1.0), |d| (scale(d.input), scale(d.hidden)));
-        let consts = [
-            k[0],
-            k[1],
-            k[2],
-            k[3],
-            hyper.weight_decay,
-            hyper.max_norm.unwrap_or(0.0),
-            s_in,
-            s_hidden,
-        ]
-        .map(T::of);
-        self.ctx
-            .queue
-            .write_buffer(&self.scal, 0, bytemuck::cast_slice(&consts));
+        let scalars = Scalars {
+            k0,
+            k1,
+            k2,
+            k3,
+            l2: T::of(hyper.weight_decay),
+            max_norm: T::of(hyper.max_norm.unwrap_or(0.0)),
+            drop_in_scale: T::of(s_in),
+            drop_hidden_scale: T::of(s_hidden),
+            byte_divisor: T::of(self.byte_inputs.as_ref().map_or(1.0, |b| b.divisor)),
+        };
+        self.ctx.queue.write_buffer(&self.scal, 0, bytemuck::bytes_of(&scalars));
         self.max_norm = hyper.max_norm.is_some();
         let fused = self.fused_route(batch, hyper)?;
         if let Some(caps) = fused {
@@ -1203,12 +1201,16 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         for chunk in order.chunks(STEPS_PER_SUBMISSION * batch) {
             let steps = chunk.len() / batch;
             let t0 = self.opt.map_or(0, |(_, t)| t);
-            let per_step: Vec<T> = (0..steps as u64)
-                .flat_map(|s| {
+            let per_step: Vec<StepValues<T>> = (0..steps as u64)
+                .map(|s| {
                     let v = hyper.step_values(t0 + s);
-                    [v.lr, v.c1, v.c2, 0.0]
+                    StepValues {
+                        lr: T::of(v.lr),
+                        c1: T::of(v.c1),
+                        c2: T::of(v.c2),
+                        pad: T::zero(),
+                    }
                 })
-                .map(T::of)
                 .collect();
             self.ctx
                 .queue

@@ -1,8 +1,10 @@
-//! The GPU path: adapter selection and device ([`context`]), WGSL sources and pipelines
+//! The GPU path: adapter selection and device ([`context`]), the host–shader contract
+//! ([`contract`]: codes, shared structs, bindings), WGSL variants and pipelines
 //! ([`shaders`]), and the training engine ([`engine`]). The shaders themselves are in
 //! `shaders/`, one file per pass.
 
 pub mod context;
+pub mod contract;
 pub mod engine;
 pub mod shaders;
 

@@ -1,11 +1,18 @@
-//! WGSL sources and compute pipelines. Each pass is one file in `shaders/`, compiled with
-//! the precision prelude (`real_f32.wgsl` or `real_f64.wgsl`) and `common.wgsl` in front.
+//! WGSL sources and compute pipelines. Each pass is one file in `shaders/`; every compiled
+//! variant is named by one [`ShaderKey`] (pass, precision, input kind, tile, fused
+//! capacities), whose [`ShaderKey::source`] assembles, in this order: the precision prelude
+//! (`real_f32.wgsl` or `real_f64.wgsl`), the contract's generated header
+//! ([`contract::wgsl_header`]), `common.wgsl`, the variant's constants (tile sizes, fused
+//! capacities, the input's element type), the tile helpers for tiled passes, the pass, and
+//! the files it includes ([`Pass::includes`]), listed explicitly, never found by searching
+//! the text, and never edited by text replacement.
 
 use crate::error::{BpropError, Result};
-use crate::model::{Precision, Real};
+use crate::gpu::contract::{self, Access};
+use crate::model::Precision;
 
 /// The passes of a training step, one WGSL file each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Pass {
     /// `forward.wgsl`: z = W a + b, a = f(z).
     Forward,
@@ -51,28 +58,31 @@ impl Pass {
         Pass::Fused,
     ];
 
-    /// The kinds of group 0's bindings, in binding order, as the WGSL file declares them.
-    /// Explicit (not derived from the shader) so that a plain pass and its tiled twin share
-    /// one bind group layout, and so one bind group serves both pipelines.
-    ///
-    /// Binding 0, the layer's `LayerParams`, is a read-only *storage* buffer, not a uniform
-    /// buffer: lavapipe (Mesa 22.3) inlines uniform values that steer loops and branches
-    /// into specialised shader variants, and with these passes it recompiled the forward
-    /// pass at every dispatch (5 ms and ~40 KB of JIT code each, never freed). Storage
-    /// reads are not inlined. The cost is one more storage binding per pass (9 at most),
-    /// which the adapter's own limits allow (checked when an engine is built).
-    pub fn bindings(self) -> &'static [Binding] {
-        use Binding::{Read as R, Write as W};
+    /// Group 0's bindings, in order ([`contract::bindings`]).
+    pub fn bindings(self) -> &'static [contract::Slot] {
+        contract::bindings(self)
+    }
+
+    /// The files appended after the pass's own (in this order): the shared input reader
+    /// of the tiled forward and gradient passes, the input's element reader for the passes
+    /// that bind `a_in`, and the optimizer's rule for the passes that update parameters.
+    pub fn includes(self) -> &'static [Include] {
         match self {
-            Pass::Forward | Pass::ForwardTiled => &[R, R, R, R, R, R, R, W, W],
-            Pass::Softmax | Pass::MaxNorm => &[R, R, W],
-            Pass::OutputDelta => &[R, R, R, R, R, R, R, W, W],
-            Pass::HiddenDelta | Pass::HiddenDeltaTiled => &[R, R, R, R, R, W, R],
-            Pass::Gradient | Pass::GradientTiled => &[R, R, R, R, R, W, W, R],
-            Pass::Update => &[R, R, R, R, R, R, W, W, W],
-            Pass::Advance => &[W],
-            Pass::Fused => &[R, R, R, R, R, R, W, W, W],
+            Pass::Forward | Pass::Gradient => &[Include::LoadIn],
+            Pass::ForwardTiled | Pass::GradientTiled => &[Include::InputAt, Include::LoadIn],
+            Pass::Update | Pass::Fused => &[Include::Optim],
+            Pass::Softmax
+            | Pass::OutputDelta
+            | Pass::HiddenDelta
+            | Pass::HiddenDeltaTiled
+            | Pass::MaxNorm
+            | Pass::Advance => &[],
         }
+    }
+
+    /// Whether the pass binds the layer's input `a_in`, and so has a byte-reading variant.
+    pub fn reads_input(self) -> bool {
+        self.includes().contains(&Include::LoadIn)
     }
 
     /// Whether this is a tiled pass (tile.wgsl, fixed 16 × 16 workgroups).
@@ -116,14 +126,31 @@ impl Pass {
     }
 }
 
-/// How a pass reads its input `a_in` (see common.wgsl).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A WGSL file appended to a pass ([`Pass::includes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Include {
+    /// `input.wgsl`: `input_at`, the layer's input with the gather and dropout applied.
+    InputAt,
+    /// `load_real.wgsl` or `load_bytes.wgsl` (by [`Input`]): `load_in`, one element of `a_in`.
+    LoadIn,
+    /// `optim.wgsl`: `step_param`, the optimizer's rule.
+    Optim,
+}
+
+/// How a pass reads its input `a_in` (`InputWord`, `load_in`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Input {
     /// `array<real>`: activations, or a dataset stored in `real`.
+    #[default]
     Real,
-    /// `array<u32>` of packed bytes, x = byte / `scal[8]`: a byte-coded dataset (MNIST) kept
-    /// at a quarter of f32's size, for layer 0's forward and gradient passes.
+    /// `array<u32>` of packed bytes, x = byte / `scal.byte_divisor`: a byte-coded dataset
+    /// (MNIST) kept at a quarter of f32's size, for layer 0's forward and gradient passes.
     Bytes,
+}
+
+impl Input {
+    /// Both kinds.
+    pub const ALL: [Input; 2] = [Input::Real, Input::Bytes];
 }
 
 /// The output block of a tiled pass's workgroup (`tile.wgsl`): 16 × 16 invocations, each
@@ -161,8 +188,8 @@ impl Tile {
         16 * self.per_invocation()
     }
 
-    /// The constants `tile.wgsl` is written over.
-    fn constants(self) -> String {
+    /// The constants `tile.wgsl` is written over, as WGSL.
+    pub fn constants(self) -> String {
         let rt = self.per_invocation();
         format!(
             "const RT: u32 = {rt}u;\nconst TILE: u32 = {}u;\nconst TK: u32 = 16u;\n\
@@ -195,57 +222,144 @@ impl std::str::FromStr for Tile {
     }
 }
 
-/// The complete WGSL source of `pass` in precision `T`, reading real-valued inputs.
-pub fn source<T: Real>(pass: Pass) -> String {
-    source_with::<T>(pass, Input::Real)
+/// Everything that makes one compiled variant of a pass different from another. Every
+/// pipeline the engine builds comes from one key, and `tests/shaders.rs` validates the
+/// source of every key [`ShaderKey::all`] lists, with no device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ShaderKey {
+    /// The pass.
+    pub pass: Pass,
+    /// `real`'s type.
+    pub precision: Precision,
+    /// How `a_in` is read (only for passes that [read an input](Pass::reads_input); else
+    /// [`Input::Real`]).
+    pub input: Input,
+    /// The output block of a tiled pass (only for [`Pass::is_tiled`]; else the default).
+    pub tile: Tile,
+    /// The workgroup arrays of [`Pass::Fused`] (only for it; else `None`).
+    pub caps: Option<FusedCaps>,
 }
 
-/// [`source_tiled`] with the default tile.
-pub fn source_with<T: Real>(pass: Pass, input: Input) -> String {
-    source_tiled::<T>(pass, input, Tile::default())
-}
-
-/// The complete WGSL source of `pass` in precision `T`: prelude, common definitions, the
-/// tile helpers for tiled passes (with `tile`'s constants), the pass, for passes that read
-/// the layer's input through `input_at` that function (`input.wgsl`), for passes that read
-/// `a_in` its `load_in`, and for the passes that update parameters the optimizer's rule
-/// (`optim.wgsl`).
-pub fn source_tiled<T: Real>(pass: Pass, input: Input, tile: Tile) -> String {
-    let prelude = if T::PRECISION == Precision::F64 {
-        include_str!("../../shaders/real_f64.wgsl")
-    } else {
-        include_str!("../../shaders/real_f32.wgsl")
-    };
-    let tile = if pass.is_tiled() {
-        format!("{}{}", tile.constants(), include_str!("../../shaders/tile.wgsl"))
-    } else {
-        String::new()
-    };
-    let mut body = pass.body().to_string();
-    if body.contains("input_at(") {
-        body.push('\n');
-        body.push_str(include_str!("../../shaders/input.wgsl"));
+impl ShaderKey {
+    /// `pass` in `precision`, reading real-valued inputs, with the default tile; the
+    /// fused kernel with one-element arrays (use [`ShaderKey::fused`] for a network).
+    pub fn new(pass: Pass, precision: Precision) -> Self {
+        ShaderKey {
+            pass,
+            precision,
+            input: Input::Real,
+            tile: Tile::default(),
+            caps: (pass == Pass::Fused).then_some(FusedCaps::MIN),
+        }
     }
-    if body.contains("load_in(") {
-        let load_in = match input {
-            Input::Real => "\nfn load_in(i: u32) -> real {\n    return a_in[i];\n}\n",
-            Input::Bytes => {
-                body = body.replace("a_in: array<real>;", "a_in: array<u32>;");
-                "\n// x = byte i of the packed array / d (d = scal[8], e.g. 255 for pixels)\n\
-                 fn load_in(i: u32) -> real {\n    \
-                 return real((a_in[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu) / scal[8];\n}\n"
+
+    /// The fused kernel for arrays of `caps`.
+    pub fn fused(precision: Precision, caps: FusedCaps) -> Self {
+        ShaderKey {
+            caps: Some(caps),
+            ..ShaderKey::new(Pass::Fused, precision)
+        }
+    }
+
+    /// This key reading `input` (ignored by passes without `a_in`).
+    pub fn with_input(self, input: Input) -> Self {
+        let input = if self.pass.reads_input() { input } else { Input::Real };
+        ShaderKey { input, ..self }
+    }
+
+    /// This key with `tile` (ignored by passes that are not tiled).
+    pub fn with_tile(self, tile: Tile) -> Self {
+        let tile = if self.pass.is_tiled() { tile } else { Tile::default() };
+        ShaderKey { tile, ..self }
+    }
+
+    /// Every variant there is, up to the fused kernel's capacities (taken once, at
+    /// [`FusedCaps::MIN`]): each pass × precision × input kind it can read × tile size
+    /// it can take.
+    pub fn all() -> Vec<ShaderKey> {
+        let mut keys = Vec::new();
+        for precision in [Precision::F32, Precision::F64] {
+            for pass in Pass::ALL {
+                let inputs: &[Input] = if pass.reads_input() {
+                    &Input::ALL
+                } else {
+                    &[Input::Real]
+                };
+                let tiles: &[Tile] = if pass.is_tiled() { &Tile::ALL } else { &[Tile::T64] };
+                for &input in inputs {
+                    for &tile in tiles {
+                        keys.push(ShaderKey::new(pass, precision).with_input(input).with_tile(tile));
+                    }
+                }
             }
+        }
+        keys
+    }
+
+    /// The workgroup size to give the `WG` override, for passes that have it: the tiled
+    /// passes and `advance.wgsl` fix theirs; the fused kernel's is chosen per network.
+    fn default_workgroup(self) -> Option<u32> {
+        match self.pass {
+            Pass::Advance | Pass::ForwardTiled | Pass::HiddenDeltaTiled | Pass::GradientTiled => None,
+            _ => Some(WORKGROUP),
+        }
+    }
+
+    /// The complete WGSL source of this variant (the module's doc gives the order).
+    pub fn source(&self) -> String {
+        let prelude = match self.precision {
+            Precision::F32 => include_str!("../../shaders/real_f32.wgsl"),
+            Precision::F64 => include_str!("../../shaders/real_f64.wgsl"),
         };
-        body.push_str(load_in);
+        let mut s = format!(
+            "{prelude}\n{}\n{}\n",
+            contract::wgsl_header(),
+            include_str!("../../shaders/common.wgsl")
+        );
+        s.push_str("// Constants of this variant (src/gpu/shaders.rs, ShaderKey).\n");
+        if self.pass.is_tiled() {
+            s.push_str(&self.tile.constants());
+        }
+        if let Some(caps) = self.caps {
+            s.push_str(&caps.constants());
+        }
+        if self.pass.reads_input() {
+            let word = match self.input {
+                Input::Real => "real",
+                Input::Bytes => "u32",
+            };
+            s.push_str(&format!("alias InputWord = {word};\n"));
+        }
+        if self.pass.is_tiled() {
+            s.push('\n');
+            s.push_str(include_str!("../../shaders/tile.wgsl"));
+        }
+        s.push('\n');
+        s.push_str(self.pass.body());
+        for include in self.pass.includes() {
+            s.push('\n');
+            s.push_str(match (include, self.input) {
+                (Include::InputAt, _) => include_str!("../../shaders/input.wgsl"),
+                (Include::LoadIn, Input::Real) => include_str!("../../shaders/load_real.wgsl"),
+                (Include::LoadIn, Input::Bytes) => include_str!("../../shaders/load_bytes.wgsl"),
+                (Include::Optim, _) => include_str!("../../shaders/optim.wgsl"),
+            });
+        }
+        s
     }
-    if matches!(pass, Pass::Update | Pass::Fused) {
-        body.push('\n');
-        body.push_str(include_str!("../../shaders/optim.wgsl"));
+
+    /// A label naming the variant (file, precision, input, tile), for pipelines and errors.
+    pub fn label(&self) -> String {
+        let mut l = format!("shaders/{} ({}", self.pass.file(), self.precision);
+        if self.input == Input::Bytes {
+            l.push_str(", byte inputs");
+        }
+        if self.pass.is_tiled() {
+            l.push_str(&format!(", {} tiles", self.tile));
+        }
+        l.push(')');
+        l
     }
-    format!(
-        "{prelude}\n{}\n{tile}\n{body}",
-        include_str!("../../shaders/common.wgsl")
-    )
 }
 
 /// The most storage buffers any pass binds (forward, output delta, update: 9).
@@ -253,41 +367,27 @@ pub fn max_storage_bindings() -> u32 {
     Pass::ALL.iter().map(|p| p.bindings().len() as u32).max().unwrap_or(0)
 }
 
-/// Workgroup memory a tiled pass with `tile` needs: two slices of TILE × 16 elements
-/// (`tile.wgsl`).
-pub fn tiled_workgroup_bytes<T: Real>(tile: Tile) -> u32 {
-    2 * tile.size() * 16 * std::mem::size_of::<T>() as u32
+/// Workgroup memory a tiled pass with `tile` needs in `precision`: two slices of
+/// TILE × 16 elements (`tile.wgsl`).
+pub fn tiled_workgroup_bytes(precision: Precision, tile: Tile) -> u32 {
+    2 * tile.size() * 16 * precision.bytes() as u32
 }
-
-/// Index of layer 0's leaky slope in the `scal` buffer (`SLOPE_BASE` in common.wgsl); the
-/// optimizer's constants, λ, the max-norm, the dropout scales and the byte divisor come first.
-pub const SLOPE_BASE: usize = 9;
 
 /// The workgroup size used for every 1-D and 2-D pass (the `WG` override constant).
 /// 64 is a multiple of every vendor's SIMD width (32 NVIDIA, 64 AMD, 8–16 Intel, 8 lavapipe).
 pub const WORKGROUP: u32 = 64;
 
-/// The kind of one binding of a pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Binding {
-    /// `var<storage, read>`.
-    Read,
-    /// `var<storage, read_write>`.
-    Write,
-}
-
 /// Creates the bind group layout `bindings` describe (visible to compute shaders).
-pub fn bind_group_layout(device: &wgpu::Device, label: &str, bindings: &[Binding]) -> wgpu::BindGroupLayout {
+pub fn bind_group_layout(device: &wgpu::Device, label: &str, bindings: &[contract::Slot]) -> wgpu::BindGroupLayout {
     let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+        .map(|(i, (_, access))| wgpu::BindGroupLayoutEntry {
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
-                ty: match b {
-                    Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                    Binding::Write => wgpu::BufferBindingType::Storage { read_only: false },
+                ty: wgpu::BufferBindingType::Storage {
+                    read_only: *access == Access::Read,
                 },
                 has_dynamic_offset: false,
                 min_binding_size: None,
@@ -310,50 +410,15 @@ pub struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Compiles `pass` for precision `T` on `device`, turning validation errors into
-/// [`BpropError::Gpu`] that names the file.
-pub fn build<T: Real>(device: &wgpu::Device, pass: Pass) -> Result<Kernel> {
-    build_with_layout::<T>(device, pass, None)
-}
-
-/// Compiles `pass` with group 0 laid out as `layout` (a twin's, so that one bind group
-/// serves both pipelines), or as [`Pass::bindings`] describes when `None`.
-pub fn build_with_layout<T: Real>(
-    device: &wgpu::Device,
-    pass: Pass,
-    layout: Option<&wgpu::BindGroupLayout>,
-) -> Result<Kernel> {
-    build_variant::<T>(device, pass, layout, Input::Real)
-}
-
-/// [`build_with_layout`] for a given way of reading the input.
-pub fn build_variant<T: Real>(
-    device: &wgpu::Device,
-    pass: Pass,
-    layout: Option<&wgpu::BindGroupLayout>,
-    input: Input,
-) -> Result<Kernel> {
-    build_tiled::<T>(device, pass, layout, input, Tile::default())
-}
-
-/// [`build_variant`] with the tile size of a tiled pass (ignored by the others).
-pub fn build_tiled<T: Real>(
-    device: &wgpu::Device,
-    pass: Pass,
-    layout: Option<&wgpu::BindGroupLayout>,
-    input: Input,
-    tile: Tile,
-) -> Result<Kernel> {
-    let wg = if pass == Pass::Advance || pass.is_tiled() {
-        None
-    } else {
-        Some(WORKGROUP)
-    };
-    compile::<T>(device, pass, source_tiled::<T>(pass, input, tile), layout, wg)
+/// Compiles the variant `key` on `device`, with group 0 laid out as `layout` (a twin's, so
+/// that one bind group serves both pipelines) or as [`Pass::bindings`] describes when
+/// `None`, turning validation errors into [`BpropError::Gpu`] that names the variant.
+pub fn build(device: &wgpu::Device, key: ShaderKey, layout: Option<&wgpu::BindGroupLayout>) -> Result<Kernel> {
+    compile(device, key, layout, key.default_workgroup())
 }
 
 /// The workgroup arrays of [`Pass::Fused`], in elements (`CAP_*` in fused.wgsl).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FusedCaps {
     /// Every weight and bias of the network.
     pub params: usize,
@@ -366,42 +431,54 @@ pub struct FusedCaps {
 }
 
 impl FusedCaps {
-    /// Workgroup memory the arrays take in precision `T`.
-    pub fn bytes<T: Real>(&self) -> usize {
-        (self.params + self.activations + self.deltas + self.z) * std::mem::size_of::<T>()
-    }
-}
+    /// One element each: the smallest arrays (for validating the kernel's source).
+    pub const MIN: FusedCaps = FusedCaps {
+        params: 1,
+        activations: 1,
+        deltas: 1,
+        z: 1,
+    };
 
-/// The WGSL source of [`Pass::Fused`] with its workgroup arrays sized by `caps`.
-pub fn fused_source<T: Real>(caps: FusedCaps) -> String {
-    let mut src = source::<T>(Pass::Fused);
-    for (name, n) in [
-        ("CAP_P", caps.params),
-        ("CAP_ACT", caps.activations),
-        ("CAP_DELTA", caps.deltas),
-        ("CAP_Z", caps.z),
-    ] {
-        let line = format!("const {name}: u32 = 1u;");
-        debug_assert!(src.contains(&line), "fused.wgsl declares {line}");
-        src = src.replace(&line, &format!("const {name}: u32 = {}u;", n.max(1)));
+    /// Workgroup memory the arrays take in `precision`.
+    pub fn bytes(&self, precision: Precision) -> usize {
+        (self.params + self.activations + self.deltas + self.z) * precision.bytes()
     }
-    src
+
+    /// The arrays' sizes as the WGSL constants `fused.wgsl` declares its arrays with
+    /// (`CAP_*`, at least 1).
+    pub fn constants(&self) -> String {
+        [
+            ("CAP_P", self.params),
+            ("CAP_ACT", self.activations),
+            ("CAP_DELTA", self.deltas),
+            ("CAP_Z", self.z),
+        ]
+        .iter()
+        .map(|(name, n)| format!("const {name}: u32 = {}u;\n", n.max(&1)))
+        .collect()
+    }
 }
 
 /// Compiles [`Pass::Fused`] for arrays of `caps` and workgroups of `wg` invocations. Its
 /// binding 0 (`spec`) takes a dynamic offset (one copy per dispatch of a submission) and
 /// `spec_bytes` bytes from there.
-pub fn build_fused<T: Real>(device: &wgpu::Device, caps: FusedCaps, wg: u32, spec_bytes: u64) -> Result<Kernel> {
+pub fn build_fused(
+    device: &wgpu::Device,
+    precision: Precision,
+    caps: FusedCaps,
+    wg: u32,
+    spec_bytes: u64,
+) -> Result<Kernel> {
     let entries: Vec<wgpu::BindGroupLayoutEntry> = Pass::Fused
         .bindings()
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+        .map(|(i, (_, access))| wgpu::BindGroupLayoutEntry {
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
                 ty: wgpu::BufferBindingType::Storage {
-                    read_only: *b == Binding::Read,
+                    read_only: *access == Access::Read,
                 },
                 has_dynamic_offset: i == 0,
                 min_binding_size: if i == 0 {
@@ -417,36 +494,36 @@ pub fn build_fused<T: Real>(device: &wgpu::Device, caps: FusedCaps, wg: u32, spe
         label: Some(Pass::Fused.file()),
         entries: &entries,
     });
-    compile::<T>(device, Pass::Fused, fused_source::<T>(caps), Some(&layout), Some(wg))
+    compile(device, ShaderKey::fused(precision, caps), Some(&layout), Some(wg))
 }
 
-/// Compiles `source` as `pass`, with the override `WG` set to `wg` when given, turning
-/// validation errors into [`BpropError::Gpu`] that names the file.
-fn compile<T: Real>(
+/// Compiles `key`'s source, with the override `WG` set to `wg` when given, turning
+/// validation errors into [`BpropError::Gpu`] that names the variant.
+fn compile(
     device: &wgpu::Device,
-    pass: Pass,
-    source: String,
+    key: ShaderKey,
     layout: Option<&wgpu::BindGroupLayout>,
     wg: Option<u32>,
 ) -> Result<Kernel> {
+    let label = key.label();
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(pass.file()),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
+        label: Some(&label),
+        source: wgpu::ShaderSource::Wgsl(key.source().into()),
     });
     let wg_constant = [("WG", f64::from(wg.unwrap_or(WORKGROUP)))];
     let constants: &[(&str, f64)] = if wg.is_some() { &wg_constant } else { &[] };
     let layout = match layout {
         Some(l) => l.clone(),
-        None => bind_group_layout(device, pass.file(), pass.bindings()),
+        None => bind_group_layout(device, key.pass.file(), key.pass.bindings()),
     };
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(pass.file()),
+        label: Some(&label),
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(pass.file()),
+        label: Some(&label),
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("main"),
@@ -457,11 +534,7 @@ fn compile<T: Real>(
         cache: None,
     });
     if let Some(err) = pollster::block_on(scope.pop()) {
-        return Err(BpropError::Gpu(format!(
-            "shaders/{} ({}) does not build: {err}",
-            pass.file(),
-            T::NAME
-        )));
+        return Err(BpropError::Gpu(format!("{label} does not build: {err}")));
     }
     Ok(Kernel { pipeline, layout })
 }

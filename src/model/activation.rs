@@ -182,19 +182,6 @@ impl Activation {
         self.to_string()
     }
 
-    /// The code the WGSL shaders use for this activation (`shaders/common.wgsl`).
-    pub fn gpu_code(self) -> u32 {
-        match self {
-            Activation::Identity => 0,
-            Activation::Sigmoid => 1,
-            Activation::Tanh => 2,
-            Activation::Relu => 3,
-            Activation::LeakyRelu { .. } => 4,
-            // The forward shader writes a = z; a separate softmax pass normalises the row.
-            Activation::Softmax => 5,
-        }
-    }
-
     /// The slope for `leaky_relu`, 0 for the others.
     pub fn slope(self) -> f64 {
         match self {

@@ -220,17 +220,6 @@ impl Loss {
             Loss::BinaryCrossEntropy | Loss::CrossEntropy => None,
         }
     }
-
-    /// The code the WGSL shaders use for this loss (`shaders/output_delta.wgsl`).
-    pub fn gpu_code(self) -> u32 {
-        match self {
-            Loss::HalfSse => 0,
-            Loss::Mse => 1,
-            Loss::BinaryCrossEntropy => 2,
-            Loss::CrossEntropy => 3,
-            Loss::TanhError => 4,
-        }
-    }
 }
 
 impl fmt::Display for Loss {

@@ -106,39 +106,6 @@ impl Optimizer {
         delta_max: 50.0,
     };
 
-    /// The code the update shader switches on (`shaders/update.wgsl`).
-    pub fn gpu_code(&self) -> u32 {
-        match self {
-            Optimizer::Sgd => 0,
-            Optimizer::Momentum { .. } => 1,
-            Optimizer::Nesterov { .. } => 2,
-            Optimizer::Adam { .. } => 3,
-            Optimizer::IRpropMinus { .. } => 4,
-        }
-    }
-
-    /// The optimizer's constants in the order `shaders/update.wgsl` reads them:
-    /// [μ or β₁ or η⁺, β₂ or η⁻, ε or Δ_max, λ_w or Δ_min].
-    pub fn constants(&self) -> [f64; 4] {
-        match *self {
-            Optimizer::Sgd => [0.0; 4],
-            Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => [momentum, 0.0, 0.0, 0.0],
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                eps,
-                decoupled_decay,
-            } => [beta1, beta2, eps, decoupled_decay],
-            Optimizer::IRpropMinus {
-                eta_plus,
-                eta_minus,
-                delta_max,
-                delta_min,
-                ..
-            } => [eta_plus, eta_minus, delta_max, delta_min],
-        }
-    }
-
     /// Whether the rule keeps per-parameter state (all but plain SGD).
     pub fn has_state(&self) -> bool {
         !matches!(self, Optimizer::Sgd)
