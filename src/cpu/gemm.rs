@@ -15,7 +15,7 @@
 //! **The same bits as the loops.** Every output is one chain of fused multiply-adds in
 //! index order over each block of `KC` terms, from +0, and a block's chain s is stored as
 //! α·s + 0 (the first block) or added as c + α·s (later blocks), with one rounding: exactly
-//! what the loops in `kernels.rs` compute where `kernels::fused` holds, which is wherever
+//! what the loops in `kernels.rs` compute where `arith::fused` holds, which is wherever
 //! the microkernels run. So a product gives the same bits by either route, and the loops'
 //! threshold never changes a result.
 //!
@@ -34,7 +34,8 @@
 //! **No allocation per call.** Each thread keeps its packing buffers in a thread-local
 //! vector that grows to the largest product it has seen and is reused after that.
 
-use super::kernels::{fused, KC};
+use super::arith::KC;
+pub use super::arith::{isa, Isa};
 use super::pool::Disjoint;
 use crate::model::Real;
 use std::cell::Cell;
@@ -92,33 +93,6 @@ thread_local! {
     /// The calling thread's buffer for Cᵀ, when a product is computed transposed
     /// ([`transposed_is_smaller`]); grown to the largest such product and reused.
     static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
-}
-
-/// The instruction sets the microkernel is compiled for, chosen once at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// AVX-512F with FMA: 512-bit vectors.
-    Avx512,
-    /// AVX2 with FMA: 256-bit vectors.
-    Avx2,
-    /// Neither: matrixmultiply computes the product.
-    Portable,
-}
-
-/// The microkernel this CPU runs.
-pub fn isa() -> Isa {
-    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-    *ISA.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        if fused() {
-            return if std::arch::is_x86_feature_detected!("avx512f") {
-                Isa::Avx512
-            } else {
-                Isa::Avx2
-            };
-        }
-        Isa::Portable
-    })
 }
 
 /// What to do with a part of C as soon as it is final: `then(i, j, row)` receives

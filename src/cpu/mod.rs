@@ -25,6 +25,7 @@
 //! (`tests/alloc.rs` and `tests/alloc_pool.rs` count). Large products and large parameter
 //! updates use a pool of threads ([`threads`]), with the same bits for any count.
 
+mod arith;
 pub mod gemm;
 mod kernels;
 mod pool;
@@ -35,7 +36,8 @@ pub use kernels::{uses_loops, LOOPS_MAX_MIN_DIM, LOOPS_MAX_WORK};
 use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::Result;
 use crate::model::{Activation, Dataset, Dropout, Hyper, Layer, Network, OptimState, Optimizer, Real, StepValues};
-use kernels::{row, row_mut, Fused, MulAdd, Separate};
+use arith::{Fused, MulAdd, Separate};
+use kernels::{row, row_mut};
 use ndarray::{Array1, Array2};
 
 /// Storage of a matrix or vector that the passes read and write as one contiguous,
@@ -349,11 +351,11 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 /// dropped inputs ã_{l−1} = m_l ⊙ a_{l−1} each layer reads instead of a_{l−1}).
 pub fn forward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
     #[cfg(target_arch = "x86_64")]
-    if kernels::fused() {
+    if arith::fused() {
         // SAFETY: `fused` found FMA and AVX2 on this CPU.
         return unsafe { fma::forward(net, ws) };
     }
-    if kernels::fused() {
+    if arith::fused() {
         forward_with::<Fused, T, M, V>(net, ws);
     } else {
         forward_with::<Separate, T, M, V>(net, ws);
@@ -442,11 +444,11 @@ pub fn loss<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws:
 /// latter for layers with a bias).
 pub fn backward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
     #[cfg(target_arch = "x86_64")]
-    if kernels::fused() {
+    if arith::fused() {
         // SAFETY: `fused` found FMA and AVX2 on this CPU.
         return unsafe { fma::backward(net, ws) };
     }
-    if kernels::fused() {
+    if arith::fused() {
         backward_with::<Fused, T, M, V>(net, ws);
     } else {
         backward_with::<Separate, T, M, V>(net, ws);
@@ -772,12 +774,12 @@ fn update_with_state<T: Real>(rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut 
         fn avx2<T: Real>(rule: Rule<'_, T>, p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T]) {
             update_rules(rule, p, g, s0, s1);
         }
-        match gemm::isa() {
+        match arith::isa() {
             // SAFETY: `isa` found AVX-512F on this CPU.
-            gemm::Isa::Avx512 => return unsafe { avx512(rule, p, g, s0, s1) },
+            arith::Isa::Avx512 => return unsafe { avx512(rule, p, g, s0, s1) },
             // SAFETY: `isa` found AVX2 on this CPU.
-            gemm::Isa::Avx2 => return unsafe { avx2(rule, p, g, s0, s1) },
-            gemm::Isa::Portable => {}
+            arith::Isa::Avx2 => return unsafe { avx2(rule, p, g, s0, s1) },
+            arith::Isa::Portable => {}
         }
     }
     update_rules(rule, p, g, s0, s1);
@@ -1030,7 +1032,7 @@ fn max_norm<T: Real>(w: &mut [T], rows: usize, cols: usize, c: T) {
 /// fused multiply-adds become single instructions (the plain x86-64 build would call the
 /// C library's `fma` for each), and the element-wise loops use 256-bit vectors. The
 /// arithmetic is the same as elsewhere; only the instructions differ. Call only after
-/// `kernels::fused()` returned true.
+/// `arith::fused()` returned true.
 #[cfg(target_arch = "x86_64")]
 mod fma {
     use super::*;
@@ -1161,12 +1163,12 @@ impl<T: Real> CpuEngine<T> {
         let (net, buf) = (&mut self.net, &mut self.buf);
         let data = (x, y, n_in, n_out);
         #[cfg(target_arch = "x86_64")]
-        if kernels::fused() {
+        if arith::fused() {
             // SAFETY: `fused` found FMA and AVX2 on this CPU.
             unsafe { fma::train_steps(net, buf, data, order, batch, hyper, state, losses) };
             return Ok(());
         }
-        if kernels::fused() {
+        if arith::fused() {
             train_steps_with::<Fused, T>(net, buf, data, order, batch, hyper, state, losses);
         } else {
             train_steps_with::<Separate, T>(net, buf, data, order, batch, hyper, state, losses);
