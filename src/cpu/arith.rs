@@ -1,7 +1,7 @@
 //! The CPU path's arithmetic contract, shared by the loops (`kernels.rs`) and the packed
 //! product (`gemm.rs`) and imported by both from here (neither imports it from the other):
-//! which instructions this CPU offers ([`fused`], [`isa`]), how a multiply-add is rounded
-//! ([`MulAdd`]: [`Fused`] or [`Separate`]), and the length [`KC`] of the blocks every sum
+//! which instructions this CPU offers ([`has_fma`], [`isa`]), how a multiply-add is rounded
+//! ([`MulAdd`]: [`Fma`] or [`Separate`]), and the length [`KC`] of the blocks every sum
 //! is split into. Both routes compute every output of a product as the same chain of
 //! multiply-adds under this contract, so a product gives the same bits whichever route
 //! computes it (`kernels.rs`'s module doc).
@@ -14,13 +14,14 @@ use std::sync::OnceLock;
 /// before).
 pub const KC: usize = 256;
 
-/// Whether matrixmultiply's microkernels fuse multiply-adds on this CPU, as its own
-/// run-time selection decides: on x86-64, its FMA kernels need FMA and AVX2 (a CPU with
-/// AVX-512 has both); on aarch64 its NEON kernels fuse (read from its source, not tested
-/// here); elsewhere it rounds the product and the sum separately. Detected once.
-pub fn fused() -> bool {
-    static FUSED: OnceLock<bool> = OnceLock::new();
-    *FUSED.get_or_init(|| {
+/// Whether the products' multiply-adds are FMAs (one rounding, [`Fma`]) on this CPU, as
+/// matrixmultiply's own run-time selection decides for its microkernels: on x86-64, its
+/// FMA kernels need FMA and AVX2 (a CPU with AVX-512 has both); on aarch64 its NEON
+/// kernels use FMA (read from its source, not tested here); elsewhere it rounds the
+/// product and the sum separately ([`Separate`]). Detected once.
+pub fn has_fma() -> bool {
+    static HAS_FMA: OnceLock<bool> = OnceLock::new();
+    *HAS_FMA.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
             std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
@@ -52,7 +53,7 @@ pub fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if fused() {
+        if has_fma() {
             return if std::arch::is_x86_feature_detected!("avx512f") {
                 Isa::Avx512
             } else {
@@ -63,19 +64,19 @@ pub fn isa() -> Isa {
     })
 }
 
-/// How the loops round a multiply-add c + a·b: [`Fused`] or [`Separate`], chosen by [`fused`].
+/// How the loops round a multiply-add c + a·b: [`Fma`] or [`Separate`], chosen by [`has_fma`].
 pub trait MulAdd {
     /// c + a·b.
     fn madd<T: Real>(a: T, b: T, c: T) -> T;
 }
 
 /// One rounding: `a.mul_add(b, c)`.
-pub struct Fused;
+pub struct Fma;
 
 /// Two roundings: `a * b + c`.
 pub struct Separate;
 
-impl MulAdd for Fused {
+impl MulAdd for Fma {
     #[inline(always)]
     fn madd<T: Real>(a: T, b: T, c: T) -> T {
         a.mul_add(b, c)

@@ -12,10 +12,10 @@
 //! accumulators, below the register file's 32 and 16). Without AVX2 and FMA, or off
 //! x86-64, the product is matrixmultiply's ([`Isa::Portable`]).
 //!
-//! **The same bits as the loops.** Every output is one chain of fused multiply-adds in
+//! **The same bits as the loops.** Every output is one chain of FMAs (multiply-adds rounded once) in
 //! index order over each block of `KC` terms, from +0, and a block's chain s is stored as
 //! α·s + 0 (the first block) or added as c + α·s (later blocks), with one rounding: exactly
-//! what the loops in `kernels.rs` compute where `arith::fused` holds, which is wherever
+//! what the loops in `kernels.rs` compute where `arith::has_fma` holds, which is wherever
 //! the microkernels run. So a product gives the same bits by either route, and the loops'
 //! threshold never changes a result.
 //!
@@ -491,7 +491,7 @@ unsafe fn transpose_into<const W: usize>(src: *const f32, stride: usize, kc: usi
 
 /// A microkernel: one MR × NR tile of C from a packed A panel (kc terms of MR values) and
 /// a packed B panel (kc terms of NR values). Its accumulators are acc[i][j] =
-/// Σ_t a[t][i] b[t][j], one fused chain from +0 in term order; then the tile's first
+/// Σ_t a[t][i] b[t][j], one chain of FMAs from +0 in term order; then the tile's first
 /// `rows` × `cols` outputs are stored (`first`: α·acc + 0; for α = 1, acc + 0) or added
 /// (c + α·acc, one rounding): the loops' arithmetic (`kernels.rs`).
 trait Micro<T> {

@@ -27,14 +27,14 @@
 //! **The same bits on both routes.** Each output of a product is one chain of multiply-adds
 //! in index order, starting from +0, over blocks of [`KC`] terms; the chain of a block is
 //! scaled by α and added to the output (a block's first: to +0), as matrixmultiply, which
-//! earlier versions of bprop used for every product, computes it. Multiply-adds are fused
-//! (one rounding) on CPUs with FMA and AVX2 (and on aarch64) and rounded twice elsewhere
-//! (`arith::fused`). The loops and the packed product compute every output this way, so a
+//! earlier versions of bprop used for every product, computes it. Multiply-adds are FMAs
+//! (one rounding, [`Fma`](super::arith::Fma)) on CPUs with FMA and AVX2 (and on aarch64) and rounded twice elsewhere
+//! (`arith::has_fma`). The loops and the packed product compute every output this way, so a
 //! product gives the same bits whichever route computes it: the threshold and the thread
 //! count never change a result (the tests in this file compare the routes, and
 //! matrixmultiply, bit for bit). To keep
-//! fused multiply-adds fast where the build targets plain x86-64, the passes are compiled
-//! a second time with AVX2 and FMA enabled and chosen at run time (`cpu/mod.rs`).
+//! FMAs fast where the build targets plain x86-64, the passes are compiled
+//! a second time with AVX2 and FMA enabled and chosen at run time (`avx2_fma`).
 
 use super::arith::{MulAdd, KC};
 use super::gemm::{self, gemm, Strided};
@@ -437,7 +437,7 @@ fn gradient_gemm<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::arith::{fused, Fused, Separate};
+    use crate::cpu::arith::{has_fma, Fma, Separate};
     use ndarray::Array2;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -470,17 +470,17 @@ mod tests {
         );
         // Straight to the loops, whatever the size.
         for r in 0..b {
-            if fused() {
-                matvec::<Fused, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
-                combine_rows::<Fused, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
+            if has_fma() {
+                matvec::<Fma, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
+                combine_rows::<Fma, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
             } else {
                 matvec::<Separate, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
                 combine_rows::<Separate, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
             }
         }
         for i in 0..n_out {
-            if fused() {
-                combine_rows::<Fused, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
+            if has_fma() {
+                combine_rows::<Fma, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
             } else {
                 combine_rows::<Separate, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
             }
@@ -600,10 +600,10 @@ mod tests {
                 vec![T::zero(); b * n_in],
                 vec![T::zero(); n_out * n_in],
             );
-            if fused() {
-                forward_product::<Fused, T>(&a, &w, None, &mut z3, b, n_in, n_out);
-                delta_product::<Fused, T>(&delta, &w, &mut d3, b, n_out, n_in);
-                gradient_product::<Fused, T>(alpha, &delta, &a, &mut g3, b, n_out, n_in);
+            if has_fma() {
+                forward_product::<Fma, T>(&a, &w, None, &mut z3, b, n_in, n_out);
+                delta_product::<Fma, T>(&delta, &w, &mut d3, b, n_out, n_in);
+                gradient_product::<Fma, T>(alpha, &delta, &a, &mut g3, b, n_out, n_in);
             } else {
                 forward_product::<Separate, T>(&a, &w, None, &mut z3, b, n_in, n_out);
                 delta_product::<Separate, T>(&delta, &w, &mut d3, b, n_out, n_in);
@@ -627,7 +627,7 @@ mod tests {
 
     /// The products are matrixmultiply's bits (the route earlier versions of bprop took
     /// for every product), but for one case: matrixmultiply's edge tiles add later blocks
-    /// as c + (α s) rounded twice, its full tiles as one fused c + α s, as the loops and
+    /// as c + (α s) rounded twice, its full tiles as one FMA c + α s, as the loops and
     /// the packed product do; they agree when α = 1 or there is one block.
     fn packed_matches_matrixmultiply<T: Real>() {
         use ndarray::linalg::general_mat_mul;

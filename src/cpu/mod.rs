@@ -19,7 +19,7 @@
 //! generic in their storage: a [`Workspace`] holds ndarray arrays (for callers that want
 //! to read them; each access checks the layout), and [`CpuEngine`] trains on plain
 //! vectors, so a step of the seed's 2-2-1 network spends its time on arithmetic rather than
-//! on layout checks. Online training (batch 1, no dropout) takes a fused step
+//! on layout checks. Online training (batch 1, no dropout) takes an online step
 //! (`online_step`) with the same arithmetic. All buffers are sized once per batch size, so
 //! a training step allocates nothing after the first one of a given batch size
 //! (`tests/alloc.rs` and `tests/alloc_pool.rs` count). Large products and large parameter
@@ -36,7 +36,7 @@ pub use kernels::{uses_loops, LOOPS_MAX_MIN_DIM, LOOPS_MAX_WORK};
 use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::Result;
 use crate::model::{Activation, Dataset, Dropout, Hyper, Layer, Network, OptimState, Optimizer, Real, StepValues};
-use arith::{Fused, MulAdd, Separate};
+use arith::{Fma, MulAdd, Separate};
 use kernels::{row, row_mut};
 use ndarray::{Array1, Array2};
 
@@ -351,12 +351,12 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 /// dropped inputs ã_{l−1} = m_l ⊙ a_{l−1} each layer reads instead of a_{l−1}).
 pub fn forward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
     #[cfg(target_arch = "x86_64")]
-    if arith::fused() {
-        // SAFETY: `fused` found FMA and AVX2 on this CPU.
-        return unsafe { fma::forward(net, ws) };
+    if arith::has_fma() {
+        // SAFETY: `has_fma` found FMA and AVX2 on this CPU.
+        return unsafe { avx2_fma::forward(net, ws) };
     }
-    if arith::fused() {
-        forward_with::<Fused, T, M, V>(net, ws);
+    if arith::has_fma() {
+        forward_with::<Fma, T, M, V>(net, ws);
     } else {
         forward_with::<Separate, T, M, V>(net, ws);
     }
@@ -444,12 +444,12 @@ pub fn loss<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws:
 /// latter for layers with a bias).
 pub fn backward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
     #[cfg(target_arch = "x86_64")]
-    if arith::fused() {
-        // SAFETY: `fused` found FMA and AVX2 on this CPU.
-        return unsafe { fma::backward(net, ws) };
+    if arith::has_fma() {
+        // SAFETY: `has_fma` found FMA and AVX2 on this CPU.
+        return unsafe { avx2_fma::backward(net, ws) };
     }
-    if arith::fused() {
-        backward_with::<Fused, T, M, V>(net, ws);
+    if arith::has_fma() {
+        backward_with::<Fma, T, M, V>(net, ws);
     } else {
         backward_with::<Separate, T, M, V>(net, ws);
     }
@@ -868,7 +868,7 @@ fn train_steps_with<R: MulAdd, T: Real>(
 }
 
 /// One training step on the single sample in `buf` without dropout (online learning, the
-/// seed's rule): [`forward`], [`loss`], [`backward`] and [`optimizer_update`] fused layer
+/// seed's rule): [`forward`], [`loss`], [`backward`] and [`optimizer_update`] merged layer
 /// by layer. Every value is computed by the same operations in the same order as there,
 /// so the results are bit for bit the same (tests/alloc.rs and the engine tests compare);
 /// the step makes fewer passes: each layer's activation is applied as its outputs are
@@ -1029,22 +1029,22 @@ fn max_norm<T: Real>(w: &mut [T], rows: usize, cols: usize, c: T) {
 }
 
 /// The passes compiled with AVX2 and FMA, for x86-64 CPUs that have both: the products'
-/// fused multiply-adds become single instructions (the plain x86-64 build would call the
+/// multiply-adds rounded once ([`Fma`]) become single instructions (the plain x86-64 build would call the
 /// C library's `fma` for each), and the element-wise loops use 256-bit vectors. The
 /// arithmetic is the same as elsewhere; only the instructions differ. Call only after
-/// `arith::fused()` returned true.
+/// `arith::has_fma()` returned true.
 #[cfg(target_arch = "x86_64")]
-mod fma {
+mod avx2_fma {
     use super::*;
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn forward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
-        forward_with::<Fused, T, M, V>(net, ws);
+        forward_with::<Fma, T, M, V>(net, ws);
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn backward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
-        backward_with::<Fused, T, M, V>(net, ws);
+        backward_with::<Fma, T, M, V>(net, ws);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1059,7 +1059,7 @@ mod fma {
         state: &mut OptimState<T>,
         losses: &mut Vec<T>,
     ) {
-        train_steps_with::<Fused, T>(net, buf, data, order, batch, hyper, state, losses);
+        train_steps_with::<Fma, T>(net, buf, data, order, batch, hyper, state, losses);
     }
 }
 
@@ -1163,13 +1163,13 @@ impl<T: Real> CpuEngine<T> {
         let (net, buf) = (&mut self.net, &mut self.buf);
         let data = (x, y, n_in, n_out);
         #[cfg(target_arch = "x86_64")]
-        if arith::fused() {
-            // SAFETY: `fused` found FMA and AVX2 on this CPU.
-            unsafe { fma::train_steps(net, buf, data, order, batch, hyper, state, losses) };
+        if arith::has_fma() {
+            // SAFETY: `has_fma` found FMA and AVX2 on this CPU.
+            unsafe { avx2_fma::train_steps(net, buf, data, order, batch, hyper, state, losses) };
             return Ok(());
         }
-        if arith::fused() {
-            train_steps_with::<Fused, T>(net, buf, data, order, batch, hyper, state, losses);
+        if arith::has_fma() {
+            train_steps_with::<Fma, T>(net, buf, data, order, batch, hyper, state, losses);
         } else {
             train_steps_with::<Separate, T>(net, buf, data, order, batch, hyper, state, losses);
         }
