@@ -642,7 +642,9 @@ mod x86 {
     /// The CPU has AVX2; both blocks lie in memory the caller may read and write.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
-        let r = |i: usize| _mm256_loadu_ps(src.add(i * src_stride));
+        // Row i < 8 of the source block.
+        // SAFETY: called for i < 8 only: inside the block the caller may read.
+        let r = |i: usize| unsafe { _mm256_loadu_ps(src.add(i * src_stride)) };
         let (r0, r1, r2, r3, r4, r5, r6, r7) = (r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7));
         let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
         let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
@@ -652,7 +654,9 @@ mod x86 {
         let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
         let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
         let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
-        let w = |i: usize, v| _mm256_storeu_ps(dst.add(i * dst_stride), v);
+        // Row i < 8 of the destination block.
+        // SAFETY: called for i < 8 only: inside the block the caller may write.
+        let w = |i: usize, v| unsafe { _mm256_storeu_ps(dst.add(i * dst_stride), v) };
         w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
         w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
         w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
