@@ -33,6 +33,9 @@
 
 // Every public item carries a doc (clippy's -D warnings in .ci/run makes this an error).
 #![warn(missing_docs)]
+// Every unsafe operation sits in an `unsafe` block of its own, with its SAFETY comment,
+// also inside `unsafe fn`s (whose contract is the caller's side, not a licence).
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod bench;
 pub mod cpu;

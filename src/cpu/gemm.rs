@@ -12,10 +12,10 @@
 //! accumulators, below the register file's 32 and 16). Without AVX2 and FMA, or off
 //! x86-64, the product is matrixmultiply's ([`Isa::Portable`]).
 //!
-//! **The same bits as the loops.** Every output is one chain of fused multiply-adds in
+//! **The same bits as the loops.** Every output is one chain of FMAs (multiply-adds rounded once) in
 //! index order over each block of `KC` terms, from +0, and a block's chain s is stored as
 //! α·s + 0 (the first block) or added as c + α·s (later blocks), with one rounding: exactly
-//! what the loops in `kernels.rs` compute where `kernels::fused` holds, which is wherever
+//! what the loops in `kernels.rs` compute where `arith::has_fma` holds, which is wherever
 //! the microkernels run. So a product gives the same bits by either route, and the loops'
 //! threshold never changes a result.
 //!
@@ -34,7 +34,8 @@
 //! **No allocation per call.** Each thread keeps its packing buffers in a thread-local
 //! vector that grows to the largest product it has seen and is reused after that.
 
-use super::kernels::{fused, KC};
+use super::arith::KC;
+pub use super::arith::{isa, Isa};
 use super::pool::Disjoint;
 use crate::model::Real;
 use std::cell::Cell;
@@ -94,33 +95,6 @@ thread_local! {
     static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
 }
 
-/// The instruction sets the microkernel is compiled for, chosen once at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// AVX-512F with FMA: 512-bit vectors.
-    Avx512,
-    /// AVX2 with FMA: 256-bit vectors.
-    Avx2,
-    /// Neither: matrixmultiply computes the product.
-    Portable,
-}
-
-/// The microkernel this CPU runs.
-pub fn isa() -> Isa {
-    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-    *ISA.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        if fused() {
-            return if std::arch::is_x86_feature_detected!("avx512f") {
-                Isa::Avx512
-            } else {
-                Isa::Avx2
-            };
-        }
-        Isa::Portable
-    })
-}
-
 /// What to do with a part of C as soon as it is final: `then(i, j, row)` receives
 /// C[i, j..j + row.len()], on the thread that computed it, while the part is still in that
 /// core's cache. Every element of C is passed exactly once, on one thread. (A product
@@ -167,16 +141,21 @@ pub fn gemm_on<T: Real>(
     }
     #[cfg(target_arch = "x86_64")]
     {
+        // [`as_real`] with microkernel `$k` for `$u`, its tile size taken from the kernel
+        // (`Micro::MR`, `Micro::NR`): the packing needs it as constants.
+        macro_rules! with_kernel {
+            ($u:ty, $k:ty) => {
+                as_real::<T, $u, { <$k as Micro<$u>>::MR }, { <$k as Micro<$u>>::NR }, $k>(
+                    threads, alpha, a, b, c, m, k, n, then,
+                )
+            };
+        }
         let f32 = std::mem::size_of::<T>() == 4;
         match (isa(), f32) {
-            (Isa::Avx512, true) => {
-                return as_real::<T, f32, 8, 32, x86::Avx512F32>(threads, alpha, a, b, c, m, k, n, then)
-            }
-            (Isa::Avx512, false) => {
-                return as_real::<T, f64, 8, 16, x86::Avx512F64>(threads, alpha, a, b, c, m, k, n, then)
-            }
-            (Isa::Avx2, true) => return as_real::<T, f32, 6, 16, x86::Avx2F32>(threads, alpha, a, b, c, m, k, n, then),
-            (Isa::Avx2, false) => return as_real::<T, f64, 6, 8, x86::Avx2F64>(threads, alpha, a, b, c, m, k, n, then),
+            (Isa::Avx512, true) => return with_kernel!(f32, x86::Avx512F32),
+            (Isa::Avx512, false) => return with_kernel!(f64, x86::Avx512F64),
+            (Isa::Avx2, true) => return with_kernel!(f32, x86::Avx2F32),
+            (Isa::Avx2, false) => return with_kernel!(f64, x86::Avx2F64),
             (Isa::Portable, _) => {}
         }
     }
@@ -206,7 +185,7 @@ fn rows_then<T: Real>(threads: usize, c: &mut [T], n: usize, then: Option<&Then<
 
 /// [`split`] with microkernel `K`, written for `U` (f32 or f64), on operands of type T,
 /// which is `U` (`Real` is one of the two; `gemm_on` picks `U` by T's size), seen through
-/// bytemuck as what it is.
+/// bytemuck as what it is. `MR` and `NR` are `K::MR` and `K::NR` ([`band`] checks).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
@@ -227,7 +206,7 @@ fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
             cs: a.cs,
         }
     }
-    if transposed_is_smaller(m, n, MR, NR) {
+    if transposed_is_smaller(m, n, K::MR, K::NR) {
         // Cᵀ = Bᵀ Aᵀ: each output is the same chain of the same products (a·b = b·a
         // exactly), so the same bits, in fewer tiles; then C from Cᵀ, and `then` on C's rows.
         let mut store = SCRATCH.take();
@@ -239,7 +218,7 @@ fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
             let ct: &mut [U] = &mut bytemuck::cast_slice_mut(&mut store[..])[..m * n];
             let alpha_u: U = bytemuck::cast(alpha);
             let (bt, at) = (cast(b.t()), cast(a.t()));
-            split::<U, MR, NR>(threads, alpha_u, bt, at, ct, n, k, m, None, band::<U, MR, NR, K>);
+            split::<U, K>(threads, alpha_u, bt, at, ct, n, k, m, None, band::<U, MR, NR, K>);
             let c: &mut [U] = bytemuck::cast_slice_mut(&mut c[..]);
             for (i, row) in c.chunks_exact_mut(n).enumerate() {
                 for (j, v) in row.iter_mut().enumerate() {
@@ -253,7 +232,7 @@ fn as_real<T: Real, U: Real, const MR: usize, const NR: usize, K: Micro<U>>(
     let c = bytemuck::cast_slice_mut(c);
     // `then` for U: the same function, its rows seen through bytemuck as T again.
     let then_u = then.map(|then| move |i: usize, j: usize, row: &mut [U]| then(i, j, bytemuck::cast_slice_mut(row)));
-    split::<U, MR, NR>(
+    split::<U, K>(
         threads,
         bytemuck::cast(alpha),
         cast(a),
@@ -308,10 +287,11 @@ struct Band<'a, T> {
     then: Option<&'a Then<'a, T>>,
 }
 
-/// Cuts C into bands for up to `threads` threads and runs `kernel` on each.
+/// Cuts C into bands of whole tiles of microkernel `K` for up to `threads` threads and
+/// runs `kernel` on each.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn split<T: Real, const MR: usize, const NR: usize>(
+fn split<T: Real, K: Micro<T>>(
     threads: usize,
     alpha: T,
     a: Strided<'_, T>,
@@ -330,7 +310,7 @@ fn split<T: Real, const MR: usize, const NR: usize>(
     // prefetcher, it seems) the lines beside it: 128×10 · 10×800 with relu's f' after took
     // 35 µs on two threads by columns, 16 µs by rows, 28 µs on one.
     let by_rows = m >= n || 4 * k <= m;
-    let (len, tile) = if by_rows { (m, MR) } else { (n, NR) };
+    let (len, tile) = if by_rows { (m, K::MR) } else { (n, K::NR) };
     let tiles = len.div_ceil(tile);
     let work = m.saturating_mul(k).saturating_mul(n);
     let parts = threads.min(tiles).min((work / MIN_WORK_PER_THREAD).max(1)).max(1);
@@ -357,9 +337,13 @@ fn split<T: Real, const MR: usize, const NR: usize>(
 
 /// The blocked product of one band (module doc), on this thread's packing buffers, with
 /// microkernel `K`. Only [`gemm_on`] names a `K`, after [`isa`] found its instructions.
+/// `MR` and `NR` are `K::MR` and `K::NR`, as constants for the packing.
 fn band<T: Real, const MR: usize, const NR: usize, K: Micro<T>>(p: &Band<'_, T>) {
-    let nc_max = (NC_BYTES / std::mem::size_of::<T>()).div_ceil(NR) * NR;
-    let mc_max = MC.div_ceil(MR) * MR;
+    // The panels are packed MR and NR wide and the kernel reads K::MR and K::NR values a
+    // term: the same, or the tile calls below would read past their panels.
+    const { assert!(MR == K::MR && NR == K::NR, "the packing's panels are the kernel's tile") };
+    let nc_max = (NC_BYTES / std::mem::size_of::<T>()).div_ceil(K::NR) * K::NR;
+    let mc_max = MC.div_ceil(K::MR) * K::MR;
     let (a_len, b_len) = (mc_max * KC, nc_max * KC);
     // f64 words for both buffers, and 64 bytes to align the start.
     let words = (a_len + b_len) * std::mem::size_of::<T>() / 8 + 8;
@@ -380,15 +364,15 @@ fn band<T: Real, const MR: usize, const NR: usize, K: Micro<T>>(p: &Band<'_, T>)
                 for ic in p.rows.clone().step_by(mc_max) {
                     let mc = mc_max.min(p.rows.end - ic);
                     pack_a::<T, MR>(p.a, ic, mc, pc, kc, ap);
-                    for (jt, jr) in (0..nc).step_by(NR).enumerate() {
-                        let b_panel = &bp[jt * kc * NR..][..kc * NR];
-                        for (it, ir) in (0..mc).step_by(MR).enumerate() {
-                            let a_panel = &ap[it * kc * MR..][..kc * MR];
+                    for (jt, jr) in (0..nc).step_by(K::NR).enumerate() {
+                        let b_panel = &bp[jt * kc * K::NR..][..kc * K::NR];
+                        for (it, ir) in (0..mc).step_by(K::MR).enumerate() {
+                            let a_panel = &ap[it * kc * K::MR..][..kc * K::MR];
                             let (row, col) = (ic + ir, jc + jr);
                             // SAFETY: `isa` found K's instructions (see above); the panels
-                            // hold kc · MR and kc · NR values; the tile's rows and columns
-                            // lie inside this band of C, which no other thread writes, and
-                            // inside C (`split`).
+                            // hold kc · K::MR and kc · K::NR values (sliced so); the tile's
+                            // at most K::MR rows and K::NR columns lie inside this band of
+                            // C, which no other thread writes, and inside C (`split`).
                             unsafe {
                                 K::tile(
                                     kc,
@@ -396,8 +380,8 @@ fn band<T: Real, const MR: usize, const NR: usize, K: Micro<T>>(p: &Band<'_, T>)
                                     b_panel.as_ptr(),
                                     p.c.at(row * p.ldc + col),
                                     p.ldc,
-                                    MR.min(mc - ir),
-                                    NR.min(nc - jr),
+                                    K::MR.min(mc - ir),
+                                    K::NR.min(nc - jr),
                                     p.alpha,
                                     pc == 0,
                                 )
@@ -515,16 +499,25 @@ unsafe fn transpose_into<const W: usize>(src: *const f32, stride: usize, kc: usi
     }
 }
 
-/// A microkernel: one MR × NR tile of C from a packed A panel (kc terms of MR values) and
-/// a packed B panel (kc terms of NR values). Its accumulators are acc[i][j] =
-/// Σ_t a[t][i] b[t][j], one fused chain from +0 in term order; then the tile's first
-/// `rows` × `cols` outputs are stored (`first`: α·acc + 0; for α = 1, acc + 0) or added
+/// A microkernel: one [`MR`](Micro::MR) × [`NR`](Micro::NR) tile of C from a packed A
+/// panel (kc terms of MR values) and a packed B panel (kc terms of NR values); the packing
+/// ([`band`]) and the bands of whole tiles ([`split`]) take the tile size from here. Its
+/// accumulators are acc[i][j] = Σ_t a[t][i] b[t][j], one chain of FMAs from +0 in term
+/// order; then the tile's first `rows` × `cols` outputs are stored (`first`: α·acc + 0; for α = 1, acc + 0) or added
 /// (c + α·acc, one rounding): the loops' arithmetic (`kernels.rs`).
 trait Micro<T> {
+    /// Rows of the tile: values per term of the A panel.
+    const MR: usize;
+    /// Columns of the tile: values per term of the B panel.
+    const NR: usize;
+
+    /// The tile's outputs (above).
+    ///
     /// # Safety
-    /// The CPU has the kernel's instructions; `a` and `b` point to kc · MR and kc · NR
-    /// values; `c` is the tile's first output, with rows `ldc` apart, and the tile's
-    /// `rows` × `cols` outputs are this thread's to write.
+    /// The CPU has the kernel's instructions; `a` points to kc · [`Self::MR`] values and
+    /// `b` to kc · [`Self::NR`]; `rows` ≤ `Self::MR` and `cols` ≤ `Self::NR`; `c` is the
+    /// tile's first output, with rows `ldc` apart, and the tile's `rows` × `cols` outputs
+    /// are this thread's to read and write.
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile(
         kc: usize,
@@ -554,6 +547,9 @@ mod x86 {
             pub(super) struct $name;
 
             impl Micro<$t> for $name {
+                const MR: usize = $mr;
+                const NR: usize = $nr;
+
                 #[inline]
                 #[target_feature(enable = $feat)]
                 unsafe fn tile(
@@ -567,52 +563,71 @@ mod x86 {
                     alpha: $t,
                     first: bool,
                 ) {
-                    const V: usize = $nr / $w;
-                    let mut acc = [[$zero(); V]; $mr];
+                    const MR: usize = <$name as Micro<$t>>::MR;
+                    const NR: usize = <$name as Micro<$t>>::NR;
+                    // Vectors of W values per tile row.
+                    const V: usize = NR / $w;
+                    const { assert!(NR % $w == 0, "a tile row is whole vectors") };
+                    let mut acc = [[$zero(); V]; MR];
                     for t in 0..kc {
-                        let bt = b.add(t * $nr);
+                        // SAFETY: term t < kc of the B panel, NR values (the caller's
+                        // kc · NR).
+                        let bt = unsafe { b.add(t * NR) };
                         let mut bv = [$zero(); V];
                         for (v, bv) in bv.iter_mut().enumerate() {
-                            *bv = $loadu(bt.add(v * $w));
+                            // SAFETY: values v · W .. (v + 1) · W ≤ NR of that term.
+                            *bv = unsafe { $loadu(bt.add(v * $w)) };
                         }
-                        let at = a.add(t * $mr);
+                        // SAFETY: term t < kc of the A panel, MR values (the caller's
+                        // kc · MR).
+                        let at = unsafe { a.add(t * MR) };
                         for (i, acc_i) in acc.iter_mut().enumerate() {
                             // acc[i][j] = a[t][i] · b[t][j] + acc[i][j], one rounding
-                            let ai = $set1(*at.add(i));
+                            // SAFETY: value i < MR of that term.
+                            let ai = $set1(unsafe { *at.add(i) });
                             for (acc_iv, &bv) in acc_i.iter_mut().zip(&bv) {
                                 *acc_iv = $fmadd(ai, bv, *acc_iv);
                             }
                         }
                     }
                     let (alpha_v, zero) = ($set1(alpha), $zero());
-                    let mut edge = [0.0 as $t; $nr];
+                    let mut edge = [0.0 as $t; NR];
                     for (i, acc_i) in acc.iter().enumerate() {
                         if i >= rows {
                             break;
                         }
-                        let c_row = c.add(i * ldc);
+                        // SAFETY: row i < rows of the tile, whose rows are `ldc` apart
+                        // from `c` (the caller's).
+                        let c_row = unsafe { c.add(i * ldc) };
                         // A partial row goes through `edge`, full rows in place.
-                        let dst = if cols == $nr {
+                        let dst = if cols == NR {
                             c_row
                         } else {
                             if !first {
-                                std::ptr::copy_nonoverlapping(c_row, edge.as_mut_ptr(), cols);
+                                // SAFETY: the row's first `cols` < NR outputs are the
+                                // caller's; `edge` holds NR values, apart from C.
+                                unsafe { std::ptr::copy_nonoverlapping(c_row, edge.as_mut_ptr(), cols) };
                             }
                             edge.as_mut_ptr()
                         };
                         for (v, &s) in acc_i.iter().enumerate() {
-                            let p = dst.add(v * $w);
+                            // SAFETY: vector v < V of a row of NR values: the tile's row
+                            // of C when `cols` = NR (the caller's), else `edge`.
+                            let p = unsafe { dst.add(v * $w) };
                             let out = if !first {
-                                $fmadd(alpha_v, s, $loadu(p)) // c + α·s
+                                // SAFETY: as `p`.
+                                $fmadd(alpha_v, s, unsafe { $loadu(p) }) // c + α·s
                             } else if alpha == 1.0 {
                                 $add(s, zero) // s + 0
                             } else {
                                 $fmadd(alpha_v, s, zero) // α·s + 0
                             };
-                            $storeu(p, out);
+                            // SAFETY: as `p`.
+                            unsafe { $storeu(p, out) };
                         }
-                        if cols != $nr {
-                            std::ptr::copy_nonoverlapping(edge.as_ptr(), c_row, cols);
+                        if cols != NR {
+                            // SAFETY: as the copy into `edge` above.
+                            unsafe { std::ptr::copy_nonoverlapping(edge.as_ptr(), c_row, cols) };
                         }
                     }
                 }
@@ -627,7 +642,9 @@ mod x86 {
     /// The CPU has AVX2; both blocks lie in memory the caller may read and write.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
-        let r = |i: usize| _mm256_loadu_ps(src.add(i * src_stride));
+        // Row i < 8 of the source block.
+        // SAFETY: called for i < 8 only: inside the block the caller may read.
+        let r = |i: usize| unsafe { _mm256_loadu_ps(src.add(i * src_stride)) };
         let (r0, r1, r2, r3, r4, r5, r6, r7) = (r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7));
         let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
         let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
@@ -637,7 +654,9 @@ mod x86 {
         let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
         let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
         let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
-        let w = |i: usize, v| _mm256_storeu_ps(dst.add(i * dst_stride), v);
+        // Row i < 8 of the destination block.
+        // SAFETY: called for i < 8 only: inside the block the caller may write.
+        let w = |i: usize, v| unsafe { _mm256_storeu_ps(dst.add(i * dst_stride), v) };
         w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
         w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
         w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));

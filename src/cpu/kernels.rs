@@ -27,18 +27,18 @@
 //! **The same bits on both routes.** Each output of a product is one chain of multiply-adds
 //! in index order, starting from +0, over blocks of [`KC`] terms; the chain of a block is
 //! scaled by α and added to the output (a block's first: to +0), as matrixmultiply, which
-//! earlier versions of bprop used for every product, computes it. Multiply-adds are fused
-//! (one rounding) on CPUs with FMA and AVX2 (and on aarch64) and rounded twice elsewhere
-//! ([`fused`]). The loops and the packed product compute every output this way, so a
+//! earlier versions of bprop used for every product, computes it. Multiply-adds are FMAs
+//! (one rounding, [`Fma`](super::arith::Fma)) on CPUs with FMA and AVX2 (and on aarch64) and rounded twice elsewhere
+//! (`arith::has_fma`). The loops and the packed product compute every output this way, so a
 //! product gives the same bits whichever route computes it: the threshold and the thread
 //! count never change a result (the tests in this file compare the routes, and
 //! matrixmultiply, bit for bit). To keep
-//! fused multiply-adds fast where the build targets plain x86-64, the passes are compiled
-//! a second time with AVX2 and FMA enabled and chosen at run time (`cpu/mod.rs`).
+//! FMAs fast where the build targets plain x86-64, the passes are compiled
+//! a second time with AVX2 and FMA enabled and chosen at run time (`avx2_fma`).
 
+use super::arith::{MulAdd, KC};
 use super::gemm::{self, gemm, Strided};
 use crate::model::Real;
-use std::sync::OnceLock;
 
 /// Products with at most this many multiply-adds (m · k · n) run as loops. Measured on a
 /// 2-core Xeon (AVX-512), f64, against matrixmultiply (the large products' route then):
@@ -55,63 +55,10 @@ pub const LOOPS_MAX_WORK: usize = 1024;
 /// slower at batch 2.
 pub const LOOPS_MAX_MIN_DIM: usize = 2;
 
-/// The length of the blocks a sum is split into, by the loops and the packed product alike
-/// (matrixmultiply 0.3's `KC`, 256 for f32 and f64, which fixed the results bprop gave
-/// before).
-pub const KC: usize = 256;
-
 /// Whether the product of an (m, k) and a (k, n) matrix runs as loops (module doc).
 #[inline]
 pub fn uses_loops(m: usize, k: usize, n: usize) -> bool {
     m.min(k).min(n) <= LOOPS_MAX_MIN_DIM || m.saturating_mul(k).saturating_mul(n) <= LOOPS_MAX_WORK
-}
-
-/// Whether matrixmultiply's microkernels fuse multiply-adds on this CPU, as its own
-/// run-time selection decides: on x86-64, its FMA kernels need FMA and AVX2 (a CPU with
-/// AVX-512 has both); on aarch64 its NEON kernels fuse (read from its source, not tested
-/// here); elsewhere it rounds the product and the sum separately. Detected once.
-pub fn fused() -> bool {
-    static FUSED: OnceLock<bool> = OnceLock::new();
-    *FUSED.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
-        }
-        #[cfg(target_arch = "aarch64")]
-        {
-            true
-        }
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        {
-            false
-        }
-    })
-}
-
-/// How the loops round a multiply-add c + a·b: [`Fused`] or [`Separate`], chosen by [`fused`].
-pub trait MulAdd {
-    /// c + a·b.
-    fn madd<T: Real>(a: T, b: T, c: T) -> T;
-}
-
-/// One rounding: `a.mul_add(b, c)`.
-pub struct Fused;
-
-/// Two roundings: `a * b + c`.
-pub struct Separate;
-
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn madd<T: Real>(a: T, b: T, c: T) -> T {
-        a.mul_add(b, c)
-    }
-}
-
-impl MulAdd for Separate {
-    #[inline(always)]
-    fn madd<T: Real>(a: T, b: T, c: T) -> T {
-        a * b + c
-    }
 }
 
 /// An output from the chain `s` of its first block: α·s + 0, as matrixmultiply writes it
@@ -490,6 +437,7 @@ fn gradient_gemm<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::arith::{has_fma, Fma, Separate};
     use ndarray::Array2;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -522,17 +470,17 @@ mod tests {
         );
         // Straight to the loops, whatever the size.
         for r in 0..b {
-            if fused() {
-                matvec::<Fused, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
-                combine_rows::<Fused, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
+            if has_fma() {
+                matvec::<Fma, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
+                combine_rows::<Fma, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
             } else {
                 matvec::<Separate, T>(row(a, r, n_in), w, row_mut(&mut z, r, n_out));
                 combine_rows::<Separate, T>(T::one(), row(delta, r, n_out), 1, n_out, w, row_mut(&mut d, r, n_in));
             }
         }
         for i in 0..n_out {
-            if fused() {
-                combine_rows::<Fused, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
+            if has_fma() {
+                combine_rows::<Fma, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
             } else {
                 combine_rows::<Separate, T>(alpha, &delta[i..], n_out, b, a, row_mut(&mut g, i, n_in));
             }
@@ -652,10 +600,10 @@ mod tests {
                 vec![T::zero(); b * n_in],
                 vec![T::zero(); n_out * n_in],
             );
-            if fused() {
-                forward_product::<Fused, T>(&a, &w, None, &mut z3, b, n_in, n_out);
-                delta_product::<Fused, T>(&delta, &w, &mut d3, b, n_out, n_in);
-                gradient_product::<Fused, T>(alpha, &delta, &a, &mut g3, b, n_out, n_in);
+            if has_fma() {
+                forward_product::<Fma, T>(&a, &w, None, &mut z3, b, n_in, n_out);
+                delta_product::<Fma, T>(&delta, &w, &mut d3, b, n_out, n_in);
+                gradient_product::<Fma, T>(alpha, &delta, &a, &mut g3, b, n_out, n_in);
             } else {
                 forward_product::<Separate, T>(&a, &w, None, &mut z3, b, n_in, n_out);
                 delta_product::<Separate, T>(&delta, &w, &mut d3, b, n_out, n_in);
@@ -679,7 +627,7 @@ mod tests {
 
     /// The products are matrixmultiply's bits (the route earlier versions of bprop took
     /// for every product), but for one case: matrixmultiply's edge tiles add later blocks
-    /// as c + (α s) rounded twice, its full tiles as one fused c + α s, as the loops and
+    /// as c + (α s) rounded twice, its full tiles as one FMA c + α s, as the loops and
     /// the packed product do; they agree when α = 1 or there is one block.
     fn packed_matches_matrixmultiply<T: Real>() {
         use ndarray::linalg::general_mat_mul;

@@ -1,4 +1,5 @@
-//! A persistent pool of worker threads for the CPU path's large matrix products.
+//! A persistent pool of worker threads for the CPU path: large matrix products (with the
+//! work on their final blocks), large parameter updates, large batches' gathering.
 //!
 //! [`run`] splits one piece of work into `parts` numbered parts: the calling thread runs
 //! part 0 and workers 1..parts run the others, and [`run`] returns when all are done. The
