@@ -4,6 +4,7 @@
 //! [`num`]); the JSON format bypasses this and gives them in full.
 
 use super::{DeltaRule, Explanation, LayerStep, SeedComparison, Step};
+use crate::model::Activation;
 
 /// One piece of an explanation's layout.
 #[derive(Clone, Debug, PartialEq)]
@@ -592,7 +593,10 @@ fn seed_blocks(s: &SeedComparison, out: &mut Vec<Block>) {
         nb("`l1_error = l2_delta * w1`"),
         nb("`nonlin(l1, deriv=True)`"),
         nb("`w0 += l0.T.dot(l1_delta)`"),
-        nb("δ_1 = (W_2ᵀ δ_2) ⊙ a_1 (1 − a_1)"),
+        nb(&format!(
+            "δ_1 = (W_2ᵀ δ_2) ⊙ {}",
+            Activation::Sigmoid.derivative_formula("a_1")
+        )),
         nb("W_1 ← W_1 − η δ_1 xᵀ")
     )));
     let r = s.faulty_row;

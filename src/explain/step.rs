@@ -11,7 +11,6 @@ use super::record::{
 use crate::cpu::{self, Workspace};
 use crate::engine::StepTrace;
 use crate::error::{BpropError, Result};
-use crate::model::loss::tanh_error_width;
 use crate::model::{Activation, Dataset, Loss, Network};
 use crate::seed;
 use ndarray::Array2;
@@ -91,56 +90,11 @@ pub(super) fn plan(net: &Network<f64>, opts: &ExplainOptions) -> Result<Plan> {
     Ok(Plan { rows, view })
 }
 
-/// f(z) as a formula.
-pub(crate) fn function_formula(act: Activation) -> String {
-    match act {
-        Activation::Identity => "z".into(),
-        Activation::Sigmoid => "1 / (1 + e^−z)".into(),
-        Activation::Tanh => "tanh z".into(),
-        Activation::Relu => "max(0, z)".into(),
-        Activation::LeakyRelu { slope } => format!("z if z > 0, else {slope}·z"),
-        Activation::Softmax => "e^z_i / Σ_k e^z_k".into(),
-    }
-}
-
-/// f'(z) written in terms of a = f(z), as `Activation::derivative_from_output` computes it.
-pub(crate) fn derivative_formula(act: Activation) -> String {
-    match act {
-        // d/dz z = 1
-        Activation::Identity => "1".into(),
-        // σ'(z) = σ(z)(1 − σ(z)) = a (1 − a)
-        Activation::Sigmoid => "a (1 − a)".into(),
-        // tanh'(z) = 1 − tanh² z = 1 − a²
-        Activation::Tanh => "1 − a²".into(),
-        // relu'(z) = [z > 0] = [a > 0]
-        Activation::Relu => "1 if a > 0, else 0".into(),
-        // leaky'(z) = 1 if z > 0 else s, and z > 0 ⇔ a > 0 (s ≥ 0)
-        Activation::LeakyRelu { slope } => format!("1 if a > 0, else {slope}"),
-        // ∂a_i/∂z_j = a_i (δ_ij − a_j): a Jacobian, used only fused with cross-entropy
-        Activation::Softmax => "a_i (δ_ij − a_j) (fused with cross_entropy)".into(),
-    }
-}
-
-/// The per-sample loss as a formula.
-pub(crate) fn loss_formula(loss: Loss) -> String {
-    match loss {
-        Loss::HalfSse => "E = ½ Σ_k (y_k − a_k)²".into(),
-        Loss::Mse => "E = (1/n) Σ_k (y_k − a_k)²".into(),
-        Loss::BinaryCrossEntropy => "E = −Σ_k [y_k ln a_k + (1 − y_k) ln(1 − a_k)]".into(),
-        Loss::CrossEntropy => "E = −Σ_k y_k ln a_k".into(),
-        Loss::TanhError => {
-            "E = Σ_k φ(e_k), φ(e) = 2e·atanh e + ln(1 − e²), e = (a − y)/w (w = 2 for a tanh output, else 1; \
-             φ linear beyond |e| = 1 − 2⁻²³)"
-                .into()
-        }
-    }
-}
-
 pub(super) fn summary(net: &Network<f64>) -> NetworkSummary {
     NetworkSummary {
         sizes: net.sizes(),
         loss: net.loss().to_string(),
-        loss_formula: loss_formula(net.loss()),
+        loss_formula: net.loss().formula().to_string(),
         layers: net
             .layers()
             .iter()
@@ -150,8 +104,8 @@ pub(super) fn summary(net: &Network<f64>) -> NetworkSummary {
                 fan_in: layer.fan_in(),
                 fan_out: layer.fan_out(),
                 activation: layer.activation.to_string(),
-                function: function_formula(layer.activation),
-                derivative: derivative_formula(layer.activation),
+                function: layer.activation.formula(),
+                derivative: layer.activation.derivative_formula("a"),
                 bias: layer.bias.is_some(),
             })
             .collect(),
@@ -404,24 +358,20 @@ pub(super) fn explain_step(
 
 /// δ_l's formula for layer `l` (from 1), then what its factors are; parts split by "; ".
 fn delta_formula(rule: DeltaRule, l: usize, act: Activation, loss: Loss, n_out: usize) -> String {
-    let d = derivative_formula(act);
+    // f'(z) in terms of a, as the engine computes it (model::Activation)
+    let d = act.derivative_formula("a");
     match rule {
         DeltaRule::Chain => {
-            // sse: ∂E/∂a = a − y;  mse: ∂E/∂a = (2/n)(a − y);
-            // tanh_error: ∂E/∂a = φ'(e)/w = ln((1 + e)/(1 − e))/w, e = (a − y)/w
-            let de_da = match loss {
-                Loss::Mse => format!("(2/{n_out})(a − y)"),
-                Loss::TanhError => {
-                    let w: f64 = tanh_error_width(act);
-                    format!("ln((1 + e)/(1 − e))/{w}, e = (a − y)/{w}")
-                }
-                _ => "a − y".into(),
-            };
+            // ∂E/∂a as the engine computes it (model::Loss)
+            let de_da = loss
+                .output_gradient_formula(act, n_out)
+                .expect("a loss without a fused delta");
             format!("δ_{l} = ∂E/∂a_{l} ⊙ f'(z_{l}); ∂E/∂a = {de_da}, f'(z) = {d}")
         }
         // ∂E/∂a = (a − y)/(a(1 − a)), σ'(z) = a(1 − a): the product is a − y
         DeltaRule::FusedBce => {
-            format!("δ_{l} = a_{l} − y; bce with a sigmoid: (a − y)/(a (1 − a)) · a (1 − a) = a − y")
+            let s = Activation::Sigmoid.derivative_formula("a");
+            format!("δ_{l} = a_{l} − y; bce with a sigmoid: (a − y)/({s}) · {s} = a − y")
         }
         // ∂E/∂z_k = Σ_j (−y_j/a_j)·a_j (δ_jk − a_k) = a_k Σ_j y_j − y_k
         DeltaRule::FusedSoftmax => format!(
