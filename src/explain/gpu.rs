@@ -1,6 +1,7 @@
 //! The GPU twin: a GPU engine that traces the same step as the CPU path, from the same
 //! parameters, so that its gradients can be shown beside the CPU path's.
 
+use crate::driver::{self, AnyGpuEngine};
 use crate::engine::{Engine, LayerTrace, StepTrace};
 use crate::error::Result;
 use crate::gpu::{AdapterRequest, GpuEngine};
@@ -58,24 +59,17 @@ pub enum ExplainGpu {
 }
 
 impl ExplainGpu {
-    /// Opens the adapter `req` selects for `net` and `data`, in f64 when it has
-    /// `SHADER_F64`, else in f32.
+    /// Asks the driver for a GPU engine for `net` and `data` on the adapter `req` selects,
+    /// in f64 when it has `SHADER_F64`, else in f32 ([`driver::open_gpu_in`]).
     ///
     /// # Errors
     /// [`BpropError::NoAdapter`](crate::BpropError::NoAdapter) or
     /// [`BpropError::Gpu`](crate::BpropError::Gpu).
     pub fn open(req: &AdapterRequest, net: &Network<f64>, data: &Dataset<f64>) -> Result<Self> {
-        let (_, summary) = crate::gpu::context::pick(req, false)?;
-        if summary.f64 {
-            Ok(ExplainGpu::F64(crate::driver::open_gpu(req, net, data)?))
-        } else {
-            let data32 = Dataset::new(data.inputs().mapv(|v| v as f32), data.targets().mapv(|v| v as f32))?;
-            Ok(ExplainGpu::F32(crate::driver::open_gpu(
-                req,
-                &net.cast::<f32>(),
-                &data32,
-            )?))
-        }
+        Ok(match driver::open_gpu_in(req, None, net, data)? {
+            AnyGpuEngine::F32(e) => ExplainGpu::F32(e),
+            AnyGpuEngine::F64(e) => ExplainGpu::F64(e),
+        })
     }
 
     /// The engine as a [`GpuTwin`] for [`explain`](super::explain).
