@@ -33,8 +33,10 @@
 //! restricted to one layer ([`ExplainOptions::layer`]) and/or a range of neurons
 //! ([`ExplainOptions::neurons`]).
 //!
-//! Saved models cannot be explained yet: saving and loading models comes with a later
-//! issue; until then a network is given by its weights ([`Network::new`](crate::model::Network::new)).
+//! A network is given by its weights ([`Network::new`](crate::model::Network::new)) or read
+//! from a saved model: `bprop explain --model FILE` reads it with
+//! [`read_model`](crate::io::read_model), takes its network in f64, applies the model's
+//! input scaling to the `--input` samples and explains the step like any other.
 
 mod api;
 mod doc;
