@@ -393,6 +393,11 @@ fn a_network_too_large_to_show_is_refused_and_can_be_restricted() {
                 why.contains("--layer") && why.contains("--neurons") && why.contains("64"),
                 "{why}"
             );
+            // The message names the CLI's flags, not Rust fields.
+            assert!(
+                why.contains("--max-weights") && !why.contains("ExplainOptions"),
+                "{why}"
+            );
         }
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
@@ -677,7 +682,11 @@ fn cli_explain_writes_files_and_refuses_bad_input() {
     let out = bprop(&big);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--layer") && err.contains("--neurons"), "{err}");
+    assert!(
+        err.contains("--layer") && err.contains("--neurons") && err.contains("--max-weights"),
+        "{err}"
+    );
+    assert!(!err.contains("ExplainOptions"), "{err}");
     let restricted = [&big[..], &["--layer", "2", "--neurons", "0..=1"]].concat();
     let text = stdout_of(&bprop(&restricted));
     assert!(

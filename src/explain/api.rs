@@ -116,7 +116,8 @@ impl Explanation {
 /// [`BpropError::InvalidArgument`] for no samples, `steps` outside 1..=[`MAX_STEPS`], a
 /// learning rate that is not finite and positive, an invalid `fd_step`, a sample index out
 /// of range, or a view with more than `opts.max_weights` weights (the message says how to
-/// restrict it); the errors of [`Dataset::check_fits`]; GPU errors from `gpu`.
+/// restrict it, in the terms of `bprop explain`'s `--layer`, `--neurons` and
+/// `--max-weights`); the errors of [`Dataset::check_fits`]; GPU errors from `gpu`.
 pub fn explain(
     net: &Network<f64>,
     data: &Dataset<f64>,

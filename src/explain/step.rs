@@ -75,7 +75,7 @@ pub(super) fn plan(net: &Network<f64>, opts: &ExplainOptions) -> Result<Plan> {
             why: format!(
                 "an explanation shows at most {} weights (this network has {weights_total}); restrict what is \
                  shown with --layer L (one layer, 1..={n}) and/or --neurons a..b (neurons a to b−1 of the shown \
-                 layers, numbered from 0), or raise --max-weights (ExplainOptions::layer, neurons, max_weights)",
+                 layers, numbered from 0), or raise --max-weights",
                 opts.max_weights
             ),
         });
