@@ -646,11 +646,15 @@ fn seed_blocks(s: &SeedComparison, out: &mut Vec<Block>) {
         ],
         rows,
     }));
-    out.push(Block::Para(
-        "The listing's two rows of w0 keep the difference they started with, as in the seed's printed output \
-         (its rows always differ by 0.3); `bprop demo` runs all 100 iterations of both."
-            .into(),
-    ));
+    out.push(Block::Para(format!(
+        "The listing adds one and the same row to both rows of w0 in every iteration, so {} stays {}, the \
+         difference they start with, as in the seed's printed rows {} and {}; `bprop demo` runs all 100 \
+         iterations of both.",
+        nb("row 1 − row 0"),
+        nb("(0.3, −0.2)"),
+        nb("[0.0993 0.6425]"),
+        nb("[0.3993 0.4425]")
+    )));
 }
 
 /// A number to 7 significant digits, trailing zeros dropped: `0.6802672`, `0.755`,
