@@ -2,8 +2,9 @@
 //! checked by hand below), JSON numbers bit-equal to `CpuEngine::trace`, finite
 //! differences within 1e-8, a self-contained well-formed HTML page with an SVG, a batch
 //! of 3 showing the averaging, the refusal of networks too large to show and the
-//! restrictions that lift it, the seed's faulty w0 line, and the CLI (text, JSON, GPU
-//! column, `-o`). GPU tests fail, never skip, without an adapter.
+//! restrictions that lift it, the seed's faulty w0 line, the GPU engine the driver opens
+//! for it, and the CLI (text, JSON, GPU column, `-o`). GPU tests fail, never skip, without
+//! an adapter.
 //!
 //! The seed's first iteration by hand (x = (0.35, 0.9), y = 0.5, no biases, sigmoid):
 //!
@@ -21,10 +22,11 @@
 mod common;
 
 use bprop::cpu::CpuEngine;
+use bprop::driver::{self, AnyGpuEngine};
 use bprop::engine::{Engine, StepTrace};
 use bprop::explain::{self, ExplainGpu, ExplainOptions, Explanation, Format};
 use bprop::gpu::AdapterRequest;
-use bprop::model::{Activation, Dataset, Layer, Loss, Network};
+use bprop::model::{Activation, Dataset, Layer, Loss, Network, Precision};
 use bprop::{seed, BpropError};
 use ndarray::{array, Array1, Array2};
 use serde_json::Value;
@@ -391,6 +393,11 @@ fn a_network_too_large_to_show_is_refused_and_can_be_restricted() {
                 why.contains("--layer") && why.contains("--neurons") && why.contains("64"),
                 "{why}"
             );
+            // The message names the CLI's flags, not Rust fields.
+            assert!(
+                why.contains("--max-weights") && !why.contains("ExplainOptions"),
+                "{why}"
+            );
         }
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
@@ -562,6 +569,23 @@ fn gpu_column_matches_the_cpu_gradients() {
     );
 }
 
+#[test]
+fn the_driver_opens_the_gpu_engine_in_the_precision_asked() {
+    common::gpu(false); // fails (never skips) without an adapter
+    let (net, data) = biased_net();
+    let req = AdapterRequest::from_env();
+    assert!(matches!(
+        driver::open_gpu_in(&req, Some(Precision::F32), &net, &data),
+        Ok(AnyGpuEngine::F32(_))
+    ));
+    // None: f64 exactly when the adapter has SHADER_F64, as ExplainGpu::open uses it.
+    let has_f64 = bprop::gpu::context::pick(&req, false).unwrap().1.f64;
+    match driver::open_gpu_in(&req, None, &net, &data).unwrap() {
+        AnyGpuEngine::F64(_) => assert!(has_f64),
+        AnyGpuEngine::F32(_) => assert!(!has_f64),
+    }
+}
+
 fn bprop(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bprop"))
         .args(args)
@@ -658,7 +682,11 @@ fn cli_explain_writes_files_and_refuses_bad_input() {
     let out = bprop(&big);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--layer") && err.contains("--neurons"), "{err}");
+    assert!(
+        err.contains("--layer") && err.contains("--neurons") && err.contains("--max-weights"),
+        "{err}"
+    );
+    assert!(!err.contains("ExplainOptions"), "{err}");
     let restricted = [&big[..], &["--layer", "2", "--neurons", "0..=1"]].concat();
     let text = stdout_of(&bprop(&restricted));
     assert!(

@@ -167,7 +167,7 @@ fn closing<T: Real>(trained: &Network<T>, last_error: f64, iterations: usize) {
     println!("  2. A broadcasting bug in the w0 update. `l1_error = l2_delta * w1` is a 1x2 row and");
     println!("     `nonlin(l1, deriv=True)` a 2x1 column, so numpy broadcasts their product to a 2x2");
     println!("     matrix, and `w0 += l0.T.dot(l1_delta)` then adds one and the same row to both rows");
-    println!("     of w0: the two rows of w0 stay exactly 0.3 apart, as in the seed's output. The");
+    println!("     of w0: row 1 - row 0 stays (0.3, -0.2), as in the seed's output. The");
     println!("     chain rule gives each hidden neuron its own delta, d1 = (W1^T d2) * a1 (1 - a1),");
     println!("     and the update W0 -= lr * d1 x^T, an outer product, which is what bprop computes.");
     println!(

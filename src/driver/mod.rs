@@ -109,3 +109,38 @@ pub fn select<T: Real>(
         },
     }
 }
+
+/// A GPU engine in the precision it computes in, as [`open_gpu_in`] opens it.
+pub enum AnyGpuEngine {
+    /// An f32 engine.
+    F32(GpuEngine<f32>),
+    /// An f64 engine.
+    F64(GpuEngine<f64>),
+}
+
+/// Opens a GPU engine for `net` and `data`, given in f64, on the adapter `req` selects,
+/// computing in `precision`; with `None`, in f64 when that adapter has `SHADER_F64` and in
+/// f32 otherwise. For f32 the parameters and data are rounded to f32 first.
+///
+/// # Errors
+/// As [`open_gpu`]: [`BpropError::NoAdapter`] (also for `Some(Precision::F64)` when no
+/// matching adapter has `SHADER_F64`) or [`BpropError::Gpu`].
+pub fn open_gpu_in(
+    req: &AdapterRequest,
+    precision: Option<Precision>,
+    net: &Network<f64>,
+    data: &Dataset<f64>,
+) -> Result<AnyGpuEngine> {
+    let precision = match precision {
+        Some(p) => p,
+        None if crate::gpu::context::pick(req, false)?.1.f64 => Precision::F64,
+        None => Precision::F32,
+    };
+    match precision {
+        Precision::F64 => Ok(AnyGpuEngine::F64(open_gpu(req, net, data)?)),
+        Precision::F32 => {
+            let data32 = Dataset::new(data.inputs().mapv(|v| v as f32), data.targets().mapv(|v| v as f32))?;
+            Ok(AnyGpuEngine::F32(open_gpu(req, &net.cast::<f32>(), &data32)?))
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! The layout every human-readable format shares: an [`Explanation`] turned into a list of
 //! [`Block`]s (headings, prose, formula lines, tables) that the text, Markdown and HTML
 //! renderers each print in their own way. Numbers are rounded here (7 significant digits,
-//! `super::num`); the JSON format bypasses this and gives them in full.
+//! [`num`]); the JSON format bypasses this and gives them in full.
 
-use super::{num, small, DeltaRule, Explanation, LayerStep, SeedComparison, Step};
+use super::{DeltaRule, Explanation, LayerStep, SeedComparison, Step};
+use crate::model::Activation;
 
 /// One piece of an explanation's layout.
 #[derive(Clone, Debug, PartialEq)]
@@ -592,7 +593,10 @@ fn seed_blocks(s: &SeedComparison, out: &mut Vec<Block>) {
         nb("`l1_error = l2_delta * w1`"),
         nb("`nonlin(l1, deriv=True)`"),
         nb("`w0 += l0.T.dot(l1_delta)`"),
-        nb("δ_1 = (W_2ᵀ δ_2) ⊙ a_1 (1 − a_1)"),
+        nb(&format!(
+            "δ_1 = (W_2ᵀ δ_2) ⊙ {}",
+            Activation::Sigmoid.derivative_formula("a_1")
+        )),
         nb("W_1 ← W_1 − η δ_1 xᵀ")
     )));
     let r = s.faulty_row;
@@ -642,9 +646,71 @@ fn seed_blocks(s: &SeedComparison, out: &mut Vec<Block>) {
         ],
         rows,
     }));
-    out.push(Block::Para(
-        "The listing's two rows of w0 keep the difference they started with, as in the seed's printed output \
-         (its rows always differ by 0.3); `bprop demo` runs all 100 iterations of both."
-            .into(),
-    ));
+    out.push(Block::Para(format!(
+        "The listing adds one and the same row to both rows of w0 in every iteration, so {} stays {}, the \
+         difference they start with, as in the seed's printed rows {} and {}; `bprop demo` runs all 100 \
+         iterations of both.",
+        nb("row 1 − row 0"),
+        nb("(0.3, −0.2)"),
+        nb("[0.0993 0.6425]"),
+        nb("[0.3993 0.4425]")
+    )));
+}
+
+/// A number to 7 significant digits, trailing zeros dropped: `0.6802672`, `0.755`,
+/// `-0.002654468`, `1.234568e-5` (scientific below 1e-4 and from 1e6).
+pub(crate) fn num(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    let e = x.abs().log10().floor() as i32;
+    if (-4..6).contains(&e) {
+        let decimals = (6 - e).max(0) as usize;
+        let s = trim(format!("{x:.decimals$}"));
+        if s == "-0" {
+            "0".into()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{x:.6e}");
+        let (m, exp) = s.split_once('e').expect("{:e} has an exponent");
+        format!("{}e{exp}", trim(m.to_string()))
+    }
+}
+
+/// A small difference: `3.1e-12`, or `0`.
+pub(crate) fn small(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_to_seven_significant_digits() {
+        assert_eq!(num(0.755), "0.755");
+        assert_eq!(num(0.680267196), "0.6802672");
+        assert_eq!(num(-0.0026544689), "-0.002654469");
+        assert_eq!(num(1.0), "1");
+        assert_eq!(num(123456.7), "123456.7");
+        assert_eq!(num(1234567.8), "1.234568e6");
+        assert_eq!(num(0.00001234567891), "1.234568e-5");
+        assert_eq!(small(3.14e-12), "3.1e-12");
+    }
 }

@@ -6,8 +6,8 @@
 //! The markup is well-formed XML apart from the doctype (void elements are written `<x/>`),
 //! so that a strict parser or a simple tag-balance check accepts it.
 
-use super::doc::{Block, Table};
-use super::{num, small, Explanation, Step};
+use super::doc::{num, small, Block, Table};
+use super::{Explanation, Step};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 

@@ -250,3 +250,41 @@ impl FromStr for Activation {
         Ok(act)
     }
 }
+
+/// The functions written out, as `bprop explain` prints them beside its numbers.
+impl Activation {
+    /// f(z) as a plain-text formula: `z`, `1 / (1 + e^−z)`, `tanh z`, `max(0, z)`,
+    /// `z if z > 0, else 0.01·z` (the slope is the layer's), `e^z_i / Σ_k e^z_k`.
+    pub fn formula(self) -> String {
+        match self {
+            Activation::Identity => "z".into(),
+            Activation::Sigmoid => "1 / (1 + e^−z)".into(),
+            Activation::Tanh => "tanh z".into(),
+            Activation::Relu => "max(0, z)".into(),
+            Activation::LeakyRelu { slope } => format!("z if z > 0, else {slope}·z"),
+            Activation::Softmax => "e^z_i / Σ_k e^z_k".into(),
+        }
+    }
+
+    /// f'(z) as a plain-text formula in terms of the output a = f(z), written `a` (e.g.
+    /// `"a"` or `"a_1"`), as [`Self::derivative_from_output`] computes it: for sigmoid
+    /// `a (1 − a)`, tanh `1 − a²`, relu `1 if a > 0, else 0`, leaky_relu
+    /// `1 if a > 0, else s`, identity `1`. Softmax gives its Jacobian
+    /// `a_i (δ_ij − a_j)`, which bprop uses only fused with cross-entropy.
+    pub fn derivative_formula(self, a: &str) -> String {
+        match self {
+            // d/dz z = 1
+            Activation::Identity => "1".into(),
+            // σ'(z) = σ(z)(1 − σ(z)) = a (1 − a)
+            Activation::Sigmoid => format!("{a} (1 − {a})"),
+            // tanh'(z) = 1 − tanh² z = 1 − a²
+            Activation::Tanh => format!("1 − {a}²"),
+            // relu'(z) = [z > 0] = [a > 0]
+            Activation::Relu => format!("1 if {a} > 0, else 0"),
+            // leaky'(z) = 1 if z > 0 else s, and z > 0 ⇔ a > 0 (s ≥ 0)
+            Activation::LeakyRelu { slope } => format!("1 if {a} > 0, else {slope}"),
+            // ∂a_i/∂z_j = a_i (δ_ij − a_j): a Jacobian, used only fused with cross-entropy
+            Activation::Softmax => format!("{a}_i (δ_ij − {a}_j) (fused with cross_entropy)"),
+        }
+    }
+}

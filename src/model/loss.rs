@@ -257,3 +257,41 @@ impl FromStr for Loss {
         })
     }
 }
+
+/// The losses written out, as `bprop explain` prints them beside its numbers.
+impl Loss {
+    /// The per-sample loss E as a plain-text formula (the module doc's table), e.g.
+    /// `E = ½ Σ_k (y_k − a_k)²` for `sse`.
+    pub fn formula(self) -> &'static str {
+        match self {
+            Loss::HalfSse => "E = ½ Σ_k (y_k − a_k)²",
+            Loss::Mse => "E = (1/n) Σ_k (y_k − a_k)²",
+            Loss::BinaryCrossEntropy => "E = −Σ_k [y_k ln a_k + (1 − y_k) ln(1 − a_k)]",
+            Loss::CrossEntropy => "E = −Σ_k y_k ln a_k",
+            Loss::TanhError => {
+                "E = Σ_k φ(e_k), φ(e) = 2e·atanh e + ln(1 − e²), e = (a − y)/w (w = 2 for a tanh output, else 1; \
+                 φ linear beyond |e| = 1 − 2⁻²³)"
+            }
+        }
+    }
+
+    /// ∂E/∂a_k as a plain-text formula, as [`Loss::output_delta`] computes it for an output
+    /// layer of `n` neurons with activation `act`: `a − y` (sse), `(2/n)(a − y)`
+    /// with n written out (mse), `ln((1 + e)/(1 − e))/w, e = (a − y)/w` with w written out
+    /// (tanh_error). `None` for `bce` and `cross_entropy`, whose δ is fused with the
+    /// activation.
+    pub fn output_gradient_formula(self, act: Activation, n: usize) -> Option<String> {
+        match self {
+            // E = ½ Σ (y − a)²: ∂E/∂a_k = a_k − y_k
+            Loss::HalfSse => Some("a − y".into()),
+            // E = (1/n) Σ (y − a)²: ∂E/∂a_k = (2/n)(a_k − y_k)
+            Loss::Mse => Some(format!("(2/{n})(a − y)")),
+            // E = Σ φ(e_k), e_k = (a_k − y_k)/w: ∂E/∂a_k = φ'(e_k)/w = ln((1 + e)/(1 − e))/w
+            Loss::TanhError => {
+                let w: f64 = tanh_error_width(act);
+                Some(format!("ln((1 + e)/(1 − e))/{w}, e = (a − y)/{w}"))
+            }
+            Loss::BinaryCrossEntropy | Loss::CrossEntropy => None,
+        }
+    }
+}
