@@ -4,13 +4,15 @@
 use super::common::{self, duration, num, pct, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
 use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
-use bprop::data::{load_table, ScaleKind, Scaling, Table, TableOptions, Task};
-use bprop::driver::{cross_check, EpochRecord, StopReason, TrainConfig, Trainer};
+use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
+use bprop::driver::{
+    cross_check, parse_activations, parse_hidden, EpochRecord, Resolved, ScaleChoice, StopReason, TrainPlan, Trainer,
+};
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_atomic, write_model, AnyModel, History, ModelFile, ModelMeta, TrainingSettings};
 use bprop::metrics::{self, classify, regress};
-use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
+use bprop::model::{Dataset, Network, Real, Schedule};
 use bprop::{plot, BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -235,133 +237,49 @@ fn invalid(name: &'static str, value: &str, why: impl Into<String>) -> BpropErro
     }
 }
 
-/// `64,32` → [64, 32]; `none` → [].
-fn hidden_sizes(s: &str) -> Result<Vec<usize>> {
-    let t = s.trim();
-    if t.is_empty() || t.eq_ignore_ascii_case("none") {
-        return Ok(Vec::new());
-    }
-    t.split(',')
-        .map(|v| v.trim().parse::<usize>().ok().filter(|&n| n > 0))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            invalid(
-                "layers",
-                s,
-                "expected hidden layer sizes separated by commas, e.g. 64,32, or none",
-            )
-        })
-}
-
-/// The schedule `s` names, for a run of `epochs` epochs of `spe` steps.
-fn schedule(s: &str, epochs: usize, spe: usize) -> Result<Schedule> {
-    let lower = s.trim().to_ascii_lowercase();
-    let mut parts = lower.split(':');
-    let name = parts.next().unwrap_or_default();
-    let args: Vec<&str> = parts.collect();
-    let bad = || {
-        invalid(
-            "schedule",
-            s,
-            "expected constant, cosine[:MIN_LR], step:EPOCHS[:GAMMA] or exponential:GAMMA",
-        )
-    };
-    let num = |i: usize, default: Option<f64>| -> Result<f64> {
-        match args.get(i) {
-            Some(a) => a.parse::<f64>().map_err(|_| bad()),
-            None => default.ok_or_else(bad),
-        }
-    };
-    let sched = match name {
-        "constant" if args.is_empty() => Schedule::Constant,
-        "cosine" if args.len() <= 1 => Schedule::Cosine {
-            total: (epochs * spe).max(1),
-            min_lr: num(0, Some(0.0))?,
+/// The settings the arguments give, for a new run (defaults left to the library).
+fn plan(args: &TrainArgs) -> Result<TrainPlan> {
+    let d = TrainPlan::default();
+    Ok(TrainPlan {
+        hidden: match &args.layers {
+            Some(l) => parse_hidden(l)?,
+            None => d.hidden,
         },
-        "step" if (1..=2).contains(&args.len()) => {
-            let every = num(0, None)?;
-            if !(every >= 1.0 && every.fract() == 0.0) {
-                return Err(bad());
-            }
-            Schedule::Step {
-                every: every as usize * spe,
-                gamma: num(1, Some(0.1))?,
-            }
-        }
-        "exponential" if args.len() == 1 => Schedule::Exponential {
-            gamma: num(0, None)?.powf(1.0 / spe as f64),
+        activations: match &args.activation {
+            Some(a) => parse_activations(a)?,
+            None => d.activations,
         },
-        _ => return Err(bad()),
-    };
-    sched.validate()?;
-    Ok(sched)
-}
-
-/// Output activation and loss: as given, else from the task and targets.
-fn output_and_loss<T: Real>(args: &TrainArgs, table: &Table<T>, outputs: usize) -> Result<(Activation, Loss)> {
-    let unit = table
-        .targets
-        .as_ref()
-        .is_some_and(|y| y.iter().all(|&v| v >= T::zero() && v <= T::one()));
-    let given_act: Option<Activation> = args.output_activation.as_deref().map(str::parse).transpose()?;
-    let given_loss: Option<Loss> = args.loss.as_deref().map(str::parse).transpose()?;
-    let classification = table.schema.task == Task::Classification;
-    Ok(match (given_act, given_loss) {
-        (Some(a), Some(l)) => (a, l),
-        (None, Some(l)) => (
-            match l {
-                Loss::CrossEntropy => Activation::Softmax,
-                Loss::BinaryCrossEntropy => Activation::Sigmoid,
-                _ => Activation::Identity,
-            },
-            l,
-        ),
-        (Some(a), None) => (
-            a,
-            match a {
-                Activation::Softmax => Loss::CrossEntropy,
-                Activation::Sigmoid if unit => Loss::BinaryCrossEntropy,
-                _ => Loss::Mse,
-            },
-        ),
-        (None, None) if classification && outputs >= 2 && unit => (Activation::Softmax, Loss::CrossEntropy),
-        (None, None) if classification && outputs == 1 && unit => (Activation::Sigmoid, Loss::BinaryCrossEntropy),
-        (None, None) => (Activation::Identity, Loss::Mse),
+        output_activation: args.output_activation.as_deref().map(str::parse).transpose()?,
+        loss: args.loss.as_deref().map(str::parse).transpose()?,
+        optimizer: match &args.optimizer {
+            Some(o) => o.parse()?,
+            None => d.optimizer,
+        },
+        learning_rate: args.lr,
+        schedule: match &args.schedule {
+            Some(s) => s.parse()?,
+            None => d.schedule,
+        },
+        weight_decay: args.weight_decay.unwrap_or(d.weight_decay),
+        max_norm: args.max_norm,
+        dropout: args.dropout,
+        input_dropout: args.input_dropout,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed.unwrap_or(d.seed),
+        init: match &args.init {
+            Some(v) => v.parse().map_err(|e: BpropError| invalid("init", v, e.to_string()))?,
+            None => d.init,
+        },
+        validation: args.validation,
+        patience: args.patience,
+        scale: match args.scale {
+            Some(ScaleArg::Standardize) => ScaleChoice::Fit(ScaleKind::Standardize),
+            Some(ScaleArg::Minmax) => ScaleChoice::Fit(ScaleKind::MinMax),
+            Some(ScaleArg::None) => ScaleChoice::Off,
+            None => d.scale,
+        },
     })
-}
-
-/// The network for a new run.
-fn build_network<T: Real>(args: &TrainArgs, table: &Table<T>, seed: u64) -> Result<Network<T>> {
-    let inputs = table.inputs.ncols();
-    let outputs = table.targets.as_ref().map_or(0, |y| y.ncols());
-    let hidden = hidden_sizes(args.layers.as_deref().unwrap_or("32"))?;
-    let acts_arg = args.activation.as_deref().unwrap_or("relu");
-    let acts: Vec<Activation> = acts_arg.split(',').map(str::parse).collect::<Result<_>>()?;
-    let acts = match acts.len() {
-        1 => vec![acts[0]; hidden.len()],
-        k if k == hidden.len() => acts,
-        k => {
-            return Err(invalid(
-                "activation",
-                acts_arg,
-                format!(
-                    "give one activation, or one per hidden layer ({}), not {k}",
-                    hidden.len()
-                ),
-            ))
-        }
-    };
-    let (out_act, loss) = output_and_loss(args, table, outputs)?;
-    let mut spec = NetworkSpec::new(inputs, loss);
-    for (&units, &act) in hidden.iter().zip(&acts) {
-        spec = spec.layer(units, act);
-    }
-    spec = spec.layer(outputs, out_act);
-    let init: Init = match &args.init {
-        Some(v) => v.parse().map_err(|e: BpropError| invalid("init", v, e.to_string()))?,
-        None => Init::Auto,
-    };
-    Network::random(&spec, init, seed)
 }
 
 /// `8-32-2 (relu, softmax; cross_entropy)`.
@@ -396,16 +314,12 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     let started = Instant::now();
     let resumed: Option<ModelFile<T>> = resumed.map(AnyModel::cast);
     let saved = resumed.as_ref().and_then(|m| m.meta.training.clone());
-    if resumed.is_some() && saved.is_none() {
-        return Err(BpropError::ModelFile {
-            path: args
-                .resume
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            why: "holds no training settings, so it cannot be resumed".into(),
-        });
-    }
+    let resume_name = args
+        .resume
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let plan = plan(args)?;
 
     // The data.
     let mut opts: TableOptions = args.columns.options()?;
@@ -434,105 +348,33 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     for note in &table.notes {
         println!("  {note}");
     }
-    let full = table.dataset()?;
 
-    // Settings: saved ones when resuming, else the arguments and defaults.
-    let seed = saved.as_ref().map_or(args.seed.unwrap_or(0), |s| s.seed);
-    let validation = match &saved {
-        Some(s) => s.validation,
-        None => match args.validation {
-            Some(0.0) => None,
-            Some(v) => Some(v),
-            None if full.len() >= 100 => Some(0.1),
-            None => None,
-        },
-    };
-    let (train, val) = match validation {
-        Some(f) => {
-            let (t, v) = full.split(f, seed)?;
-            (t, Some(v))
-        }
-        None => (full, None),
-    };
-    let scaling: Option<Scaling> = match &resumed {
-        Some(m) => m.scaling.clone(),
+    // Settings: saved ones when resuming, else the arguments and the library's defaults.
+    let run = match &resumed {
+        Some(m) => plan.resume(&table, m, &resume_name)?,
         None => {
-            let default_kind = match args.data.as_deref().map(bprop::data::format_of).transpose()? {
-                Some(bprop::data::Format::Csv | bprop::data::Format::Npy) => Some(ScaleKind::Standardize),
-                _ => None,
-            };
-            let kind = match args.scale {
-                Some(ScaleArg::Standardize) => Some(ScaleKind::Standardize),
-                Some(ScaleArg::Minmax) => Some(ScaleKind::MinMax),
-                Some(ScaleArg::None) => None,
-                None => default_kind,
-            };
-            kind.map(|k| Scaling::fit(k, train.inputs())).transpose()?
+            let format = args.data.as_deref().map(bprop::data::format_of).transpose()?;
+            plan.resolve(&table, format)?
         }
     };
-    let scale = |d: Dataset<T>| -> Result<Dataset<T>> {
-        match &scaling {
-            Some(s) => s.apply_dataset(&d),
-            None => Ok(d),
-        }
-    };
-    let train = scale(train)?;
-    let val = val.map(scale).transpose()?;
+    let Resolved {
+        network: net,
+        config: cfg,
+        train,
+        validation: val,
+        validation_fraction: validation,
+        scaling,
+        seed,
+    } = run;
     let test = match &test_table {
-        Some(t) => Some(scale(t.dataset()?)?),
+        Some(t) => Some(match &scaling {
+            Some(s) => s.apply_dataset(&t.dataset()?)?,
+            None => t.dataset()?,
+        }),
         None => None,
     };
-    let net: Network<T> = match &resumed {
-        Some(m) => m.network.clone(),
-        None => build_network(args, &table, seed)?,
-    };
     let n = train.len();
-    let optimizer: Optimizer = match &saved {
-        Some(s) => s.hyper.optimizer,
-        None => args.optimizer.as_deref().unwrap_or("adam").parse()?,
-    };
-    // iRPROP− is a full-batch rule: its default batch is the whole training set.
-    let batch_size = match (&saved, optimizer) {
-        (Some(s), _) => s.batch_size,
-        (None, Optimizer::IRpropMinus { .. }) => args.batch_size.unwrap_or(n),
-        (None, _) => args.batch_size.unwrap_or(32).min(n),
-    };
-    let epochs = args.epochs.or(saved.as_ref().map(|s| s.epochs)).unwrap_or(100);
-    let hyper: Hyper = match &saved {
-        Some(s) => s.hyper,
-        None => {
-            let spe = (n / batch_size.max(1)).max(1);
-            let lr = args.lr.unwrap_or(match optimizer {
-                Optimizer::Adam { .. } => 0.01,
-                Optimizer::IRpropMinus { .. } => 1.0,
-                _ => 0.01,
-            });
-            let dropout = (args.dropout.is_some() || args.input_dropout.is_some()).then(|| Dropout {
-                input: args.input_dropout.unwrap_or(0.0),
-                hidden: args.dropout.unwrap_or(0.0),
-                seed,
-            });
-            Hyper {
-                optimizer,
-                learning_rate: lr,
-                schedule: schedule(args.schedule.as_deref().unwrap_or("constant"), epochs, spe)?,
-                weight_decay: args.weight_decay.unwrap_or(0.0),
-                max_norm: args.max_norm,
-                dropout,
-            }
-        }
-    };
-    let start_epoch = saved.as_ref().map_or(0, |s| s.epochs_done);
-    let cfg = TrainConfig {
-        hyper,
-        epochs,
-        batch_size,
-        shuffle: Some(seed),
-        patience: args.patience,
-        start_epoch,
-        ..TrainConfig::default()
-    };
-    cfg.validate(n)?;
+    let (hyper, epochs, batch_size, start_epoch) = (cfg.hyper, cfg.epochs, cfg.batch_size, cfg.start_epoch);
 
     println!(
         "network: {}, {} parameters, {}",
