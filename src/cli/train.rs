@@ -296,7 +296,7 @@ fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Res
     match task {
         Task::Classification => {
             let out = cpu::predict(net, data.inputs().view(), 256)?;
-            let r = classify(&out, data.targets());
+            let r = classify(&out, data.targets(), metrics::output_activation(net));
             s += &format!(", accuracy {}", pct(r.accuracy));
         }
         Task::Regression => {
