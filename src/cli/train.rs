@@ -6,11 +6,12 @@ use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
 use bprop::driver::{
-    cross_check, parse_activations, parse_hidden, EpochRecord, Resolved, ScaleChoice, StopReason, TrainPlan, Trainer,
+    cross_check, parse_activations, parse_hidden, EpochRecord, History, Resolved, ScaleChoice, StopReason, TrainPlan,
+    Trainer,
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
-use bprop::io::{write_atomic, write_model, AnyModel, History, ModelFile, ModelMeta, TrainingSettings};
+use bprop::io::{write_atomic, write_model, AnyModel, ModelFile, ModelMeta, TrainingSettings};
 use bprop::metrics::{self, classify, regress};
 use bprop::model::{Dataset, Network, Real, Schedule};
 use bprop::{plot, BpropError, Result};
@@ -476,12 +477,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
 
     // The model file's contents, for success and for divergence alike.
     let mut history: Vec<History> = resumed.as_ref().map(|m| m.meta.history.clone()).unwrap_or_default();
-    history.extend(records.iter().map(|r| History {
-        epoch: r.epoch,
-        train_loss: r.train_loss,
-        val_loss: r.validation.map(|v| v.loss),
-        val_accuracy: r.validation.and_then(|v| v.accuracy),
-    }));
+    history.extend(records.iter().map(History::from));
     let stopped = match &result {
         Ok(r) => match r.stopped {
             StopReason::Epochs => "all epochs ran".to_string(),

@@ -12,7 +12,7 @@ pub use plan::{
     parse_activations, parse_hidden, Resolved, ScaleChoice, ScheduleSpec, TrainPlan, DEFAULT_BATCH, DEFAULT_EPOCHS,
     DEFAULT_HIDDEN, DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION, DEFAULT_VALIDATION_MIN_SAMPLES,
 };
-pub use train::{EpochRecord, StopReason, TrainConfig, TrainReport, Trainer};
+pub use train::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};
 
 use crate::cpu::CpuEngine;
 use crate::engine::Engine;
