@@ -176,9 +176,12 @@ fn round_trip(backend: &str) {
         "scaling: standardize",
         "3 epochs done (9 steps), batch 8",
         "step 9",
+        "optimizer adam (beta1 0.9, beta2 0.999, eps 1e-8)",
+        "schedule constant",
     ] {
         assert!(info.contains(needle), "info lacks {needle:?}:\n{info}");
     }
+    assert!(!info.contains('{'), "Rust's debug formatting in info:\n{info}");
     let info: serde_json::Value = serde_json::from_str(&ok(&d, &["info", "m.bprop", "--format", "json"])).unwrap();
     assert_eq!(info["parameters"], 2 * 4 + 4 + 4 * 3 + 3);
 }
@@ -662,7 +665,7 @@ fn eval_and_predict_label_a_tanh_output_alike() {
     }
     std::fs::write(d.join("pm.train"), fann).unwrap();
     // Little training, so that outputs fall between the two rules' thresholds (0, 0.5].
-    ok(
+    let out = ok(
         d,
         &[
             "train",
@@ -685,6 +688,10 @@ fn eval_and_predict_label_a_tanh_output_alike() {
             "t.bprop",
             "-q",
         ],
+    );
+    assert!(
+        out.contains("(40 samples, 2 inputs, 1 output, classification)"),
+        "{out}"
     );
     let json: serde_json::Value =
         serde_json::from_str(&ok(d, &["eval", "t.bprop", "pm.train", "--format", "json"])).unwrap();

@@ -1,7 +1,7 @@
 //! `bprop train`: a network trained on a data file (or the bundled diabetes set), with a
 //! progress display, a summary, and optionally a model file, a loss plot and a cross-check.
 
-use super::common::{self, duration, num, pct, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
+use super::common::{self, duration, num, pct, plural, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
 use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
@@ -339,11 +339,11 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         (None, Some(_)) => None,
     };
     println!(
-        "data: {} ({} samples, {} inputs, {} outputs, {})",
+        "data: {} ({}, {}, {}, {})",
         table.source,
-        table.len(),
-        table.schema.inputs,
-        table.schema.outputs,
+        plural(table.len(), "sample"),
+        plural(table.schema.inputs, "input"),
+        plural(table.schema.outputs, "output"),
         table.schema.task
     );
     for note in &table.notes {
@@ -385,7 +385,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     );
     let sched = match hyper.schedule {
         Schedule::Constant => String::new(),
-        s => format!(" ({s:?})"),
+        s => format!(" ({s})"),
     };
     println!(
         "training: {} samples{}, {} epoch(s) of {} step(s), batch {batch_size}, {} lr {}{sched}{}{}{}{}",

@@ -381,7 +381,7 @@ impl<T: Real> Trainer<T> {
         if cfg.patience.is_some() && validation.is_none() {
             return Err(BpropError::InvalidArgument {
                 name: "patience",
-                value: format!("{:?}", cfg.patience),
+                value: cfg.patience.map_or_else(String::new, |p| p.to_string()),
                 why: "early stopping needs a validation set".into(),
             });
         }
