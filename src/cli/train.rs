@@ -6,12 +6,12 @@ use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
 use bprop::driver::{
-    cross_check, parse_activations, parse_hidden, EpochRecord, History, Resolved, ScaleChoice, StopReason, TrainPlan,
-    Trainer,
+    cross_check, parse_activations, parse_hidden, stop_description, EpochRecord, Resolved, RunOutcome, ScaleChoice,
+    TrainPlan, Trainer,
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
-use bprop::io::{write_atomic, write_model, AnyModel, ModelFile, ModelMeta, TrainingSettings};
+use bprop::io::{write_atomic, write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
 use bprop::model::{Dataset, Network, Real, Schedule};
 use bprop::{plot, BpropError, Result};
@@ -314,7 +314,6 @@ fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Res
 fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()> {
     let started = Instant::now();
     let resumed: Option<ModelFile<T>> = resumed.map(AnyModel::cast);
-    let saved = resumed.as_ref().and_then(|m| m.meta.training.clone());
     let resume_name = args
         .resume
         .as_ref()
@@ -363,26 +362,17 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         config: cfg,
         train,
         validation: val,
-        validation_fraction: validation,
         scaling,
-        seed,
-    } = run;
-    let test = match &test_table {
-        Some(t) => Some(match &scaling {
-            Some(s) => s.apply_dataset(&t.dataset()?)?,
-            None => t.dataset()?,
-        }),
-        None => None,
-    };
+        ..
+    } = &run;
+    let test = test_table
+        .as_ref()
+        .map(|t| t.dataset().and_then(|d| run.scale(d)))
+        .transpose()?;
     let n = train.len();
     let (hyper, epochs, batch_size, start_epoch) = (cfg.hyper, cfg.epochs, cfg.batch_size, cfg.start_epoch);
 
-    println!(
-        "network: {}, {} parameters, {}",
-        describe(&net),
-        net.n_params(),
-        T::NAME
-    );
+    println!("network: {}, {} parameters, {}", describe(net), net.n_params(), T::NAME);
     let sched = match hyper.schedule {
         Schedule::Constant => String::new(),
         s => format!(" ({s})"),
@@ -443,7 +433,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             let report = cross_check(trainer.engine_mut(), &mut reference, &order, batch_size, &hyper, 1)?;
             println!("{report}");
             // The cross-check trained the engine: put it back where training starts.
-            trainer.engine_mut().set_network(&net)?;
+            trainer.engine_mut().set_network(net)?;
             trainer.set_optimizer_state(before)?;
             report.into_result()?;
         }
@@ -465,7 +455,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
 
     let mut progress = Progress::new(start_epoch + epochs, (n / batch_size) * batch_size, args.quiet);
     let mut records: Vec<EpochRecord> = Vec::new();
-    let result = trainer.train_observed(&cfg, val.as_ref(), &mut |rec| {
+    let result = trainer.train_observed(cfg, val.as_ref(), &mut |rec| {
         progress.epoch(rec, start_epoch + 1);
         records.push(rec.clone());
     });
@@ -476,56 +466,18 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     let secs = started.elapsed().as_secs_f64();
 
     // The model file's contents, for success and for divergence alike.
-    let mut history: Vec<History> = resumed.as_ref().map(|m| m.meta.history.clone()).unwrap_or_default();
-    history.extend(records.iter().map(History::from));
-    let stopped = match &result {
-        Ok(r) => match r.stopped {
-            StopReason::Epochs => "all epochs ran".to_string(),
-            StopReason::EarlyStopping { best_epoch } => {
-                format!(
-                    "early stopping: no better validation loss for {} epochs; epoch {best_epoch}'s model kept",
-                    args.patience.unwrap_or(0)
-                )
-            }
-            StopReason::TargetLoss => "target loss reached".to_string(),
-            StopReason::Interrupted => "interrupted (Ctrl-C) after a completed epoch".to_string(),
-        },
-        Err(e) => format!("stopped by an error: {e}"),
+    let outcome = RunOutcome {
+        trainer: &trainer,
+        result: &result,
+        records: &records,
+        schema: &table.schema,
+        data: Some(table.source.clone()),
+        resumed: resumed.as_ref(),
+        seconds: secs,
     };
-    let epochs_done = records.last().map_or(start_epoch, |r| r.epoch);
-    let best_epoch = match &result {
-        Ok(r) => match r.stopped {
-            StopReason::EarlyStopping { best_epoch } => best_epoch,
-            _ => epochs_done,
-        },
-        Err(_) => epochs_done,
-    };
-    let steps_done = trainer.optimizer_state().map_or(0, |s| s.step);
-    let model = ModelFile {
-        network: trainer.network().clone(),
-        scaling: scaling.clone(),
-        optimizer: trainer.optimizer_state().cloned(),
-        meta: ModelMeta {
-            schema: Some(table.schema.clone()),
-            training: Some(TrainingSettings {
-                hyper,
-                epochs,
-                epochs_done: best_epoch,
-                steps_done,
-                batch_size,
-                seed,
-                validation,
-                patience: args.patience,
-                backend: trainer.info().to_string(),
-                data: Some(table.source.clone()),
-                samples: n,
-                stopped: stopped.clone(),
-                seconds: saved.as_ref().map_or(0.0, |s| s.seconds) + secs,
-            }),
-            history: history.iter().filter(|h| h.epoch <= best_epoch).cloned().collect(),
-            written_by: format!("bprop {}", env!("CARGO_PKG_VERSION")),
-        },
-    };
+    let model = run.model_file(&outcome);
+    let history = outcome.history();
+    let stopped = stop_description(&result, cfg.patience);
     let output = args.output.clone().or_else(|| args.resume.clone());
 
     let report = match result {
@@ -535,7 +487,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
                 write_model(out, &model)?;
                 println!(
                     "diverged: wrote the last finite model (after {} epochs) to {}",
-                    epochs_done,
+                    records.last().map_or(start_epoch, |r| r.epoch),
                     out.display()
                 );
             }
@@ -558,7 +510,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     if let Some(last) = report.history.last() {
         println!("  last epoch's mean training loss: {}", num(last.train_loss));
     }
-    println!("  training set:   {}", metrics_line(trained, &train, task)?);
+    println!("  training set:   {}", metrics_line(trained, train, task)?);
     if let Some(v) = &val {
         println!("  validation set: {}", metrics_line(trained, v, task)?);
     }

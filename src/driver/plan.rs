@@ -5,10 +5,10 @@
 //!
 //! The rules for every default are in [`TrainPlan`]'s documentation.
 
-use crate::data::{Format, ScaleKind, Scaling, Table, Task};
-use crate::driver::TrainConfig;
+use crate::data::{Format, ScaleKind, Scaling, Schema, Table, Task};
+use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};
 use crate::error::{BpropError, Result};
-use crate::io::ModelFile;
+use crate::io::{ModelFile, ModelMeta, TrainingSettings};
 use crate::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
 use std::str::FromStr;
 
@@ -263,6 +263,101 @@ impl<T: Real> Resolved<T> {
     /// Full batches per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.train.len() / self.config.batch_size.max(1)
+    }
+}
+
+/// What a run on a [`Resolved`] plan left behind, for [`Resolved::model_file`].
+pub struct RunOutcome<'a, T: Real> {
+    /// The trainer after the run: its network (the best epoch's under early stopping, the
+    /// last finite one after divergence) and optimizer state are saved.
+    pub trainer: &'a Trainer<T>,
+    /// What training returned.
+    pub result: &'a Result<TrainReport>,
+    /// The records of the epochs this run completed, in order.
+    pub records: &'a [EpochRecord],
+    /// The data's schema (columns, task, labels).
+    pub schema: &'a Schema,
+    /// The training data's name, as given.
+    pub data: Option<String>,
+    /// The model this run resumed, if any: its history and time are carried on.
+    pub resumed: Option<&'a ModelFile<T>>,
+    /// Seconds this run took.
+    pub seconds: f64,
+}
+
+impl<T: Real> RunOutcome<'_, T> {
+    /// Every epoch's record over all runs (the resumed model's history, then this run's
+    /// epochs), including any after the epoch early stopping kept.
+    pub fn history(&self) -> Vec<History> {
+        let mut history: Vec<History> = self.resumed.map(|m| m.meta.history.clone()).unwrap_or_default();
+        history.extend(self.records.iter().map(History::from));
+        history
+    }
+}
+
+/// Why a run stopped, in words (saved in the model file, printed by `bprop train`).
+pub fn stop_description(result: &Result<TrainReport>, patience: Option<usize>) -> String {
+    match result {
+        Ok(r) => match r.stopped {
+            StopReason::Epochs => "all epochs ran".to_string(),
+            StopReason::EarlyStopping { best_epoch } => format!(
+                "early stopping: no better validation loss for {} epochs; epoch {best_epoch}'s model kept",
+                patience.unwrap_or(0)
+            ),
+            StopReason::TargetLoss => "target loss reached".to_string(),
+            StopReason::Interrupted => "interrupted (Ctrl-C) after a completed epoch".to_string(),
+        },
+        Err(e) => format!("stopped by an error: {e}"),
+    }
+}
+
+impl<T: Real> Resolved<T> {
+    /// The model file a run on this plan saves, whether it finished or stopped with an
+    /// error: the trainer's network and optimizer state, the scaling, the schema, the
+    /// settings (with the epochs and steps done over all runs, and the time taken), and the
+    /// history over all runs up to the epoch whose parameters the network holds.
+    pub fn model_file(&self, run: &RunOutcome<'_, T>) -> ModelFile<T> {
+        let start_epoch = self.config.start_epoch;
+        let epochs_done = run.records.last().map_or(start_epoch, |r| r.epoch);
+        let best_epoch = match run.result {
+            Ok(TrainReport {
+                stopped: StopReason::EarlyStopping { best_epoch },
+                ..
+            }) => *best_epoch,
+            _ => epochs_done,
+        };
+        let mut history = run.history();
+        history.retain(|h| h.epoch <= best_epoch);
+        let earlier_seconds = run
+            .resumed
+            .and_then(|m| m.meta.training.as_ref())
+            .map_or(0.0, |s| s.seconds);
+        let optimizer = run.trainer.optimizer_state().cloned();
+        ModelFile {
+            network: run.trainer.network().clone(),
+            scaling: self.scaling.clone(),
+            meta: ModelMeta {
+                schema: Some(run.schema.clone()),
+                training: Some(TrainingSettings {
+                    hyper: self.config.hyper,
+                    epochs: self.config.epochs,
+                    epochs_done: best_epoch,
+                    steps_done: optimizer.as_ref().map_or(0, |s| s.step),
+                    batch_size: self.config.batch_size,
+                    seed: self.seed,
+                    validation: self.validation_fraction,
+                    patience: self.config.patience,
+                    backend: run.trainer.info().to_string(),
+                    data: run.data.clone(),
+                    samples: self.train.len(),
+                    stopped: stop_description(run.result, self.config.patience),
+                    seconds: earlier_seconds + run.seconds,
+                }),
+                history,
+                written_by: format!("bprop {}", env!("CARGO_PKG_VERSION")),
+            },
+            optimizer,
+        }
     }
 }
 
@@ -734,6 +829,47 @@ mod tests {
         assert_eq!(arg_name(&parse_hidden("64,x").unwrap_err()), "layers");
         assert_eq!(parse_hidden("none").unwrap(), Vec::<usize>::new());
         assert_eq!(parse_hidden(" 64, 32 ").unwrap(), vec![64, 32]);
+    }
+
+    #[test]
+    fn a_finished_run_saves_its_settings_and_history() {
+        use crate::driver::BackendChoice;
+        use crate::gpu::AdapterRequest;
+        let table = one_hot(40);
+        let plan = TrainPlan {
+            epochs: Some(3),
+            batch_size: Some(10),
+            ..TrainPlan::default()
+        };
+        let r = plan.resolve(&table, None).unwrap();
+        let mut trainer = Trainer::new(
+            BackendChoice::Cpu,
+            &AdapterRequest::default(),
+            r.network.clone(),
+            r.train.clone(),
+        )
+        .unwrap();
+        let mut records = Vec::new();
+        let result = trainer.train_observed(&r.config, None, &mut |rec| records.push(rec.clone()));
+        let outcome = RunOutcome {
+            trainer: &trainer,
+            result: &result,
+            records: &records,
+            schema: &table.schema,
+            data: Some("test".into()),
+            resumed: None,
+            seconds: 1.5,
+        };
+        let m = r.model_file(&outcome);
+        let s = m.meta.training.as_ref().unwrap();
+        assert_eq!(
+            (s.epochs, s.epochs_done, s.steps_done, s.batch_size, s.samples),
+            (3, 3, 12, 10, 40)
+        );
+        assert_eq!((s.stopped.as_str(), s.seconds), ("all epochs ran", 1.5));
+        assert_eq!(m.meta.history.len(), 3);
+        assert_eq!(m.meta.history[2], History::from(&records[2]));
+        assert_eq!(&m.network, trainer.network());
     }
 
     #[test]
