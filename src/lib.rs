@@ -44,6 +44,7 @@ pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod explain;
+pub mod fsutil;
 pub mod gpu;
 pub mod io;
 pub mod metrics;

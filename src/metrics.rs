@@ -1,13 +1,18 @@
 //! Evaluation: a network's mean loss on a dataset and, for classification, its accuracy.
 //!
-//! A dataset is treated as classification when its targets are class codes: with several
-//! outputs, the predicted class is the argmax of the outputs and the true class the argmax
-//! of the target row (one-hot labels, as MNIST's and PROBEN1's); with one output, targets
-//! all in {0, 1} are thresholded at 0.5 and targets all in {−1, 1} at 0.
+//! **One class-decision rule** ([`class_of_row`]) labels a network's output row wherever a
+//! class is needed (accuracy, the confusion matrix, `bprop predict`), decided by the output
+//! layer: with several outputs, the argmax; with one, class 1 when the output is above the
+//! middle of the output activation's range — 0 for tanh (−1, 1), 0.5 for sigmoid (0, 1)
+//! and for unbounded outputs (bprop codes two classes in one column as 0 and 1).
+//!
+//! A dataset is treated as classification when its targets are class codes: one-hot rows
+//! (several outputs; the true class is the argmax), or one column all in {0, 1} (split at
+//! 0.5) or all in {−1, 1} (split at 0).
 
 use crate::cpu::{self, Workspace};
 use crate::error::Result;
-use crate::model::{Dataset, Network, Real};
+use crate::model::{Activation, Dataset, Network, Real};
 use ndarray::ArrayView1;
 
 /// Loss and accuracy of a network on a dataset.
@@ -38,6 +43,48 @@ fn argmax<T: Real>(v: ArrayView1<'_, T>) -> usize {
     best
 }
 
+/// The activation of `net`'s output layer, which decides how its outputs become classes.
+pub fn output_activation<T: Real>(net: &Network<T>) -> Activation {
+    net.layers().last().expect("a network has layers").activation
+}
+
+/// The threshold a single output is compared with: the middle of the output activation's
+/// range (0 for tanh; 0.5 for sigmoid and for unbounded outputs, whose two classes bprop
+/// codes as 0 and 1).
+pub fn output_threshold(output: Activation) -> f64 {
+    match output {
+        Activation::Tanh => 0.0,
+        _ => 0.5,
+    }
+}
+
+/// The class of one output row of a network whose output layer has activation `output`:
+/// the argmax for several outputs; for one, 1 when it is above [`output_threshold`], else
+/// 0. Every class bprop reports (accuracy, confusion matrix, `bprop predict`) is this.
+pub fn class_of_row<T: Real>(row: ArrayView1<'_, T>, output: Activation) -> usize {
+    if row.len() > 1 {
+        argmax(row)
+    } else {
+        usize::from(row[0].f64() > output_threshold(output))
+    }
+}
+
+/// Per-class scores of one output row, for display: the outputs themselves for several
+/// outputs; for one output y, [1 − q, q] with q = y mapped from the activation's range onto
+/// [0, 1] ((1 + y) / 2 for tanh, y otherwise). The largest score is the class
+/// [`class_of_row`] gives (ties to the lower class).
+pub fn class_scores<T: Real>(row: ArrayView1<'_, T>, output: Activation) -> Vec<f64> {
+    if row.len() > 1 {
+        return row.iter().map(|v| v.f64()).collect();
+    }
+    let y = row[0].f64();
+    let q = match output {
+        Activation::Tanh => 0.5 * (1.0 + y),
+        _ => y,
+    };
+    vec![1.0 - q, q]
+}
+
 /// How the targets code classes, if they do.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Coding {
@@ -60,13 +107,14 @@ fn coding<T: Real>(data: &Dataset<T>) -> Option<Coding> {
 }
 
 /// Mean loss and (for class-coded targets) accuracy of `net` on `data`, computed on the
-/// CPU path in batches of 256 samples.
+/// CPU path in batches of 256 samples; outputs are labelled by [`class_of_row`].
 ///
 /// # Errors
 /// The errors of [`Dataset::check_fits`].
 pub fn evaluate<T: Real>(net: &Network<T>, data: &Dataset<T>) -> Result<Metrics> {
     data.check_fits(net)?;
     let coding = coding(data);
+    let output = output_activation(net);
     let batch = 256.min(data.len());
     let mut ws = Workspace::new(net, batch);
     let (mut loss, mut correct) = (0.0, 0usize);
@@ -81,8 +129,8 @@ pub fn evaluate<T: Real>(net: &Network<T>, data: &Dataset<T>) -> Result<Metrics>
         let out = &ws.a[ws.a.len() - 1];
         for (o, y) in out.rows().into_iter().zip(ws.target.rows()) {
             let hit = match coding {
-                Some(Coding::Argmax) => argmax(o) == argmax(y),
-                Some(Coding::Threshold(t)) => (o[0].f64() > t) == (y[0].f64() > t),
+                Some(Coding::Argmax) => class_of_row(o, output) == argmax(y),
+                Some(Coding::Threshold(t)) => class_of_row(o, output) == usize::from(y[0].f64() > t),
                 None => false,
             };
             correct += usize::from(hit);
@@ -113,8 +161,9 @@ pub struct ClassReport {
     pub support: Vec<usize>,
 }
 
-/// The class of one row: the argmax for several columns, else the side of `threshold`.
-fn class_of<T: Real>(row: ArrayView1<'_, T>, threshold: f64) -> usize {
+/// The class a target row codes: the argmax for several columns, else the side of
+/// `threshold`.
+fn target_class<T: Real>(row: ArrayView1<'_, T>, threshold: f64) -> usize {
     if row.len() > 1 {
         argmax(row)
     } else {
@@ -122,13 +171,18 @@ fn class_of<T: Real>(row: ArrayView1<'_, T>, threshold: f64) -> usize {
     }
 }
 
-/// Confusion matrix, accuracy, precision and recall of `outputs` against `targets`
-/// (both (n, k)): classes are argmaxes for k ≥ 2; for k = 1 there are two classes, split
-/// at 0.5 (or at 0 when some target is negative, as for ±1 targets).
+/// Confusion matrix, accuracy, precision and recall of `outputs` of a network whose output
+/// activation is `output` against `targets` (both (n, k)): predicted classes by
+/// [`class_of_row`]; true classes the argmax of a target row for k ≥ 2, and for k = 1 (two
+/// classes) the target's side of 0.5, or of 0 when some target is negative (±1 targets).
 ///
 /// # Panics
 /// When the shapes differ (an internal invariant of the callers).
-pub fn classify<T: Real>(outputs: &ndarray::Array2<T>, targets: &ndarray::Array2<T>) -> ClassReport {
+pub fn classify<T: Real>(
+    outputs: &ndarray::Array2<T>,
+    targets: &ndarray::Array2<T>,
+    output: Activation,
+) -> ClassReport {
     assert_eq!(outputs.dim(), targets.dim(), "outputs and targets of one shape");
     let k = if targets.ncols() > 1 { targets.ncols() } else { 2 };
     let threshold = if targets.iter().any(|&v| v < T::zero()) {
@@ -138,7 +192,7 @@ pub fn classify<T: Real>(outputs: &ndarray::Array2<T>, targets: &ndarray::Array2
     };
     let mut confusion = vec![vec![0usize; k]; k];
     for (o, y) in outputs.rows().into_iter().zip(targets.rows()) {
-        confusion[class_of(y, threshold)][class_of(o, threshold)] += 1;
+        confusion[target_class(y, threshold)][class_of_row(o, output)] += 1;
     }
     let n: usize = confusion.iter().flatten().sum();
     let correct: usize = (0..k).map(|c| confusion[c][c]).sum();
@@ -194,5 +248,45 @@ pub fn regress<T: Real>(outputs: &ndarray::Array2<T>, targets: &ndarray::Array2<
         mse: se / count,
         mae: ae / count,
         r2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{arr1, Array1};
+
+    #[test]
+    fn one_output_is_split_at_the_middle_of_its_range() {
+        let class = |y: f64, a: Activation| class_of_row(arr1(&[y]).view(), a);
+        assert_eq!((class(0.3, Activation::Tanh), class(-0.1, Activation::Tanh)), (1, 0));
+        assert_eq!(
+            (class(0.3, Activation::Sigmoid), class(0.6, Activation::Sigmoid)),
+            (0, 1)
+        );
+        assert_eq!((class(0.5, Activation::Sigmoid), class(0.0, Activation::Tanh)), (0, 0));
+        assert_eq!(class(0.7, Activation::Identity), 1);
+        assert_eq!(class_of_row(arr1(&[0.1, 0.7, 0.2]).view(), Activation::Softmax), 1);
+    }
+
+    #[test]
+    fn the_largest_score_is_the_class() {
+        for a in [Activation::Tanh, Activation::Sigmoid, Activation::Identity] {
+            for i in -20..=20 {
+                let row: Array1<f32> = arr1(&[i as f32 * 0.05]);
+                let s = class_scores(row.view(), a);
+                let best = usize::from(s[1] > s[0]);
+                assert_eq!(best, class_of_row(row.view(), a), "{a} {}", row[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn classify_labels_outputs_by_the_rule() {
+        // ±1 targets, tanh outputs between 0 and 0.5: class 1 by the rule.
+        let outputs = ndarray::arr2(&[[0.3f64], [-0.2], [0.4]]);
+        let targets = ndarray::arr2(&[[1.0f64], [-1.0], [-1.0]]);
+        let r = classify(&outputs, &targets, Activation::Tanh);
+        assert_eq!(r.confusion, vec![vec![1, 1], vec![0, 1]]);
     }
 }

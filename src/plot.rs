@@ -6,7 +6,7 @@
 //! decades, so that a loss falling from 2 to 0.001 stays readable. Ticks are "nice" numbers
 //! (1, 2, 5 × 10ᵏ).
 
-use crate::io::History;
+use crate::driver::History;
 use std::fmt::Write;
 
 const W: f64 = 760.0;

@@ -176,9 +176,12 @@ fn round_trip(backend: &str) {
         "scaling: standardize",
         "3 epochs done (9 steps), batch 8",
         "step 9",
+        "optimizer adam (beta1 0.9, beta2 0.999, eps 1e-8)",
+        "schedule constant",
     ] {
         assert!(info.contains(needle), "info lacks {needle:?}:\n{info}");
     }
+    assert!(!info.contains('{'), "Rust's debug formatting in info:\n{info}");
     let info: serde_json::Value = serde_json::from_str(&ok(&d, &["info", "m.bprop", "--format", "json"])).unwrap();
     assert_eq!(info["parameters"], 2 * 4 + 4 + 4 * 3 + 3);
 }
@@ -643,4 +646,66 @@ fn ctrl_c_stops_after_an_epoch_and_saves() {
     let m = read_model(dir.path().join("int.bprop")).unwrap().cast::<f32>();
     let t = m.meta.training.unwrap();
     assert!(t.epochs_done >= 1 && t.epochs_done < 1_000_000, "{}", t.epochs_done);
+}
+
+/// A single tanh output on ±1 targets: eval's accuracy, recomputed from predict's labels,
+/// is the same number (one class-decision rule: a tanh output is split at 0).
+#[test]
+fn eval_and_predict_label_a_tanh_output_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let n = 40;
+    let mut fann = format!("{n} 2 1\n");
+    let mut truth = Vec::new();
+    for i in 0..n {
+        let (a, b) = ((i * 7 % 11) as f64 / 11.0, (i * 5 % 13) as f64 / 13.0);
+        let y = if a + 0.3 * b > 0.55 { 1 } else { -1 };
+        fann += &format!("{a:.4} {b:.4}\n{y}\n");
+        truth.push(if y > 0 { "1" } else { "0" });
+    }
+    std::fs::write(d.join("pm.train"), fann).unwrap();
+    // Little training, so that outputs fall between the two rules' thresholds (0, 0.5].
+    let out = ok(
+        d,
+        &[
+            "train",
+            "pm.train",
+            "--task",
+            "classification",
+            "--output-activation",
+            "tanh",
+            "--layers",
+            "3",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.01",
+            "--optimizer",
+            "sgd",
+            "--seed",
+            "3",
+            "-o",
+            "t.bprop",
+            "-q",
+        ],
+    );
+    assert!(
+        out.contains("(40 samples, 2 inputs, 1 output, classification)"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(d, &["eval", "t.bprop", "pm.train", "--format", "json"])).unwrap();
+    let accuracy = json["accuracy"].as_f64().unwrap();
+    let pred = ok(d, &["predict", "t.bprop", "pm.train"]);
+    let rows: Vec<Vec<&str>> = pred.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), n);
+    let correct = rows.iter().zip(&truth).filter(|(r, t)| r[0] == **t).count();
+    assert_eq!(accuracy, correct as f64 / n as f64, "{pred}");
+    // The score of class 1 is (1 + y) / 2: some outputs lie in (0, 0.5], where a 0.5
+    // threshold would have labelled them otherwise.
+    let between = rows
+        .iter()
+        .filter(|r| (0.5..=0.75).contains(&r[2].parse::<f64>().unwrap()) && r[0] == "1")
+        .count();
+    assert!(between > 0, "no output in (0, 0.5]: {pred}");
 }

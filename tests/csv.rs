@@ -137,15 +137,17 @@ fn ragged_rows_and_non_numeric_inputs_name_file_line_and_column() {
         load_table::<f32>(&p, &opts(&["c"])),
         "text.csv",
         "line 3, column 2 (`b`)",
-        &["`oops`", "input"],
+        &["`oops`", "; `b` (column 1) is an input"],
     );
     let p = write(dir.path(), "empty.csv", b"1,2,3\n4,,6\n");
     parse_err(
         load_table::<f32>(&p, &opts(&[])),
         "empty.csv",
         "line 2, column 2",
-        &["empty field", "missing"],
+        &["empty field", "missing", "; column 1 is an input"],
     );
+    let err = load_table::<f32>(&p, &opts(&[])).unwrap_err().to_string();
+    assert!(!err.contains("column column"), "{err}");
     let p = write(dir.path(), "nan.csv", b"a,y\nnan,1.5\n2,2.5\n3,0.1\n");
     parse_err(
         load_table::<f32>(&p, &opts(&["y"])),

@@ -125,6 +125,7 @@ fn stopping_rules_are_validated() {
         err.to_string().contains("patience") && err.to_string().contains("validation"),
         "{err}"
     );
+    assert!(err.to_string().contains("`patience` = 3"), "the value as text: {err}");
     let err = trainer
         .train(&TrainConfig {
             patience: Some(0),

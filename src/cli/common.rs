@@ -116,6 +116,15 @@ pub fn num(x: f64) -> String {
     format!("{x:.digits$}")
 }
 
+/// `1 output`, `3 outputs`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A fraction as a percentage: `76.04%`.
 pub fn pct(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)

@@ -14,7 +14,8 @@ pub fn run() -> Result<()> {
         ..req.clone()
     });
     if all.is_empty() {
-        println!("wgpu finds no adapter (backends {:?}).", req.backends);
+        let names: Vec<String> = req.backends.iter_names().map(|(n, _)| n.to_lowercase()).collect();
+        println!("wgpu finds no adapter (backends: {}).", names.join(", "));
     }
     for (i, (_, s)) in all.iter().enumerate() {
         println!("[{i}] {}", s.name);

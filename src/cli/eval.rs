@@ -8,7 +8,7 @@ use bprop::data::Task;
 use bprop::driver::infer;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{AnyModel, ModelFile};
-use bprop::metrics::{classify, regress};
+use bprop::metrics::{classify, output_activation, regress};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
 use clap::Args;
@@ -86,7 +86,7 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
     }
     match schema.task {
         Task::Classification => {
-            let r = classify(&inf.outputs, targets);
+            let r = classify(&inf.outputs, targets, output_activation(net));
             let names: Vec<String> = (0..r.classes).map(|k| schema.class_name(k)).collect();
             if json {
                 doc["accuracy"] = r.accuracy.into();

@@ -4,7 +4,7 @@ use super::common::{self, duration, num, pct};
 use super::train::describe;
 use super::OutputFormat;
 use bprop::io::{AnyModel, ModelFile, FORMAT_VERSION};
-use bprop::model::Real;
+use bprop::model::{Optimizer, Real};
 use bprop::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -36,6 +36,23 @@ fn list(v: &[String]) -> String {
         v.join(", ")
     } else {
         format!("{}, ... ({} in all)", v[..10].join(", "), v.len())
+    }
+}
+
+/// The optimizer's name with its parameters: `adam (beta1 0.9, beta2 0.999, eps 1e-8)`.
+fn optimizer_text(o: &Optimizer) -> String {
+    match *o {
+        Optimizer::Adam { beta1, beta2, eps, .. } => format!("{o} (beta1 {beta1}, beta2 {beta2}, eps {eps:e})"),
+        Optimizer::IRpropMinus {
+            eta_plus,
+            eta_minus,
+            delta0,
+            delta_min,
+            delta_max,
+        } => format!(
+            "{o} (eta+ {eta_plus}, eta- {eta_minus}, initial step {delta0}, steps in [{delta_min}, {delta_max}])"
+        ),
+        _ => o.to_string(),
     }
 }
 
@@ -106,8 +123,8 @@ fn show<T: Real>(args: &InfoArgs, m: &ModelFile<T>) -> Result<()> {
     if let Some(t) = &m.meta.training {
         let h = &t.hyper;
         println!("training:");
-        println!("  optimizer {:?}", h.optimizer);
-        println!("  learning rate {}, schedule {:?}", h.learning_rate, h.schedule);
+        println!("  optimizer {}", optimizer_text(&h.optimizer));
+        println!("  learning rate {}, schedule {}", h.learning_rate, h.schedule);
         if h.weight_decay > 0.0 || h.max_norm.is_some() || h.dropout.is_some() {
             println!(
                 "  weight decay {}, max-norm {}, dropout {}",

@@ -7,7 +7,8 @@ use bprop::data::Task;
 use bprop::driver::infer;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_atomic_with, AnyModel, ModelFile};
-use bprop::model::Real;
+use bprop::metrics::{class_of_row, class_scores, output_activation};
+use bprop::model::{Activation, Real};
 use bprop::Result;
 use clap::Args;
 use std::io::Write;
@@ -21,7 +22,9 @@ Examples:
 
 The data needs the model's input columns (by name with a header, else by position); its
 target columns may be missing. One output row per input row, in order:
-  classification: prediction,p_<class 1>,p_<class 2>,...   (probabilities of each class)
+  classification: prediction,p_<class 1>,p_<class 2>,...   (probabilities of each class; a
+                  single tanh output y gives (1 − y)/2, (1 + y)/2; the label is the class
+                  eval counts: the largest output, or one output above 0.5 (tanh: 0))
   regression:     one column per output, named as the training targets were";
 
 #[derive(Debug, Args)]
@@ -48,11 +51,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
 }
 
-/// The predictions as CSV rows.
+/// The predictions as CSV rows: for classification the class [`class_of_row`] gives (the
+/// rule eval's accuracy uses) and the per-class scores of [`class_scores`].
 fn render<T: Real>(
     w: &mut dyn Write,
     schema: &bprop::data::Schema,
     outputs: &ndarray::Array2<T>,
+    output: Activation,
 ) -> std::io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     let k = outputs.ncols();
@@ -63,15 +68,8 @@ fn render<T: Real>(
             header.extend((0..classes).map(|c| format!("p_{}", schema.class_name(c))));
             csv.write_record(&header)?;
             for row in outputs.rows() {
-                // One sigmoid output: the probability of class 1.
-                let probs: Vec<f64> = if k == 1 {
-                    vec![1.0 - row[0].f64(), row[0].f64()]
-                } else {
-                    row.iter().map(|v| v.f64()).collect()
-                };
-                let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
-                let mut rec = vec![schema.class_name(best)];
-                rec.extend(probs.iter().map(|p| format!("{}", T::of(*p))));
+                let mut rec = vec![schema.class_name(class_of_row(row, output))];
+                rec.extend(class_scores(row, output).iter().map(|p| format!("{}", T::of(*p))));
                 csv.write_record(&rec)?;
             }
         }
@@ -98,12 +96,13 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
         &table.inputs,
         None,
     )?;
+    let output = output_activation(&model.network);
     if let Some(f) = &inf.fallback {
         eprintln!("note: GPU path unavailable, using the CPU path: {f}");
     }
     match &args.output {
         Some(path) => {
-            write_atomic_with(path, |w| render(w, &table.schema, &inf.outputs))?;
+            write_atomic_with(path, |w| render(w, &table.schema, &inf.outputs, output))?;
             eprintln!(
                 "wrote {} predictions to {} ({})",
                 table.len(),
@@ -114,7 +113,7 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            render(&mut lock, &table.schema, &inf.outputs).map_err(|source| bprop::BpropError::Io {
+            render(&mut lock, &table.schema, &inf.outputs, output).map_err(|source| bprop::BpropError::Io {
                 path: "standard output".into(),
                 source,
             })?;

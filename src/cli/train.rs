@@ -1,16 +1,19 @@
 //! `bprop train`: a network trained on a data file (or the bundled diabetes set), with a
 //! progress display, a summary, and optionally a model file, a loss plot and a cross-check.
 
-use super::common::{self, duration, num, pct, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
+use super::common::{self, duration, num, pct, plural, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
 use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
-use bprop::data::{load_table, ScaleKind, Scaling, Table, TableOptions, Task};
-use bprop::driver::{cross_check, EpochRecord, StopReason, TrainConfig, Trainer};
+use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
+use bprop::driver::{
+    cross_check, parse_activations, parse_hidden, stop_description, EpochRecord, Resolved, RunOutcome, ScaleChoice,
+    TrainPlan, Trainer,
+};
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
-use bprop::io::{write_atomic, write_model, AnyModel, History, ModelFile, ModelMeta, TrainingSettings};
+use bprop::io::{write_atomic, write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
-use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
+use bprop::model::{Dataset, Network, Real, Schedule};
 use bprop::{plot, BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -235,133 +238,49 @@ fn invalid(name: &'static str, value: &str, why: impl Into<String>) -> BpropErro
     }
 }
 
-/// `64,32` → [64, 32]; `none` → [].
-fn hidden_sizes(s: &str) -> Result<Vec<usize>> {
-    let t = s.trim();
-    if t.is_empty() || t.eq_ignore_ascii_case("none") {
-        return Ok(Vec::new());
-    }
-    t.split(',')
-        .map(|v| v.trim().parse::<usize>().ok().filter(|&n| n > 0))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            invalid(
-                "layers",
-                s,
-                "expected hidden layer sizes separated by commas, e.g. 64,32, or none",
-            )
-        })
-}
-
-/// The schedule `s` names, for a run of `epochs` epochs of `spe` steps.
-fn schedule(s: &str, epochs: usize, spe: usize) -> Result<Schedule> {
-    let lower = s.trim().to_ascii_lowercase();
-    let mut parts = lower.split(':');
-    let name = parts.next().unwrap_or_default();
-    let args: Vec<&str> = parts.collect();
-    let bad = || {
-        invalid(
-            "schedule",
-            s,
-            "expected constant, cosine[:MIN_LR], step:EPOCHS[:GAMMA] or exponential:GAMMA",
-        )
-    };
-    let num = |i: usize, default: Option<f64>| -> Result<f64> {
-        match args.get(i) {
-            Some(a) => a.parse::<f64>().map_err(|_| bad()),
-            None => default.ok_or_else(bad),
-        }
-    };
-    let sched = match name {
-        "constant" if args.is_empty() => Schedule::Constant,
-        "cosine" if args.len() <= 1 => Schedule::Cosine {
-            total: (epochs * spe).max(1),
-            min_lr: num(0, Some(0.0))?,
+/// The settings the arguments give, for a new run (defaults left to the library).
+fn plan(args: &TrainArgs) -> Result<TrainPlan> {
+    let d = TrainPlan::default();
+    Ok(TrainPlan {
+        hidden: match &args.layers {
+            Some(l) => parse_hidden(l)?,
+            None => d.hidden,
         },
-        "step" if (1..=2).contains(&args.len()) => {
-            let every = num(0, None)?;
-            if !(every >= 1.0 && every.fract() == 0.0) {
-                return Err(bad());
-            }
-            Schedule::Step {
-                every: every as usize * spe,
-                gamma: num(1, Some(0.1))?,
-            }
-        }
-        "exponential" if args.len() == 1 => Schedule::Exponential {
-            gamma: num(0, None)?.powf(1.0 / spe as f64),
+        activations: match &args.activation {
+            Some(a) => parse_activations(a)?,
+            None => d.activations,
         },
-        _ => return Err(bad()),
-    };
-    sched.validate()?;
-    Ok(sched)
-}
-
-/// Output activation and loss: as given, else from the task and targets.
-fn output_and_loss<T: Real>(args: &TrainArgs, table: &Table<T>, outputs: usize) -> Result<(Activation, Loss)> {
-    let unit = table
-        .targets
-        .as_ref()
-        .is_some_and(|y| y.iter().all(|&v| v >= T::zero() && v <= T::one()));
-    let given_act: Option<Activation> = args.output_activation.as_deref().map(str::parse).transpose()?;
-    let given_loss: Option<Loss> = args.loss.as_deref().map(str::parse).transpose()?;
-    let classification = table.schema.task == Task::Classification;
-    Ok(match (given_act, given_loss) {
-        (Some(a), Some(l)) => (a, l),
-        (None, Some(l)) => (
-            match l {
-                Loss::CrossEntropy => Activation::Softmax,
-                Loss::BinaryCrossEntropy => Activation::Sigmoid,
-                _ => Activation::Identity,
-            },
-            l,
-        ),
-        (Some(a), None) => (
-            a,
-            match a {
-                Activation::Softmax => Loss::CrossEntropy,
-                Activation::Sigmoid if unit => Loss::BinaryCrossEntropy,
-                _ => Loss::Mse,
-            },
-        ),
-        (None, None) if classification && outputs >= 2 && unit => (Activation::Softmax, Loss::CrossEntropy),
-        (None, None) if classification && outputs == 1 && unit => (Activation::Sigmoid, Loss::BinaryCrossEntropy),
-        (None, None) => (Activation::Identity, Loss::Mse),
+        output_activation: args.output_activation.as_deref().map(str::parse).transpose()?,
+        loss: args.loss.as_deref().map(str::parse).transpose()?,
+        optimizer: match &args.optimizer {
+            Some(o) => o.parse()?,
+            None => d.optimizer,
+        },
+        learning_rate: args.lr,
+        schedule: match &args.schedule {
+            Some(s) => s.parse()?,
+            None => d.schedule,
+        },
+        weight_decay: args.weight_decay.unwrap_or(d.weight_decay),
+        max_norm: args.max_norm,
+        dropout: args.dropout,
+        input_dropout: args.input_dropout,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed.unwrap_or(d.seed),
+        init: match &args.init {
+            Some(v) => v.parse().map_err(|e: BpropError| invalid("init", v, e.to_string()))?,
+            None => d.init,
+        },
+        validation: args.validation,
+        patience: args.patience,
+        scale: match args.scale {
+            Some(ScaleArg::Standardize) => ScaleChoice::Fit(ScaleKind::Standardize),
+            Some(ScaleArg::Minmax) => ScaleChoice::Fit(ScaleKind::MinMax),
+            Some(ScaleArg::None) => ScaleChoice::Off,
+            None => d.scale,
+        },
     })
-}
-
-/// The network for a new run.
-fn build_network<T: Real>(args: &TrainArgs, table: &Table<T>, seed: u64) -> Result<Network<T>> {
-    let inputs = table.inputs.ncols();
-    let outputs = table.targets.as_ref().map_or(0, |y| y.ncols());
-    let hidden = hidden_sizes(args.layers.as_deref().unwrap_or("32"))?;
-    let acts_arg = args.activation.as_deref().unwrap_or("relu");
-    let acts: Vec<Activation> = acts_arg.split(',').map(str::parse).collect::<Result<_>>()?;
-    let acts = match acts.len() {
-        1 => vec![acts[0]; hidden.len()],
-        k if k == hidden.len() => acts,
-        k => {
-            return Err(invalid(
-                "activation",
-                acts_arg,
-                format!(
-                    "give one activation, or one per hidden layer ({}), not {k}",
-                    hidden.len()
-                ),
-            ))
-        }
-    };
-    let (out_act, loss) = output_and_loss(args, table, outputs)?;
-    let mut spec = NetworkSpec::new(inputs, loss);
-    for (&units, &act) in hidden.iter().zip(&acts) {
-        spec = spec.layer(units, act);
-    }
-    spec = spec.layer(outputs, out_act);
-    let init: Init = match &args.init {
-        Some(v) => v.parse().map_err(|e: BpropError| invalid("init", v, e.to_string()))?,
-        None => Init::Auto,
-    };
-    Network::random(&spec, init, seed)
 }
 
 /// `8-32-2 (relu, softmax; cross_entropy)`.
@@ -378,7 +297,7 @@ fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Res
     match task {
         Task::Classification => {
             let out = cpu::predict(net, data.inputs().view(), 256)?;
-            let r = classify(&out, data.targets());
+            let r = classify(&out, data.targets(), metrics::output_activation(net));
             s += &format!(", accuracy {}", pct(r.accuracy));
         }
         Task::Regression => {
@@ -395,17 +314,12 @@ fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Res
 fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()> {
     let started = Instant::now();
     let resumed: Option<ModelFile<T>> = resumed.map(AnyModel::cast);
-    let saved = resumed.as_ref().and_then(|m| m.meta.training.clone());
-    if resumed.is_some() && saved.is_none() {
-        return Err(BpropError::ModelFile {
-            path: args
-                .resume
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            why: "holds no training settings, so it cannot be resumed".into(),
-        });
-    }
+    let resume_name = args
+        .resume
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let plan = plan(args)?;
 
     // The data.
     let mut opts: TableOptions = args.columns.options()?;
@@ -424,125 +338,44 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         (None, Some(_)) => None,
     };
     println!(
-        "data: {} ({} samples, {} inputs, {} outputs, {})",
+        "data: {} ({}, {}, {}, {})",
         table.source,
-        table.len(),
-        table.schema.inputs,
-        table.schema.outputs,
+        plural(table.len(), "sample"),
+        plural(table.schema.inputs, "input"),
+        plural(table.schema.outputs, "output"),
         table.schema.task
     );
     for note in &table.notes {
         println!("  {note}");
     }
-    let full = table.dataset()?;
 
-    // Settings: saved ones when resuming, else the arguments and defaults.
-    let seed = saved.as_ref().map_or(args.seed.unwrap_or(0), |s| s.seed);
-    let validation = match &saved {
-        Some(s) => s.validation,
-        None => match args.validation {
-            Some(0.0) => None,
-            Some(v) => Some(v),
-            None if full.len() >= 100 => Some(0.1),
-            None => None,
-        },
-    };
-    let (train, val) = match validation {
-        Some(f) => {
-            let (t, v) = full.split(f, seed)?;
-            (t, Some(v))
-        }
-        None => (full, None),
-    };
-    let scaling: Option<Scaling> = match &resumed {
-        Some(m) => m.scaling.clone(),
+    // Settings: saved ones when resuming, else the arguments and the library's defaults.
+    let run = match &resumed {
+        Some(m) => plan.resume(&table, m, &resume_name)?,
         None => {
-            let default_kind = match args.data.as_deref().map(bprop::data::format_of).transpose()? {
-                Some(bprop::data::Format::Csv | bprop::data::Format::Npy) => Some(ScaleKind::Standardize),
-                _ => None,
-            };
-            let kind = match args.scale {
-                Some(ScaleArg::Standardize) => Some(ScaleKind::Standardize),
-                Some(ScaleArg::Minmax) => Some(ScaleKind::MinMax),
-                Some(ScaleArg::None) => None,
-                None => default_kind,
-            };
-            kind.map(|k| Scaling::fit(k, train.inputs())).transpose()?
+            let format = args.data.as_deref().map(bprop::data::format_of).transpose()?;
+            plan.resolve(&table, format)?
         }
     };
-    let scale = |d: Dataset<T>| -> Result<Dataset<T>> {
-        match &scaling {
-            Some(s) => s.apply_dataset(&d),
-            None => Ok(d),
-        }
-    };
-    let train = scale(train)?;
-    let val = val.map(scale).transpose()?;
-    let test = match &test_table {
-        Some(t) => Some(scale(t.dataset()?)?),
-        None => None,
-    };
-    let net: Network<T> = match &resumed {
-        Some(m) => m.network.clone(),
-        None => build_network(args, &table, seed)?,
-    };
+    let Resolved {
+        network: net,
+        config: cfg,
+        train,
+        validation: val,
+        scaling,
+        ..
+    } = &run;
+    let test = test_table
+        .as_ref()
+        .map(|t| t.dataset().and_then(|d| run.scale(d)))
+        .transpose()?;
     let n = train.len();
-    let optimizer: Optimizer = match &saved {
-        Some(s) => s.hyper.optimizer,
-        None => args.optimizer.as_deref().unwrap_or("adam").parse()?,
-    };
-    // iRPROP− is a full-batch rule: its default batch is the whole training set.
-    let batch_size = match (&saved, optimizer) {
-        (Some(s), _) => s.batch_size,
-        (None, Optimizer::IRpropMinus { .. }) => args.batch_size.unwrap_or(n),
-        (None, _) => args.batch_size.unwrap_or(32).min(n),
-    };
-    let epochs = args.epochs.or(saved.as_ref().map(|s| s.epochs)).unwrap_or(100);
-    let hyper: Hyper = match &saved {
-        Some(s) => s.hyper,
-        None => {
-            let spe = (n / batch_size.max(1)).max(1);
-            let lr = args.lr.unwrap_or(match optimizer {
-                Optimizer::Adam { .. } => 0.01,
-                Optimizer::IRpropMinus { .. } => 1.0,
-                _ => 0.01,
-            });
-            let dropout = (args.dropout.is_some() || args.input_dropout.is_some()).then(|| Dropout {
-                input: args.input_dropout.unwrap_or(0.0),
-                hidden: args.dropout.unwrap_or(0.0),
-                seed,
-            });
-            Hyper {
-                optimizer,
-                learning_rate: lr,
-                schedule: schedule(args.schedule.as_deref().unwrap_or("constant"), epochs, spe)?,
-                weight_decay: args.weight_decay.unwrap_or(0.0),
-                max_norm: args.max_norm,
-                dropout,
-            }
-        }
-    };
-    let start_epoch = saved.as_ref().map_or(0, |s| s.epochs_done);
-    let cfg = TrainConfig {
-        hyper,
-        epochs,
-        batch_size,
-        shuffle: Some(seed),
-        patience: args.patience,
-        start_epoch,
-        ..TrainConfig::default()
-    };
-    cfg.validate(n)?;
+    let (hyper, epochs, batch_size, start_epoch) = (cfg.hyper, cfg.epochs, cfg.batch_size, cfg.start_epoch);
 
-    println!(
-        "network: {}, {} parameters, {}",
-        describe(&net),
-        net.n_params(),
-        T::NAME
-    );
+    println!("network: {}, {} parameters, {}", describe(net), net.n_params(), T::NAME);
     let sched = match hyper.schedule {
         Schedule::Constant => String::new(),
-        s => format!(" ({s:?})"),
+        s => format!(" ({s})"),
     };
     println!(
         "training: {} samples{}, {} epoch(s) of {} step(s), batch {batch_size}, {} lr {}{sched}{}{}{}{}",
@@ -600,7 +433,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             let report = cross_check(trainer.engine_mut(), &mut reference, &order, batch_size, &hyper, 1)?;
             println!("{report}");
             // The cross-check trained the engine: put it back where training starts.
-            trainer.engine_mut().set_network(&net)?;
+            trainer.engine_mut().set_network(net)?;
             trainer.set_optimizer_state(before)?;
             report.into_result()?;
         }
@@ -622,7 +455,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
 
     let mut progress = Progress::new(start_epoch + epochs, (n / batch_size) * batch_size, args.quiet);
     let mut records: Vec<EpochRecord> = Vec::new();
-    let result = trainer.train_observed(&cfg, val.as_ref(), &mut |rec| {
+    let result = trainer.train_observed(cfg, val.as_ref(), &mut |rec| {
         progress.epoch(rec, start_epoch + 1);
         records.push(rec.clone());
     });
@@ -633,61 +466,18 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     let secs = started.elapsed().as_secs_f64();
 
     // The model file's contents, for success and for divergence alike.
-    let mut history: Vec<History> = resumed.as_ref().map(|m| m.meta.history.clone()).unwrap_or_default();
-    history.extend(records.iter().map(|r| History {
-        epoch: r.epoch,
-        train_loss: r.train_loss,
-        val_loss: r.validation.map(|v| v.loss),
-        val_accuracy: r.validation.and_then(|v| v.accuracy),
-    }));
-    let stopped = match &result {
-        Ok(r) => match r.stopped {
-            StopReason::Epochs => "all epochs ran".to_string(),
-            StopReason::EarlyStopping { best_epoch } => {
-                format!(
-                    "early stopping: no better validation loss for {} epochs; epoch {best_epoch}'s model kept",
-                    args.patience.unwrap_or(0)
-                )
-            }
-            StopReason::TargetLoss => "target loss reached".to_string(),
-            StopReason::Interrupted => "interrupted (Ctrl-C) after a completed epoch".to_string(),
-        },
-        Err(e) => format!("stopped by an error: {e}"),
+    let outcome = RunOutcome {
+        trainer: &trainer,
+        result: &result,
+        records: &records,
+        schema: &table.schema,
+        data: Some(table.source.clone()),
+        resumed: resumed.as_ref(),
+        seconds: secs,
     };
-    let epochs_done = records.last().map_or(start_epoch, |r| r.epoch);
-    let best_epoch = match &result {
-        Ok(r) => match r.stopped {
-            StopReason::EarlyStopping { best_epoch } => best_epoch,
-            _ => epochs_done,
-        },
-        Err(_) => epochs_done,
-    };
-    let steps_done = trainer.optimizer_state().map_or(0, |s| s.step);
-    let model = ModelFile {
-        network: trainer.network().clone(),
-        scaling: scaling.clone(),
-        optimizer: trainer.optimizer_state().cloned(),
-        meta: ModelMeta {
-            schema: Some(table.schema.clone()),
-            training: Some(TrainingSettings {
-                hyper,
-                epochs,
-                epochs_done: best_epoch,
-                steps_done,
-                batch_size,
-                seed,
-                validation,
-                patience: args.patience,
-                backend: trainer.info().to_string(),
-                data: Some(table.source.clone()),
-                samples: n,
-                stopped: stopped.clone(),
-                seconds: saved.as_ref().map_or(0.0, |s| s.seconds) + secs,
-            }),
-            history: history.iter().filter(|h| h.epoch <= best_epoch).cloned().collect(),
-            written_by: format!("bprop {}", env!("CARGO_PKG_VERSION")),
-        },
-    };
+    let model = run.model_file(&outcome);
+    let history = outcome.history();
+    let stopped = stop_description(&result, cfg.patience);
     let output = args.output.clone().or_else(|| args.resume.clone());
 
     let report = match result {
@@ -697,7 +487,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
                 write_model(out, &model)?;
                 println!(
                     "diverged: wrote the last finite model (after {} epochs) to {}",
-                    epochs_done,
+                    records.last().map_or(start_epoch, |r| r.epoch),
                     out.display()
                 );
             }
@@ -720,7 +510,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     if let Some(last) = report.history.last() {
         println!("  last epoch's mean training loss: {}", num(last.train_loss));
     }
-    println!("  training set:   {}", metrics_line(trained, &train, task)?);
+    println!("  training set:   {}", metrics_line(trained, train, task)?);
     if let Some(v) = &val {
         println!("  validation set: {}", metrics_line(trained, v, task)?);
     }

@@ -79,7 +79,7 @@ pub fn parse_fann<T: Real, R: BufRead>(reader: R, name: &str) -> Result<Dataset<
 /// the temporary file where it failed) when writing or renaming fails; the temporary file
 /// is removed then.
 pub fn write_fann<T: Real>(path: impl AsRef<Path>, data: &Dataset<T>) -> Result<()> {
-    crate::io::write_atomic_with(path.as_ref(), |w| write_fann_to(w, data))
+    crate::fsutil::write_atomic_with(path.as_ref(), |w| write_fann_to(w, data))
 }
 
 /// Writes `data` in FANN's format to any writer: the header line, then per sample one line

@@ -251,7 +251,7 @@ impl Grid {
                 *row,
                 col,
                 format!(
-                    "found {what}; column {} is {role} and must hold numbers",
+                    "found {what}; {} is {role} and must hold numbers",
                     self.column_name(col)
                 ),
             ));

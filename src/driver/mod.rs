@@ -3,11 +3,17 @@
 
 mod crosscheck;
 mod infer;
+mod plan;
 mod train;
 
 pub use crosscheck::{compare_networks, cross_check, CrossCheckReport, TensorDiff, Tolerance};
 pub use infer::{infer, Inference, INFER_BATCH};
-pub use train::{EpochRecord, StopReason, TrainConfig, TrainReport, Trainer};
+pub use plan::{
+    parse_activations, parse_hidden, stop_description, Resolved, RunOutcome, ScaleChoice, ScheduleSpec, TrainPlan,
+    DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION,
+    DEFAULT_VALIDATION_MIN_SAMPLES,
+};
+pub use train::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};
 
 use crate::cpu::CpuEngine;
 use crate::engine::Engine;

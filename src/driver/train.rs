@@ -155,6 +155,33 @@ pub struct EpochRecord {
     pub elapsed: f64,
 }
 
+/// One epoch of a model's training history, as its model file keeps it (the `history`
+/// array of the metadata, with these field names): an [`EpochRecord`]'s epoch and losses,
+/// without the run's step count and timing, which mean nothing to a later run.
+/// `History::from(&record)` converts; the validation accuracy is kept when there is one.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    /// 1-based epoch over all runs.
+    pub epoch: usize,
+    /// Mean training loss of the epoch.
+    pub train_loss: f64,
+    /// Validation loss after the epoch.
+    pub val_loss: Option<f64>,
+    /// Validation accuracy after the epoch (classification).
+    pub val_accuracy: Option<f64>,
+}
+
+impl From<&EpochRecord> for History {
+    fn from(r: &EpochRecord) -> Self {
+        History {
+            epoch: r.epoch,
+            train_loss: r.train_loss,
+            val_loss: r.validation.map(|v| v.loss),
+            val_accuracy: r.validation.and_then(|v| v.accuracy),
+        }
+    }
+}
+
 /// Why training stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
@@ -354,7 +381,7 @@ impl<T: Real> Trainer<T> {
         if cfg.patience.is_some() && validation.is_none() {
             return Err(BpropError::InvalidArgument {
                 name: "patience",
-                value: format!("{:?}", cfg.patience),
+                value: cfg.patience.map_or_else(String::new, |p| p.to_string()),
                 why: "early stopping needs a validation set".into(),
             });
         }

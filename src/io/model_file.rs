@@ -49,6 +49,7 @@
 //! file whole.
 
 use crate::data::{ScaleKind, Scaling, Schema, Task};
+pub use crate::driver::History;
 use crate::error::{BpropError, Result};
 use crate::model::{Hyper, Layer, Network, NetworkSpec, OptimState, Optimizer, Precision, Real};
 use ndarray::{Array1, Array2};
@@ -94,19 +95,6 @@ pub struct TrainingSettings {
     pub stopped: String,
     /// Seconds the runs took together.
     pub seconds: f64,
-}
-
-/// One epoch of the training history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// 1-based epoch over all runs.
-    pub epoch: usize,
-    /// Mean training loss of the epoch.
-    pub train_loss: f64,
-    /// Validation loss after the epoch.
-    pub val_loss: Option<f64>,
-    /// Validation accuracy after the epoch (classification).
-    pub val_accuracy: Option<f64>,
 }
 
 /// Everything in a model file besides tensors: what the columns are, how it was trained.

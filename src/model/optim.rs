@@ -553,3 +553,16 @@ impl<T: Real> OptimState<T> {
                 .all(|(l, [s, _])| s.dim() == l.weights.dim())
     }
 }
+
+impl fmt::Display for Schedule {
+    /// `constant`, `cosine over 200 steps to 0.001`, `step: ×0.1 every 20 steps`,
+    /// `exponential: ×0.99 per step`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Schedule::Constant => f.write_str("constant"),
+            Schedule::Step { every, gamma } => write!(f, "step: ×{gamma} every {every} steps"),
+            Schedule::Exponential { gamma } => write!(f, "exponential: ×{gamma} per step"),
+            Schedule::Cosine { total, min_lr } => write!(f, "cosine over {total} steps to {min_lr}"),
+        }
+    }
+}
