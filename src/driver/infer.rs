@@ -2,9 +2,9 @@
 //! samples, for `bprop eval` and `bprop predict`.
 //!
 //! The CPU path runs [`crate::cpu::predict`] and [`crate::metrics::evaluate`]. The GPU path
-//! uploads the samples once and runs [`Engine::trace`] over batches of [`INFER_BATCH`]
-//! rows, taking the output layer's activations and the batch's mean loss from the
-//! trace: the same forward pass (and loss) as training computes, read back per batch.
+//! uploads the samples once and runs [`GpuEngine::infer`](crate::gpu::GpuEngine::infer):
+//! the forward passes only (and the output pass for the losses, given targets), many
+//! batches per submission, reading back only the outputs and per-sample losses.
 
 use crate::cpu;
 use crate::driver::{open_gpu, BackendChoice};
@@ -13,9 +13,10 @@ use crate::error::{BpropError, Result};
 use crate::gpu::AdapterRequest;
 use crate::metrics;
 use crate::model::{Dataset, Network, Real};
-use ndarray::{s, Array2};
+use ndarray::Array2;
 
-/// Rows per forward pass.
+/// Rows per forward batch of the CPU path's inference (the GPU path's is
+/// [`crate::gpu::INFER_ROWS`]).
 pub const INFER_BATCH: usize = 256;
 
 /// What [`infer`] returns.
@@ -51,20 +52,19 @@ fn on_cpu<T: Real>(net: &Network<T>, data: &Dataset<T>, with_targets: bool) -> R
     Ok((outputs, loss))
 }
 
-fn on_gpu<T: Real>(req: &AdapterRequest, net: &Network<T>, data: &Dataset<T>) -> Result<(Array2<T>, f64, BackendInfo)> {
+fn on_gpu<T: Real>(
+    req: &AdapterRequest,
+    net: &Network<T>,
+    data: &Dataset<T>,
+    with_targets: bool,
+) -> Result<(Array2<T>, Option<f64>, BackendInfo)> {
     let mut engine = open_gpu(req, net, data)?;
-    let n = data.len();
-    let mut outputs = Array2::zeros((n, net.outputs()));
-    let mut loss = 0.0;
-    let idx: Vec<u32> = (0..n as u32).collect();
-    for (k, rows) in idx.chunks(INFER_BATCH).enumerate() {
-        let trace = engine.trace(rows)?;
-        let last = trace.layers.last().expect("a network has layers");
-        let start = k * INFER_BATCH;
-        outputs.slice_mut(s![start..start + rows.len(), ..]).assign(&last.a);
-        loss += trace.loss.f64() * rows.len() as f64;
-    }
-    Ok((outputs, loss / n as f64, engine.info().clone()))
+    let result = engine.infer(with_targets)?;
+    // The mean in f64, summed in sample order.
+    let loss = result
+        .losses
+        .map(|l| l.iter().map(|v| v.f64()).sum::<f64>() / data.len().max(1) as f64);
+    Ok((result.outputs, loss, engine.info().clone()))
 }
 
 /// The outputs of `net` for `inputs` (n, inputs), and the mean loss against `targets`
@@ -98,10 +98,10 @@ pub fn infer<T: Real>(
     };
     match choice {
         BackendChoice::Cpu => cpu_result(None),
-        BackendChoice::Gpu | BackendChoice::Auto => match on_gpu(req, net, &data) {
+        BackendChoice::Gpu | BackendChoice::Auto => match on_gpu(req, net, &data, with_targets) {
             Ok((outputs, loss, backend)) => Ok(Inference {
                 outputs,
-                loss: with_targets.then_some(loss),
+                loss,
                 backend,
                 fallback: None,
             }),

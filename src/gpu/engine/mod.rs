@@ -6,17 +6,20 @@
 //! The rooms: [`GpuEngine`] and its [`Engine`] implementation here; `kernels` (the compiled
 //! passes), `buffers` (per-layer buffers and parameter blocks), `bindings` (bind groups),
 //! `record` (a step's dispatches and a submission), `readback` (mapping staging buffers),
-//! `fused` (the whole-step kernel of small networks) and `timing` (timestamp queries).
+//! `fused` (the whole-step kernel of small networks), `infer` (the forward-only route of
+//! inference) and `timing` (timestamp queries).
 
 mod bindings;
 mod buffers;
 mod fused;
+mod infer;
 mod kernels;
 mod readback;
 mod record;
 mod timing;
 
 pub use fused::{FUSED_LOOP_BUDGET, FUSED_MAX_WORK};
+pub use infer::{GpuInference, INFER_ROWS};
 
 use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
@@ -95,6 +98,8 @@ pub struct GpuEngine<T: Real> {
     timing: Option<Timing>,
     bindings: Bindings,
     staging: Option<wgpu::Buffer>,
+    /// The output rows of an inference submission ([`GpuEngine::infer`]), grown as needed.
+    outputs: Option<wgpu::Buffer>,
 }
 
 /// Bytes of `n` elements of `T`, at least one element (wgpu refuses empty buffers).
@@ -262,6 +267,7 @@ impl<T: Real> GpuEngine<T> {
             timing: None,
             bindings,
             staging: None,
+            outputs: None,
         };
         engine.ensure_params(ParamsKey {
             batch: 1,

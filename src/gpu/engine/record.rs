@@ -2,6 +2,7 @@
 //! submission that writes the sample order, records many steps (or the fused kernel's),
 //! copies the requested buffers to staging and reads them back once at its end.
 
+use super::kernels::TiledKernels;
 use super::readback::read_mapped;
 use super::{bytes_of, read_timestamps, GpuEngine, KernelChoice, Read, TILED_MIN_BATCH};
 use crate::error::Result;
@@ -16,12 +17,26 @@ pub(super) enum Work {
     Steps { steps: usize, train: bool },
     /// `steps` training steps in one dispatch of the fused kernel.
     Fused { steps: usize },
+    /// `steps` forward passes (inference): each step's output activations copied to the
+    /// engine's `outputs` buffer at row `step · B`, and with `loss` the per-sample losses
+    /// written to `loss` (`infer.rs`).
+    Forward { steps: usize, loss: bool },
 }
 
 impl<T: Real> GpuEngine<T> {
-    /// Records one step for the current batch size: forward, output and hidden deltas,
-    /// gradients, and with `train` the update and the step counter's advance.
-    pub(super) fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
+    /// The tiled kernels when the current kernel choice and batch size take them.
+    fn tiled_for_batch(&self) -> Option<&TiledKernels> {
+        match (self.kernel_choice, &self.kernels.tiled) {
+            (KernelChoice::Plain, _) | (_, None) => None,
+            (KernelChoice::Auto, Some(_)) if self.params_key.batch < TILED_MIN_BATCH => None,
+            (_, Some(t)) => Some(t),
+        }
+    }
+
+    /// Records the forward passes of one step for the current batch size (every layer,
+    /// then the softmax of a softmax output), and with `loss` the output delta pass that
+    /// writes the per-sample losses.
+    fn record_forward(&self, pass: &mut wgpu::ComputePass<'_>, loss: bool) {
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
         let tiles = |n: usize| (n as u32).div_ceil(self.kernels.tile.size());
         let batch = self.params_key.batch;
@@ -30,11 +45,7 @@ impl<T: Real> GpuEngine<T> {
         let last = layers.len() - 1;
         let k = &self.kernels;
         let bg = &self.bindings;
-        let tiled = match (self.kernel_choice, &k.tiled) {
-            (KernelChoice::Plain, _) | (_, None) => None,
-            (KernelChoice::Auto, Some(_)) if batch < TILED_MIN_BATCH => None,
-            (_, Some(t)) => Some(t),
-        };
+        let tiled = self.tiled_for_batch();
         // Layer 0 of a byte-coded dataset reads bytes: its own pipelines (same layouts).
         let bytes = k.bytes.as_ref();
         let bytes_tiled = bytes.and_then(|b| b.tiled.as_ref());
@@ -67,10 +78,28 @@ impl<T: Real> GpuEngine<T> {
             pass.set_bind_group(0, &bg.softmax, &[]);
             pass.dispatch_workgroups(groups(batch), 1, 1);
         }
-        pass.set_pipeline(&k.output_delta.pipeline);
-        pass.set_bind_group(0, &bg.output_delta, &[]);
-        pass.dispatch_workgroups(groups(batch), 1, 1);
-        match tiled {
+        if loss {
+            pass.set_pipeline(&k.output_delta.pipeline);
+            pass.set_bind_group(0, &bg.output_delta, &[]);
+            pass.dispatch_workgroups(groups(batch), 1, 1);
+        }
+    }
+
+    /// Records one step for the current batch size: forward, output and hidden deltas,
+    /// gradients, and with `train` the update and the step counter's advance.
+    pub(super) fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
+        self.record_forward(pass, true);
+        let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
+        let tiles = |n: usize| (n as u32).div_ceil(self.kernels.tile.size());
+        let batch = self.params_key.batch;
+        let b = batch as u32;
+        let layers = self.net.layers();
+        let last = layers.len() - 1;
+        let k = &self.kernels;
+        let bg = &self.bindings;
+        let bytes = k.bytes.as_ref();
+        let bytes_tiled = bytes.and_then(|b| b.tiled.as_ref());
+        match self.tiled_for_batch() {
             Some(t) => {
                 pass.set_pipeline(&t.hidden_delta.pipeline);
                 for l in (0..last).rev() {
@@ -162,6 +191,25 @@ impl<T: Real> GpuEngine<T> {
                 }
             }
             Work::Fused { steps } => self.record_fused(&mut enc, steps, stamps),
+            Work::Forward { steps, loss } => {
+                let outputs = self.outputs.as_ref().expect("infer sizes the outputs buffer");
+                let last = &self.layers[self.layers.len() - 1];
+                let row_bytes = (self.net.outputs() * std::mem::size_of::<T>()) as u64;
+                let step_bytes = self.params_key.batch as u64 * row_bytes;
+                for step in 0..steps {
+                    {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("bprop forward"),
+                            timestamp_writes: None,
+                        });
+                        self.record_forward(&mut pass, loss);
+                        pass.set_pipeline(&self.kernels.advance.pipeline);
+                        pass.set_bind_group(0, &self.bindings.advance, &[]);
+                        pass.dispatch_workgroups(1, 1, 1);
+                    }
+                    enc.copy_buffer_to_buffer(&last.a, 0, outputs, step as u64 * step_bytes, step_bytes);
+                }
+            }
         }
         if let (Some(t), Some(_)) = (&self.timing, timed) {
             enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
