@@ -187,7 +187,7 @@ pub(super) fn deltas_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = 
     let last = layers.len() - 1;
     let rows = ws.batch;
     let n = layers[last].fan_out();
-    // Δ_L = ∂E/∂Z_L, row by row (model::Loss::output_delta has the fused forms)
+    // Δ_L = ∂E/∂Z_L, row by row (model::Loss::output_delta has the paired forms of bce and cross-entropy)
     let (d, a, y) = (ws.delta[last].flat_mut(), ws.a[last].flat(), ws.target.flat());
     let out_act = layers[last].activation;
     for r in 0..rows {

@@ -532,7 +532,7 @@ fn backward_lines(layer: &LayerStep, step: &Step, s: usize, ind: &str, lines: &m
                     ],
                 ));
             }
-            DeltaRule::FusedBce => {
+            DeltaRule::PairedBce => {
                 let y = step.targets[s][i];
                 lines.extend(eq(
                     ind,
@@ -540,7 +540,7 @@ fn backward_lines(layer: &LayerStep, step: &Step, s: usize, ind: &str, lines: &m
                     &[format!("a_{l}[{i}] − y[{i}]"), minus(layer.a[s][p], y), delta],
                 ));
             }
-            DeltaRule::FusedSoftmax => {
+            DeltaRule::PairedSoftmax => {
                 let y = step.targets[s][i];
                 let ysum: f64 = step.targets[s].iter().sum();
                 lines.extend(eq(

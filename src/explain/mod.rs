@@ -8,8 +8,8 @@
 //! forward    z_l = W_l a_{l−1} + b_l,  a_l = f_l(z_l)            a_0 = x
 //! error      E = mean over the batch of the per-sample loss
 //! output     δ_L = ∂E/∂a_L ⊙ f'(z_L)     (sse, mse, tanh_error)
-//!            δ_L = a_L − y               (bce fused with a sigmoid output)
-//!            δ_L = a_L·Σ_k y_k − y       (cross_entropy fused with softmax)
+//!            δ_L = a_L − y               (bce paired with a sigmoid output)
+//!            δ_L = a_L·Σ_k y_k − y       (cross_entropy paired with softmax)
 //! hidden     δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f'(z_l)
 //! gradients  ∂E/∂W_l = 1/B Σ_s δ_l a_{l−1}ᵀ,   ∂E/∂b_l = 1/B Σ_s δ_l
 //! update     W_l ← W_l − η ∂E/∂W_l,          b_l ← b_l − η ∂E/∂b_l

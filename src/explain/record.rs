@@ -154,10 +154,14 @@ pub struct SampleError {
 pub enum DeltaRule {
     /// Output layer, δ_L = ∂E/∂a_L ⊙ f'(z_L).
     Chain,
-    /// Output layer, bce with a sigmoid: δ_L = a_L − y.
-    FusedBce,
-    /// Output layer, cross-entropy with softmax: δ_L = a_L·Σ_k y_k − y.
-    FusedSoftmax,
+    /// Output layer, bce with a sigmoid: δ_L = a_L − y. (Named `fused_bce` in JSON, its
+    /// name before "fused" was kept for the GPU's whole-step kernel alone.)
+    #[serde(rename = "fused_bce")]
+    PairedBce,
+    /// Output layer, cross-entropy with softmax: δ_L = a_L·Σ_k y_k − y (`fused_softmax`
+    /// in JSON).
+    #[serde(rename = "fused_softmax")]
+    PairedSoftmax,
     /// Hidden layer, δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f'(z_l).
     Hidden,
 }
@@ -187,11 +191,11 @@ pub struct LayerStep {
     /// δ_l's formula for this layer, then what its factors are, parts split by `; `.
     pub delta_formula: String,
     /// What δ_l multiplies f'(z_l) with: ∂E/∂a_L (rule `chain`) or (W_{l+1}ᵀ δ_{l+1})
-    /// (rule `hidden`); `None` for the fused rules.
+    /// (rule `hidden`); `None` for the paired rules.
     pub upstream: Option<Vec<Vec<f64>>>,
     /// The terms of (W_{l+1}ᵀ δ_{l+1}) when layer l+1 is narrow (at most 4 neurons).
     pub upstream_terms: Option<UpstreamTerms>,
-    /// f'(z_l) from a_l; `None` for the fused rules.
+    /// f'(z_l) from a_l; `None` for the paired rules.
     pub derivative: Option<Vec<Vec<f64>>>,
     /// δ_l = ∂E/∂z_l (the engine's).
     pub delta: Vec<Vec<f64>>,

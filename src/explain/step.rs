@@ -192,7 +192,7 @@ pub(super) fn explain_step(
                     let n = t.a.ncols();
                     let up = Array2::from_shape_fn(t.a.dim(), |(s, k)| {
                         loss.output_gradient(act, t.a[[s, k]], trace.targets[[s, k]], n)
-                            .expect("a loss without a fused delta")
+                            .expect("a loss without a paired delta")
                     });
                     // f'(z) from a, as the engine computes it (model::Activation)
                     let d = t.a.mapv(|a| act.derivative_from_output(a));
@@ -203,9 +203,9 @@ pub(super) fn explain_step(
                     )
                 }
                 // bce ∘ sigmoid: δ = (a − y)/(a(1 − a)) · a(1 − a) = a − y
-                Loss::BinaryCrossEntropy => (DeltaRule::FusedBce, None, None),
+                Loss::BinaryCrossEntropy => (DeltaRule::PairedBce, None, None),
                 // cross_entropy ∘ softmax: δ_k = Σ_j (−y_j/a_j) a_j (δ_jk − a_k) = a_k Σ_j y_j − y_k
-                Loss::CrossEntropy => (DeltaRule::FusedSoftmax, None, None),
+                Loss::CrossEntropy => (DeltaRule::PairedSoftmax, None, None),
             }
         } else {
             // (W_{l+1}ᵀ δ_{l+1}) for every sample: (B, fan_out_{l+1}) · (fan_out_{l+1}, fan_out_l)
@@ -365,16 +365,16 @@ fn delta_formula(rule: DeltaRule, l: usize, act: Activation, loss: Loss, n_out: 
             // ∂E/∂a as the engine computes it (model::Loss)
             let de_da = loss
                 .output_gradient_formula(act, n_out)
-                .expect("a loss without a fused delta");
+                .expect("a loss without a paired delta");
             format!("δ_{l} = ∂E/∂a_{l} ⊙ f'(z_{l}); ∂E/∂a = {de_da}, f'(z) = {d}")
         }
         // ∂E/∂a = (a − y)/(a(1 − a)), σ'(z) = a(1 − a): the product is a − y
-        DeltaRule::FusedBce => {
+        DeltaRule::PairedBce => {
             let s = Activation::Sigmoid.derivative_formula("a");
             format!("δ_{l} = a_{l} − y; bce with a sigmoid: (a − y)/({s}) · {s} = a − y")
         }
         // ∂E/∂z_k = Σ_j (−y_j/a_j)·a_j (δ_jk − a_k) = a_k Σ_j y_j − y_k
-        DeltaRule::FusedSoftmax => format!(
+        DeltaRule::PairedSoftmax => format!(
             "δ_{l} = a_{l}·Σ_k y_k − y; cross_entropy with softmax: Σ_j (−y_j/a_j)·a_j (δ_jk − a_k); \
              = a − y when Σ_k y_k = 1"
         ),

@@ -10,7 +10,7 @@
 //! | `tanh`       | tanh z                        | 1 − a²                              |
 //! | `relu`       | max(0, z)                     | 1 if a > 0 else 0                   |
 //! | `leaky_relu` | z if z > 0 else s z (0≤s<1)   | 1 if a > 0 else s                   |
-//! | `softmax`    | e^{z_i} / Σ_k e^{z_k}         | ∂a_i/∂z_j = a_i (δ_ij − a_j) (only fused with cross-entropy) |
+//! | `softmax`    | e^{z_i} / Σ_k e^{z_k}         | ∂a_i/∂z_j = a_i (δ_ij − a_j) (only paired with cross-entropy) |
 //!
 //! For `relu` and `leaky_relu` the sign of a equals the sign of z because s ≥ 0, so the
 //! output decides the branch exactly as z would (the kink at z = 0 takes the 0/s branch).
@@ -147,7 +147,7 @@ impl Activation {
     /// f'(z) computed from the output a = f(z) (table in the module doc).
     ///
     /// Softmax has no element-wise derivative (its Jacobian is a_i (δ_ij − a_j)); bprop
-    /// only uses it fused with cross-entropy, where δ = a − y, so this returns 1 for it and
+    /// only uses it paired with cross-entropy, where δ = a − y, so this returns 1 for it and
     /// the loss module never calls it for softmax.
     #[inline]
     pub fn derivative_from_output<T: Real>(self, a: T) -> T {
@@ -270,7 +270,7 @@ impl Activation {
     /// `"a"` or `"a_1"`), as [`Self::derivative_from_output`] computes it: for sigmoid
     /// `a (1 − a)`, tanh `1 − a²`, relu `1 if a > 0, else 0`, leaky_relu
     /// `1 if a > 0, else s`, identity `1`. Softmax gives its Jacobian
-    /// `a_i (δ_ij − a_j)`, which bprop uses only fused with cross-entropy.
+    /// `a_i (δ_ij − a_j)`, which bprop uses only paired with cross-entropy.
     pub fn derivative_formula(self, a: &str) -> String {
         match self {
             // d/dz z = 1
@@ -283,8 +283,8 @@ impl Activation {
             Activation::Relu => format!("1 if {a} > 0, else 0"),
             // leaky'(z) = 1 if z > 0 else s, and z > 0 ⇔ a > 0 (s ≥ 0)
             Activation::LeakyRelu { slope } => format!("1 if {a} > 0, else {slope}"),
-            // ∂a_i/∂z_j = a_i (δ_ij − a_j): a Jacobian, used only fused with cross-entropy
-            Activation::Softmax => format!("{a}_i (δ_ij − {a}_j) (fused with cross_entropy)"),
+            // ∂a_i/∂z_j = a_i (δ_ij − a_j): a Jacobian, used only paired with cross-entropy
+            Activation::Softmax => format!("{a}_i (δ_ij − {a}_j) (paired with cross_entropy)"),
         }
     }
 }

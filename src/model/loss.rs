@@ -28,7 +28,7 @@
 //! Over a batch, the loss is the mean of the per-sample losses and the gradients are the
 //! mean of the per-sample gradients.
 //!
-//! **Fused output deltas.** `bce` is only accepted with a sigmoid output and
+//! **Paired output deltas.** `bce` is only accepted with a sigmoid output and
 //! `cross_entropy` only with softmax (and softmax only with `cross_entropy`): for exactly
 //! these pairs the chain rule ∂E/∂a · ∂a/∂z collapses to the forms in the table, which
 //! never divide by a or 1 − a, so they stay finite where a saturates. For a sigmoid,
@@ -118,7 +118,7 @@ fn chain_delta<T: Real>(loss: Loss, act: Activation, a: &[T], y: &[T], delta: &m
     for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
         let de_da = loss
             .output_gradient(act, ak, yk, n)
-            .expect("a loss without a fused delta");
+            .expect("a loss without a paired delta");
         *d = de_da * act.derivative_from_output(ak);
     }
 }
@@ -187,13 +187,13 @@ impl Loss {
             Loss::Mse => chain_delta(Loss::Mse, act, a, y, delta),
             Loss::TanhError => chain_delta(Loss::TanhError, act, a, y, delta),
             Loss::BinaryCrossEntropy => {
-                // fused with sigmoid: δ = a − y
+                // paired with sigmoid: δ = a − y
                 for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
                     *d = ak - yk;
                 }
             }
             Loss::CrossEntropy => {
-                // fused with softmax: δ_k = a_k Σ_j y_j − y_k
+                // paired with softmax: δ_k = a_k Σ_j y_j − y_k
                 let ysum: T = y.iter().copied().sum();
                 for ((d, &ak), &yk) in delta.iter_mut().zip(a).zip(y) {
                     *d = ak * ysum - yk;
@@ -203,7 +203,7 @@ impl Loss {
     }
 
     /// ∂E/∂a_k for one output `a` (target `y`) of `n`, for the losses whose δ is
-    /// ∂E/∂a ⊙ f'(z); `None` for `bce` and `cross_entropy`, whose δ is fused with the
+    /// ∂E/∂a ⊙ f'(z); `None` for `bce` and `cross_entropy`, whose δ is paired with the
     /// activation. [`Loss::output_delta`] and `explain` both take it from here.
     #[inline(always)]
     pub(crate) fn output_gradient<T: Real>(self, act: Activation, a: T, y: T, n: usize) -> Option<T> {
@@ -278,7 +278,7 @@ impl Loss {
     /// ∂E/∂a_k as a plain-text formula, as [`Loss::output_delta`] computes it for an output
     /// layer of `n` neurons with activation `act`: `a − y` (sse), `(2/n)(a − y)`
     /// with n written out (mse), `ln((1 + e)/(1 − e))/w, e = (a − y)/w` with w written out
-    /// (tanh_error). `None` for `bce` and `cross_entropy`, whose δ is fused with the
+    /// (tanh_error). `None` for `bce` and `cross_entropy`, whose δ is paired with the
     /// activation.
     pub fn output_gradient_formula(self, act: Activation, n: usize) -> Option<String> {
         match self {
