@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs ONNX models bprop exported through onnxruntime, for tests/onnx.rs.
+"""Runs ONNX models bprop exported through onnxruntime, for tests/io/onnx.rs.
 
 Usage: python3 tests/onnx_check.py MODEL.onnx INPUTS.npy OUTPUTS.npy [MODEL INPUTS OUTPUTS]...
 

@@ -99,7 +99,7 @@ impl<T: Real> CpuEngine<T> {
         let buf = Buffers::new(&net, 1);
         // "ndarray" is the name the CPU path was first reported under; it trains on its own
         // loops and packed product now, but the name is user-visible and kept: `bprop`
-        // prints it ("CPU path (ndarray, f64)", asserted by tests/cli.rs), model files
+        // prints it ("CPU path (ndarray, f64)", asserted by tests/cli/cli.rs), model files
         // written by `bprop train` record it, and driver/infer.rs reports the same.
         let info = BackendInfo {
             kind: BackendKind::Cpu,

@@ -11,7 +11,7 @@
 //!
 //! The structs are `#[repr(C)]` plain-old-data on the Rust side and the same members in
 //! the same order on the WGSL side; since every member of a struct has one type (`u32`,
-//! or `real`), neither side inserts padding. `tests/shaders.rs` checks this without a
+//! or `real`), neither side inserts padding. `tests/gpu/shaders.rs` checks this without a
 //! device: naga parses and validates every shader variant, its layouter's size and member
 //! offsets of each struct must equal the Rust ones, and each pass's `@binding` declarations
 //! must match [`bindings`] by index, name and access.
@@ -348,7 +348,7 @@ pub type Slot = (&'static str, Access);
 
 /// Group 0's bindings of `pass`, in binding order, with the names its WGSL file declares.
 /// The engine's bind groups list their buffers in this order (`gpu::engine`), and
-/// `tests/shaders.rs` checks every variant of every pass against it. Explicit (not taken
+/// `tests/gpu/shaders.rs` checks every variant of every pass against it. Explicit (not taken
 /// from the shader) so that a plain pass and its tiled twin share one bind group layout.
 pub fn bindings(pass: super::shaders::Pass) -> &'static [Slot] {
     use super::shaders::Pass;

@@ -223,7 +223,7 @@ impl std::str::FromStr for Tile {
 }
 
 /// Everything that makes one compiled variant of a pass different from another. Every
-/// pipeline the engine builds comes from one key, and `tests/shaders.rs` validates the
+/// pipeline the engine builds comes from one key, and `tests/gpu/shaders.rs` validates the
 /// source of every key [`ShaderKey::all`] lists, with no device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ShaderKey {

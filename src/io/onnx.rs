@@ -50,7 +50,7 @@
 //! - `LeakyRelu`'s `alpha` is a `float` attribute, so in an f64 graph a slope not exact in
 //!   f32 (0.01) is rounded: negative outputs differ by at most 2⁻²⁴ relative.
 //!
-//! tests/onnx.rs runs every activation, with biases on and off, with and without scaling,
+//! tests/io/onnx.rs runs every activation, with biases on and off, with and without scaling,
 //! in f32 and f64, through onnxruntime and compares with bprop, relative to the outputs'
 //! scale max(1, max |y|): f32 graphs within 1e-6 (2.8e-7 measured), f64 graphs within
 //! 1e-12 (4.5e-16 measured), or 1e-8 with a slope rounded by the f32 `alpha` (1.3e-9

@@ -26,7 +26,7 @@ impl<T: Real> GpuEngine<T> {
 }
 
 /// Every pass's bind groups over `layers` and `shared`, each listing its buffers in
-/// [`contract::bindings`](crate::gpu::contract::bindings)' order (`tests/shaders.rs`
+/// [`contract::bindings`](crate::gpu::contract::bindings)' order (`tests/gpu/shaders.rs`
 /// checks the WGSL side against that list).
 pub(super) fn make_bindings(ctx: &GpuContext, k: &Kernels, layers: &[GpuLayer], shared: &Shared) -> Bindings {
     let Shared {

@@ -294,7 +294,7 @@ impl<T: Real> GpuEngine<T> {
 
     /// Rebuilds the tiled kernels for `tile`'s output blocks (default [`Tile::T64`]); the
     /// results agree with every other tile size within the cross-check's tolerance
-    /// (`tests/tiled.rs`), only the speed differs.
+    /// (`tests/gpu/tiled.rs`), only the speed differs.
     ///
     /// # Errors
     /// [`BpropError::Gpu`] when the device's limits do not allow the tile (its workgroup

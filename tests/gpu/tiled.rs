@@ -3,10 +3,10 @@
 //! side per workgroup), on edge shapes: 1, tile − 1, tile, tile + 1 for each tile, tall
 //! (many rows, few columns) and skinny (one row, many columns) layers and batches, with
 //! and without dropout. Zero-sized layers and batches are refused before any kernel runs
-//! (tests/errors.rs). Tolerance: `Tolerance::for_precision` (f32 atol 1e-5, rtol 1e-4;
+//! (tests/io/errors.rs). Tolerance: `Tolerance::for_precision` (f32 atol 1e-5, rtol 1e-4;
 //! f64 atol 1e-12, rtol 1e-9).
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::driver::{cross_check, Tolerance};

@@ -25,12 +25,10 @@ use flate2::Compression;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-mod common;
-#[path = "common/counting.rs"]
-mod counting;
+use crate::common;
 
+use crate::counting::{largest_allocation_in, Counting};
 use common::fixture;
-use counting::{largest_allocation_in, Counting};
 
 // Counts allocations, so that the readers' refusals of lying headers can be shown to come
 // before any allocation of the declared size.

@@ -19,7 +19,7 @@
 //! W_2 ← W_2 − δ_2 a_1ᵀ = (0.3 − 0.027674, 0.9 − 0.027002) = (0.272326, 0.872998)
 //! ```
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::driver::{self, AnyGpuEngine};

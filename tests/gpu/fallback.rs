@@ -6,7 +6,7 @@
 //! environment's request an adapter is found and `Auto` and `Gpu` pick the GPU path — this
 //! fails, never skips, on a machine without one (CI installs lavapipe).
 
-mod common;
+use crate::common;
 
 use bprop::driver::{open_gpu, select, BackendChoice, TrainConfig, Trainer};
 use bprop::engine::BackendKind;

@@ -10,7 +10,7 @@ use bprop::model::{Activation, Init, Loss, Network, NetworkSpec};
 use bprop::BpropError;
 use ndarray::array;
 
-const FANN_FILE: &str = include_str!("golden/fann_2_3_2.net");
+const FANN_FILE: &str = include_str!("../golden/fann_2_3_2.net");
 
 /// Inputs and the outputs FANN 2.2's `fann_run` (doublefann) gave for them, as it printed
 /// them (`%.17g`).

@@ -6,7 +6,7 @@
 //! loss is below 0.01 (sse) / 0.05 (bce). The same seed gives bit-identical weights and
 //! losses across two CPU runs, and across two GPU runs on the same adapter.
 
-mod common;
+use crate::common;
 
 use bprop::driver::{BackendChoice, TrainConfig, TrainReport, Trainer};
 use bprop::engine::BackendKind;

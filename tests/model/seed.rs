@@ -5,7 +5,7 @@
 // Index loops mirror the subscripts of the math (w0[i][j]) on these 2x2 arrays.
 #![allow(clippy::needless_range_loop)]
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::engine::Engine;

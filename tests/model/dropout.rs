@@ -2,7 +2,7 @@
 //! under fixed masks agrees with finite differences, the GPU path drops exactly the units
 //! the CPU path drops (cross-check), and runs are reproducible from the seed.
 
-mod common;
+use crate::common;
 
 use bprop::cpu::{self, CpuEngine, Workspace};
 use bprop::driver::cross_check;

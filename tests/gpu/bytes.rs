@@ -3,7 +3,7 @@
 //! the CPU path, which uses the f32/f64 inputs, with plain and tiled kernels, and its
 //! traces must report the same inputs.
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::data::load_mnist;

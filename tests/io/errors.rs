@@ -13,7 +13,7 @@
 //! `Diverged` while the trainer keeps finite weights — including when the update that
 //! overflows is the last of a checkpoint chunk.
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::driver::{cross_check, select, BackendChoice, TrainConfig, Trainer};

@@ -17,7 +17,7 @@
 //! weight nudged by 1e-2) must make the comparison fail: `compare_networks` counts the
 //! failure and `cross_check`'s report turns into `BpropError::CrossCheck`.
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::driver::{compare_networks, cross_check, Tolerance};

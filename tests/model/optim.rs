@@ -3,7 +3,7 @@
 //! numbers worked out by hand), the GPU path against the CPU path for every rule, and
 //! resuming from saved optimizer state.
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::driver::cross_check;

@@ -7,7 +7,7 @@
 //! 1e-5, rtol 1e-4; f64 atol 1e-12, rtol 1e-9), compared every `SYNC` steps from a shared
 //! state by `bprop::driver::cross_check`.
 
-mod common;
+use crate::common;
 
 use bprop::cpu::CpuEngine;
 use bprop::driver::{compare_networks, cross_check, Tolerance};

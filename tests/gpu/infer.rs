@@ -5,7 +5,7 @@
 //! route's batch size (a padded last batch), with plain and tiled kernels, a softmax
 //! output, byte-coded inputs, in f32 and f64.
 
-mod common;
+use crate::common;
 
 use bprop::cpu;
 use bprop::driver::{infer, BackendChoice};
