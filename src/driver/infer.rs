@@ -55,15 +55,28 @@ fn on_cpu<T: Real>(net: &Network<T>, data: &Dataset<T>, with_targets: bool) -> R
 fn on_gpu<T: Real>(
     req: &AdapterRequest,
     net: &Network<T>,
-    data: &Dataset<T>,
-    with_targets: bool,
+    inputs: &Array2<T>,
+    targets: Option<&Array2<T>>,
 ) -> Result<(Array2<T>, Option<f64>, BackendInfo)> {
-    let mut engine = open_gpu(req, net, data)?;
-    let result = engine.infer(with_targets)?;
+    if inputs.nrows() == 0 {
+        return Err(BpropError::InvalidArgument {
+            name: "inputs",
+            value: "0 rows".into(),
+            why: "inference needs at least one row".into(),
+        });
+    }
+    // The engine's own dataset is one row; the rows to infer go through infer_rows, which
+    // uploads them in chunks that fit the adapter's storage bindings.
+    let first = Dataset::new(
+        inputs.slice(ndarray::s![..1, ..]).to_owned(),
+        Array2::zeros((1, net.outputs())),
+    )?;
+    let mut engine = open_gpu(req, net, &first)?;
+    let result = engine.infer_rows(inputs.view(), targets.map(|t| t.view()))?;
     // The mean in f64, summed in sample order.
     let loss = result
         .losses
-        .map(|l| l.iter().map(|v| v.f64()).sum::<f64>() / data.len().max(1) as f64);
+        .map(|l| l.iter().map(|v| v.f64()).sum::<f64>() / inputs.nrows().max(1) as f64);
     Ok((result.outputs, loss, engine.info().clone()))
 }
 
@@ -98,7 +111,7 @@ pub fn infer<T: Real>(
     };
     match choice {
         BackendChoice::Cpu => cpu_result(None),
-        BackendChoice::Gpu | BackendChoice::Auto => match on_gpu(req, net, &data, with_targets) {
+        BackendChoice::Gpu | BackendChoice::Auto => match on_gpu(req, net, inputs, targets) {
             Ok((outputs, loss, backend)) => Ok(Inference {
                 outputs,
                 loss,

@@ -123,3 +123,33 @@ fn driver_infer_uses_the_gpu_route() {
     assert_eq!(no_targets.outputs, direct.outputs);
     assert_eq!(no_targets.loss, None);
 }
+
+#[test]
+fn rows_given_at_call_time_match_the_dataset_route() {
+    let (net, data) = problem::<f32>(INFER_ROWS + 77, false, true, 9);
+    let mut on_data = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
+    let expected = on_data.infer(true).unwrap();
+    // An engine opened on other rows (here, two of them) infers the given rows.
+    let (_, other) = problem::<f32>(2, false, true, 10);
+    let mut engine = GpuEngine::new(common::gpu(false), net.clone(), &other).unwrap();
+    let got = engine
+        .infer_rows(data.inputs().view(), Some(data.targets().view()))
+        .unwrap();
+    assert_eq!(got, expected);
+    let no_targets = engine.infer_rows(data.inputs().view(), None).unwrap();
+    assert_eq!(no_targets.outputs, expected.outputs);
+    assert!(no_targets.losses.is_none());
+    // The engine's own dataset route is unaffected afterwards.
+    assert_eq!(engine.infer(false).unwrap().outputs.nrows(), 2);
+    // Rows of the wrong width, targets of the wrong shape: typed errors.
+    let narrow = Array2::<f32>::zeros((3, net.inputs() - 1));
+    assert!(matches!(
+        engine.infer_rows(narrow.view(), None),
+        Err(bprop::BpropError::Shape { .. })
+    ));
+    let y = Array2::<f32>::zeros((4, net.outputs()));
+    assert!(matches!(
+        engine.infer_rows(data.inputs().view(), Some(y.view())),
+        Err(bprop::BpropError::Shape { .. })
+    ));
+}

@@ -16,7 +16,8 @@ pub(super) struct ParamsKey {
     pub(super) drop_hidden: u32,
 }
 
-/// The buffers every layer's passes share.
+/// The buffers every layer's passes share (handles: a clone names the same buffers).
+#[derive(Clone)]
 pub(super) struct Shared {
     /// The dataset's inputs (`real`, or packed bytes for a byte-coded dataset).
     pub(super) x: wgpu::Buffer,

@@ -7,10 +7,11 @@
 //! update pass runs, and no intermediate is read.
 
 use super::record::Work;
-use super::{bytes_of, GpuEngine, ParamsKey, STEPS_PER_SUBMISSION};
-use crate::error::Result;
+use super::{bytes_of, make_bindings, GpuEngine, ParamsKey, Shared, STEPS_PER_SUBMISSION};
+use crate::error::{BpropError, Result};
 use crate::model::Real;
-use ndarray::Array2;
+use ndarray::{s, Array2, ArrayView2};
+use wgpu::util::DeviceExt;
 
 /// Rows per forward batch of the inference route: large enough that the tiled kernels'
 /// 64-row tiles are full and a submission holds up to a million rows; its activation
@@ -34,7 +35,77 @@ impl<T: Real> GpuEngine<T> {
     /// # Errors
     /// [`crate::BpropError::Gpu`] from the device or its limits.
     pub fn infer(&mut self, with_loss: bool) -> Result<GpuInference<T>> {
-        let n = self.n_samples;
+        self.forward_rows(self.n_samples, with_loss, false)
+    }
+
+    /// The network's outputs for the rows of `x` (n, inputs), and with targets `y`
+    /// (n, outputs) each row's loss: [`GpuEngine::infer`] for rows that are not the
+    /// engine's dataset. The rows are uploaded in chunks that fit the adapter's largest
+    /// storage binding (lavapipe's is 128 MiB: 42 000 rows of 784 f32 inputs), each chunk
+    /// run as `infer` runs the dataset.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] when `x` or `y` does not fit the network;
+    /// [`BpropError::Gpu`] from the device or its limits.
+    pub fn infer_rows(&mut self, x: ArrayView2<'_, T>, y: Option<ArrayView2<'_, T>>) -> Result<GpuInference<T>> {
+        let (n, n_in, n_out) = (x.nrows(), self.net.inputs(), self.net.outputs());
+        if x.ncols() != n_in {
+            return Err(BpropError::shape("inference rows (columns)", n_in, x.ncols()));
+        }
+        if let Some(y) = &y {
+            if y.dim() != (n, n_out) {
+                return Err(BpropError::shape("inference targets", (n, n_out), y.dim()));
+            }
+        }
+        let size = std::mem::size_of::<T>();
+        let limit = self.ctx.limits.max_storage_buffer_binding_size as usize;
+        let chunk = (limit / (n_in.max(n_out) * size)).clamp(1, STEPS_PER_SUBMISSION * INFER_ROWS);
+        let mut outputs = Array2::zeros((n, n_out));
+        let mut losses = y.is_some().then(|| Vec::with_capacity(n));
+        let mut first = 0;
+        while first < n {
+            let rows = chunk.min(n - first);
+            self.ensure_params(ParamsKey {
+                batch: INFER_ROWS.min(rows),
+                drop_input: 0,
+                drop_hidden: 0,
+                ..self.params_key
+            })?;
+            let upload = |label: &str, values: ArrayView2<'_, T>| -> Result<wgpu::Buffer> {
+                let v = values.as_standard_layout();
+                let bytes: &[u8] = bytemuck::cast_slice(v.as_slice().expect("standard layout"));
+                self.ctx.check_storage_size(label, bytes.len() as u64)?;
+                Ok(self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: if bytes.is_empty() { &[0; 16] } else { bytes },
+                    usage: wgpu::BufferUsages::STORAGE,
+                }))
+            };
+            let span = first..first + rows;
+            let shared = Shared {
+                x: upload("inference rows", x.slice(s![span.clone(), ..]))?,
+                y: match &y {
+                    Some(y) => upload("inference targets", y.slice(s![span.clone(), ..]))?,
+                    None => upload("inference targets", Array2::<T>::zeros((1, 1)).view())?,
+                },
+                ..self.shared.clone()
+            };
+            self.infer_bindings = Some(make_bindings(&self.ctx, &self.kernels, &self.layers, &shared));
+            let result = self.forward_rows(rows, y.is_some(), true);
+            self.infer_bindings = None;
+            let result = result?;
+            outputs.slice_mut(s![span, ..]).assign(&result.outputs);
+            if let (Some(l), Some(r)) = (&mut losses, result.losses) {
+                l.extend(r);
+            }
+            first += rows;
+        }
+        Ok(GpuInference { outputs, losses })
+    }
+
+    /// Runs rows 0..n of the dataset (or, with `external`, of the inference buffers)
+    /// through the forward passes in batches of [`INFER_ROWS`], many per submission.
+    fn forward_rows(&mut self, n: usize, with_loss: bool, external: bool) -> Result<GpuInference<T>> {
         let n_out = self.net.outputs();
         let batch = INFER_ROWS.min(n.max(1));
         self.ensure_params(ParamsKey {
@@ -71,9 +142,17 @@ impl<T: Real> GpuEngine<T> {
             if with_loss {
                 reads.push((&loss_buf, 0, rows));
             }
-            let values = self.submit(&order, Work::Forward { steps, loss: with_loss }, &reads)?;
+            let values = self.submit(
+                &order,
+                Work::Forward {
+                    steps,
+                    loss: with_loss,
+                    external,
+                },
+                &reads,
+            )?;
             let block = Array2::from_shape_vec((rows, n_out), values[0].clone()).expect("rows × outputs read");
-            outputs.slice_mut(ndarray::s![first..first + rows, ..]).assign(&block);
+            outputs.slice_mut(s![first..first + rows, ..]).assign(&block);
             if let Some(l) = &mut losses {
                 l.extend_from_slice(&values[1]);
             }

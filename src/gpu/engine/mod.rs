@@ -100,6 +100,9 @@ pub struct GpuEngine<T: Real> {
     staging: Option<wgpu::Buffer>,
     /// The output rows of an inference submission ([`GpuEngine::infer`]), grown as needed.
     outputs: Option<wgpu::Buffer>,
+    /// Bind groups over the inference buffers of [`GpuEngine::infer_rows`] (rows and
+    /// targets in place of the dataset), while it runs.
+    infer_bindings: Option<Bindings>,
 }
 
 /// Bytes of `n` elements of `T`, at least one element (wgpu refuses empty buffers).
@@ -268,6 +271,7 @@ impl<T: Real> GpuEngine<T> {
             bindings,
             staging: None,
             outputs: None,
+            infer_bindings: None,
         };
         engine.ensure_params(ParamsKey {
             batch: 1,

@@ -19,8 +19,9 @@ pub(super) enum Work {
     Fused { steps: usize },
     /// `steps` forward passes (inference): each step's output activations copied to the
     /// engine's `outputs` buffer at row `step · B`, and with `loss` the per-sample losses
-    /// written to `loss` (`infer.rs`).
-    Forward { steps: usize, loss: bool },
+    /// written to `loss` (`infer.rs`). With `external` the rows and targets are read from
+    /// the inference buffers (`GpuEngine::infer_rows`) instead of the engine's dataset.
+    Forward { steps: usize, loss: bool, external: bool },
 }
 
 impl<T: Real> GpuEngine<T> {
@@ -36,7 +37,9 @@ impl<T: Real> GpuEngine<T> {
     /// Records the forward passes of one step for the current batch size (every layer,
     /// then the softmax of a softmax output), and with `loss` the output delta pass that
     /// writes the per-sample losses.
-    fn record_forward(&self, pass: &mut wgpu::ComputePass<'_>, loss: bool) {
+    /// With `external`, layer 0 and the output pass bind the inference buffers
+    /// (`GpuEngine::infer_rows`: real-valued rows, so the plain kernels' real variants).
+    fn record_forward(&self, pass: &mut wgpu::ComputePass<'_>, loss: bool, external: bool) {
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
         let tiles = |n: usize| (n as u32).div_ceil(self.kernels.tile.size());
         let batch = self.params_key.batch;
@@ -44,10 +47,13 @@ impl<T: Real> GpuEngine<T> {
         let layers = self.net.layers();
         let last = layers.len() - 1;
         let k = &self.kernels;
-        let bg = &self.bindings;
+        let bg = match (&self.infer_bindings, external) {
+            (Some(b), true) => b,
+            _ => &self.bindings,
+        };
         let tiled = self.tiled_for_batch();
         // Layer 0 of a byte-coded dataset reads bytes: its own pipelines (same layouts).
-        let bytes = k.bytes.as_ref();
+        let bytes = k.bytes.as_ref().filter(|_| !external);
         let bytes_tiled = bytes.and_then(|b| b.tiled.as_ref());
         match tiled {
             Some(t) => {
@@ -88,7 +94,7 @@ impl<T: Real> GpuEngine<T> {
     /// Records one step for the current batch size: forward, output and hidden deltas,
     /// gradients, and with `train` the update and the step counter's advance.
     pub(super) fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
-        self.record_forward(pass, true);
+        self.record_forward(pass, true, false);
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
         let tiles = |n: usize| (n as u32).div_ceil(self.kernels.tile.size());
         let batch = self.params_key.batch;
@@ -191,7 +197,7 @@ impl<T: Real> GpuEngine<T> {
                 }
             }
             Work::Fused { steps } => self.record_fused(&mut enc, steps, stamps),
-            Work::Forward { steps, loss } => {
+            Work::Forward { steps, loss, external } => {
                 let outputs = self.outputs.as_ref().expect("infer sizes the outputs buffer");
                 let last = &self.layers[self.layers.len() - 1];
                 let row_bytes = (self.net.outputs() * std::mem::size_of::<T>()) as u64;
@@ -202,7 +208,7 @@ impl<T: Real> GpuEngine<T> {
                             label: Some("bprop forward"),
                             timestamp_writes: None,
                         });
-                        self.record_forward(&mut pass, loss);
+                        self.record_forward(&mut pass, loss, external);
                         pass.set_pipeline(&self.kernels.advance.pipeline);
                         pass.set_bind_group(0, &self.bindings.advance, &[]);
                         pass.dispatch_workgroups(1, 1, 1);
