@@ -228,6 +228,38 @@ fn the_gpu_cross_check_passes_before_training() {
 }
 
 #[test]
+fn auto_runs_on_the_cpu_path_beside_a_software_adapter_and_says_why() {
+    // This machine's only adapter is a software one (lavapipe in CI): `auto` must not train
+    // on it, and says so in one line; `--backend gpu` still does.
+    let (_keep, d) = setup();
+    let args = ["train", "train.csv", "--target", "species", "--epochs", "3", "-q"];
+    let out = ok(&d, &[&args[..], &["--backend", "auto"]].concat());
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("--backend auto chose"))
+        .unwrap_or_else(|| panic!("no choice line:\n{out}"));
+    assert!(
+        line.starts_with("--backend auto chose the CPU path: ") && line.contains("software renderer"),
+        "{line}"
+    );
+    assert!(out.contains("backend: CPU path"), "{out}");
+    let out = ok(&d, &[&args[..], &["--backend", "gpu", "-o", "m.bprop"]].concat());
+    assert!(out.contains("backend: GPU path"), "{out}");
+    assert!(!out.contains("--backend auto chose"), "{out}");
+    // eval and predict follow the same rule.
+    let eval = ok(&d, &["eval", "m.bprop", "test.csv", "--backend", "auto"]);
+    assert!(eval.contains("backend: CPU path"), "{eval}");
+    assert!(
+        eval.contains("note: --backend auto runs on the CPU path: ") && eval.contains("software renderer"),
+        "{eval}"
+    );
+    let out = bprop(&d, &["predict", "m.bprop", "test.csv", "--backend", "auto"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("software renderer"), "{stderr}");
+}
+
+#[test]
 fn the_bundled_dataset_trains_without_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(dir.path(), &["train", "--backend", "cpu", "--epochs", "2", "-q"]);

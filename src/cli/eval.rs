@@ -80,7 +80,7 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         println!("data: {} ({n} samples)", table.source);
         println!("backend: {}", inf.backend);
         if let Some(f) = &inf.fallback {
-            println!("note: GPU path unavailable, using the CPU path: {f}");
+            println!("note: --backend auto runs on the CPU path: {f}");
         }
         println!("loss ({}): {}", net.loss(), num(loss));
     }

@@ -98,7 +98,7 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
     )?;
     let output = output_activation(&model.network);
     if let Some(f) = &inf.fallback {
-        eprintln!("note: GPU path unavailable, using the CPU path: {f}");
+        eprintln!("note: --backend auto runs on the CPU path: {f}");
     }
     match &args.output {
         Some(path) => {

@@ -6,14 +6,14 @@ use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
 use bprop::driver::{
-    cross_check, parse_activations, parse_hidden, stop_description, EpochRecord, Resolved, RunOutcome, ScaleChoice,
-    TrainPlan, Trainer,
+    auto_choice, cross_check, parse_activations, parse_hidden, stop_description, BackendChoice, EpochRecord, Resolved,
+    RunOutcome, ScaleChoice, TrainPlan, Trainer,
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_atomic, write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
-use bprop::model::{Dataset, Network, Real, Schedule};
+use bprop::model::{Dataset, Network, Precision, Real, Schedule};
 use bprop::{plot, BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -411,7 +411,15 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     }
 
     let req = AdapterRequest::from_env();
-    let mut trainer = Trainer::new(args.backend.into(), &req, net.clone(), train.clone())?;
+    let mut choice: BackendChoice = args.backend.into();
+    if choice == BackendChoice::Auto {
+        let auto = auto_choice(&req, T::PRECISION == Precision::F64, Some(run.workload()));
+        println!("{auto}");
+        if !auto.gpu {
+            choice = BackendChoice::Cpu;
+        }
+    }
+    let mut trainer = Trainer::new(choice, &req, net.clone(), train.clone())?;
     if let Some(state) = resumed.as_ref().and_then(|m| m.optimizer.clone()) {
         trainer.set_optimizer_state(Some(state))?;
     }

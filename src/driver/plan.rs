@@ -6,7 +6,7 @@
 //! The rules for every default are in [`TrainPlan`]'s documentation.
 
 use crate::data::{Format, ScaleKind, Scaling, Schema, Table, Task};
-use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};
+use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer, Workload};
 use crate::error::{BpropError, Result};
 use crate::io::{ModelFile, ModelMeta, TrainingSettings};
 use crate::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
@@ -263,6 +263,12 @@ impl<T: Real> Resolved<T> {
     /// Full batches per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.train.len() / self.config.batch_size.max(1)
+    }
+
+    /// The run's work for `--backend auto`'s choice ([`crate::driver::auto_choice`]): the
+    /// network's parameters × the training rows × the epochs to run.
+    pub fn workload(&self) -> Workload {
+        Workload::of(&self.network, self.train.len(), self.config.epochs)
     }
 }
 
