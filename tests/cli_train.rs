@@ -259,6 +259,103 @@ fn auto_runs_on_the_cpu_path_beside_a_software_adapter_and_says_why() {
     assert!(stderr.contains("software renderer"), "{stderr}");
 }
 
+/// 20 rows like scikit-learn's linnerud: three exercise counts, and three body
+/// measurements as targets in the tens to hundreds (weight 110–220, waist 32–42, pulse
+/// 45–65), each a noisy linear function of the inputs.
+fn linnerud_like() -> String {
+    let mut s = String::from("chins,situps,jumps,weight,waist,pulse\n");
+    let mut x = 7.0f64;
+    let mut rnd = || {
+        x = (x * 9301.0 + 49297.0) % 233280.0;
+        x / 233280.0
+    };
+    for _ in 0..20 {
+        let (c, u, j) = (1.0 + 16.0 * rnd(), 50.0 + 200.0 * rnd(), 25.0 + 225.0 * rnd());
+        let weight = 170.0 + 40.0 * (c - 9.0) / 8.0 - 20.0 * (u - 150.0) / 100.0 + 10.0 * (rnd() - 0.5);
+        let waist = 37.0 + 5.0 * (u - 150.0) / 100.0 + 2.0 * (rnd() - 0.5);
+        let pulse = 55.0 + 8.0 * (j - 137.0) / 112.0 + 3.0 * (rnd() - 0.5);
+        s += &format!("{c:.0},{u:.0},{j:.0},{weight:.1},{waist:.1},{pulse:.1}\n");
+    }
+    s
+}
+
+/// The R² values of a `training set:` line (`R² 0.99 0.98 0.97`).
+fn r2s(out: &str) -> Vec<f64> {
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("training set:"))
+        .unwrap_or_else(|| panic!("no training set line:\n{out}"));
+    let after = line.split("R² ").nth(1).expect("R² values");
+    after
+        .split_whitespace()
+        .take_while(|w| !w.starts_with('('))
+        .map(|w| w.parse().unwrap_or(f64::NAN))
+        .collect()
+}
+
+#[test]
+fn regression_targets_are_standardized_so_large_targets_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("lin.csv"), linnerud_like()).unwrap();
+    let base = [
+        "train",
+        "lin.csv",
+        "--target",
+        "weight,waist,pulse",
+        "--epochs",
+        "300",
+        "--backend",
+        "cpu",
+        "-q",
+    ];
+    let out = ok(d, &[&base[..], &["-o", "std.bprop"]].concat());
+    assert!(out.contains("targets standardized (weight: mean"), "{out}");
+    let r2 = r2s(&out);
+    assert_eq!(r2.len(), 3, "{out}");
+    assert!(r2.iter().all(|&r| r > 0.8), "standardized: R² {r2:?}\n{out}");
+    // Without it, the same run fails to fit (the linnerud: R² around −0.8).
+    let out = ok(d, &[&base[..], &["--target-scale", "none", "-o", "raw.bprop"]].concat());
+    assert!(!out.contains("targets standardized"), "{out}");
+    let raw = r2s(&out);
+    assert!(raw.iter().any(|&r| r < 0.8), "unscaled: R² {raw:?}\n{out}");
+
+    // The scaling is saved; a model without one writes no field (the format older files have).
+    let AnyModel::F32(m) = read_model(d.join("std.bprop")).unwrap() else {
+        panic!("an f32 model")
+    };
+    let t = m.meta.target_scaling.as_ref().expect("saved target scaling");
+    assert_eq!(t.width(), 3);
+    assert!((150.0..190.0).contains(&t.offset[0]), "{t:?}");
+    let AnyModel::F32(m) = read_model(d.join("raw.bprop")).unwrap() else {
+        panic!("an f32 model")
+    };
+    assert_eq!(m.meta.target_scaling, None);
+    let raw_bytes = std::fs::read(d.join("raw.bprop")).unwrap();
+    assert!(!String::from_utf8_lossy(&raw_bytes).contains("target_scaling"));
+
+    // eval reports the errors in the targets' units, as train did; predict's values are too.
+    let eval = ok(d, &["eval", "std.bprop", "lin.csv", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&eval).unwrap();
+    assert_eq!(doc["loss_on_standardized_targets"], true);
+    for (j, r) in r2.iter().enumerate() {
+        let e = doc["r2"][j].as_f64().unwrap();
+        assert!((e - r).abs() < 1e-3, "eval R² {e}, train {r}");
+    }
+    let pred = ok(d, &["predict", "std.bprop", "lin.csv"]);
+    let mut lines = pred.lines();
+    assert_eq!(lines.next(), Some("weight,waist,pulse"));
+    let weights: Vec<f64> = lines.map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    let mean = weights.iter().sum::<f64>() / weights.len() as f64;
+    assert!((t.offset[0] - mean).abs() < 5.0, "mean predicted weight {mean}");
+    // --resume keeps the saved scaling and refuses a new one.
+    let err = fails(
+        d,
+        &["train", "lin.csv", "--resume", "std.bprop", "--target-scale", "none"],
+    );
+    assert!(err.contains("--target-scale"), "{err}");
+}
+
 #[test]
 fn the_bundled_dataset_trains_without_arguments() {
     let dir = tempfile::tempdir().unwrap();

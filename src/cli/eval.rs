@@ -55,13 +55,29 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         value: table.source.clone(),
         why: "has no targets to evaluate against".into(),
     })?;
-    let inf = infer(
+    // A model trained on standardized targets computes its loss against them, and its
+    // outputs are mapped back to the targets' units for the errors.
+    let ts = model.meta.target_scaling.as_ref();
+    let scaled;
+    let loss_targets = match ts {
+        Some(t) => {
+            let mut y = targets.clone();
+            t.apply(&mut y)?;
+            scaled = y;
+            &scaled
+        }
+        None => targets,
+    };
+    let mut inf = infer(
         args.backend.into(),
         &AdapterRequest::from_env(),
         net,
         &table.inputs,
-        Some(targets),
+        Some(loss_targets),
     )?;
+    if let Some(t) = ts {
+        t.undo(&mut inf.outputs)?;
+    }
     let loss = inf.loss.unwrap_or(f64::NAN);
     let schema = &table.schema;
     let n = table.len();
@@ -74,6 +90,7 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         "task": schema.task.to_string(),
         "loss_name": net.loss().to_string(),
         "loss": loss,
+        "loss_on_standardized_targets": ts.is_some(),
     });
     if !json {
         println!("model: {} ({})", args.model.display(), describe(net));
@@ -82,7 +99,16 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         if let Some(f) = &inf.fallback {
             println!("note: --backend auto runs on the CPU path: {f}");
         }
-        println!("loss ({}): {}", net.loss(), num(loss));
+        println!(
+            "loss ({}): {}{}",
+            net.loss(),
+            num(loss),
+            if ts.is_some() {
+                " (on the standardized targets it was trained on)"
+            } else {
+                ""
+            }
+        );
     }
     match schema.task {
         Task::Classification => {

@@ -4,10 +4,11 @@
 use super::common::{self, duration, num, pct, plural, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
 use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
+use bprop::data::scale::TargetScaling;
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
 use bprop::driver::{
     auto_choice, cross_check, parse_activations, parse_hidden, stop_description, BackendChoice, EpochRecord, Resolved,
-    RunOutcome, ScaleChoice, TrainPlan, Trainer,
+    RunOutcome, ScaleChoice, TargetScale, TrainPlan, Trainer,
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
@@ -58,6 +59,15 @@ pub enum ScaleArg {
     /// (x − min) / (max − min).
     Minmax,
     /// The inputs as they are.
+    None,
+}
+
+/// `--target-scale`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TargetScaleArg {
+    /// (y − mean) / standard deviation per target, undone on the outputs.
+    Standardize,
+    /// The targets as they are.
     None,
 }
 
@@ -134,6 +144,11 @@ pub struct TrainArgs {
     /// none for FANN and IDX].
     #[arg(long, value_enum)]
     scale: Option<ScaleArg>,
+    /// Regression targets (identity output) fitted as (y − mean) / sd on the training part;
+    /// the model maps its outputs back, in eval, predict and ONNX exports [default:
+    /// standardize].
+    #[arg(long, value_enum)]
+    target_scale: Option<TargetScaleArg>,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
@@ -189,6 +204,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (args.init.is_some(), "--init"),
             (args.validation.is_some(), "--validation"),
             (args.scale.is_some(), "--scale"),
+            (args.target_scale.is_some(), "--target-scale"),
             (!args.columns.targets.is_empty(), "--target"),
         ]
         .into_iter()
@@ -280,6 +296,11 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
             Some(ScaleArg::None) => ScaleChoice::Off,
             None => d.scale,
         },
+        target_scale: match args.target_scale {
+            Some(TargetScaleArg::Standardize) => TargetScale::Standardize,
+            Some(TargetScaleArg::None) => TargetScale::Off,
+            None => d.target_scale,
+        },
     })
 }
 
@@ -290,8 +311,15 @@ pub fn describe<T: Real>(net: &Network<T>) -> String {
     format!("{} ({}; {})", sizes.join("-"), acts.join(", "), net.loss())
 }
 
-/// Loss and accuracy (or regression errors) of `net` on `data`, one line.
-fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Result<String> {
+/// Loss and accuracy (or regression errors) of `net` on `data`, one line; with a target
+/// scaling, `data`'s targets are scaled (as the loss is), and the errors are in the
+/// targets' own units.
+fn metrics_line<T: Real>(
+    net: &Network<T>,
+    data: &Dataset<T>,
+    task: Task,
+    target_scaling: Option<&TargetScaling>,
+) -> Result<String> {
     let m = metrics::evaluate(net, data)?;
     let mut s = format!("loss {}", num(m.loss));
     match task {
@@ -301,8 +329,13 @@ fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Res
             s += &format!(", accuracy {}", pct(r.accuracy));
         }
         Task::Regression => {
-            let out = cpu::predict(net, data.inputs().view(), 256)?;
-            let r = regress(&out, data.targets());
+            let mut out = cpu::predict(net, data.inputs().view(), 256)?;
+            let mut y = data.targets().clone();
+            if let Some(t) = target_scaling {
+                t.undo(&mut out)?;
+                t.undo(&mut y)?;
+            }
+            let r = regress(&out, &y);
             s += &format!(", MSE {}, MAE {}", num(r.mse), num(r.mae));
             let r2: Vec<String> = r.r2.iter().map(|v| v.map_or("-".into(), num)).collect();
             s += &format!(", R² {}", r2.join(" "));
@@ -399,6 +432,19 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             .as_ref()
             .map_or(String::new(), |s| format!(", inputs scaled ({})", s.kind)),
     );
+    if let Some(t) = &run.target_scaling {
+        let names = table.schema.target_names.clone().unwrap_or_default();
+        let each: Vec<String> = (0..t.width())
+            .map(|j| {
+                let name = names.get(j).cloned().unwrap_or_else(|| format!("output {j}"));
+                format!("{name}: mean {}, sd {}", num(t.offset[j]), num(t.scale[j]))
+            })
+            .collect();
+        println!(
+            "  targets standardized ({}): the loss is in standard deviations, the errors in the targets' units (--target-scale none: as they are)",
+            each.join("; ")
+        );
+    }
     if let Some(p) = &args.resume {
         println!(
             "resuming {} after epoch {start_epoch} (optimizer step {})",
@@ -518,14 +564,15 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     if let Some(last) = report.history.last() {
         println!("  last epoch's mean training loss: {}", num(last.train_loss));
     }
-    println!("  training set:   {}", metrics_line(trained, train, task)?);
+    let ts = run.target_scaling.as_ref();
+    println!("  training set:   {}", metrics_line(trained, train, task, ts)?);
     if let Some(v) = &val {
-        println!("  validation set: {}", metrics_line(trained, v, task)?);
+        println!("  validation set: {}", metrics_line(trained, v, task, ts)?);
     }
     if let Some(t) = &test {
         println!(
             "  test set:       {} from {}",
-            metrics_line(trained, t, task)?,
+            metrics_line(trained, t, task, ts)?,
             test_table.as_ref().map_or("", |t| t.source.as_str())
         );
     }

@@ -9,8 +9,8 @@ mod train;
 pub use crosscheck::{compare_networks, cross_check, CrossCheckReport, TensorDiff, Tolerance};
 pub use infer::{infer, Inference, INFER_BATCH};
 pub use plan::{
-    parse_activations, parse_hidden, stop_description, Resolved, RunOutcome, ScaleChoice, ScheduleSpec, TrainPlan,
-    DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION,
+    parse_activations, parse_hidden, stop_description, Resolved, RunOutcome, ScaleChoice, ScheduleSpec, TargetScale,
+    TrainPlan, DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION,
     DEFAULT_VALIDATION_MIN_SAMPLES,
 };
 pub use train::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};

@@ -5,6 +5,7 @@
 //!
 //! The rules for every default are in [`TrainPlan`]'s documentation.
 
+use crate::data::scale::TargetScaling;
 use crate::data::{Format, ScaleKind, Scaling, Schema, Table, Task};
 use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer, Workload};
 use crate::error::{BpropError, Result};
@@ -137,6 +138,18 @@ pub enum ScaleChoice {
     Fit(ScaleKind),
 }
 
+/// Whether regression targets are standardized for training (`--target-scale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TargetScale {
+    /// Standardize each target column on the training part (mean 0, variance 1) when the
+    /// task is regression and the output is the identity; outputs are mapped back
+    /// wherever they leave bprop.
+    #[default]
+    Standardize,
+    /// Train on the targets as they are.
+    Off,
+}
+
 /// The settings of a training run as a user gives them; `None` (and the defaults of
 /// [`TrainPlan::default`]) leave the choice to the rules below.
 ///
@@ -158,6 +171,10 @@ pub enum ScaleChoice {
 /// - **Scaling** ([`ScaleChoice::Auto`]): standardized for CSV and .npy files, none for
 ///   FANN and IDX files (already scaled) and for data given without a file format.
 /// - **Init**: He for relu layers, Glorot for the others ([`Init::Auto`]), from the seed.
+/// - **Targets** ([`TargetScale::Standardize`]): regression targets under an identity output
+///   are standardized on the training part (as scikit-learn users do with
+///   `TransformedTargetRegressor`), so that targets in the hundreds train with the default
+///   learning rate; the scaling is saved with the model and undone on its outputs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainPlan {
     /// Hidden layer sizes, from the input side; empty for none [default: 32].
@@ -200,6 +217,8 @@ pub struct TrainPlan {
     pub patience: Option<usize>,
     /// The input scaling [default: from the data's format].
     pub scale: ScaleChoice,
+    /// The regression targets' scaling [default: standardize].
+    pub target_scale: TargetScale,
 }
 
 impl Default for TrainPlan {
@@ -223,6 +242,7 @@ impl Default for TrainPlan {
             validation: None,
             patience: None,
             scale: ScaleChoice::Auto,
+            target_scale: TargetScale::Standardize,
         }
     }
 }
@@ -244,18 +264,26 @@ pub struct Resolved<T: Real> {
     /// The input scaling fitted on the training part (or the resumed model's), applied to
     /// `train` and `validation`; apply it to any other data with [`Resolved::scale`].
     pub scaling: Option<Scaling>,
+    /// The regression targets' standardization fitted on the training part (or the resumed
+    /// model's), applied to the targets of `train` and `validation` (and by
+    /// [`Resolved::scale`]); the network's outputs are in its units.
+    pub target_scaling: Option<TargetScaling>,
     /// The run's seed.
     pub seed: u64,
 }
 
 impl<T: Real> Resolved<T> {
-    /// `data` with the run's input scaling applied (a test set, say).
+    /// `data` with the run's input scaling and target scaling applied (a test set, say).
     ///
     /// # Errors
     /// [`Scaling::apply_dataset`]'s errors.
     pub fn scale(&self, data: Dataset<T>) -> Result<Dataset<T>> {
-        match &self.scaling {
-            Some(s) => s.apply_dataset(&data),
+        let data = match &self.scaling {
+            Some(s) => s.apply_dataset(&data)?,
+            None => data,
+        };
+        match &self.target_scaling {
+            Some(t) => t.apply_dataset(&data),
             None => Ok(data),
         }
     }
@@ -361,6 +389,7 @@ impl<T: Real> Resolved<T> {
                 }),
                 history,
                 written_by: format!("bprop {}", env!("CARGO_PKG_VERSION")),
+                target_scaling: self.target_scaling.clone(),
             },
             optimizer,
         }
@@ -526,6 +555,11 @@ impl TrainPlan {
             .map(|k| Scaling::fit(k, train.inputs()))
             .transpose()?;
         let network = Network::random(&self.spec(table)?, self.init, seed)?;
+        let identity_output = network.layers().last().map(|l| l.activation) == Some(Activation::Identity);
+        let target_scaling =
+            (self.target_scale == TargetScale::Standardize && table.schema.task == Task::Regression && identity_output)
+                .then(|| TargetScaling::fit(train.targets()))
+                .transpose()?;
         let n = train.len();
         let batch_size = self.batch_size(n);
         let epochs = self.epochs.unwrap_or(DEFAULT_EPOCHS);
@@ -552,7 +586,15 @@ impl TrainPlan {
             start_epoch: 0,
             ..TrainConfig::default()
         };
-        finish(network, config, train, val, validation_fraction, scaling, seed)
+        finish(
+            network,
+            config,
+            train,
+            val,
+            validation_fraction,
+            (scaling, target_scaling),
+            seed,
+        )
     }
 
     /// Resolves a run continuing `model` on `table`: the network, scaling, optimizer
@@ -586,7 +628,7 @@ impl TrainPlan {
             train,
             val,
             saved.validation,
-            model.scaling.clone(),
+            (model.scaling.clone(), model.meta.target_scaling.clone()),
             saved.seed,
         )
     }
@@ -609,7 +651,7 @@ fn finish<T: Real>(
     train: Dataset<T>,
     val: Option<Dataset<T>>,
     validation_fraction: Option<f64>,
-    scaling: Option<Scaling>,
+    (scaling, target_scaling): (Option<Scaling>, Option<TargetScaling>),
     seed: u64,
 ) -> Result<Resolved<T>> {
     let mut r = Resolved {
@@ -619,6 +661,7 @@ fn finish<T: Real>(
         validation: None,
         validation_fraction,
         scaling,
+        target_scaling,
         seed,
     };
     r.train = r.scale(train)?;
@@ -718,6 +761,36 @@ mod tests {
         let r = plan.resolve(&one_hot(200), None).unwrap();
         assert_eq!((r.validation_fraction, r.train.len()), (None, 200));
         assert_eq!(r.scaling.as_ref().map(|s| s.kind), Some(ScaleKind::MinMax));
+    }
+
+    #[test]
+    fn regression_targets_are_standardized_under_an_identity_output_only() {
+        let regression = table(40, 2, Task::Regression, |i, j| 100.0 + (i * (j + 1)) as f64);
+        let r = TrainPlan::default().resolve(&regression, None).unwrap();
+        let t = r.target_scaling.as_ref().expect("standardized");
+        assert_eq!(t.offset, vec![119.5, 139.0]);
+        // The training targets are standardized: mean 0, and the saved model has the scaling.
+        let mean = r.train.targets().column(0).iter().sum::<f64>() / 40.0;
+        assert!(mean.abs() < 1e-12, "{mean}");
+        assert_eq!(r.train.targets()[[0, 0]], -19.5 / t.scale[0]);
+        let off = TrainPlan {
+            target_scale: TargetScale::Off,
+            ..TrainPlan::default()
+        };
+        let r = off.resolve(&regression, None).unwrap();
+        assert_eq!((r.target_scaling, r.train.targets()[[0, 0]]), (None, 100.0));
+        // Classification, and outputs with a range of their own, keep their targets.
+        assert!(TrainPlan::default()
+            .resolve(&one_hot(40), None)
+            .unwrap()
+            .target_scaling
+            .is_none());
+        let sigmoid = TrainPlan {
+            output_activation: Some(Activation::Sigmoid),
+            ..TrainPlan::default()
+        };
+        let unit = table(40, 1, Task::Regression, |i, _| i as f64 / 40.0);
+        assert!(sigmoid.resolve(&unit, None).unwrap().target_scaling.is_none());
     }
 
     #[test]
