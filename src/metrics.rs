@@ -171,6 +171,17 @@ fn target_class<T: Real>(row: ArrayView1<'_, T>, threshold: f64) -> usize {
     }
 }
 
+/// The true class of each target row, by [`classify`]'s rule: the argmax of a row for
+/// several columns; for one column its side of 0.5, or of 0 when some target is negative.
+pub fn target_classes<T: Real>(targets: &ndarray::Array2<T>) -> Vec<usize> {
+    let threshold = if targets.iter().any(|&v| v < T::zero()) {
+        0.0
+    } else {
+        0.5
+    };
+    targets.rows().into_iter().map(|y| target_class(y, threshold)).collect()
+}
+
 /// Confusion matrix, accuracy, precision and recall of `outputs` of a network whose output
 /// activation is `output` against `targets` (both (n, k)): predicted classes by
 /// [`class_of_row`]; true classes the argmax of a target row for k ≥ 2, and for k = 1 (two

@@ -357,6 +357,34 @@ fn regression_targets_are_standardized_so_large_targets_train() {
 }
 
 #[test]
+fn a_validation_run_keeps_its_best_epoch_and_the_plot_marks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The bundled diabetes set holds out 39 samples; a wide network overfits before 60 epochs.
+    let args = ["train", "--backend", "cpu", "--epochs", "60", "--layers", "64", "-q"];
+    let out = ok(d, &[&args[..], &["--plot", "p.svg", "-o", "m.bprop"]].concat());
+    let stopped = out.lines().find(|l| l.contains("stopped:")).unwrap();
+    let kept: usize = stopped
+        .split("epoch ")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| panic!("no kept epoch: {stopped}"));
+    assert!(kept < 60, "{stopped}");
+    assert!(stopped.contains("model kept (the lowest validation loss)"), "{stopped}");
+    let svg = std::fs::read_to_string(d.join("p.svg")).unwrap();
+    assert!(svg.contains(&format!(">kept: epoch {kept}<")), "{svg}");
+    let AnyModel::F32(m) = read_model(d.join("m.bprop")).unwrap() else {
+        panic!("f32")
+    };
+    assert_eq!(m.meta.training.as_ref().unwrap().epochs_done, kept);
+    // --keep-last keeps the 60th.
+    let out = ok(d, &[&args[..], &["--keep-last", "--plot", "q.svg"]].concat());
+    assert!(out.contains("stopped: all epochs ran\n"), "{out}");
+    assert!(!std::fs::read_to_string(d.join("q.svg")).unwrap().contains("kept:"));
+}
+
+#[test]
 fn the_bundled_dataset_trains_without_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(dir.path(), &["train", "--backend", "cpu", "--epochs", "2", "-q"]);

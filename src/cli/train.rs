@@ -140,6 +140,10 @@ pub struct TrainArgs {
     /// Stop after N epochs without a better validation loss, keeping the best epoch's model.
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
+    /// Keep the last epoch's model; by default a run with a validation set keeps the epoch
+    /// with the lowest validation loss.
+    #[arg(long)]
+    keep_last: bool,
     /// Input scaling fitted on the training part [default: standardize for CSV and .npy,
     /// none for FANN and IDX].
     #[arg(long, value_enum)]
@@ -290,6 +294,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         },
         validation: args.validation,
         patience: args.patience,
+        restore_best: !args.keep_last,
         scale: match args.scale {
             Some(ScaleArg::Standardize) => ScaleChoice::Fit(ScaleKind::Standardize),
             Some(ScaleArg::Minmax) => ScaleChoice::Fit(ScaleKind::MinMax),
@@ -590,7 +595,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     }
     if let Some(p) = &args.plot {
         let title = format!("bprop train {}: {}", table.source, describe(trained));
-        write_atomic(p, plot::loss_svg(&history, &title).as_bytes())?;
+        write_atomic(p, plot::loss_svg(&history, &title, report.kept_epoch).as_bytes())?;
         println!("plot: wrote {}", p.display());
     }
     Ok(())

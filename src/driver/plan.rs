@@ -10,6 +10,7 @@ use crate::data::{Format, ScaleKind, Scaling, Schema, Table, Task};
 use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer, Workload};
 use crate::error::{BpropError, Result};
 use crate::io::{ModelFile, ModelMeta, TrainingSettings};
+use crate::metrics::target_classes;
 use crate::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
 use std::str::FromStr;
 
@@ -167,7 +168,9 @@ pub enum TargetScale {
 /// - **Schedules** are given in epochs ([`ScheduleSpec`]) and turned into steps with the
 ///   resolved batch size.
 /// - **Validation**: a tenth of the data from 100 samples on, else none; split with the
-///   run's seed before scaling, so the scaling is fitted on the training part only.
+///   run's seed (stratified by class for classification) before scaling, so the scaling is fitted on the training part only. With
+///   a validation set the run keeps the epoch of lowest validation loss
+///   ([`TrainPlan::restore_best`]).
 /// - **Scaling** ([`ScaleChoice::Auto`]): standardized for CSV and .npy files, none for
 ///   FANN and IDX files (already scaled) and for data given without a file format.
 /// - **Init**: He for relu layers, Glorot for the others ([`Init::Auto`]), from the seed.
@@ -215,6 +218,9 @@ pub struct TrainPlan {
     pub validation: Option<f64>,
     /// Early stopping after this many epochs without a better validation loss.
     pub patience: Option<usize>,
+    /// With a validation set, keep the parameters of the epoch with the lowest validation
+    /// loss rather than the last epoch's ([`TrainConfig::restore_best`]) [default: true].
+    pub restore_best: bool,
     /// The input scaling [default: from the data's format].
     pub scale: ScaleChoice,
     /// The regression targets' scaling [default: standardize].
@@ -241,6 +247,7 @@ impl Default for TrainPlan {
             init: Init::Auto,
             validation: None,
             patience: None,
+            restore_best: true,
             scale: ScaleChoice::Auto,
             target_scale: TargetScale::Standardize,
         }
@@ -331,15 +338,21 @@ impl<T: Real> RunOutcome<'_, T> {
 
 /// Why a run stopped, in words (saved in the model file, printed by `bprop train`).
 pub fn stop_description(result: &Result<TrainReport>, patience: Option<usize>) -> String {
+    let kept = |what: &str| match result {
+        Ok(TrainReport {
+            kept_epoch: Some(e), ..
+        }) => format!("{what}; epoch {e}'s model kept (the lowest validation loss)"),
+        _ => what.to_string(),
+    };
     match result {
         Ok(r) => match r.stopped {
-            StopReason::Epochs => "all epochs ran".to_string(),
+            StopReason::Epochs => kept("all epochs ran"),
             StopReason::EarlyStopping { best_epoch } => format!(
                 "early stopping: no better validation loss for {} epochs; epoch {best_epoch}'s model kept",
                 patience.unwrap_or(0)
             ),
             StopReason::TargetLoss => "target loss reached".to_string(),
-            StopReason::Interrupted => "interrupted (Ctrl-C) after a completed epoch".to_string(),
+            StopReason::Interrupted => kept("interrupted (Ctrl-C) after a completed epoch"),
         },
         Err(e) => format!("stopped by an error: {e}"),
     }
@@ -355,9 +368,8 @@ impl<T: Real> Resolved<T> {
         let epochs_done = run.records.last().map_or(start_epoch, |r| r.epoch);
         let best_epoch = match run.result {
             Ok(TrainReport {
-                stopped: StopReason::EarlyStopping { best_epoch },
-                ..
-            }) => *best_epoch,
+                kept_epoch: Some(kept), ..
+            }) => *kept,
             _ => epochs_done,
         };
         let mut history = run.history();
@@ -549,7 +561,7 @@ impl TrainPlan {
         let full = table.dataset()?;
         let seed = self.seed;
         let validation_fraction = self.validation_fraction(full.len());
-        let (train, val) = split(full, validation_fraction, seed)?;
+        let (train, val) = split(full, validation_fraction, seed, table.schema.task)?;
         let scaling = self
             .scale_kind(format)
             .map(|k| Scaling::fit(k, train.inputs()))
@@ -584,6 +596,7 @@ impl TrainPlan {
             shuffle: Some(seed),
             patience: self.patience,
             start_epoch: 0,
+            restore_best: self.restore_best,
             ..TrainConfig::default()
         };
         finish(
@@ -612,7 +625,7 @@ impl TrainPlan {
             why: "holds no training settings, so it cannot be resumed".into(),
         })?;
         let full = table.dataset()?;
-        let (train, val) = split(full, saved.validation, saved.seed)?;
+        let (train, val) = split(full, saved.validation, saved.seed, table.schema.task)?;
         let config = TrainConfig {
             hyper: saved.hyper,
             epochs: self.epochs.unwrap_or(saved.epochs),
@@ -620,6 +633,7 @@ impl TrainPlan {
             shuffle: Some(saved.seed),
             patience: self.patience,
             start_epoch: saved.epochs_done,
+            restore_best: self.restore_best,
             ..TrainConfig::default()
         };
         finish(
@@ -634,10 +648,19 @@ impl TrainPlan {
     }
 }
 
-fn split<T: Real>(full: Dataset<T>, fraction: Option<f64>, seed: u64) -> Result<(Dataset<T>, Option<Dataset<T>>)> {
+/// The training and validation parts: stratified by class for classification.
+fn split<T: Real>(
+    full: Dataset<T>,
+    fraction: Option<f64>,
+    seed: u64,
+    task: Task,
+) -> Result<(Dataset<T>, Option<Dataset<T>>)> {
     Ok(match fraction {
         Some(f) => {
-            let (t, v) = full.split(f, seed)?;
+            let (t, v) = match task {
+                Task::Classification => full.split_stratified(f, seed, &target_classes(full.targets()))?,
+                Task::Regression => full.split(f, seed)?,
+            };
             (t, Some(v))
         }
         None => (full, None),
@@ -791,6 +814,28 @@ mod tests {
         };
         let unit = table(40, 1, Task::Regression, |i, _| i as f64 / 40.0);
         assert!(sigmoid.resolve(&unit, None).unwrap().target_scaling.is_none());
+    }
+
+    #[test]
+    fn the_validation_split_is_stratified_for_classification() {
+        // 200 samples of classes 0, 1, 2 (67, 67, 66): 20 held out as 7, 7, 6.
+        let r = TrainPlan::default().resolve(&one_hot(200), None).unwrap();
+        let v = r.validation.as_ref().unwrap();
+        let count = |d: &Dataset<f64>, c: usize| target_classes(d.targets()).iter().filter(|&&k| k == c).count();
+        assert_eq!((0..3).map(|c| count(v, c)).collect::<Vec<_>>(), vec![7, 7, 6]);
+        assert_eq!((0..3).map(|c| count(&r.train, c)).collect::<Vec<_>>(), vec![60, 60, 60]);
+        // 90 of one class and 10 of the other: the validation tenth holds 9 and 1 whatever
+        // the seed (a plain shuffle gives the rare class 0 to 4 of the 10).
+        let rare = table(100, 1, Task::Classification, |i, _| f64::from(u8::from(i % 10 == 0)));
+        for seed in 0..10 {
+            let plan = TrainPlan {
+                seed,
+                ..TrainPlan::default()
+            };
+            let r = plan.resolve(&rare, None).unwrap();
+            let v = r.validation.as_ref().unwrap();
+            assert_eq!((count(v, 0), count(v, 1)), (9, 1), "seed {seed}");
+        }
     }
 
     #[test]
