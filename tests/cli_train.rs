@@ -125,6 +125,10 @@ fn round_trip(backend: &str) {
         "precision",
         "confusion matrix",
         "virginica",
+        "balanced accuracy: ",
+        "F1: macro ",
+        "ROC-AUC: ",
+        "(one-vs-rest, macro average)",
     ] {
         assert!(eval.contains(needle), "eval lacks {needle:?}:\n{eval}");
     }
@@ -143,6 +147,28 @@ fn round_trip(backend: &str) {
         .sum();
     assert_eq!(confusion, 12);
     assert!(json["loss"].as_f64().unwrap().is_finite());
+    // The summary metrics recompute from the confusion matrix and per-class figures.
+    let f1: Vec<f64> = json["f1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let macro_f1 = json["macro_f1"].as_f64().unwrap();
+    assert!((macro_f1 - f1.iter().sum::<f64>() / 3.0).abs() < 1e-12, "{json}");
+    let recall: Vec<f64> = json["recall"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let balanced = json["balanced_accuracy"].as_f64().unwrap();
+    assert!((balanced - recall.iter().sum::<f64>() / 3.0).abs() < 1e-12, "{json}");
+    for key in ["roc_auc", "pr_auc", "weighted_f1"] {
+        let v = json[key].as_f64().unwrap_or_else(|| panic!("{key}: {json}"));
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    assert_eq!(json["ranking_average"], "one-vs-rest macro");
 
     ok(
         &d,
@@ -338,6 +364,15 @@ fn regression_targets_are_standardized_so_large_targets_train() {
     let eval = ok(d, &["eval", "std.bprop", "lin.csv", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&eval).unwrap();
     assert_eq!(doc["loss_on_standardized_targets"], true);
+    let names: Vec<&str> = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["weight", "waist", "pulse"]);
+    let text = ok(d, &["eval", "std.bprop", "lin.csv"]);
+    assert!(text.contains("R² (waist): ") && text.contains("(MSE "), "{text}");
     for (j, r) in r2.iter().enumerate() {
         let e = doc["r2"][j].as_f64().unwrap();
         assert!((e - r).abs() < 1e-3, "eval R² {e}, train {r}");

@@ -1,5 +1,7 @@
-//! `bprop eval`: a saved model on a data file: loss, and accuracy, per-class precision and
-//! recall and the confusion matrix for classification, or MSE, MAE and R² for regression.
+//! `bprop eval`: a saved model on a data file: loss, and accuracy, balanced accuracy,
+//! macro and weighted F1, ROC-AUC and PR-AUC, per-class precision, recall and F1 and the
+//! confusion matrix for classification, or MSE, MAE and R² (per target, by name) for
+//! regression.
 
 use super::common::{self, num, pct, ColumnArgs};
 use super::train::describe;
@@ -121,21 +123,41 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
                 doc["recall"] = serde_json::to_value(&r.recall).expect("numbers");
                 doc["support"] = serde_json::to_value(&r.support).expect("numbers");
                 doc["confusion"] = serde_json::to_value(&r.confusion).expect("numbers");
+                doc["f1"] = serde_json::to_value(&r.f1).expect("numbers");
+                doc["macro_f1"] = r.macro_f1.into();
+                doc["weighted_f1"] = r.weighted_f1.into();
+                doc["balanced_accuracy"] = r.balanced_accuracy.into();
+                doc["roc_auc"] = serde_json::to_value(r.roc_auc).expect("number");
+                doc["pr_auc"] = serde_json::to_value(r.pr_auc).expect("number");
+                doc["ranking_average"] = if r.classes == 2 { "binary" } else { "one-vs-rest macro" }.into();
             } else {
                 let correct: usize = (0..r.classes).map(|k| r.confusion[k][k]).sum();
                 println!("accuracy: {} ({correct} of {n})", pct(r.accuracy));
+                println!("balanced accuracy: {}", pct(r.balanced_accuracy));
+                println!("F1: macro {:.4}, weighted {:.4}", r.macro_f1, r.weighted_f1);
+                let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
+                println!(
+                    "ROC-AUC: {}, PR-AUC (average precision): {}{}",
+                    opt(r.roc_auc),
+                    opt(r.pr_auc),
+                    if r.classes == 2 {
+                        format!(" ({} as the positive class)", names[1])
+                    } else {
+                        " (one-vs-rest, macro average)".to_string()
+                    }
+                );
                 let w = names.iter().map(String::len).max().unwrap_or(5).max(5);
                 println!(
-                    "  {:<w$}  {:>9}  {:>9}  {:>7}",
-                    "class", "precision", "recall", "support"
+                    "  {:<w$}  {:>9}  {:>9}  {:>9}  {:>7}",
+                    "class", "precision", "recall", "F1", "support"
                 );
-                let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
                 for (k, name) in names.iter().enumerate() {
                     println!(
-                        "  {:<w$}  {:>9}  {:>9}  {:>7}",
+                        "  {:<w$}  {:>9}  {:>9}  {:>9}  {:>7}",
                         name,
                         opt(r.precision[k]),
                         opt(r.recall[k]),
+                        opt(r.f1[k]),
                         r.support[k]
                     );
                 }
@@ -162,19 +184,41 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         }
         Task::Regression => {
             let r = regress(&inf.outputs, targets);
+            let names = match &schema.target_names {
+                Some(t) if t.len() == r.r2.len() => t.clone(),
+                _ => (0..r.r2.len()).map(|k| format!("output {k}")).collect(),
+            };
             if json {
                 doc["mse"] = r.mse.into();
                 doc["mae"] = r.mae.into();
                 doc["r2"] = serde_json::to_value(&r.r2).expect("numbers");
+                doc["targets"] = names
+                    .iter()
+                    .enumerate()
+                    .map(|(j, name)| {
+                        serde_json::json!({
+                            "name": name,
+                            "mse": r.mse_per_output[j],
+                            "mae": r.mae_per_output[j],
+                            "r2": r.r2[j],
+                        })
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
             } else {
                 println!("MSE: {}", num(r.mse));
                 println!("MAE: {}", num(r.mae));
-                let names = schema
-                    .target_names
-                    .clone()
-                    .unwrap_or_else(|| (0..r.r2.len()).map(|k| format!("output {k}")).collect());
-                for (name, r2) in names.iter().zip(&r.r2) {
-                    println!("R² ({name}): {}", r2.map_or("- (constant target)".into(), num));
+                for (j, name) in names.iter().enumerate() {
+                    let r2 = r.r2[j].map_or("- (constant target)".into(), num);
+                    if names.len() > 1 {
+                        println!(
+                            "R² ({name}): {r2}  (MSE {}, MAE {})",
+                            num(r.mse_per_output[j]),
+                            num(r.mae_per_output[j])
+                        );
+                    } else {
+                        println!("R² ({name}): {r2}");
+                    }
                 }
             }
         }
