@@ -420,6 +420,47 @@ fn a_validation_run_keeps_its_best_epoch_and_the_plot_marks_it() {
 }
 
 #[test]
+fn the_inferred_task_is_named_with_how_to_change_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows = |classes: usize| {
+        let mut s = String::from("a,b,label\n");
+        for i in 0..60 {
+            s += &format!("{:.1},{},{}\n", i as f64 * 0.1, (i * 7) % 13, i % classes);
+        }
+        s
+    };
+    std::fs::write(d.join("twelve.csv"), rows(12)).unwrap();
+    std::fs::write(d.join("three.csv"), rows(3)).unwrap();
+    let args = |f: &'static str| ["train", f, "--epochs", "1", "--backend", "cpu", "-q"];
+    // 12 distinct integers: regression, and the data line says it was inferred and how to
+    // change it.
+    let out = ok(d, &args("twelve.csv"));
+    assert!(
+        out.contains("1 output, regression inferred, --task to change)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("its 12 distinct integer values are more than the 10 taken as class labels")
+            && out.contains("--task classification"),
+        "{out}"
+    );
+    let out = ok(d, &[&args("twelve.csv")[..], &["--task", "classification"]].concat());
+    assert!(out.contains("12 outputs, classification)"), "{out}");
+    // 3 distinct integers: classes, saying so.
+    let out = ok(d, &args("three.csv"));
+    assert!(out.contains("classification inferred, --task to change)"), "{out}");
+    assert!(out.contains("--task regression treats them as numbers"), "{out}");
+}
+
+#[test]
+fn a_mistyped_target_name_gets_a_suggestion() {
+    let (_keep, d) = setup();
+    let err = fails(&d, &["train", "train.csv", "--target", "Species", "--backend", "cpu"]);
+    assert!(err.contains("did you mean `species`?"), "{err}");
+}
+
+#[test]
 fn the_bundled_dataset_trains_without_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(dir.path(), &["train", "--backend", "cpu", "--epochs", "2", "-q"]);

@@ -375,13 +375,15 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         (None, None) => Some(common::bundled(BUNDLED_TEST, &test_opts)?),
         (None, Some(_)) => None,
     };
+    let inferred = resumed.is_none() && matches!(args.columns.task, common::TaskArg::Auto);
     println!(
-        "data: {} ({}, {}, {}, {})",
+        "data: {} ({}, {}, {}, {}{})",
         table.source,
         plural(table.len(), "sample"),
         plural(table.schema.inputs, "input"),
         plural(table.schema.outputs, "output"),
-        table.schema.task
+        table.schema.task,
+        if inferred { " inferred, --task to change" } else { "" }
     );
     for note in &table.notes {
         println!("  {note}");
