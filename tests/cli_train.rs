@@ -454,6 +454,48 @@ fn the_inferred_task_is_named_with_how_to_change_it() {
 }
 
 #[test]
+fn a_data_file_or_onnx_export_given_as_the_model_is_named_for_what_it_is() {
+    let (_keep, d) = setup();
+    ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "-q",
+            "-o",
+            "m.bprop",
+        ],
+    );
+    let err = fails(&d, &["eval", "test.csv", "m.bprop"]);
+    assert!(
+        err.contains("test.csv: is not a bprop model file (a text file")
+            && err.contains("the model comes first, then the data"),
+        "{err}"
+    );
+    assert!(!err.contains("header length"), "{err}");
+    ok(&d, &["export", "m.bprop", "-o", "m.onnx"]);
+    let err = fails(&d, &["predict", "m.onnx", "test.csv"]);
+    assert!(err.contains("is not a bprop model file (an ONNX model"), "{err}");
+    // A model file cut short is still reported as one.
+    let bytes = std::fs::read(d.join("m.bprop")).unwrap();
+    std::fs::write(d.join("cut.bprop"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(&d, &["eval", "cut.bprop", "test.csv"]);
+    assert!(!err.contains("is not a bprop model file"), "{err}");
+}
+
+#[test]
+fn a_negative_learning_rate_parses_and_is_refused() {
+    let (_keep, d) = setup();
+    let err = fails(&d, &["train", "train.csv", "--lr", "-0.1", "--backend", "cpu"]);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    assert!(err.contains("-0.1") && err.contains("positive"), "{err}");
+}
+
+#[test]
 fn a_mistyped_target_name_gets_a_suggestion() {
     let (_keep, d) = setup();
     let err = fails(&d, &["train", "train.csv", "--target", "Species", "--backend", "cpu"]);
@@ -617,6 +659,10 @@ fn divergence_saves_the_last_finite_model() {
         ],
     );
     assert!(err.contains("diverged"), "{err}");
+    assert!(
+        err.contains("hint: a lower learning rate") && err.contains("--lr 1e29"),
+        "{err}"
+    );
     let m = read_model(d.join("d.bprop")).unwrap().cast::<f64>();
     assert!(m
         .network

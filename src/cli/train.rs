@@ -14,7 +14,7 @@ use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_atomic, write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
-use bprop::model::{Dataset, Network, Precision, Real, Schedule};
+use bprop::model::{Dataset, Network, Optimizer, Precision, Real, Schedule};
 use bprop::{plot, BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -100,7 +100,7 @@ pub struct TrainArgs {
     #[arg(long)]
     optimizer: Option<String>,
     /// Learning rate [default: 0.01; irprop- ignores it].
-    #[arg(long, value_name = "η")]
+    #[arg(long, value_name = "η", allow_negative_numbers = true)]
     lr: Option<f64>,
     /// constant, cosine[:MIN_LR] (over the run), step:EPOCHS[:GAMMA] (γ = 0.1),
     /// exponential:GAMMA (per epoch) [default: constant].
@@ -550,6 +550,13 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
                     "diverged: wrote the last finite model (after {} epochs) to {}",
                     records.last().map_or(start_epoch, |r| r.epoch),
                     out.display()
+                );
+            }
+            if matches!(e, BpropError::Diverged { .. }) && !matches!(hyper.optimizer, Optimizer::IRpropMinus { .. }) {
+                eprintln!(
+                    "hint: a lower learning rate usually prevents this: try --lr {} (this run used {})",
+                    common::arg_num(hyper.learning_rate / 10.0),
+                    common::arg_num(hyper.learning_rate)
                 );
             }
             return Err(e);
