@@ -496,6 +496,61 @@ fn a_negative_learning_rate_parses_and_is_refused() {
 }
 
 #[test]
+fn class_weights_lift_a_rare_class_on_both_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 200 rows, one in ten `rare`, whose first input is shifted up by 0.6: the classes
+    // overlap, so an unweighted loss favours `common`.
+    let mut s = String::from("u,v,label\n");
+    let mut x = 3.0f64;
+    let mut rnd = || {
+        x = (x * 9301.0 + 49297.0) % 233280.0;
+        x / 233280.0
+    };
+    for i in 0..200 {
+        let rare = i % 10 == 0;
+        let a = if rare { 0.6 } else { 0.0 } + rnd();
+        s += &format!("{a:.3},{:.3},{}\n", rnd(), if rare { "rare" } else { "common" });
+    }
+    std::fs::write(d.join("imb.csv"), s).unwrap();
+    let balanced = |backend: &str, weights: &[&str]| -> f64 {
+        let args = [
+            "train",
+            "imb.csv",
+            "--epochs",
+            "30",
+            "--validation",
+            "0",
+            "-q",
+            "-o",
+            "m.bprop",
+        ];
+        let out = ok(d, &[&args[..], &["--backend", backend], weights].concat());
+        assert_eq!(
+            out.contains("class weights in the training loss: common 0.1111, rare 1.000"),
+            !weights.is_empty(),
+            "{out}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&ok(d, &["eval", "m.bprop", "imb.csv", "--format", "json"])).unwrap();
+        json["balanced_accuracy"].as_f64().unwrap()
+    };
+    let plain = balanced("cpu", &[]);
+    for backend in ["cpu", "gpu"] {
+        let weighted = balanced(backend, &["--class-weight", "balanced"]);
+        assert!(
+            weighted > plain + 0.05,
+            "{backend}: balanced accuracy {weighted} weighted, {plain} not"
+        );
+    }
+    let err = fails(
+        d,
+        &["train", "imb.csv", "--class-weight", "rarest=3", "--backend", "cpu"],
+    );
+    assert!(err.contains("class_weight") && err.contains("common, rare"), "{err}");
+}
+
+#[test]
 fn a_mistyped_target_name_gets_a_suggestion() {
     let (_keep, d) = setup();
     let err = fails(&d, &["train", "train.csv", "--target", "Species", "--backend", "cpu"]);

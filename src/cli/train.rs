@@ -140,6 +140,11 @@ pub struct TrainArgs {
     /// Stop after N epochs without a better validation loss, keeping the best epoch's model.
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
+    /// Per-class weights in the training loss: `balanced` (n / (k · n_c), as scikit-learn)
+    /// or CLASS=WEIGHT,... (unnamed classes weigh 1); scaled so the largest is 1. Needs a
+    /// softmax output with cross_entropy (the default for class labels).
+    #[arg(long, value_name = "WEIGHTS")]
+    class_weight: Option<String>,
     /// Keep the last epoch's model; by default a run with a validation set keeps the epoch
     /// with the lowest validation loss.
     #[arg(long)]
@@ -209,6 +214,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (args.validation.is_some(), "--validation"),
             (args.scale.is_some(), "--scale"),
             (args.target_scale.is_some(), "--target-scale"),
+            (args.class_weight.is_some(), "--class-weight"),
             (!args.columns.targets.is_empty(), "--target"),
         ]
         .into_iter()
@@ -295,6 +301,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         validation: args.validation,
         patience: args.patience,
         restore_best: !args.keep_last,
+        class_weight: args.class_weight.as_deref().map(str::parse).transpose()?,
         scale: match args.scale {
             Some(ScaleArg::Standardize) => ScaleChoice::Fit(ScaleKind::Standardize),
             Some(ScaleArg::Minmax) => ScaleChoice::Fit(ScaleKind::MinMax),
@@ -439,6 +446,17 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             .as_ref()
             .map_or(String::new(), |s| format!(", inputs scaled ({})", s.kind)),
     );
+    if let Some(w) = &run.class_weights {
+        let each: Vec<String> = w
+            .iter()
+            .enumerate()
+            .map(|(c, v)| format!("{} {}", table.schema.class_name(c), num(*v)))
+            .collect();
+        println!(
+            "  class weights in the training loss: {} (the training loss is weighted; validation and test metrics are not)",
+            each.join(", ")
+        );
+    }
     if let Some(t) = &run.target_scaling {
         let names = table.schema.target_names.clone().unwrap_or_default();
         let each: Vec<String> = (0..t.width())

@@ -139,6 +139,109 @@ pub enum ScaleChoice {
     Fit(ScaleKind),
 }
 
+/// Per-class weights in the training loss (`--class-weight`).
+///
+/// Parses (`FromStr`) `balanced` or `CLASS=WEIGHT,...` (classes by label; unlisted ones
+/// weigh 1).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClassWeight {
+    /// n / (k · n_c) for class c of n_c among n training samples in k classes, as
+    /// scikit-learn's `class_weight="balanced"`.
+    Balanced,
+    /// Weights by class label; classes not named weigh 1.
+    Given(Vec<(String, f64)>),
+}
+
+impl FromStr for ClassWeight {
+    type Err = BpropError;
+
+    /// Parses `balanced` or `CLASS=WEIGHT,...` with finite positive weights.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.trim().eq_ignore_ascii_case("balanced") {
+            return Ok(ClassWeight::Balanced);
+        }
+        let bad = |why: &str| invalid("class_weight", s, why);
+        let mut given = Vec::new();
+        for part in s.split(',') {
+            let (class, w) = part
+                .rsplit_once('=')
+                .ok_or_else(|| bad("expected balanced or CLASS=WEIGHT,... (e.g. yes=5,no=1)"))?;
+            let w: f64 = w
+                .trim()
+                .parse()
+                .map_err(|_| bad(&format!("`{}` is not a number", w.trim())))?;
+            if !(w.is_finite() && w > 0.0) {
+                return Err(bad(&format!(
+                    "the weight of `{}` must be a positive number",
+                    class.trim()
+                )));
+            }
+            given.push((class.trim().to_string(), w));
+        }
+        Ok(ClassWeight::Given(given))
+    }
+}
+
+impl std::fmt::Display for ClassWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassWeight::Balanced => f.write_str("balanced"),
+            ClassWeight::Given(g) => {
+                let parts: Vec<String> = g.iter().map(|(c, w)| format!("{c}={w}")).collect();
+                f.write_str(&parts.join(","))
+            }
+        }
+    }
+}
+
+impl ClassWeight {
+    /// The weight of each class of `schema` for the training targets `targets` (one-hot
+    /// rows), scaled so that the largest is 1.
+    ///
+    /// # Errors
+    /// [`BpropError::InvalidArgument`] naming `class_weight` for a class the data does not
+    /// have.
+    pub fn weights<T: Real>(&self, schema: &Schema, targets: &ndarray::Array2<T>) -> Result<Vec<f64>> {
+        let k = targets.ncols();
+        let mut w = match self {
+            ClassWeight::Balanced => {
+                let classes = target_classes(targets);
+                let n = classes.len() as f64;
+                (0..k)
+                    .map(|c| {
+                        let n_c = classes.iter().filter(|&&t| t == c).count();
+                        if n_c == 0 {
+                            1.0
+                        } else {
+                            n / (k as f64 * n_c as f64)
+                        }
+                    })
+                    .collect::<Vec<f64>>()
+            }
+            ClassWeight::Given(given) => {
+                let names: Vec<String> = (0..k).map(|c| schema.class_name(c)).collect();
+                let mut w = vec![1.0; k];
+                for (class, weight) in given {
+                    let c = names.iter().position(|n| n == class).ok_or_else(|| {
+                        invalid(
+                            "class_weight",
+                            class,
+                            format!("is not a class of the data; its classes: {}", names.join(", ")),
+                        )
+                    })?;
+                    w[c] = *weight;
+                }
+                w
+            }
+        };
+        let max = w.iter().copied().fold(0.0, f64::max);
+        for v in &mut w {
+            *v /= max;
+        }
+        Ok(w)
+    }
+}
+
 /// Whether regression targets are standardized for training (`--target-scale`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TargetScale {
@@ -225,6 +328,9 @@ pub struct TrainPlan {
     pub scale: ScaleChoice,
     /// The regression targets' scaling [default: standardize].
     pub target_scale: TargetScale,
+    /// Per-class weights in the training loss (softmax and cross-entropy only) [default:
+    /// none, every sample weighs 1].
+    pub class_weight: Option<ClassWeight>,
 }
 
 impl Default for TrainPlan {
@@ -250,6 +356,7 @@ impl Default for TrainPlan {
             restore_best: true,
             scale: ScaleChoice::Auto,
             target_scale: TargetScale::Standardize,
+            class_weight: None,
         }
     }
 }
@@ -275,6 +382,8 @@ pub struct Resolved<T: Real> {
     /// model's), applied to the targets of `train` and `validation` (and by
     /// [`Resolved::scale`]); the network's outputs are in its units.
     pub target_scaling: Option<TargetScaling>,
+    /// The class weights applied to the training part's targets, largest 1, when asked for.
+    pub class_weights: Option<Vec<f64>>,
     /// The run's seed.
     pub seed: u64,
 }
@@ -572,6 +681,39 @@ impl TrainPlan {
             (self.target_scale == TargetScale::Standardize && table.schema.task == Task::Regression && identity_output)
                 .then(|| TargetScaling::fit(train.targets()))
                 .transpose()?;
+        let class_weights = match &self.class_weight {
+            None => None,
+            Some(cw) => {
+                let pairs_with_ce = network.loss() == Loss::CrossEntropy
+                    && network.layers().last().map(|l| l.activation) == Some(Activation::Softmax);
+                if table.schema.task != Task::Classification || !pairs_with_ce {
+                    return Err(BpropError::InvalidArgument {
+                        name: "class_weight",
+                        value: cw.to_string(),
+                        why: format!(
+                            "needs classes with a softmax output and cross_entropy; this run has {} with {} and {}",
+                            table.schema.task,
+                            network.layers().last().map_or(Activation::Identity, |l| l.activation),
+                            network.loss()
+                        ),
+                    });
+                }
+                Some(cw.weights(&table.schema, train.targets())?)
+            }
+        };
+        // A weighted sample's loss is w·CE and its output delta w·(a − y): exactly the
+        // softmax–cross-entropy pair's on the target row w·y (δ = a·Σy − y), so the weights
+        // ride in the training targets and both paths train them unchanged.
+        let train = match &class_weights {
+            Some(w) => {
+                let mut y = train.targets().clone();
+                for (mut row, c) in y.rows_mut().into_iter().zip(target_classes(train.targets())) {
+                    row.mapv_inplace(|v| T::of(v.f64() * w[c]));
+                }
+                train.with_targets(y)?
+            }
+            None => train,
+        };
         let n = train.len();
         let batch_size = self.batch_size(n);
         let epochs = self.epochs.unwrap_or(DEFAULT_EPOCHS);
@@ -599,7 +741,7 @@ impl TrainPlan {
             restore_best: self.restore_best,
             ..TrainConfig::default()
         };
-        finish(
+        let mut r = finish(
             network,
             config,
             train,
@@ -607,7 +749,9 @@ impl TrainPlan {
             validation_fraction,
             (scaling, target_scaling),
             seed,
-        )
+        )?;
+        r.class_weights = class_weights;
+        Ok(r)
     }
 
     /// Resolves a run continuing `model` on `table`: the network, scaling, optimizer
@@ -685,6 +829,7 @@ fn finish<T: Real>(
         validation_fraction,
         scaling,
         target_scaling,
+        class_weights: None,
         seed,
     };
     r.train = r.scale(train)?;
@@ -836,6 +981,55 @@ mod tests {
             let v = r.validation.as_ref().unwrap();
             assert_eq!((count(v, 0), count(v, 1)), (9, 1), "seed {seed}");
         }
+    }
+
+    #[test]
+    fn class_weights_scale_the_training_targets() {
+        // Classes 0, 1, 2 in 20, 10, 10 of 40 training samples (no validation under 100).
+        let t = table(40, 3, Task::Classification, |i, j| {
+            let c = if i < 20 {
+                0
+            } else if i < 30 {
+                1
+            } else {
+                2
+            };
+            f64::from(u8::from(c == j))
+        });
+        let plan = TrainPlan {
+            class_weight: Some("balanced".parse().unwrap()),
+            ..TrainPlan::default()
+        };
+        let r = plan.resolve(&t, None).unwrap();
+        // n / (k n_c) = 40/60, 40/30, 40/30, scaled to a largest of 1: 0.5, 1, 1.
+        assert_eq!(r.class_weights, Some(vec![0.5, 1.0, 1.0]));
+        assert_eq!(r.train.targets().row(0).to_vec(), vec![0.5, 0.0, 0.0]);
+        assert_eq!(r.train.targets().row(25).to_vec(), vec![0.0, 1.0, 0.0]);
+        let plan = TrainPlan {
+            class_weight: Some("2=4,0=2".parse().unwrap()),
+            ..TrainPlan::default()
+        };
+        let r = plan.resolve(&t, None).unwrap();
+        assert_eq!(r.class_weights, Some(vec![0.5, 0.25, 1.0]));
+        for bad in ["", "a=", "a=-1", "a=x", "a=inf"] {
+            assert_eq!(
+                arg_name(&bad.parse::<ClassWeight>().unwrap_err()),
+                "class_weight",
+                "{bad}"
+            );
+        }
+        let plan = TrainPlan {
+            class_weight: Some("7=2".parse().unwrap()),
+            ..TrainPlan::default()
+        };
+        assert_eq!(arg_name(&plan.resolve(&t, None).unwrap_err()), "class_weight");
+        // Regression has no classes to weigh.
+        let plan = TrainPlan {
+            class_weight: Some(ClassWeight::Balanced),
+            ..TrainPlan::default()
+        };
+        let reg = table(40, 1, Task::Regression, |i, _| i as f64);
+        assert_eq!(arg_name(&plan.resolve(&reg, None).unwrap_err()), "class_weight");
     }
 
     #[test]

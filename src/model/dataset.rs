@@ -82,6 +82,17 @@ impl<T: Real> Dataset<T> {
         Ok(data)
     }
 
+    /// The same samples with `targets` (n, any width) instead of this dataset's targets;
+    /// the inputs, and their byte form if any, are kept.
+    ///
+    /// # Errors
+    /// As [`Dataset::new`].
+    pub fn with_targets(&self, targets: Array2<T>) -> Result<Self> {
+        let mut data = Dataset::new(self.inputs.clone(), targets)?;
+        data.bytes = self.bytes.clone();
+        Ok(data)
+    }
+
     /// The byte form of the inputs, when the dataset was built from bytes.
     pub fn byte_inputs(&self) -> Option<&Arc<ByteInputs>> {
         self.bytes.as_ref()
