@@ -48,8 +48,12 @@ Defaults from the data: classification targets get a softmax output and cross_en
 (one 0/1 column: sigmoid and bce); regression an identity output and mse. Inputs are
 standardized (mean 0, variance 1, fitted on the training part) for CSV and .npy files,
 left as they are for FANN and IDX files (already scaled); the scaling is saved with the
-model so that eval and predict apply it. With --resume every training setting comes from
-the model file, and --epochs counts further epochs.";
+model so that eval and predict apply it. Regression targets under an identity output are
+standardized the same way, and the model maps its outputs back (--target-scale none keeps
+them as they are). A validation set is stratified by class, and the epoch with the lowest
+validation loss is kept (--keep-last keeps the last). --backend auto says which path it
+chose and why. With --resume every training setting comes from the model file, and
+--epochs counts further epochs.";
 
 /// `--scale`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
