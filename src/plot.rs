@@ -4,7 +4,9 @@
 //!
 //! The loss axis is linear, or logarithmic (base 10) when the losses span more than two
 //! decades, so that a loss falling from 2 to 0.001 stays readable. Ticks are "nice" numbers
-//! (1, 2, 5 × 10ᵏ).
+//! (1, 2, 5 × 10ᵏ). When the run kept an earlier epoch's weights (the lowest validation
+//! loss), a vertical line marks that epoch. The legend sits above the plot area, so no
+//! curve runs through it.
 
 use crate::driver::History;
 use std::fmt::Write;
@@ -13,11 +15,12 @@ const W: f64 = 760.0;
 const H: f64 = 420.0;
 const LEFT: f64 = 72.0;
 const RIGHT: f64 = 64.0;
-const TOP: f64 = 48.0;
+const TOP: f64 = 64.0;
 const BOTTOM: f64 = 56.0;
 const TRAIN_COLOR: &str = "#1f77b4";
 const VAL_COLOR: &str = "#ff7f0e";
 const ACC_COLOR: &str = "#2ca02c";
+const KEPT_COLOR: &str = "#7f7f7f";
 
 /// Escapes text for SVG.
 fn esc(s: &str) -> String {
@@ -46,20 +49,25 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     out
 }
 
-/// A tick label: few digits, scientific for very small or large values.
+/// A tick label: few digits, scientific for very small or large values (15000 is `1.5e4`,
+/// with as many digits as the value needs, up to four).
 fn label(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else if v.abs() >= 1e4 || v.abs() < 1e-3 {
-        format!("{v:.0e}")
+        let s = format!("{v:.3e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        format!("{mantissa}e{exp}")
     } else {
         let s = format!("{v:.4}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
-/// The SVG document for `history`, titled `title`.
-pub fn loss_svg(history: &[History], title: &str) -> String {
+/// The SVG document for `history`, titled `title`, marking the epoch `kept` (the one whose
+/// weights the model holds) when given.
+pub fn loss_svg(history: &[History], title: &str, kept: Option<usize>) -> String {
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -210,18 +218,28 @@ pub fn loss_svg(history: &[History], title: &str) -> String {
             (py0 + py1) / 2.0
         );
     }
-    // Legend.
-    let mut ly = py1 + 16.0;
-    let lx = px1 - 170.0;
+    let kept = kept.filter(|&k| (e0..=e1).contains(&(k as f64)));
+    if let Some(k) = kept {
+        let xx = x(k as f64);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{xx:.1}" x2="{xx:.1}" y1="{py1}" y2="{py0}" stroke="{KEPT_COLOR}" stroke-width="1.5" stroke-dasharray="4 4"/>"#
+        );
+    }
+    // Legend: one row above the plot area, where no curve runs.
+    // Entries are laid left to right, 7 px per character: the four longest fit the width.
+    let ly = py1 - 14.0;
+    let mut lx = px0;
     let mut entry = |svg: &mut String, color: &str, dash: &str, text: &str| {
         let _ = writeln!(
             svg,
-            r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{text}</text>"#,
+            r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
             lx + 24.0,
             lx + 30.0,
-            ly + 4.0
+            ly + 4.0,
+            esc(text)
         );
-        ly += 18.0;
+        lx += 30.0 + 7.0 * text.chars().count() as f64 + 18.0;
     };
     entry(&mut svg, TRAIN_COLOR, "", "training loss");
     if has_val {
@@ -230,6 +248,73 @@ pub fn loss_svg(history: &[History], title: &str) -> String {
     if has_acc {
         entry(&mut svg, ACC_COLOR, r#" stroke-dasharray="2 3""#, "validation accuracy");
     }
+    if let Some(k) = kept {
+        entry(
+            &mut svg,
+            KEPT_COLOR,
+            r#" stroke-dasharray="4 4""#,
+            &format!("kept: epoch {k}"),
+        );
+    }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_and_small_ticks_keep_their_digits() {
+        assert_eq!(label(15000.0), "1.5e4");
+        assert_eq!(label(25000.0), "2.5e4");
+        assert_eq!(label(20000.0), "2e4");
+        assert_eq!(label(15000.000000002), "1.5e4");
+        assert_eq!(label(123456.0), "1.235e5");
+        assert_eq!(label(0.00025), "2.5e-4");
+        assert_eq!(label(2.5), "2.5");
+        assert_eq!(label(0.0), "0");
+        // Ticks from 0 to 30 000 are all distinct labels.
+        let t: Vec<String> = ticks(0.0, 30000.0, 6).into_iter().map(label).collect();
+        let mut unique = t.clone();
+        unique.dedup();
+        assert_eq!(t, unique, "{t:?}");
+    }
+
+    fn history(n: usize) -> Vec<History> {
+        (1..=n)
+            .map(|e| History {
+                epoch: e,
+                train_loss: 1.0 / e as f64,
+                val_loss: Some(0.5 + (e as f64 - 6.0).abs() * 0.05),
+                val_accuracy: Some(0.99),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_kept_epoch_is_marked_and_the_legend_is_above_the_curves() {
+        let svg = loss_svg(&history(10), "t", Some(6));
+        assert!(svg.contains(">kept: epoch 6<"), "{svg}");
+        assert_eq!(svg.matches(KEPT_COLOR).count(), 2, "the line and its legend entry");
+        assert!(!loss_svg(&history(10), "t", None).contains("kept"));
+        // Every legend entry is above the plot area (y < TOP), where the validation
+        // accuracy (99%, near the top of the plot) cannot cross it.
+        let entries: Vec<&str> = svg
+            .lines()
+            .filter(|l| l.starts_with("<line") && l.contains("stroke-width") && l.contains("<text"))
+            .collect();
+        assert_eq!(entries.len(), 4, "{svg}");
+        for line in entries {
+            let text = line.split("<text").nth(1).unwrap();
+            let y: f64 = text
+                .split("y=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(y < TOP, "{line}");
+        }
+    }
 }

@@ -96,9 +96,48 @@ pub fn bundled<T: Real>((name, text): (&str, &str), opts: &TableOptions) -> Resu
     table_from_dataset(&format!("{name} (bundled)"), &data, None, opts)
 }
 
-/// Reads a model file.
+/// Reads a model file. When the file is not one at all (its first 8 bytes do not give a
+/// header length that fits the file, followed by a JSON header), the error says so, says
+/// what the file looks like, and that commands take the model first.
 pub fn load_model(path: &Path) -> Result<AnyModel> {
-    read_model(path)
+    read_model(path).map_err(|e| match (&e, not_a_model(path)) {
+        (BpropError::ModelFile { .. }, Some(what)) => BpropError::ModelFile {
+            path: path.display().to_string(),
+            why: format!(
+                "is not a bprop model file ({what}); the model comes first, then the data: \
+                 bprop eval MODEL DATA, bprop predict MODEL DATA"
+            ),
+        },
+        _ => e,
+    })
+}
+
+/// What a file that is not a bprop model (safetensors) file looks like, from its first
+/// bytes (at most 64 are read); `None` when it could be one.
+fn not_a_model(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64);
+    let file = std::fs::File::open(path).ok()?;
+    file.take(64).read_to_end(&mut head).ok()?;
+    // A JSON header after the length field: a model file, if perhaps a damaged one.
+    if head.len() >= 9 && head[8] == b'{' {
+        return None;
+    }
+    let kind = if head.starts_with(b"\x93NUMPY") {
+        "a NumPy .npy array"
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        "gzip-compressed data"
+    } else if head.starts_with(&[0x08]) && head.len() > 2 && head[1] < 32 && head[2] == 0x12 {
+        // ONNX's ModelProto: field 1 (ir_version, a small varint), then field 2 (a string).
+        "an ONNX model, which bprop writes but does not read"
+    } else if head.starts_with(&[0, 0, 8]) {
+        "an IDX (MNIST) file"
+    } else if std::str::from_utf8(&head).is_ok_and(|t| t.chars().all(|c| !c.is_control() || c.is_whitespace())) {
+        "a text file: CSV, TSV or FANN data?"
+    } else {
+        "its first bytes are not a safetensors header"
+    };
+    Some(kind.to_string())
 }
 
 /// A number to 4 significant digits (scientific outside [1e-3, 1e5)).
@@ -114,6 +153,21 @@ pub fn num(x: f64) -> String {
     }
     let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
     format!("{x:.digits$}")
+}
+
+/// A value for a command line: 4 significant digits, scientific outside [1e-4, 1e4), no
+/// trailing zeros (`0.001`, `1e29`).
+pub fn arg_num(x: f64) -> String {
+    let sci = format!("{x:.3e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    if x != 0.0 && (x.abs() >= 1e4 || x.abs() < 1e-4) {
+        format!("{mantissa}e{exp}")
+    } else {
+        format!("{mantissa}e{exp}")
+            .parse::<f64>()
+            .map_or(sci.clone(), |v| v.to_string())
+    }
 }
 
 /// `1 output`, `3 outputs`.
@@ -151,6 +205,20 @@ pub struct Progress {
     samples_per_epoch: usize,
     last_line: Option<Instant>,
     width: usize,
+    /// The first epoch shown and the seconds at its end: later rates and ETAs are measured
+    /// from there, so the pipeline's set-up (device, shaders, first allocations) in the
+    /// first epoch does not inflate them.
+    first: Option<(usize, f64)>,
+}
+
+/// Seconds left after `epoch` of a run ending at `last_epoch`, at the pace of the epochs
+/// since the first one shown (`first`: its number and the seconds at its end); `None`
+/// until an epoch after the first has been timed.
+pub fn eta_seconds(first: (usize, f64), epoch: usize, elapsed: f64, last_epoch: usize) -> Option<f64> {
+    let (e0, t0) = first;
+    let timed = epoch.checked_sub(e0).filter(|&d| d > 0)?;
+    let per_epoch = (elapsed - t0).max(0.0) / timed as f64;
+    Some(per_epoch * last_epoch.saturating_sub(epoch) as f64)
 }
 
 impl Progress {
@@ -163,6 +231,7 @@ impl Progress {
             samples_per_epoch,
             last_line: None,
             width: 0,
+            first: None,
         }
     }
 
@@ -174,8 +243,13 @@ impl Progress {
         let done = rec.epoch + 1 - first_epoch;
         let left = self.last_epoch.saturating_sub(rec.epoch);
         let elapsed = rec.elapsed.max(1e-9);
-        let rate = (done * self.samples_per_epoch) as f64 / elapsed;
-        let eta = elapsed / done as f64 * left as f64;
+        let first = *self.first.get_or_insert((rec.epoch, rec.elapsed));
+        let eta = eta_seconds(first, rec.epoch, rec.elapsed, self.last_epoch);
+        // The rate, too, from the epochs after the first once there are any.
+        let rate = match rec.epoch - first.0 {
+            0 => (done * self.samples_per_epoch) as f64 / elapsed,
+            d => (d * self.samples_per_epoch) as f64 / (rec.elapsed - first.1).max(1e-9),
+        };
         let mut line = format!(
             "epoch {:>w$}/{}  loss {}",
             rec.epoch,
@@ -190,7 +264,7 @@ impl Progress {
             }
         }
         line += &format!("  {} samples/s", rate.round());
-        if left > 0 {
+        if let (true, Some(eta)) = (left > 0, eta) {
             line += &format!("  ETA {}", duration(eta));
         }
         let mut err = std::io::stderr().lock();
@@ -266,4 +340,30 @@ pub fn model_table<T: Real>(
         s.apply(&mut table.inputs)?;
     }
     Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_print_as_a_user_types_them() {
+        assert_eq!(arg_num(0.01 / 10.0), "0.001");
+        assert_eq!(arg_num(1e30 / 10.0), "1e29");
+        assert_eq!(arg_num(0.5), "0.5");
+        assert_eq!(arg_num(1.5e-5), "1.5e-5");
+        assert_eq!(arg_num(123.456), "123.5");
+    }
+
+    #[test]
+    fn the_eta_leaves_out_the_first_epoch_s_set_up() {
+        // iris: the first epoch took 0.6 s (mostly set-up), each later one 4 ms.
+        let first = (1, 0.6);
+        assert_eq!(eta_seconds(first, 1, 0.6, 100), None);
+        let eta = eta_seconds(first, 3, 0.608, 100).unwrap();
+        assert!((eta - 0.004 * 97.0).abs() < 1e-9, "{eta}");
+        assert_eq!(eta_seconds(first, 100, 0.996, 100), Some(0.0));
+        // Resumed runs number epochs from where they left off.
+        assert!((eta_seconds((51, 2.0), 61, 3.0, 100).unwrap() - 3.9).abs() < 1e-9);
+    }
 }

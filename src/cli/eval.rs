@@ -1,5 +1,7 @@
-//! `bprop eval`: a saved model on a data file: loss, and accuracy, per-class precision and
-//! recall and the confusion matrix for classification, or MSE, MAE and R² for regression.
+//! `bprop eval`: a saved model on a data file: loss, and accuracy, balanced accuracy,
+//! macro and weighted F1, ROC-AUC and PR-AUC, per-class precision, recall and F1 and the
+//! confusion matrix for classification, or MSE, MAE and R² (per target, by name) for
+//! regression.
 
 use super::common::{self, num, pct, ColumnArgs};
 use super::train::describe;
@@ -55,13 +57,29 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         value: table.source.clone(),
         why: "has no targets to evaluate against".into(),
     })?;
-    let inf = infer(
+    // A model trained on standardized targets computes its loss against them, and its
+    // outputs are mapped back to the targets' units for the errors.
+    let ts = model.meta.target_scaling.as_ref();
+    let scaled;
+    let loss_targets = match ts {
+        Some(t) => {
+            let mut y = targets.clone();
+            t.apply(&mut y)?;
+            scaled = y;
+            &scaled
+        }
+        None => targets,
+    };
+    let mut inf = infer(
         args.backend.into(),
         &AdapterRequest::from_env(),
         net,
         &table.inputs,
-        Some(targets),
+        Some(loss_targets),
     )?;
+    if let Some(t) = ts {
+        t.undo(&mut inf.outputs)?;
+    }
     let loss = inf.loss.unwrap_or(f64::NAN);
     let schema = &table.schema;
     let n = table.len();
@@ -74,15 +92,25 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         "task": schema.task.to_string(),
         "loss_name": net.loss().to_string(),
         "loss": loss,
+        "loss_on_standardized_targets": ts.is_some(),
     });
     if !json {
         println!("model: {} ({})", args.model.display(), describe(net));
         println!("data: {} ({n} samples)", table.source);
         println!("backend: {}", inf.backend);
         if let Some(f) = &inf.fallback {
-            println!("note: GPU path unavailable, using the CPU path: {f}");
+            println!("note: --backend auto runs on the CPU path: {f}");
         }
-        println!("loss ({}): {}", net.loss(), num(loss));
+        println!(
+            "loss ({}): {}{}",
+            net.loss(),
+            num(loss),
+            if ts.is_some() {
+                " (on the standardized targets it was trained on)"
+            } else {
+                ""
+            }
+        );
     }
     match schema.task {
         Task::Classification => {
@@ -95,21 +123,41 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
                 doc["recall"] = serde_json::to_value(&r.recall).expect("numbers");
                 doc["support"] = serde_json::to_value(&r.support).expect("numbers");
                 doc["confusion"] = serde_json::to_value(&r.confusion).expect("numbers");
+                doc["f1"] = serde_json::to_value(&r.f1).expect("numbers");
+                doc["macro_f1"] = r.macro_f1.into();
+                doc["weighted_f1"] = r.weighted_f1.into();
+                doc["balanced_accuracy"] = r.balanced_accuracy.into();
+                doc["roc_auc"] = serde_json::to_value(r.roc_auc).expect("number");
+                doc["pr_auc"] = serde_json::to_value(r.pr_auc).expect("number");
+                doc["ranking_average"] = if r.classes == 2 { "binary" } else { "one-vs-rest macro" }.into();
             } else {
                 let correct: usize = (0..r.classes).map(|k| r.confusion[k][k]).sum();
                 println!("accuracy: {} ({correct} of {n})", pct(r.accuracy));
+                println!("balanced accuracy: {}", pct(r.balanced_accuracy));
+                println!("F1: macro {:.4}, weighted {:.4}", r.macro_f1, r.weighted_f1);
+                let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
+                println!(
+                    "ROC-AUC: {}, PR-AUC (average precision): {}{}",
+                    opt(r.roc_auc),
+                    opt(r.pr_auc),
+                    if r.classes == 2 {
+                        format!(" ({} as the positive class)", names[1])
+                    } else {
+                        " (one-vs-rest, macro average)".to_string()
+                    }
+                );
                 let w = names.iter().map(String::len).max().unwrap_or(5).max(5);
                 println!(
-                    "  {:<w$}  {:>9}  {:>9}  {:>7}",
-                    "class", "precision", "recall", "support"
+                    "  {:<w$}  {:>9}  {:>9}  {:>9}  {:>7}",
+                    "class", "precision", "recall", "F1", "support"
                 );
-                let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
                 for (k, name) in names.iter().enumerate() {
                     println!(
-                        "  {:<w$}  {:>9}  {:>9}  {:>7}",
+                        "  {:<w$}  {:>9}  {:>9}  {:>9}  {:>7}",
                         name,
                         opt(r.precision[k]),
                         opt(r.recall[k]),
+                        opt(r.f1[k]),
                         r.support[k]
                     );
                 }
@@ -136,19 +184,41 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         }
         Task::Regression => {
             let r = regress(&inf.outputs, targets);
+            let names = match &schema.target_names {
+                Some(t) if t.len() == r.r2.len() => t.clone(),
+                _ => (0..r.r2.len()).map(|k| format!("output {k}")).collect(),
+            };
             if json {
                 doc["mse"] = r.mse.into();
                 doc["mae"] = r.mae.into();
                 doc["r2"] = serde_json::to_value(&r.r2).expect("numbers");
+                doc["targets"] = names
+                    .iter()
+                    .enumerate()
+                    .map(|(j, name)| {
+                        serde_json::json!({
+                            "name": name,
+                            "mse": r.mse_per_output[j],
+                            "mae": r.mae_per_output[j],
+                            "r2": r.r2[j],
+                        })
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
             } else {
                 println!("MSE: {}", num(r.mse));
                 println!("MAE: {}", num(r.mae));
-                let names = schema
-                    .target_names
-                    .clone()
-                    .unwrap_or_else(|| (0..r.r2.len()).map(|k| format!("output {k}")).collect());
-                for (name, r2) in names.iter().zip(&r.r2) {
-                    println!("R² ({name}): {}", r2.map_or("- (constant target)".into(), num));
+                for (j, name) in names.iter().enumerate() {
+                    let r2 = r.r2[j].map_or("- (constant target)".into(), num);
+                    if names.len() > 1 {
+                        println!(
+                            "R² ({name}): {r2}  (MSE {}, MAE {})",
+                            num(r.mse_per_output[j]),
+                            num(r.mae_per_output[j])
+                        );
+                    } else {
+                        println!("R² ({name}): {r2}");
+                    }
                 }
             }
         }

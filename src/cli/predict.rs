@@ -89,16 +89,20 @@ fn render<T: Real>(
 
 fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
     let table = common::model_table(model, &args.data, &args.columns, true)?;
-    let inf = infer(
+    let mut inf = infer(
         args.backend.into(),
         &AdapterRequest::from_env(),
         &model.network,
         &table.inputs,
         None,
     )?;
+    if let Some(t) = &model.meta.target_scaling {
+        // The network learned standardized targets: its outputs back in the targets' units.
+        t.undo(&mut inf.outputs)?;
+    }
     let output = output_activation(&model.network);
     if let Some(f) = &inf.fallback {
-        eprintln!("note: GPU path unavailable, using the CPU path: {f}");
+        eprintln!("note: --backend auto runs on the CPU path: {f}");
     }
     match &args.output {
         Some(path) => {

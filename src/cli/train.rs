@@ -4,16 +4,17 @@
 use super::common::{self, duration, num, pct, plural, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
 use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
+use bprop::data::scale::TargetScaling;
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
 use bprop::driver::{
-    cross_check, parse_activations, parse_hidden, stop_description, EpochRecord, Resolved, RunOutcome, ScaleChoice,
-    TrainPlan, Trainer,
+    auto_choice, cross_check, parse_activations, parse_hidden, stop_description, BackendChoice, EpochRecord, Resolved,
+    RunOutcome, ScaleChoice, TargetScale, TrainPlan, Trainer,
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_atomic, write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
-use bprop::model::{Dataset, Network, Real, Schedule};
+use bprop::model::{Dataset, Network, Optimizer, Precision, Real, Schedule};
 use bprop::{plot, BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -47,8 +48,12 @@ Defaults from the data: classification targets get a softmax output and cross_en
 (one 0/1 column: sigmoid and bce); regression an identity output and mse. Inputs are
 standardized (mean 0, variance 1, fitted on the training part) for CSV and .npy files,
 left as they are for FANN and IDX files (already scaled); the scaling is saved with the
-model so that eval and predict apply it. With --resume every training setting comes from
-the model file, and --epochs counts further epochs.";
+model so that eval and predict apply it. Regression targets under an identity output are
+standardized the same way, and the model maps its outputs back (--target-scale none keeps
+them as they are). A validation set is stratified by class, and the epoch with the lowest
+validation loss is kept (--keep-last keeps the last). --backend auto says which path it
+chose and why. With --resume every training setting comes from the model file, and
+--epochs counts further epochs.";
 
 /// `--scale`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -58,6 +63,15 @@ pub enum ScaleArg {
     /// (x − min) / (max − min).
     Minmax,
     /// The inputs as they are.
+    None,
+}
+
+/// `--target-scale`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TargetScaleArg {
+    /// (y − mean) / standard deviation per target, undone on the outputs.
+    Standardize,
+    /// The targets as they are.
     None,
 }
 
@@ -90,7 +104,7 @@ pub struct TrainArgs {
     #[arg(long)]
     optimizer: Option<String>,
     /// Learning rate [default: 0.01; irprop- ignores it].
-    #[arg(long, value_name = "η")]
+    #[arg(long, value_name = "η", allow_negative_numbers = true)]
     lr: Option<f64>,
     /// constant, cosine[:MIN_LR] (over the run), step:EPOCHS[:GAMMA] (γ = 0.1),
     /// exponential:GAMMA (per epoch) [default: constant].
@@ -130,10 +144,24 @@ pub struct TrainArgs {
     /// Stop after N epochs without a better validation loss, keeping the best epoch's model.
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
+    /// Per-class weights in the training loss: `balanced` (n / (k · n_c), as scikit-learn)
+    /// or CLASS=WEIGHT,... (unnamed classes weigh 1); scaled so the largest is 1. Needs a
+    /// softmax output with cross_entropy (the default for class labels).
+    #[arg(long, value_name = "WEIGHTS")]
+    class_weight: Option<String>,
+    /// Keep the last epoch's model; by default a run with a validation set keeps the epoch
+    /// with the lowest validation loss.
+    #[arg(long)]
+    keep_last: bool,
     /// Input scaling fitted on the training part [default: standardize for CSV and .npy,
     /// none for FANN and IDX].
     #[arg(long, value_enum)]
     scale: Option<ScaleArg>,
+    /// Regression targets (identity output) fitted as (y − mean) / sd on the training part;
+    /// the model maps its outputs back, in eval, predict and ONNX exports [default:
+    /// standardize].
+    #[arg(long, value_enum)]
+    target_scale: Option<TargetScaleArg>,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
@@ -189,6 +217,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (args.init.is_some(), "--init"),
             (args.validation.is_some(), "--validation"),
             (args.scale.is_some(), "--scale"),
+            (args.target_scale.is_some(), "--target-scale"),
+            (args.class_weight.is_some(), "--class-weight"),
             (!args.columns.targets.is_empty(), "--target"),
         ]
         .into_iter()
@@ -274,11 +304,18 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         },
         validation: args.validation,
         patience: args.patience,
+        restore_best: !args.keep_last,
+        class_weight: args.class_weight.as_deref().map(str::parse).transpose()?,
         scale: match args.scale {
             Some(ScaleArg::Standardize) => ScaleChoice::Fit(ScaleKind::Standardize),
             Some(ScaleArg::Minmax) => ScaleChoice::Fit(ScaleKind::MinMax),
             Some(ScaleArg::None) => ScaleChoice::Off,
             None => d.scale,
+        },
+        target_scale: match args.target_scale {
+            Some(TargetScaleArg::Standardize) => TargetScale::Standardize,
+            Some(TargetScaleArg::None) => TargetScale::Off,
+            None => d.target_scale,
         },
     })
 }
@@ -290,8 +327,15 @@ pub fn describe<T: Real>(net: &Network<T>) -> String {
     format!("{} ({}; {})", sizes.join("-"), acts.join(", "), net.loss())
 }
 
-/// Loss and accuracy (or regression errors) of `net` on `data`, one line.
-fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Result<String> {
+/// Loss and accuracy (or regression errors) of `net` on `data`, one line; with a target
+/// scaling, `data`'s targets are scaled (as the loss is), and the errors are in the
+/// targets' own units.
+fn metrics_line<T: Real>(
+    net: &Network<T>,
+    data: &Dataset<T>,
+    task: Task,
+    target_scaling: Option<&TargetScaling>,
+) -> Result<String> {
     let m = metrics::evaluate(net, data)?;
     let mut s = format!("loss {}", num(m.loss));
     match task {
@@ -301,8 +345,13 @@ fn metrics_line<T: Real>(net: &Network<T>, data: &Dataset<T>, task: Task) -> Res
             s += &format!(", accuracy {}", pct(r.accuracy));
         }
         Task::Regression => {
-            let out = cpu::predict(net, data.inputs().view(), 256)?;
-            let r = regress(&out, data.targets());
+            let mut out = cpu::predict(net, data.inputs().view(), 256)?;
+            let mut y = data.targets().clone();
+            if let Some(t) = target_scaling {
+                t.undo(&mut out)?;
+                t.undo(&mut y)?;
+            }
+            let r = regress(&out, &y);
             s += &format!(", MSE {}, MAE {}", num(r.mse), num(r.mae));
             let r2: Vec<String> = r.r2.iter().map(|v| v.map_or("-".into(), num)).collect();
             s += &format!(", R² {}", r2.join(" "));
@@ -337,13 +386,15 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         (None, None) => Some(common::bundled(BUNDLED_TEST, &test_opts)?),
         (None, Some(_)) => None,
     };
+    let inferred = resumed.is_none() && matches!(args.columns.task, common::TaskArg::Auto);
     println!(
-        "data: {} ({}, {}, {}, {})",
+        "data: {} ({}, {}, {}, {}{})",
         table.source,
         plural(table.len(), "sample"),
         plural(table.schema.inputs, "input"),
         plural(table.schema.outputs, "output"),
-        table.schema.task
+        table.schema.task,
+        if inferred { " inferred, --task to change" } else { "" }
     );
     for note in &table.notes {
         println!("  {note}");
@@ -399,6 +450,30 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             .as_ref()
             .map_or(String::new(), |s| format!(", inputs scaled ({})", s.kind)),
     );
+    if let Some(w) = &run.class_weights {
+        let each: Vec<String> = w
+            .iter()
+            .enumerate()
+            .map(|(c, v)| format!("{} {}", table.schema.class_name(c), num(*v)))
+            .collect();
+        println!(
+            "  class weights in the training loss: {} (the training loss is weighted; validation and test metrics are not)",
+            each.join(", ")
+        );
+    }
+    if let Some(t) = &run.target_scaling {
+        let names = table.schema.target_names.clone().unwrap_or_default();
+        let each: Vec<String> = (0..t.width())
+            .map(|j| {
+                let name = names.get(j).cloned().unwrap_or_else(|| format!("output {j}"));
+                format!("{name}: mean {}, sd {}", num(t.offset[j]), num(t.scale[j]))
+            })
+            .collect();
+        println!(
+            "  targets standardized ({}): the loss is in standard deviations, the errors in the targets' units (--target-scale none: as they are)",
+            each.join("; ")
+        );
+    }
     if let Some(p) = &args.resume {
         println!(
             "resuming {} after epoch {start_epoch} (optimizer step {})",
@@ -411,7 +486,15 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     }
 
     let req = AdapterRequest::from_env();
-    let mut trainer = Trainer::new(args.backend.into(), &req, net.clone(), train.clone())?;
+    let mut choice: BackendChoice = args.backend.into();
+    if choice == BackendChoice::Auto {
+        let auto = auto_choice(&req, T::PRECISION == Precision::F64, Some(run.workload()));
+        println!("{auto}");
+        if !auto.gpu {
+            choice = BackendChoice::Cpu;
+        }
+    }
+    let mut trainer = Trainer::new(choice, &req, net.clone(), train.clone())?;
     if let Some(state) = resumed.as_ref().and_then(|m| m.optimizer.clone()) {
         trainer.set_optimizer_state(Some(state))?;
     }
@@ -491,6 +574,13 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
                     out.display()
                 );
             }
+            if matches!(e, BpropError::Diverged { .. }) && !matches!(hyper.optimizer, Optimizer::IRpropMinus { .. }) {
+                eprintln!(
+                    "hint: a lower learning rate usually prevents this: try --lr {} (this run used {})",
+                    common::arg_num(hyper.learning_rate / 10.0),
+                    common::arg_num(hyper.learning_rate)
+                );
+            }
             return Err(e);
         }
     };
@@ -510,14 +600,15 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     if let Some(last) = report.history.last() {
         println!("  last epoch's mean training loss: {}", num(last.train_loss));
     }
-    println!("  training set:   {}", metrics_line(trained, train, task)?);
+    let ts = run.target_scaling.as_ref();
+    println!("  training set:   {}", metrics_line(trained, train, task, ts)?);
     if let Some(v) = &val {
-        println!("  validation set: {}", metrics_line(trained, v, task)?);
+        println!("  validation set: {}", metrics_line(trained, v, task, ts)?);
     }
     if let Some(t) = &test {
         println!(
             "  test set:       {} from {}",
-            metrics_line(trained, t, task)?,
+            metrics_line(trained, t, task, ts)?,
             test_table.as_ref().map_or("", |t| t.source.as_str())
         );
     }
@@ -535,7 +626,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     }
     if let Some(p) = &args.plot {
         let title = format!("bprop train {}: {}", table.source, describe(trained));
-        write_atomic(p, plot::loss_svg(&history, &title).as_bytes())?;
+        write_atomic(p, plot::loss_svg(&history, &title, report.kept_epoch).as_bytes())?;
         println!("plot: wrote {}", p.display());
     }
     Ok(())

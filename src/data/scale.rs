@@ -162,3 +162,133 @@ impl Scaling {
         Dataset::new(x, data.targets().clone())
     }
 }
+
+/// A fitted scaling of regression targets: each target column standardized on the
+/// training part, y' = (y − offset\[j\]) / scale\[j\] (mean and population standard
+/// deviation; a constant column gets scale 1). The network learns y'; its outputs are
+/// mapped back with [`TargetScaling::undo`], y = y'·scale + offset, wherever they leave
+/// bprop (eval's errors, predict, the ONNX graph). Saved in the model's metadata.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TargetScaling {
+    /// Per target column: its mean on the training part.
+    pub offset: Vec<f64>,
+    /// Per target column: its standard deviation there, finite and non-zero.
+    pub scale: Vec<f64>,
+}
+
+impl TargetScaling {
+    /// Standardizes the columns of `targets` (n, k).
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] when `targets` has no rows or no columns.
+    pub fn fit<T: Real>(targets: &Array2<T>) -> Result<Self> {
+        let s = Scaling::fit(ScaleKind::Standardize, targets)?;
+        Ok(TargetScaling {
+            offset: s.offset,
+            scale: s.scale,
+        })
+    }
+
+    /// Number of target columns.
+    pub fn width(&self) -> usize {
+        self.offset.len()
+    }
+
+    fn as_scaling(&self) -> Scaling {
+        Scaling {
+            kind: ScaleKind::Standardize,
+            offset: self.offset.clone(),
+            scale: self.scale.clone(),
+        }
+    }
+
+    /// Checks that it has `outputs` columns, finite offsets and finite non-zero scales.
+    ///
+    /// # Errors
+    /// [`BpropError::InvalidArgument`] naming `target_scaling`.
+    pub fn validate(&self, outputs: usize) -> Result<()> {
+        let bad = |why: String| BpropError::InvalidArgument {
+            name: "target_scaling",
+            value: format!("{} columns", self.width()),
+            why,
+        };
+        if self.width() != outputs {
+            return Err(bad(format!("the network has {outputs} outputs")));
+        }
+        self.as_scaling().validate().map_err(|e| match e {
+            BpropError::InvalidArgument { why, .. } => bad(why),
+            other => other,
+        })
+    }
+
+    /// Scales `targets` (n, width) in place: y' = (y − offset) / scale.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] when the widths differ.
+    pub fn apply<T: Real>(&self, targets: &mut Array2<T>) -> Result<()> {
+        self.as_scaling().apply(targets)
+    }
+
+    /// Maps network outputs (n, width) back to the targets' units in place:
+    /// y = y'·scale + offset.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] when the widths differ.
+    pub fn undo<T: Real>(&self, outputs: &mut Array2<T>) -> Result<()> {
+        if outputs.ncols() != self.width() {
+            return Err(BpropError::shape(
+                "outputs to unscale (columns = the target scaling's columns)",
+                (outputs.nrows(), self.width()),
+                outputs.dim(),
+            ));
+        }
+        for mut row in outputs.rows_mut() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = T::of(v.f64() * self.scale[j] + self.offset[j]);
+            }
+        }
+        Ok(())
+    }
+
+    /// A copy of `data` with its targets scaled.
+    ///
+    /// # Errors
+    /// As [`TargetScaling::apply`], and [`Dataset::new`]'s.
+    pub fn apply_dataset<T: Real>(&self, data: &Dataset<T>) -> Result<Dataset<T>> {
+        let mut y = data.targets().clone();
+        self.apply(&mut y)?;
+        Dataset::new(data.inputs().clone(), y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn target_scaling_standardizes_and_undoes() {
+        let y = array![[35.0, 1.0], [180.0, 1.0], [100.0, 1.0], [85.0, 1.0]];
+        let t = TargetScaling::fit(&y).unwrap();
+        assert_eq!(t.offset, vec![100.0, 1.0]);
+        // Population deviation: sqrt((65² + 80² + 0 + 15²) / 4) = sqrt(2712.5).
+        assert_eq!(t.scale, vec![2712.5f64.sqrt(), 1.0]);
+        let mut s = y.clone();
+        t.apply(&mut s).unwrap();
+        assert!((s[[0, 0]] + 65.0 / 2712.5f64.sqrt()).abs() < 1e-15);
+        assert_eq!(s[[2, 0]], 0.0);
+        assert_eq!(s.column(1).to_vec(), vec![0.0; 4]);
+        t.undo(&mut s).unwrap();
+        for (a, b) in s.iter().zip(y.iter()) {
+            assert!((a - b).abs() < 1e-12, "{a} {b}");
+        }
+        assert!(t.validate(2).is_ok());
+        assert!(t.validate(3).is_err());
+        let bad = TargetScaling {
+            offset: vec![0.0],
+            scale: vec![0.0],
+        };
+        assert!(bad.validate(1).is_err());
+        assert!(t.undo(&mut Array2::<f64>::zeros((1, 3))).is_err());
+    }
+}

@@ -226,8 +226,9 @@ impl Grid {
                         name: "target",
                         value: n.clone(),
                         why: format!(
-                            "{} has no column of that name; its columns: {}",
+                            "{} has no column of that name{}; its columns: {}",
                             self.source,
+                            suggest(n, names).map_or(String::new(), |s| format!(" (did you mean `{s}`?)")),
                             names.join(", ")
                         ),
                     }),
@@ -434,6 +435,14 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
     let single = target_cols.len() == 1;
     let tc = target_cols[0];
 
+    // With the task left to bprop, how many distinct integers one numeric target holds.
+    let integer_codes: Option<usize> = (saved.is_none() && task.is_none() && single && !grid.has_text(tc))
+        .then(|| {
+            let vals: Vec<f64> = (0..grid.rows).map(|r| grid.values[r * grid.cols + tc]).collect();
+            let integral = vals.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e15);
+            integral.then(|| vals.iter().map(|&v| v as i64).collect::<BTreeSet<i64>>().len())
+        })
+        .flatten();
     // Classification from one column of labels?
     let encode = match saved {
         Some(s) => s.encoded,
@@ -442,14 +451,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
                 && match task {
                     Some(Task::Classification) => true,
                     Some(Task::Regression) => false,
-                    None => {
-                        grid.has_text(tc) || {
-                            let vals: Vec<f64> = (0..grid.rows).map(|r| grid.values[r * grid.cols + tc]).collect();
-                            let distinct: BTreeSet<i64> = vals.iter().map(|&v| v as i64).collect();
-                            let integral = vals.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e15);
-                            integral && distinct.len() <= MAX_AUTO_CLASSES
-                        }
-                    }
+                    None => grid.has_text(tc) || integer_codes.is_some_and(|d| d <= MAX_AUTO_CLASSES),
                 }
         }
     };
@@ -492,10 +494,18 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
         }
         if saved.is_none() {
             notes.push(format!(
-                "target {}: {} classes ({}), one-hot encoded",
+                "target {}: {} classes ({}), one-hot encoded{}",
                 grid.column_name(tc),
                 labels.len(),
-                preview(&labels)
+                preview(&labels),
+                if integer_codes.is_some() {
+                    format!(
+                        "; classification inferred: integers with at most {MAX_AUTO_CLASSES} distinct \
+                         values are class labels (--task regression treats them as numbers)"
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
         let schema = Schema {
@@ -536,7 +546,14 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
     };
     if saved.is_none() {
         let which: Vec<String> = target_cols.iter().map(|&c| grid.column_name(c)).collect();
-        notes.push(format!("targets: {} ({task})", which.join(", ")));
+        let why = match integer_codes {
+            Some(d) if task == Task::Regression => format!(
+                ": its {d} distinct integer values are more than the {MAX_AUTO_CLASSES} taken as \
+                 class labels; --task classification treats them as classes"
+            ),
+            _ => String::new(),
+        };
+        notes.push(format!("targets: {} ({task}{why})", which.join(", ")));
     }
     let schema = Schema {
         task,
@@ -556,6 +573,35 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
         schema,
         notes,
     })
+}
+
+/// The column name closest to `wanted`, if one is close: the same but for case, else
+/// within two edits (insertions, deletions, substitutions) of it, ignoring case.
+fn suggest<'a>(wanted: &str, names: &'a [String]) -> Option<&'a str> {
+    let w = wanted.to_lowercase();
+    if let Some(n) = names.iter().find(|n| n.to_lowercase() == w) {
+        return Some(n);
+    }
+    names
+        .iter()
+        .map(|n| (edit_distance(&w, &n.to_lowercase()), n))
+        .filter(|(d, _)| *d <= 2.min(w.chars().count() / 2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n.as_str())
+}
+
+/// Levenshtein distance between two strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// The first few labels, for notes.
@@ -679,4 +725,21 @@ pub fn table_from_dataset<T: Real>(
         schema,
         notes,
     })
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_column_name_gets_the_closest_one() {
+        let names: Vec<String> = ["sepal_length", "petal_width", "species"].map(String::from).to_vec();
+        assert_eq!(suggest("Species", &names), Some("species"));
+        assert_eq!(suggest("SPECIES", &names), Some("species"));
+        assert_eq!(suggest("specie", &names), Some("species"));
+        assert_eq!(suggest("petal-width", &names), Some("petal_width"));
+        assert_eq!(suggest("price", &names), None);
+        assert_eq!(suggest("x", &names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }

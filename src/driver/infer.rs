@@ -7,12 +7,12 @@
 //! batches per submission, reading back only the outputs and per-sample losses.
 
 use crate::cpu;
-use crate::driver::{open_gpu, BackendChoice};
+use crate::driver::{auto_choice, open_gpu, BackendChoice, Workload};
 use crate::engine::{BackendInfo, BackendKind, Engine};
 use crate::error::{BpropError, Result};
 use crate::gpu::AdapterRequest;
 use crate::metrics;
-use crate::model::{Dataset, Network, Real};
+use crate::model::{Dataset, Network, Precision, Real};
 use ndarray::Array2;
 
 /// Rows per forward batch of the CPU path's inference (the GPU path's is
@@ -28,7 +28,8 @@ pub struct Inference<T> {
     pub loss: Option<f64>,
     /// The path that computed.
     pub backend: BackendInfo,
-    /// Why the GPU path was not used under `auto`.
+    /// Why `auto` computed on the CPU path: its choice ([`crate::driver::auto_rule`]) or the
+    /// GPU path's failure.
     pub fallback: Option<String>,
 }
 
@@ -81,8 +82,9 @@ fn on_gpu<T: Real>(
 }
 
 /// The outputs of `net` for `inputs` (n, inputs), and the mean loss against `targets`
-/// when given, on the path `choice` asks for (`auto`: the GPU path if it opens and runs,
-/// else the CPU path, with the reason).
+/// when given, on the path `choice` asks for (`auto`: the path [`auto_choice`] chooses for
+/// one pass over the rows, and the CPU path when the GPU path fails to open or run; the
+/// reason for the CPU path is in [`Inference::fallback`]).
 ///
 /// # Errors
 /// [`BpropError::Shape`] when the widths do not fit the network; under `gpu`, GPU errors.
@@ -109,6 +111,13 @@ pub fn infer<T: Real>(
             fallback,
         })
     };
+    if choice == BackendChoice::Auto {
+        let work = Workload::of(net, data.len(), 1);
+        let auto = auto_choice(req, T::PRECISION == Precision::F64, Some(work));
+        if !auto.gpu {
+            return cpu_result(Some(auto.why));
+        }
+    }
     match choice {
         BackendChoice::Cpu => cpu_result(None),
         BackendChoice::Gpu | BackendChoice::Auto => match on_gpu(req, net, inputs, targets) {

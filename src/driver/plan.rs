@@ -5,10 +5,12 @@
 //!
 //! The rules for every default are in [`TrainPlan`]'s documentation.
 
+use crate::data::scale::TargetScaling;
 use crate::data::{Format, ScaleKind, Scaling, Schema, Table, Task};
-use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};
+use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer, Workload};
 use crate::error::{BpropError, Result};
 use crate::io::{ModelFile, ModelMeta, TrainingSettings};
+use crate::metrics::target_classes;
 use crate::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
 use std::str::FromStr;
 
@@ -137,6 +139,121 @@ pub enum ScaleChoice {
     Fit(ScaleKind),
 }
 
+/// Per-class weights in the training loss (`--class-weight`).
+///
+/// Parses (`FromStr`) `balanced` or `CLASS=WEIGHT,...` (classes by label; unlisted ones
+/// weigh 1).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClassWeight {
+    /// n / (k · n_c) for class c of n_c among n training samples in k classes, as
+    /// scikit-learn's `class_weight="balanced"`.
+    Balanced,
+    /// Weights by class label; classes not named weigh 1.
+    Given(Vec<(String, f64)>),
+}
+
+impl FromStr for ClassWeight {
+    type Err = BpropError;
+
+    /// Parses `balanced` or `CLASS=WEIGHT,...` with finite positive weights.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.trim().eq_ignore_ascii_case("balanced") {
+            return Ok(ClassWeight::Balanced);
+        }
+        let bad = |why: &str| invalid("class_weight", s, why);
+        let mut given = Vec::new();
+        for part in s.split(',') {
+            let (class, w) = part
+                .rsplit_once('=')
+                .ok_or_else(|| bad("expected balanced or CLASS=WEIGHT,... (e.g. yes=5,no=1)"))?;
+            let w: f64 = w
+                .trim()
+                .parse()
+                .map_err(|_| bad(&format!("`{}` is not a number", w.trim())))?;
+            if !(w.is_finite() && w > 0.0) {
+                return Err(bad(&format!(
+                    "the weight of `{}` must be a positive number",
+                    class.trim()
+                )));
+            }
+            given.push((class.trim().to_string(), w));
+        }
+        Ok(ClassWeight::Given(given))
+    }
+}
+
+impl std::fmt::Display for ClassWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassWeight::Balanced => f.write_str("balanced"),
+            ClassWeight::Given(g) => {
+                let parts: Vec<String> = g.iter().map(|(c, w)| format!("{c}={w}")).collect();
+                f.write_str(&parts.join(","))
+            }
+        }
+    }
+}
+
+impl ClassWeight {
+    /// The weight of each class of `schema` for the training targets `targets` (one-hot
+    /// rows), scaled so that the largest is 1.
+    ///
+    /// # Errors
+    /// [`BpropError::InvalidArgument`] naming `class_weight` for a class the data does not
+    /// have.
+    pub fn weights<T: Real>(&self, schema: &Schema, targets: &ndarray::Array2<T>) -> Result<Vec<f64>> {
+        let k = targets.ncols();
+        let mut w = match self {
+            ClassWeight::Balanced => {
+                let classes = target_classes(targets);
+                let n = classes.len() as f64;
+                (0..k)
+                    .map(|c| {
+                        let n_c = classes.iter().filter(|&&t| t == c).count();
+                        if n_c == 0 {
+                            1.0
+                        } else {
+                            n / (k as f64 * n_c as f64)
+                        }
+                    })
+                    .collect::<Vec<f64>>()
+            }
+            ClassWeight::Given(given) => {
+                let names: Vec<String> = (0..k).map(|c| schema.class_name(c)).collect();
+                let mut w = vec![1.0; k];
+                for (class, weight) in given {
+                    let c = names.iter().position(|n| n == class).ok_or_else(|| {
+                        invalid(
+                            "class_weight",
+                            class,
+                            format!("is not a class of the data; its classes: {}", names.join(", ")),
+                        )
+                    })?;
+                    w[c] = *weight;
+                }
+                w
+            }
+        };
+        let max = w.iter().copied().fold(0.0, f64::max);
+        for v in &mut w {
+            *v /= max;
+        }
+        Ok(w)
+    }
+}
+
+/// Whether regression targets are standardized for training (`--target-scale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TargetScale {
+    /// Standardize each target column on the training part (mean 0, variance 1) when the
+    /// task is regression and the output is the identity; outputs are mapped back
+    /// wherever they leave bprop.
+    #[default]
+    Standardize,
+    /// Train on the targets as they are.
+    Off,
+}
+
 /// The settings of a training run as a user gives them; `None` (and the defaults of
 /// [`TrainPlan::default`]) leave the choice to the rules below.
 ///
@@ -154,10 +271,16 @@ pub enum ScaleChoice {
 /// - **Schedules** are given in epochs ([`ScheduleSpec`]) and turned into steps with the
 ///   resolved batch size.
 /// - **Validation**: a tenth of the data from 100 samples on, else none; split with the
-///   run's seed before scaling, so the scaling is fitted on the training part only.
+///   run's seed (stratified by class for classification) before scaling, so the scaling is fitted on the training part only. With
+///   a validation set the run keeps the epoch of lowest validation loss
+///   ([`TrainPlan::restore_best`]).
 /// - **Scaling** ([`ScaleChoice::Auto`]): standardized for CSV and .npy files, none for
 ///   FANN and IDX files (already scaled) and for data given without a file format.
 /// - **Init**: He for relu layers, Glorot for the others ([`Init::Auto`]), from the seed.
+/// - **Targets** ([`TargetScale::Standardize`]): regression targets under an identity output
+///   are standardized on the training part (as scikit-learn users do with
+///   `TransformedTargetRegressor`), so that targets in the hundreds train with the default
+///   learning rate; the scaling is saved with the model and undone on its outputs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainPlan {
     /// Hidden layer sizes, from the input side; empty for none [default: 32].
@@ -198,8 +321,16 @@ pub struct TrainPlan {
     pub validation: Option<f64>,
     /// Early stopping after this many epochs without a better validation loss.
     pub patience: Option<usize>,
+    /// With a validation set, keep the parameters of the epoch with the lowest validation
+    /// loss rather than the last epoch's ([`TrainConfig::restore_best`]) [default: true].
+    pub restore_best: bool,
     /// The input scaling [default: from the data's format].
     pub scale: ScaleChoice,
+    /// The regression targets' scaling [default: standardize].
+    pub target_scale: TargetScale,
+    /// Per-class weights in the training loss (softmax and cross-entropy only) [default:
+    /// none, every sample weighs 1].
+    pub class_weight: Option<ClassWeight>,
 }
 
 impl Default for TrainPlan {
@@ -222,7 +353,10 @@ impl Default for TrainPlan {
             init: Init::Auto,
             validation: None,
             patience: None,
+            restore_best: true,
             scale: ScaleChoice::Auto,
+            target_scale: TargetScale::Standardize,
+            class_weight: None,
         }
     }
 }
@@ -244,18 +378,28 @@ pub struct Resolved<T: Real> {
     /// The input scaling fitted on the training part (or the resumed model's), applied to
     /// `train` and `validation`; apply it to any other data with [`Resolved::scale`].
     pub scaling: Option<Scaling>,
+    /// The regression targets' standardization fitted on the training part (or the resumed
+    /// model's), applied to the targets of `train` and `validation` (and by
+    /// [`Resolved::scale`]); the network's outputs are in its units.
+    pub target_scaling: Option<TargetScaling>,
+    /// The class weights applied to the training part's targets, largest 1, when asked for.
+    pub class_weights: Option<Vec<f64>>,
     /// The run's seed.
     pub seed: u64,
 }
 
 impl<T: Real> Resolved<T> {
-    /// `data` with the run's input scaling applied (a test set, say).
+    /// `data` with the run's input scaling and target scaling applied (a test set, say).
     ///
     /// # Errors
     /// [`Scaling::apply_dataset`]'s errors.
     pub fn scale(&self, data: Dataset<T>) -> Result<Dataset<T>> {
-        match &self.scaling {
-            Some(s) => s.apply_dataset(&data),
+        let data = match &self.scaling {
+            Some(s) => s.apply_dataset(&data)?,
+            None => data,
+        };
+        match &self.target_scaling {
+            Some(t) => t.apply_dataset(&data),
             None => Ok(data),
         }
     }
@@ -263,6 +407,12 @@ impl<T: Real> Resolved<T> {
     /// Full batches per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.train.len() / self.config.batch_size.max(1)
+    }
+
+    /// The run's work for `--backend auto`'s choice ([`crate::driver::auto_choice`]): the
+    /// network's parameters × the training rows × the epochs to run.
+    pub fn workload(&self) -> Workload {
+        Workload::of(&self.network, self.train.len(), self.config.epochs)
     }
 }
 
@@ -297,15 +447,21 @@ impl<T: Real> RunOutcome<'_, T> {
 
 /// Why a run stopped, in words (saved in the model file, printed by `bprop train`).
 pub fn stop_description(result: &Result<TrainReport>, patience: Option<usize>) -> String {
+    let kept = |what: &str| match result {
+        Ok(TrainReport {
+            kept_epoch: Some(e), ..
+        }) => format!("{what}; epoch {e}'s model kept (the lowest validation loss)"),
+        _ => what.to_string(),
+    };
     match result {
         Ok(r) => match r.stopped {
-            StopReason::Epochs => "all epochs ran".to_string(),
+            StopReason::Epochs => kept("all epochs ran"),
             StopReason::EarlyStopping { best_epoch } => format!(
                 "early stopping: no better validation loss for {} epochs; epoch {best_epoch}'s model kept",
                 patience.unwrap_or(0)
             ),
             StopReason::TargetLoss => "target loss reached".to_string(),
-            StopReason::Interrupted => "interrupted (Ctrl-C) after a completed epoch".to_string(),
+            StopReason::Interrupted => kept("interrupted (Ctrl-C) after a completed epoch"),
         },
         Err(e) => format!("stopped by an error: {e}"),
     }
@@ -321,9 +477,8 @@ impl<T: Real> Resolved<T> {
         let epochs_done = run.records.last().map_or(start_epoch, |r| r.epoch);
         let best_epoch = match run.result {
             Ok(TrainReport {
-                stopped: StopReason::EarlyStopping { best_epoch },
-                ..
-            }) => *best_epoch,
+                kept_epoch: Some(kept), ..
+            }) => *kept,
             _ => epochs_done,
         };
         let mut history = run.history();
@@ -355,6 +510,7 @@ impl<T: Real> Resolved<T> {
                 }),
                 history,
                 written_by: format!("bprop {}", env!("CARGO_PKG_VERSION")),
+                target_scaling: self.target_scaling.clone(),
             },
             optimizer,
         }
@@ -514,12 +670,50 @@ impl TrainPlan {
         let full = table.dataset()?;
         let seed = self.seed;
         let validation_fraction = self.validation_fraction(full.len());
-        let (train, val) = split(full, validation_fraction, seed)?;
+        let (train, val) = split(full, validation_fraction, seed, table.schema.task)?;
         let scaling = self
             .scale_kind(format)
             .map(|k| Scaling::fit(k, train.inputs()))
             .transpose()?;
         let network = Network::random(&self.spec(table)?, self.init, seed)?;
+        let identity_output = network.layers().last().map(|l| l.activation) == Some(Activation::Identity);
+        let target_scaling =
+            (self.target_scale == TargetScale::Standardize && table.schema.task == Task::Regression && identity_output)
+                .then(|| TargetScaling::fit(train.targets()))
+                .transpose()?;
+        let class_weights = match &self.class_weight {
+            None => None,
+            Some(cw) => {
+                let pairs_with_ce = network.loss() == Loss::CrossEntropy
+                    && network.layers().last().map(|l| l.activation) == Some(Activation::Softmax);
+                if table.schema.task != Task::Classification || !pairs_with_ce {
+                    return Err(BpropError::InvalidArgument {
+                        name: "class_weight",
+                        value: cw.to_string(),
+                        why: format!(
+                            "needs classes with a softmax output and cross_entropy; this run has {} with {} and {}",
+                            table.schema.task,
+                            network.layers().last().map_or(Activation::Identity, |l| l.activation),
+                            network.loss()
+                        ),
+                    });
+                }
+                Some(cw.weights(&table.schema, train.targets())?)
+            }
+        };
+        // A weighted sample's loss is w·CE and its output delta w·(a − y): exactly the
+        // softmax–cross-entropy pair's on the target row w·y (δ = a·Σy − y), so the weights
+        // ride in the training targets and both paths train them unchanged.
+        let train = match &class_weights {
+            Some(w) => {
+                let mut y = train.targets().clone();
+                for (mut row, c) in y.rows_mut().into_iter().zip(target_classes(train.targets())) {
+                    row.mapv_inplace(|v| T::of(v.f64() * w[c]));
+                }
+                train.with_targets(y)?
+            }
+            None => train,
+        };
         let n = train.len();
         let batch_size = self.batch_size(n);
         let epochs = self.epochs.unwrap_or(DEFAULT_EPOCHS);
@@ -544,9 +738,20 @@ impl TrainPlan {
             shuffle: Some(seed),
             patience: self.patience,
             start_epoch: 0,
+            restore_best: self.restore_best,
             ..TrainConfig::default()
         };
-        finish(network, config, train, val, validation_fraction, scaling, seed)
+        let mut r = finish(
+            network,
+            config,
+            train,
+            val,
+            validation_fraction,
+            (scaling, target_scaling),
+            seed,
+        )?;
+        r.class_weights = class_weights;
+        Ok(r)
     }
 
     /// Resolves a run continuing `model` on `table`: the network, scaling, optimizer
@@ -564,7 +769,7 @@ impl TrainPlan {
             why: "holds no training settings, so it cannot be resumed".into(),
         })?;
         let full = table.dataset()?;
-        let (train, val) = split(full, saved.validation, saved.seed)?;
+        let (train, val) = split(full, saved.validation, saved.seed, table.schema.task)?;
         let config = TrainConfig {
             hyper: saved.hyper,
             epochs: self.epochs.unwrap_or(saved.epochs),
@@ -572,6 +777,7 @@ impl TrainPlan {
             shuffle: Some(saved.seed),
             patience: self.patience,
             start_epoch: saved.epochs_done,
+            restore_best: self.restore_best,
             ..TrainConfig::default()
         };
         finish(
@@ -580,16 +786,25 @@ impl TrainPlan {
             train,
             val,
             saved.validation,
-            model.scaling.clone(),
+            (model.scaling.clone(), model.meta.target_scaling.clone()),
             saved.seed,
         )
     }
 }
 
-fn split<T: Real>(full: Dataset<T>, fraction: Option<f64>, seed: u64) -> Result<(Dataset<T>, Option<Dataset<T>>)> {
+/// The training and validation parts: stratified by class for classification.
+fn split<T: Real>(
+    full: Dataset<T>,
+    fraction: Option<f64>,
+    seed: u64,
+    task: Task,
+) -> Result<(Dataset<T>, Option<Dataset<T>>)> {
     Ok(match fraction {
         Some(f) => {
-            let (t, v) = full.split(f, seed)?;
+            let (t, v) = match task {
+                Task::Classification => full.split_stratified(f, seed, &target_classes(full.targets()))?,
+                Task::Regression => full.split(f, seed)?,
+            };
             (t, Some(v))
         }
         None => (full, None),
@@ -603,7 +818,7 @@ fn finish<T: Real>(
     train: Dataset<T>,
     val: Option<Dataset<T>>,
     validation_fraction: Option<f64>,
-    scaling: Option<Scaling>,
+    (scaling, target_scaling): (Option<Scaling>, Option<TargetScaling>),
     seed: u64,
 ) -> Result<Resolved<T>> {
     let mut r = Resolved {
@@ -613,6 +828,8 @@ fn finish<T: Real>(
         validation: None,
         validation_fraction,
         scaling,
+        target_scaling,
+        class_weights: None,
         seed,
     };
     r.train = r.scale(train)?;
@@ -712,6 +929,107 @@ mod tests {
         let r = plan.resolve(&one_hot(200), None).unwrap();
         assert_eq!((r.validation_fraction, r.train.len()), (None, 200));
         assert_eq!(r.scaling.as_ref().map(|s| s.kind), Some(ScaleKind::MinMax));
+    }
+
+    #[test]
+    fn regression_targets_are_standardized_under_an_identity_output_only() {
+        let regression = table(40, 2, Task::Regression, |i, j| 100.0 + (i * (j + 1)) as f64);
+        let r = TrainPlan::default().resolve(&regression, None).unwrap();
+        let t = r.target_scaling.as_ref().expect("standardized");
+        assert_eq!(t.offset, vec![119.5, 139.0]);
+        // The training targets are standardized: mean 0, and the saved model has the scaling.
+        let mean = r.train.targets().column(0).iter().sum::<f64>() / 40.0;
+        assert!(mean.abs() < 1e-12, "{mean}");
+        assert_eq!(r.train.targets()[[0, 0]], -19.5 / t.scale[0]);
+        let off = TrainPlan {
+            target_scale: TargetScale::Off,
+            ..TrainPlan::default()
+        };
+        let r = off.resolve(&regression, None).unwrap();
+        assert_eq!((r.target_scaling, r.train.targets()[[0, 0]]), (None, 100.0));
+        // Classification, and outputs with a range of their own, keep their targets.
+        assert!(TrainPlan::default()
+            .resolve(&one_hot(40), None)
+            .unwrap()
+            .target_scaling
+            .is_none());
+        let sigmoid = TrainPlan {
+            output_activation: Some(Activation::Sigmoid),
+            ..TrainPlan::default()
+        };
+        let unit = table(40, 1, Task::Regression, |i, _| i as f64 / 40.0);
+        assert!(sigmoid.resolve(&unit, None).unwrap().target_scaling.is_none());
+    }
+
+    #[test]
+    fn the_validation_split_is_stratified_for_classification() {
+        // 200 samples of classes 0, 1, 2 (67, 67, 66): 20 held out as 7, 7, 6.
+        let r = TrainPlan::default().resolve(&one_hot(200), None).unwrap();
+        let v = r.validation.as_ref().unwrap();
+        let count = |d: &Dataset<f64>, c: usize| target_classes(d.targets()).iter().filter(|&&k| k == c).count();
+        assert_eq!((0..3).map(|c| count(v, c)).collect::<Vec<_>>(), vec![7, 7, 6]);
+        assert_eq!((0..3).map(|c| count(&r.train, c)).collect::<Vec<_>>(), vec![60, 60, 60]);
+        // 90 of one class and 10 of the other: the validation tenth holds 9 and 1 whatever
+        // the seed (a plain shuffle gives the rare class 0 to 4 of the 10).
+        let rare = table(100, 1, Task::Classification, |i, _| f64::from(u8::from(i % 10 == 0)));
+        for seed in 0..10 {
+            let plan = TrainPlan {
+                seed,
+                ..TrainPlan::default()
+            };
+            let r = plan.resolve(&rare, None).unwrap();
+            let v = r.validation.as_ref().unwrap();
+            assert_eq!((count(v, 0), count(v, 1)), (9, 1), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn class_weights_scale_the_training_targets() {
+        // Classes 0, 1, 2 in 20, 10, 10 of 40 training samples (no validation under 100).
+        let t = table(40, 3, Task::Classification, |i, j| {
+            let c = if i < 20 {
+                0
+            } else if i < 30 {
+                1
+            } else {
+                2
+            };
+            f64::from(u8::from(c == j))
+        });
+        let plan = TrainPlan {
+            class_weight: Some("balanced".parse().unwrap()),
+            ..TrainPlan::default()
+        };
+        let r = plan.resolve(&t, None).unwrap();
+        // n / (k n_c) = 40/60, 40/30, 40/30, scaled to a largest of 1: 0.5, 1, 1.
+        assert_eq!(r.class_weights, Some(vec![0.5, 1.0, 1.0]));
+        assert_eq!(r.train.targets().row(0).to_vec(), vec![0.5, 0.0, 0.0]);
+        assert_eq!(r.train.targets().row(25).to_vec(), vec![0.0, 1.0, 0.0]);
+        let plan = TrainPlan {
+            class_weight: Some("2=4,0=2".parse().unwrap()),
+            ..TrainPlan::default()
+        };
+        let r = plan.resolve(&t, None).unwrap();
+        assert_eq!(r.class_weights, Some(vec![0.5, 0.25, 1.0]));
+        for bad in ["", "a=", "a=-1", "a=x", "a=inf"] {
+            assert_eq!(
+                arg_name(&bad.parse::<ClassWeight>().unwrap_err()),
+                "class_weight",
+                "{bad}"
+            );
+        }
+        let plan = TrainPlan {
+            class_weight: Some("7=2".parse().unwrap()),
+            ..TrainPlan::default()
+        };
+        assert_eq!(arg_name(&plan.resolve(&t, None).unwrap_err()), "class_weight");
+        // Regression has no classes to weigh.
+        let plan = TrainPlan {
+            class_weight: Some(ClassWeight::Balanced),
+            ..TrainPlan::default()
+        };
+        let reg = table(40, 1, Task::Regression, |i, _| i as f64);
+        assert_eq!(arg_name(&plan.resolve(&reg, None).unwrap_err()), "class_weight");
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub struct TrainConfig {
     /// shuffling stream skips their permutations and epoch numbers continue after them, so
     /// that a run resumed with the saved optimizer state repeats the uninterrupted run.
     pub start_epoch: usize,
+    /// With a validation set, end the run holding the parameters and optimizer state of
+    /// the epoch with the lowest validation loss (Keras's `restore_best_weights`,
+    /// scikit-learn's early stopping), whether it ran all its epochs or was interrupted;
+    /// early stopping restores them whatever this says, and a run stopped by the target
+    /// loss keeps the epoch that reached it. [default: true]
+    pub restore_best: bool,
 }
 
 impl Default for TrainConfig {
@@ -61,6 +67,7 @@ impl Default for TrainConfig {
             patience: None,
             target_loss: None,
             start_epoch: 0,
+            restore_best: true,
         }
     }
 }
@@ -210,6 +217,9 @@ pub struct TrainReport {
     pub backend: BackendInfo,
     /// Why training stopped.
     pub stopped: StopReason,
+    /// The epoch whose parameters the trainer holds at the end, when that is not the last
+    /// epoch run (an earlier epoch with a lower validation loss, restored).
+    pub kept_epoch: Option<usize>,
 }
 
 impl TrainReport {
@@ -462,11 +472,27 @@ impl<T: Real> Trainer<T> {
                 break 'run;
             }
         }
+        let last_epoch = history.last().map(|r| r.epoch);
+        let kept_epoch = match (stopped, &best) {
+            (StopReason::EarlyStopping { best_epoch }, _) => Some(best_epoch),
+            (StopReason::Epochs | StopReason::Interrupted, Some((_, best_epoch, (net, opt))))
+                if cfg.restore_best && Some(*best_epoch) != last_epoch =>
+            {
+                self.checkpoint = net.clone();
+                self.checkpoint_opt = opt.clone();
+                self.engine.set_network(net)?;
+                self.engine.set_optimizer_state(opt.as_ref())?;
+                Some(*best_epoch)
+            }
+            _ => None,
+        }
+        .filter(|&e| Some(e) != last_epoch);
         Ok(TrainReport {
             history,
             steps: self.steps_done,
             backend: self.engine.info().clone(),
             stopped,
+            kept_epoch,
         })
     }
 }

@@ -84,6 +84,7 @@ impl AdapterSummary {
         let features = adapter.features();
         let limits = adapter.limits();
         let type_rank = match info.device_type {
+            _ if is_software_name(&info.name) => 4,
             wgpu::DeviceType::DiscreteGpu => 0,
             wgpu::DeviceType::IntegratedGpu => 1,
             wgpu::DeviceType::VirtualGpu => 2,
@@ -113,10 +114,23 @@ impl AdapterSummary {
         }
     }
 
-    /// Whether this is a software adapter (lavapipe, WARP, SwiftShader).
+    /// Whether this is a software adapter (lavapipe/llvmpipe, softpipe, WARP, SwiftShader):
+    /// wgpu's `DeviceType::Cpu`, or a name that says so (drivers do not always report the
+    /// type; WARP, for one, has been reported as `Other` or `IntegratedGpu`).
     pub fn is_software(&self) -> bool {
-        self.device_type == "Cpu"
+        self.device_type == "Cpu" || is_software_name(&self.name)
     }
+}
+
+/// Whether an adapter's name is that of a software renderer: Mesa's llvmpipe (lavapipe's
+/// adapter name), lavapipe and softpipe, Google's SwiftShader, Microsoft's WARP ("Microsoft
+/// Basic Render Driver").
+pub fn is_software_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["llvmpipe", "lavapipe", "softpipe", "swiftshader", "basic render driver"]
+        .iter()
+        .any(|s| name.contains(s))
+        || name.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "warp")
 }
 
 fn instance(req: &AdapterRequest) -> wgpu::Instance {

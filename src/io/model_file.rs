@@ -24,7 +24,9 @@
 //!   or null), `optimizer` (the rule with every constant, and the step count, or null),
 //!   `schema` (task, column names, class labels), `training` (optimizer, learning rate,
 //!   schedule, weight decay, max-norm, dropout, epochs, batch size, seed, validation,
-//!   patience, backend, ...), `history` (per-epoch losses), `written_by`.
+//!   patience, backend, ...), `history` (per-epoch losses), `written_by`, and for a model
+//!   trained on standardized regression targets `target_scaling` (`offset` and `scale` per
+//!   output: outputs are y'·scale + offset).
 //! - `checksum`: `crc32:XXXXXXXX`, the CRC-32 of `bprop-model`, the `bprop` document, and
 //!   for each tensor in name order its name, a 0 byte, its dtype, its dimensions (u64 LE)
 //!   and its data.
@@ -48,6 +50,7 @@
 //! directory, flushed, synced and renamed, so an interrupted save leaves the previous model
 //! file whole.
 
+use crate::data::scale::TargetScaling;
 use crate::data::{ScaleKind, Scaling, Schema, Task};
 pub use crate::driver::History;
 use crate::error::{BpropError, Result};
@@ -112,6 +115,11 @@ pub struct ModelMeta {
     /// The program that wrote the file, e.g. `bprop 0.1.0`.
     #[serde(default)]
     pub written_by: String,
+    /// The regression targets' standardization, when the network learned scaled targets
+    /// (`target_scaling` in the document, absent otherwise: files written before it existed
+    /// load with none, their outputs in the targets' units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_scaling: Option<TargetScaling>,
 }
 
 /// A model as saved: the network, and what is needed to use it on raw data and to resume
@@ -635,6 +643,10 @@ fn decode<T: Real>(st: &SafeTensors<'_>, header: Header, path: &str) -> Result<M
         None => None,
     };
     let meta = header.meta;
+    if let Some(t) = &meta.target_scaling {
+        t.validate(network.outputs())
+            .map_err(|e| bad(format!("invalid target scaling: {e}")))?;
+    }
     if let Some(t) = &meta.training {
         t.hyper
             .validate()

@@ -9,6 +9,8 @@
 //!   ─Div(scaling.scale)─▶ input.scaled
 //!   ─Gemm(layer.0.weight, layer.0.bias; transB=1)─▶ layer.0.z ─f₀─▶ layer.0.a
 //!   ─ ··· ─Gemm(layer.{L−1}.weight, layer.{L−1}.bias; transB=1)─▶ layer.{L−1}.z ─f_{L−1}─▶ output (N, k)
+//!   [with standardized regression targets, the last layer writes output.standardized
+//!    ─Mul(target_scaling.scale)─▶ output.scaled ─Add(target_scaling.offset)─▶ output]
 //! ```
 //!
 //! | bprop | ONNX node |
@@ -19,6 +21,7 @@
 //! | `sigmoid`, `tanh`, `relu` | `Sigmoid`, `Tanh`, `Relu` |
 //! | `leaky_relu:s` | `LeakyRelu`, `alpha = s` |
 //! | `softmax` | `Softmax`, `axis = −1`: the output is the class probabilities |
+//! | target scaling y = y'·scale + offset (only when the model has one) | `Mul`, then `Add` |
 //!
 //! The graph's one input is `input`, shape (`N`, d) with a symbolic batch dimension `N`;
 //! its one output is `output`, (`N`, k). Initializers keep the model file's tensor names
@@ -386,6 +389,16 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
         x = "input.scaled".into();
     }
 
+    let target_scaling = &model.meta.target_scaling;
+    if let Some(t) = target_scaling {
+        t.validate(net.outputs())?;
+    }
+    // With a target scaling the last layer computes the standardized outputs, mapped back.
+    let last_out = if target_scaling.is_some() {
+        "output.standardized"
+    } else {
+        OUTPUT_NAME
+    };
     let last = net.layers().len() - 1;
     for (l, layer) in net.layers().iter().enumerate() {
         let weight = format!("layer.{l}.weight");
@@ -402,7 +415,7 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
             gemm_inputs.push(&bias);
         }
         let out = if l == last {
-            OUTPUT_NAME.to_string()
+            last_out.to_string()
         } else {
             format!("layer.{l}.a")
         };
@@ -424,6 +437,25 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
             nodes.push(node(&[&z], &out, &name, op, &attributes));
         }
         x = out;
+    }
+    if let Some(t) = target_scaling {
+        let k = t.width();
+        initializers.push(tensor("target_scaling.scale", elem, &[k], t.scale.iter().copied()));
+        initializers.push(tensor("target_scaling.offset", elem, &[k], t.offset.iter().copied()));
+        nodes.push(node(
+            &[&x, "target_scaling.scale"],
+            "output.scaled",
+            "target_scaling.mul",
+            "Mul",
+            &[],
+        ));
+        nodes.push(node(
+            &["output.scaled", "target_scaling.offset"],
+            OUTPUT_NAME,
+            "target_scaling.add",
+            "Add",
+            &[],
+        ));
     }
 
     let description = describe(model);

@@ -82,6 +82,17 @@ impl<T: Real> Dataset<T> {
         Ok(data)
     }
 
+    /// The same samples with `targets` (n, any width) instead of this dataset's targets;
+    /// the inputs, and their byte form if any, are kept.
+    ///
+    /// # Errors
+    /// As [`Dataset::new`].
+    pub fn with_targets(&self, targets: Array2<T>) -> Result<Self> {
+        let mut data = Dataset::new(self.inputs.clone(), targets)?;
+        data.bytes = self.bytes.clone();
+        Ok(data)
+    }
+
     /// The byte form of the inputs, when the dataset was built from bytes.
     pub fn byte_inputs(&self) -> Option<&Arc<ByteInputs>> {
         self.bytes.as_ref()
@@ -154,6 +165,71 @@ impl<T: Real> Dataset<T> {
         val.sort_unstable();
         train.sort_unstable();
         Ok((self.select(train)?, self.select(val)?))
+    }
+
+    /// Splits off a validation set of the same size as [`Dataset::split`]'s, stratified by
+    /// `classes` (one class code per sample): each class contributes its share of the
+    /// ⌈fraction · n⌉ validation samples (the share's integer part, then one more to the
+    /// classes with the largest remainders, lower codes first on ties), drawn in the order
+    /// of the same seeded shuffle; both parts keep the dataset's original order. As
+    /// scikit-learn's `train_test_split(stratify=...)`, class proportions are kept in both.
+    ///
+    /// # Errors
+    /// As [`Dataset::split`]; [`BpropError::Shape`] when `classes` does not have one code
+    /// per sample.
+    pub fn split_stratified(&self, fraction: f64, seed: u64, classes: &[usize]) -> Result<(Self, Self)> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let n = self.len();
+        if classes.len() != n {
+            return Err(BpropError::shape("class codes (one per sample)", n, classes.len()));
+        }
+        let n_val = (fraction * n as f64).ceil() as usize;
+        if !(fraction > 0.0 && fraction < 1.0) || n_val == 0 || n_val >= n {
+            return Err(BpropError::InvalidArgument {
+                name: "validation",
+                value: fraction.to_string(),
+                why: format!("must be in (0, 1) and leave both a training and a validation sample of the {n}"),
+            });
+        }
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let k = classes.iter().max().map_or(0, |&c| c + 1);
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for &i in &idx {
+            groups[classes[i]].push(i);
+        }
+        // Shares of n_val in proportion to the class sizes (largest remainder method).
+        let exact: Vec<f64> = groups.iter().map(|g| (g.len() * n_val) as f64 / n as f64).collect();
+        let mut quota: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|&a, &b| {
+            (exact[b] - exact[b].floor())
+                .total_cmp(&(exact[a] - exact[a].floor()))
+                .then(a.cmp(&b))
+        });
+        let mut left = n_val - quota.iter().sum::<usize>();
+        for &c in order.iter().cycle().take(2 * k) {
+            if left == 0 {
+                break;
+            }
+            if quota[c] < groups[c].len() {
+                quota[c] += 1;
+                left -= 1;
+            }
+        }
+        let mut val: Vec<usize> = groups
+            .iter()
+            .zip(&quota)
+            .flat_map(|(g, &q)| g[..q].iter().copied())
+            .collect();
+        let mut in_val = vec![false; n];
+        for &i in &val {
+            in_val[i] = true;
+        }
+        let train: Vec<usize> = (0..n).filter(|&i| !in_val[i]).collect();
+        val.sort_unstable();
+        Ok((self.select(&train)?, self.select(&val)?))
     }
 
     /// Checks that this dataset fits `net`: input and output widths, and targets in [0, 1]

@@ -125,6 +125,10 @@ fn round_trip(backend: &str) {
         "precision",
         "confusion matrix",
         "virginica",
+        "balanced accuracy: ",
+        "F1: macro ",
+        "ROC-AUC: ",
+        "(one-vs-rest, macro average)",
     ] {
         assert!(eval.contains(needle), "eval lacks {needle:?}:\n{eval}");
     }
@@ -143,6 +147,28 @@ fn round_trip(backend: &str) {
         .sum();
     assert_eq!(confusion, 12);
     assert!(json["loss"].as_f64().unwrap().is_finite());
+    // The summary metrics recompute from the confusion matrix and per-class figures.
+    let f1: Vec<f64> = json["f1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let macro_f1 = json["macro_f1"].as_f64().unwrap();
+    assert!((macro_f1 - f1.iter().sum::<f64>() / 3.0).abs() < 1e-12, "{json}");
+    let recall: Vec<f64> = json["recall"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let balanced = json["balanced_accuracy"].as_f64().unwrap();
+    assert!((balanced - recall.iter().sum::<f64>() / 3.0).abs() < 1e-12, "{json}");
+    for key in ["roc_auc", "pr_auc", "weighted_f1"] {
+        let v = json[key].as_f64().unwrap_or_else(|| panic!("{key}: {json}"));
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    assert_eq!(json["ranking_average"], "one-vs-rest macro");
 
     ok(
         &d,
@@ -225,6 +251,310 @@ fn the_gpu_cross_check_passes_before_training() {
     );
     assert!(out.contains("result: PASS"), "{out}");
     assert!(out.contains("model: not saved"), "{out}");
+}
+
+#[test]
+fn auto_runs_on_the_cpu_path_beside_a_software_adapter_and_says_why() {
+    // This machine's only adapter is a software one (lavapipe in CI): `auto` must not train
+    // on it, and says so in one line; `--backend gpu` still does.
+    let (_keep, d) = setup();
+    let args = ["train", "train.csv", "--target", "species", "--epochs", "3", "-q"];
+    let out = ok(&d, &[&args[..], &["--backend", "auto"]].concat());
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("--backend auto chose"))
+        .unwrap_or_else(|| panic!("no choice line:\n{out}"));
+    assert!(
+        line.starts_with("--backend auto chose the CPU path: ") && line.contains("software renderer"),
+        "{line}"
+    );
+    assert!(out.contains("backend: CPU path"), "{out}");
+    let out = ok(&d, &[&args[..], &["--backend", "gpu", "-o", "m.bprop"]].concat());
+    assert!(out.contains("backend: GPU path"), "{out}");
+    assert!(!out.contains("--backend auto chose"), "{out}");
+    // eval and predict follow the same rule.
+    let eval = ok(&d, &["eval", "m.bprop", "test.csv", "--backend", "auto"]);
+    assert!(eval.contains("backend: CPU path"), "{eval}");
+    assert!(
+        eval.contains("note: --backend auto runs on the CPU path: ") && eval.contains("software renderer"),
+        "{eval}"
+    );
+    let out = bprop(&d, &["predict", "m.bprop", "test.csv", "--backend", "auto"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("software renderer"), "{stderr}");
+}
+
+/// 20 rows like scikit-learn's linnerud: three exercise counts, and three body
+/// measurements as targets in the tens to hundreds (weight 110–220, waist 32–42, pulse
+/// 45–65), each a noisy linear function of the inputs.
+fn linnerud_like() -> String {
+    let mut s = String::from("chins,situps,jumps,weight,waist,pulse\n");
+    let mut x = 7.0f64;
+    let mut rnd = || {
+        x = (x * 9301.0 + 49297.0) % 233280.0;
+        x / 233280.0
+    };
+    for _ in 0..20 {
+        let (c, u, j) = (1.0 + 16.0 * rnd(), 50.0 + 200.0 * rnd(), 25.0 + 225.0 * rnd());
+        let weight = 170.0 + 40.0 * (c - 9.0) / 8.0 - 20.0 * (u - 150.0) / 100.0 + 10.0 * (rnd() - 0.5);
+        let waist = 37.0 + 5.0 * (u - 150.0) / 100.0 + 2.0 * (rnd() - 0.5);
+        let pulse = 55.0 + 8.0 * (j - 137.0) / 112.0 + 3.0 * (rnd() - 0.5);
+        s += &format!("{c:.0},{u:.0},{j:.0},{weight:.1},{waist:.1},{pulse:.1}\n");
+    }
+    s
+}
+
+/// The R² values of a `training set:` line (`R² 0.99 0.98 0.97`).
+fn r2s(out: &str) -> Vec<f64> {
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("training set:"))
+        .unwrap_or_else(|| panic!("no training set line:\n{out}"));
+    let after = line.split("R² ").nth(1).expect("R² values");
+    after
+        .split_whitespace()
+        .take_while(|w| !w.starts_with('('))
+        .map(|w| w.parse().unwrap_or(f64::NAN))
+        .collect()
+}
+
+#[test]
+fn regression_targets_are_standardized_so_large_targets_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("lin.csv"), linnerud_like()).unwrap();
+    let base = [
+        "train",
+        "lin.csv",
+        "--target",
+        "weight,waist,pulse",
+        "--epochs",
+        "300",
+        "--backend",
+        "cpu",
+        "-q",
+    ];
+    let out = ok(d, &[&base[..], &["-o", "std.bprop"]].concat());
+    assert!(out.contains("targets standardized (weight: mean"), "{out}");
+    let r2 = r2s(&out);
+    assert_eq!(r2.len(), 3, "{out}");
+    assert!(r2.iter().all(|&r| r > 0.8), "standardized: R² {r2:?}\n{out}");
+    // Without it, the same run fails to fit (the linnerud: R² around −0.8).
+    let out = ok(d, &[&base[..], &["--target-scale", "none", "-o", "raw.bprop"]].concat());
+    assert!(!out.contains("targets standardized"), "{out}");
+    let raw = r2s(&out);
+    assert!(raw.iter().any(|&r| r < 0.8), "unscaled: R² {raw:?}\n{out}");
+
+    // The scaling is saved; a model without one writes no field (the format older files have).
+    let AnyModel::F32(m) = read_model(d.join("std.bprop")).unwrap() else {
+        panic!("an f32 model")
+    };
+    let t = m.meta.target_scaling.as_ref().expect("saved target scaling");
+    assert_eq!(t.width(), 3);
+    assert!((150.0..190.0).contains(&t.offset[0]), "{t:?}");
+    let AnyModel::F32(m) = read_model(d.join("raw.bprop")).unwrap() else {
+        panic!("an f32 model")
+    };
+    assert_eq!(m.meta.target_scaling, None);
+    let raw_bytes = std::fs::read(d.join("raw.bprop")).unwrap();
+    assert!(!String::from_utf8_lossy(&raw_bytes).contains("target_scaling"));
+
+    // eval reports the errors in the targets' units, as train did; predict's values are too.
+    let eval = ok(d, &["eval", "std.bprop", "lin.csv", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&eval).unwrap();
+    assert_eq!(doc["loss_on_standardized_targets"], true);
+    let names: Vec<&str> = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["weight", "waist", "pulse"]);
+    let text = ok(d, &["eval", "std.bprop", "lin.csv"]);
+    assert!(text.contains("R² (waist): ") && text.contains("(MSE "), "{text}");
+    for (j, r) in r2.iter().enumerate() {
+        let e = doc["r2"][j].as_f64().unwrap();
+        assert!((e - r).abs() < 1e-3, "eval R² {e}, train {r}");
+    }
+    let pred = ok(d, &["predict", "std.bprop", "lin.csv"]);
+    let mut lines = pred.lines();
+    assert_eq!(lines.next(), Some("weight,waist,pulse"));
+    let weights: Vec<f64> = lines.map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    let mean = weights.iter().sum::<f64>() / weights.len() as f64;
+    assert!((t.offset[0] - mean).abs() < 5.0, "mean predicted weight {mean}");
+    // --resume keeps the saved scaling and refuses a new one.
+    let err = fails(
+        d,
+        &["train", "lin.csv", "--resume", "std.bprop", "--target-scale", "none"],
+    );
+    assert!(err.contains("--target-scale"), "{err}");
+}
+
+#[test]
+fn a_validation_run_keeps_its_best_epoch_and_the_plot_marks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The bundled diabetes set holds out 39 samples; a wide network overfits before 60 epochs.
+    let args = ["train", "--backend", "cpu", "--epochs", "60", "--layers", "64", "-q"];
+    let out = ok(d, &[&args[..], &["--plot", "p.svg", "-o", "m.bprop"]].concat());
+    let stopped = out.lines().find(|l| l.contains("stopped:")).unwrap();
+    let kept: usize = stopped
+        .split("epoch ")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| panic!("no kept epoch: {stopped}"));
+    assert!(kept < 60, "{stopped}");
+    assert!(stopped.contains("model kept (the lowest validation loss)"), "{stopped}");
+    let svg = std::fs::read_to_string(d.join("p.svg")).unwrap();
+    assert!(svg.contains(&format!(">kept: epoch {kept}<")), "{svg}");
+    let AnyModel::F32(m) = read_model(d.join("m.bprop")).unwrap() else {
+        panic!("f32")
+    };
+    assert_eq!(m.meta.training.as_ref().unwrap().epochs_done, kept);
+    // --keep-last keeps the 60th.
+    let out = ok(d, &[&args[..], &["--keep-last", "--plot", "q.svg"]].concat());
+    assert!(out.contains("stopped: all epochs ran\n"), "{out}");
+    assert!(!std::fs::read_to_string(d.join("q.svg")).unwrap().contains("kept:"));
+}
+
+#[test]
+fn the_inferred_task_is_named_with_how_to_change_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows = |classes: usize| {
+        let mut s = String::from("a,b,label\n");
+        for i in 0..60 {
+            s += &format!("{:.1},{},{}\n", i as f64 * 0.1, (i * 7) % 13, i % classes);
+        }
+        s
+    };
+    std::fs::write(d.join("twelve.csv"), rows(12)).unwrap();
+    std::fs::write(d.join("three.csv"), rows(3)).unwrap();
+    let args = |f: &'static str| ["train", f, "--epochs", "1", "--backend", "cpu", "-q"];
+    // 12 distinct integers: regression, and the data line says it was inferred and how to
+    // change it.
+    let out = ok(d, &args("twelve.csv"));
+    assert!(
+        out.contains("1 output, regression inferred, --task to change)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("its 12 distinct integer values are more than the 10 taken as class labels")
+            && out.contains("--task classification"),
+        "{out}"
+    );
+    let out = ok(d, &[&args("twelve.csv")[..], &["--task", "classification"]].concat());
+    assert!(out.contains("12 outputs, classification)"), "{out}");
+    // 3 distinct integers: classes, saying so.
+    let out = ok(d, &args("three.csv"));
+    assert!(out.contains("classification inferred, --task to change)"), "{out}");
+    assert!(out.contains("--task regression treats them as numbers"), "{out}");
+}
+
+#[test]
+fn a_data_file_or_onnx_export_given_as_the_model_is_named_for_what_it_is() {
+    let (_keep, d) = setup();
+    ok(
+        &d,
+        &[
+            "train",
+            "train.csv",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "-q",
+            "-o",
+            "m.bprop",
+        ],
+    );
+    let err = fails(&d, &["eval", "test.csv", "m.bprop"]);
+    assert!(
+        err.contains("test.csv: is not a bprop model file (a text file")
+            && err.contains("the model comes first, then the data"),
+        "{err}"
+    );
+    assert!(!err.contains("header length"), "{err}");
+    ok(&d, &["export", "m.bprop", "-o", "m.onnx"]);
+    let err = fails(&d, &["predict", "m.onnx", "test.csv"]);
+    assert!(err.contains("is not a bprop model file (an ONNX model"), "{err}");
+    // A model file cut short is still reported as one.
+    let bytes = std::fs::read(d.join("m.bprop")).unwrap();
+    std::fs::write(d.join("cut.bprop"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(&d, &["eval", "cut.bprop", "test.csv"]);
+    assert!(!err.contains("is not a bprop model file"), "{err}");
+}
+
+#[test]
+fn a_negative_learning_rate_parses_and_is_refused() {
+    let (_keep, d) = setup();
+    let err = fails(&d, &["train", "train.csv", "--lr", "-0.1", "--backend", "cpu"]);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    assert!(err.contains("-0.1") && err.contains("positive"), "{err}");
+}
+
+#[test]
+fn class_weights_lift_a_rare_class_on_both_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 200 rows, one in ten `rare`, whose first input is shifted up by 0.6: the classes
+    // overlap, so an unweighted loss favours `common`.
+    let mut s = String::from("u,v,label\n");
+    let mut x = 3.0f64;
+    let mut rnd = || {
+        x = (x * 9301.0 + 49297.0) % 233280.0;
+        x / 233280.0
+    };
+    for i in 0..200 {
+        let rare = i % 10 == 0;
+        let a = if rare { 0.6 } else { 0.0 } + rnd();
+        s += &format!("{a:.3},{:.3},{}\n", rnd(), if rare { "rare" } else { "common" });
+    }
+    std::fs::write(d.join("imb.csv"), s).unwrap();
+    let balanced = |backend: &str, weights: &[&str]| -> f64 {
+        let args = [
+            "train",
+            "imb.csv",
+            "--epochs",
+            "30",
+            "--validation",
+            "0",
+            "-q",
+            "-o",
+            "m.bprop",
+        ];
+        let out = ok(d, &[&args[..], &["--backend", backend], weights].concat());
+        assert_eq!(
+            out.contains("class weights in the training loss: common 0.1111, rare 1.000"),
+            !weights.is_empty(),
+            "{out}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&ok(d, &["eval", "m.bprop", "imb.csv", "--format", "json"])).unwrap();
+        json["balanced_accuracy"].as_f64().unwrap()
+    };
+    let plain = balanced("cpu", &[]);
+    for backend in ["cpu", "gpu"] {
+        let weighted = balanced(backend, &["--class-weight", "balanced"]);
+        assert!(
+            weighted > plain + 0.05,
+            "{backend}: balanced accuracy {weighted} weighted, {plain} not"
+        );
+    }
+    let err = fails(
+        d,
+        &["train", "imb.csv", "--class-weight", "rarest=3", "--backend", "cpu"],
+    );
+    assert!(err.contains("class_weight") && err.contains("common, rare"), "{err}");
+}
+
+#[test]
+fn a_mistyped_target_name_gets_a_suggestion() {
+    let (_keep, d) = setup();
+    let err = fails(&d, &["train", "train.csv", "--target", "Species", "--backend", "cpu"]);
+    assert!(err.contains("did you mean `species`?"), "{err}");
 }
 
 #[test]
@@ -384,6 +714,10 @@ fn divergence_saves_the_last_finite_model() {
         ],
     );
     assert!(err.contains("diverged"), "{err}");
+    assert!(
+        err.contains("hint: a lower learning rate") && err.contains("--lr 1e29"),
+        "{err}"
+    );
     let m = read_model(d.join("d.bprop")).unwrap().cast::<f64>();
     assert!(m
         .network

@@ -98,6 +98,7 @@ fn model<T: Real>() -> ModelFile<T> {
                 val_accuracy: None,
             }],
             written_by: "bprop test".into(),
+            target_scaling: None,
         },
     }
 }

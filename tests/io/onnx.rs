@@ -1,5 +1,5 @@
 //! ONNX export against onnxruntime: every activation, biases on and off, with and without
-//! input scaling, f32 and f64 models are exported, run through onnxruntime (CPU provider)
+//! input scaling (and, for identity outputs, target scaling), f32 and f64 models are exported, run through onnxruntime (CPU provider)
 //! by `tests/onnx_check.py`, and compared with bprop's own predictions; the same script
 //! validates each file with `onnx.checker` (full check) and reports its structure (IR
 //! version, opset, input and output names, types and shapes, operators), which is checked
@@ -10,6 +10,7 @@
 //! they never skip.
 
 use bprop::cpu;
+use bprop::data::scale::TargetScaling;
 use bprop::data::{read_npy, ScaleKind, Scaling, Schema, Task};
 use bprop::io::onnx::{IR_VERSION, OPSET_VERSION};
 use bprop::io::{to_onnx, write_model, write_onnx, ModelFile};
@@ -67,7 +68,11 @@ fn bprop_outputs<T: Real>(m: &ModelFile<T>, x: &Array2<f64>) -> Array2<f64> {
     if let Some(s) = &m.scaling {
         s.apply(&mut x).unwrap();
     }
-    cpu::predict(&m.network, x.view(), ROWS).unwrap().mapv(|v| v.f64())
+    let mut y = cpu::predict(&m.network, x.view(), ROWS).unwrap();
+    if let Some(t) = &m.meta.target_scaling {
+        t.undo(&mut y).unwrap();
+    }
+    y.mapv(|v| v.f64())
 }
 
 fn model<T: Real>(act: Activation, bias: bool, scaled: bool, seed: u64) -> ModelFile<T> {
@@ -88,6 +93,13 @@ fn model<T: Real>(act: Activation, bias: bool, scaled: bool, seed: u64) -> Model
             offset: vec![5.0, -120.0, 0.3],
             scale: vec![2.0, 40.0, 0.01],
         });
+        if act == Activation::Identity {
+            // A regression model trained on standardized targets (linnerud-like ranges).
+            m.meta.target_scaling = Some(TargetScaling {
+                offset: vec![178.6, 35.4],
+                scale: vec![24.69, 3.2],
+            });
+        }
     }
     if act == Activation::Softmax {
         m.meta.schema = Some(Schema {
@@ -178,6 +190,10 @@ fn case<T: Real>(dir: &Path, act: Activation, bias: bool, scaled: bool, seed: u6
             Activation::LeakyRelu { .. } => Some("LeakyRelu"),
             Activation::Softmax => Some("Softmax"),
         });
+    }
+    if m.meta.target_scaling.is_some() {
+        ops.extend(["Mul", "Add"]);
+        initializers.extend(["target_scaling.scale".to_string(), "target_scaling.offset".to_string()]);
     }
     Case {
         want: bprop_outputs(&m, &x),

@@ -85,6 +85,56 @@ fn early_stopping_restores_the_best_epoch() {
 }
 
 #[test]
+fn a_run_with_validation_keeps_its_best_epoch_unless_told_otherwise() {
+    // The overfitting set of the early-stopping test, without patience: every epoch runs.
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x = Array2::from_shape_simple_fn((40, 3), || rng.random_range(-1.0..1.0));
+    let y = Array2::from_shape_fn((40, 1), |(i, _)| x[[i, 0]] * 0.5 + rng.random_range(-0.5..0.5));
+    let (train, val) = Dataset::new(x, y).unwrap().split(0.7, 1).unwrap();
+    let spec = NetworkSpec::new(3, Loss::Mse)
+        .layer(64, Activation::Tanh)
+        .layer(1, Activation::Identity);
+    let net = Network::random(&spec, Init::Auto, 4).unwrap();
+    let cfg = TrainConfig {
+        epochs: 150,
+        ..TrainConfig::default()
+    }
+    .with_optimizer(Optimizer::ADAM)
+    .with_learning_rate(0.02)
+    .with_batch_size(4)
+    .with_shuffle(2);
+    assert!(cfg.restore_best, "the default");
+    let run = |cfg: &TrainConfig| {
+        let mut trainer = Trainer::new(
+            BackendChoice::Cpu,
+            &AdapterRequest::default(),
+            net.clone(),
+            train.clone(),
+        )
+        .unwrap();
+        let report = trainer.train_observed(cfg, Some(&val), &mut |_| {}).unwrap();
+        let now = evaluate(trainer.network(), &val).unwrap().loss;
+        (report, now)
+    };
+    let (report, now) = run(&cfg);
+    assert_eq!((report.stopped, report.history.len()), (StopReason::Epochs, 150));
+    let losses: Vec<f64> = report.history.iter().map(|r| r.validation.unwrap().loss).collect();
+    let best = losses.iter().copied().fold(f64::INFINITY, f64::min);
+    let best_epoch = losses.iter().position(|&l| l == best).unwrap() + 1;
+    assert!(best_epoch < 150, "the set overfits: best epoch {best_epoch}");
+    assert_eq!(report.kept_epoch, Some(best_epoch));
+    assert_eq!(now, best, "the best epoch's weights are kept");
+    // restore_best: false keeps the last epoch's.
+    let (report, now) = run(&TrainConfig {
+        restore_best: false,
+        ..cfg.clone()
+    });
+    assert_eq!(report.kept_epoch, None);
+    assert_eq!(now, losses[149]);
+    assert!(now > best);
+}
+
+#[test]
 fn target_loss_stops_training() {
     let spec = NetworkSpec::new(2, Loss::BinaryCrossEntropy)
         .layer(4, Activation::Tanh)
