@@ -267,3 +267,45 @@ pub fn model_table<T: Real>(
     }
     Ok(table)
 }
+
+/// Whether an output path is `-`, standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Checks an output path before the work it will hold is done (see
+/// [`bprop::fsutil::check_output`]); `-` (standard output) is accepted when the output is
+/// text, refused for binary outputs (model files, ONNX) that a terminal would garble.
+///
+/// # Errors
+/// [`BpropError::InvalidArgument`] naming `option` for `-` as a binary output; the
+/// location's errors.
+pub fn check_output(path: &Path, option: &'static str, text: bool) -> Result<()> {
+    if is_stdout(path) {
+        return if text {
+            Ok(())
+        } else {
+            Err(BpropError::InvalidArgument {
+                name: option,
+                value: "-".into(),
+                why: "this output is binary; `-` (standard output) is accepted for text outputs only".into(),
+            })
+        };
+    }
+    bprop::fsutil::check_output(path)
+}
+
+/// Writes a text output: to standard output for `-` (messages then go to standard error),
+/// else through the atomic writer.
+///
+/// # Errors
+/// The writer's errors.
+pub fn write_text(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    if is_stdout(path) {
+        super::out::stdout_is_data();
+        super::out::data(fill);
+        Ok(())
+    } else {
+        bprop::io::write_atomic_with(path, fill)
+    }
+}

@@ -33,7 +33,8 @@ pub struct PredictArgs {
     model: PathBuf,
     /// The data (inputs; targets may be missing).
     data: PathBuf,
-    /// Write the predictions to FILE (atomically) instead of standard output.
+    /// Write the predictions to FILE (atomically) instead of standard output (`-`: standard
+    /// output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
     /// Where to compute.
@@ -100,7 +101,7 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
     if let Some(f) = &inf.fallback {
         eprintln!("note: GPU path unavailable, using the CPU path: {f}");
     }
-    match &args.output {
+    match args.output.as_ref().filter(|p| !common::is_stdout(p)) {
         Some(path) => {
             write_atomic_with(path, |w| render(w, &table.schema, &inf.outputs, output))?;
             eprintln!(
@@ -110,14 +111,7 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
                 inf.backend
             );
         }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            render(&mut lock, &table.schema, &inf.outputs, output).map_err(|source| bprop::BpropError::Io {
-                path: "standard output".into(),
-                source,
-            })?;
-        }
+        None => super::out::data(|w| render(w, &table.schema, &inf.outputs, output)),
     }
     Ok(())
 }

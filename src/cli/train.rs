@@ -11,13 +11,13 @@ use bprop::driver::{
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
-use bprop::io::{write_atomic, write_model, AnyModel, ModelFile};
+use bprop::io::{write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
 use bprop::model::{Dataset, Network, Real, Schedule};
 use bprop::{plot, BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -164,6 +164,19 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
+    // The model is saved whoever reads the summary: a closed stdout drops the rest of it.
+    super::out::keep_going_on_closed_stdout();
+    // Every output location is checked before anything is trained, so that a typo in a
+    // path cannot lose a finished run.
+    if let Some(out) = args.output.as_ref().or(args.resume.as_ref()) {
+        common::check_output(out, "output", false)?;
+    }
+    if let Some(p) = &args.plot {
+        common::check_output(p, "plot", true)?;
+        if common::is_stdout(p) {
+            super::out::stdout_is_data();
+        }
+    }
     if let Some(n) = args.threads {
         cpu::threads::set_threads(n as usize)?;
     }
@@ -439,18 +452,10 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         }
     }
 
-    // Ctrl-C: finish the epoch in progress, then save and summarise as usual; a second
-    // Ctrl-C quits at once.
+    // Ctrl-C, SIGTERM, SIGHUP: finish the epoch in progress, then save and summarise as
+    // usual, and exit with 128 + the signal's number; a second signal quits at once.
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupted: stopping after the epoch in progress and saving (Ctrl-C again to quit now)");
-        });
-    }
+    super::signals::install(stop.clone());
     trainer.set_stop_flag(stop);
 
     let mut progress = Progress::new(start_epoch + epochs, (n / batch_size) * batch_size, args.quiet);
@@ -484,19 +489,40 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         Ok(r) => r,
         Err(e) => {
             if let (BpropError::Diverged { .. }, Some(out)) = (&e, &output) {
-                write_model(out, &model)?;
-                println!(
-                    "diverged: wrote the last finite model (after {} epochs) to {}",
-                    records.last().map_or(start_epoch, |r| r.epoch),
-                    out.display()
-                );
+                // A divergence in the first chunk leaves only the initial (or resumed)
+                // weights: they are saved for inspection where no file is, but never
+                // replace a model already at -o.
+                let trained_some = !records.is_empty();
+                if trained_some || std::fs::symlink_metadata(out).is_err() {
+                    write_model(out, &model)?;
+                    println!(
+                        "diverged: wrote the last finite model (after {} epochs) to {}",
+                        records.last().map_or(start_epoch, |r| r.epoch),
+                        out.display()
+                    );
+                } else {
+                    println!(
+                        "diverged before the first checkpoint: nothing saved, {} left as it was",
+                        out.display()
+                    );
+                }
             }
             return Err(e);
         }
     };
 
+    // Save first, print after: a failing stdout must not lose the trained model.
     let task = table.schema.task;
     let trained = trainer.network();
+    if let Some(out) = &output {
+        write_model(out, &model)?;
+    }
+    if let Some(p) = &args.plot {
+        let title = format!("bprop train {}: {}", table.source, describe(trained));
+        let svg = plot::loss_svg(&history, &title);
+        common::write_text(p, |w| w.write_all(svg.as_bytes()))?;
+    }
+
     let samples = report.steps * batch_size;
     println!(
         "done: {} epoch(s) ({} steps) in {}, {} samples/s on {}",
@@ -523,7 +549,6 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     }
     match &output {
         Some(out) => {
-            write_model(out, &model)?;
             println!(
                 "model: wrote {} ({} parameters, {})",
                 out.display(),
@@ -533,9 +558,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         }
         None => println!("model: not saved (give -o model.bprop to keep it)"),
     }
-    if let Some(p) = &args.plot {
-        let title = format!("bprop train {}: {}", table.source, describe(trained));
-        write_atomic(p, plot::loss_svg(&history, &title).as_bytes())?;
+    if let Some(p) = args.plot.as_ref().filter(|p| !common::is_stdout(p)) {
         println!("plot: wrote {}", p.display());
     }
     Ok(())
