@@ -309,3 +309,31 @@ pub fn write_text(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Res
         bprop::io::write_atomic_with(path, fill)
     }
 }
+
+/// An inference error as `eval` and `predict` should word it: the GPU path's refusal of an
+/// adapter without `SHADER_F64` names `--precision f64`, which these commands do not have;
+/// for them the precision is the model's.
+pub fn model_precision_error(e: BpropError) -> BpropError {
+    match e {
+        BpropError::NoAdapter(why) if why.contains("--precision f64") => BpropError::NoAdapter(why.replace(
+            "for --precision f64",
+            "to compute this f64 model (use --backend cpu, or export it with --precision f32)",
+        )),
+        e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_and_predict_do_not_blame_a_flag_they_lack() {
+        let e = BpropError::NoAdapter("llvmpipe (Vulkan) lacks SHADER_F64 for --precision f64".into());
+        let msg = model_precision_error(e).to_string();
+        assert!(
+            !msg.contains("--precision f64") && msg.contains("this f64 model"),
+            "{msg}"
+        );
+    }
+}

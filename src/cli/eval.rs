@@ -61,7 +61,8 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         net,
         &table.inputs,
         Some(targets),
-    )?;
+    )
+    .map_err(common::model_precision_error)?;
     let loss = inf.loss.unwrap_or(f64::NAN);
     let schema = &table.schema;
     let n = table.len();

@@ -96,7 +96,8 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
         &model.network,
         &table.inputs,
         None,
-    )?;
+    )
+    .map_err(common::model_precision_error)?;
     let output = output_activation(&model.network);
     if let Some(f) = &inf.fallback {
         eprintln!("note: GPU path unavailable, using the CPU path: {f}");
