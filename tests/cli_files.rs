@@ -232,11 +232,11 @@ fn plot_and_fann_export_to_standard_output() {
 
 /// Starts a long training run, waits for its first epoch, sends `signal`, and checks the
 /// exit status and the saved model.
-fn interrupted(backend: &str, signal: &str, status: i32) {
+fn interrupted(backend: &str, signal: &str, status: i32, epochs: &str) {
     let (_keep, d) = setup();
     let mut child = cmd(
         &d,
-        &["train", "--backend", backend, "--epochs", "100000", "-o", "m.bprop"],
+        &["train", "--backend", backend, "--epochs", epochs, "-o", "m.bprop"],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
@@ -266,20 +266,25 @@ fn interrupted(backend: &str, signal: &str, status: i32) {
     let m = read_model(d.join("m.bprop")).unwrap().cast::<f32>();
     let t = m.meta.training.unwrap();
     assert!(t.epochs_done >= 1 && t.epochs_done < 100000, "{}", t.epochs_done);
+    assert!(
+        !seen.contains("memory allocation") && !rest.contains("panicked"),
+        "{seen}{rest}"
+    );
     assert!(t.stopped.contains("interrupt"), "{}", t.stopped);
 }
 
 #[test]
 fn sigterm_saves_the_model_and_exits_143() {
     for backend in BACKENDS {
-        interrupted(backend, "TERM", 143);
+        interrupted(backend, "TERM", 143, "100000");
     }
 }
 
 #[test]
 fn sighup_and_sigint_save_the_model_and_exit_129_and_130() {
-    interrupted("cpu", "HUP", 129);
-    interrupted("gpu", "INT", 130);
+    interrupted("cpu", "HUP", 129, "100000");
+    // An epoch count nothing could reserve room for: training starts all the same.
+    interrupted("gpu", "INT", 130, "1000000000000");
 }
 
 /// Runs with standard output a pipe whose reading end is closed at once.
@@ -463,4 +468,108 @@ fn control_characters_from_files_are_escaped() {
     assert!(!info.contains('\x1b') && info.contains("\\u{1b}[31mred"), "{info:?}");
     let err = text(&bprop(&d, &["eval", "m.bprop", "missing\x1b[2J.csv"]).stderr);
     assert!(!err.contains('\x1b') && err.contains("\\u{1b}[2J"), "{err:?}");
+}
+
+/// Writes `m.bprop` (one epoch on `backend`) with its `epochs_done` replaced.
+fn with_epochs_done(d: &Path, backend: &str, epochs_done: usize) {
+    ok(d, &train_args(backend, "1", "m.bprop"));
+    let mut m = read_model(d.join("m.bprop")).unwrap().cast::<f32>();
+    m.meta.training.as_mut().unwrap().epochs_done = epochs_done;
+    bprop::io::write_model(d.join("m.bprop"), &m).unwrap();
+}
+
+/// Runs to the end within a bound; returns the status and stderr.
+fn run_bounded(dir: &Path, args: &[&str]) -> (ExitStatus, String) {
+    let mut child = cmd(dir, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let status = wait_bounded(&mut child, Duration::from_secs(120));
+    (status, reader.join().unwrap())
+}
+
+#[test]
+fn resuming_after_any_number_of_epochs_starts_at_once() {
+    for backend in BACKENDS {
+        // Replaying 10^12 epochs' shuffles would never end (bounded wait).
+        let (_keep, d) = setup();
+        with_epochs_done(&d, backend, 1_000_000_000_000);
+        let (status, err) = run_bounded(
+            &d,
+            &[
+                "train",
+                "--resume",
+                "m.bprop",
+                "--epochs",
+                "1",
+                "-q",
+                "--backend",
+                backend,
+            ],
+        );
+        assert!(status.success(), "{backend}: {err}");
+        let m = read_model(d.join("m.bprop")).unwrap().cast::<f32>();
+        assert_eq!(m.meta.training.unwrap().epochs_done, 1_000_000_000_001);
+
+        // A counter at the top of its range: a clear error, not a spin or an overflow.
+        let (_keep, d) = setup();
+        with_epochs_done(&d, backend, usize::MAX);
+        let (status, err) = run_bounded(&d, &["train", "--resume", "m.bprop", "-q", "--backend", backend]);
+        assert_eq!(status.code(), Some(1), "{backend}: {err}");
+        assert!(err.contains("epochs") && err.contains("overflow"), "{err}");
+    }
+}
+
+#[test]
+fn user_numbers_never_size_an_allocation() {
+    let (_keep, d) = setup();
+    for (args, name) in [
+        (&["train", "--epochs", "18446744073709551615", "-q"][..], "epochs"),
+        (&["train", "--layers", "4294967296", "-q"], "layers"),
+        (&["train", "--layers", "50000,50000,50000", "-q"], "layers"),
+        (&["train", "--schedule", "step:18446744073709551616", "-q"], "schedule"),
+        (&["train", "--schedule", "step:18446744073709551615", "-q"], "schedule"),
+    ] {
+        for backend in BACKENDS {
+            let mut a = args.to_vec();
+            a.extend(["--backend", backend]);
+            let out = bprop(&d, &a);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{a:?}: {err}");
+            assert!(err.contains(&format!("`{name}`")), "{a:?}: {err}");
+        }
+    }
+    let err = text(&bprop(&d, &["train", "--layers", "4294967296", "-q"]).stderr);
+    assert!(err.contains("GiB") && err.contains("MemAvailable"), "{err}");
+    let out = bprop(&d, &["bench", "--seed-step", "--steps", "100000000000"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--steps"));
+}
+
+#[test]
+fn an_unknown_wgpu_backend_is_named() {
+    let (_keep, d) = setup();
+    let out = cmd(&d, &["train", "--backend", "gpu", "--epochs", "1", "-q"])
+        .env("WGPU_BACKEND", "bogus")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("WGPU_BACKEND=`bogus`") && !err.contains("Backends("),
+        "{err}"
+    );
+    let out = cmd(&d, &["devices"]).env("WGPU_BACKEND", "bogus").output().unwrap();
+    assert!(
+        text(&out.stdout).contains("WGPU_BACKEND=`bogus`"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -458,7 +458,11 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     super::signals::install(stop.clone());
     trainer.set_stop_flag(stop);
 
-    let mut progress = Progress::new(start_epoch + epochs, (n / batch_size) * batch_size, args.quiet);
+    let mut progress = Progress::new(
+        start_epoch.saturating_add(epochs),
+        (n / batch_size) * batch_size,
+        args.quiet,
+    );
     let mut records: Vec<EpochRecord> = Vec::new();
     let result = trainer.train_observed(cfg, val.as_ref(), &mut |rec| {
         progress.epoch(rec, start_epoch + 1);
