@@ -573,3 +573,37 @@ fn an_unknown_wgpu_backend_is_named() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_link_to_an_open_descriptor_is_written_through() {
+    let (_keep, d) = setup();
+    std::fs::write(d.join("t.csv"), "a,b,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n").unwrap();
+    ok(
+        &d,
+        &[
+            "train",
+            "t.csv",
+            "--task",
+            "regression",
+            "--backend",
+            "cpu",
+            "--epochs",
+            "1",
+            "-q",
+            "-o",
+            "x.bprop",
+        ],
+    );
+    std::os::unix::fs::symlink("/proc/self/fd/1", d.join("out")).unwrap();
+    let stdout = ok(&d, &["export", "x.bprop", "--format", "fann", "-o", "out"]);
+    assert!(stdout.starts_with("FANN_FLO"), "{stdout}");
+    assert!(std::fs::symlink_metadata(d.join("out"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // predict checks its output before reading the data.
+    let out = bprop(&d, &["predict", "x.bprop", "missing.csv", "-o", "no/such/dir/p.csv"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no/such/dir") && !err.contains("missing.csv"), "{err}");
+}

@@ -16,7 +16,7 @@
 use bprop::{BpropError, Result};
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -80,18 +80,25 @@ pub fn stdout(args: fmt::Arguments) {
     }
 }
 
-/// Writes the command's data to standard output through `fill` (unescaped: it is data, not
-/// a message), with the same handling of a closed or failing output as [`stdout`].
-///
-/// # Errors
-/// None for the write itself (see [`finish`]); `fill`'s own errors other than I/O ones do
-/// not arise.
+/// Writes the command's data to standard output through `fill`, with the same handling of
+/// a closed or failing output as [`stdout`] (errors are reported by [`finish`]). Into a
+/// pipe or a file the bytes go as they are (they are data: a CSV's labels, an SVG); on a
+/// terminal, control characters are escaped as in messages.
 pub fn data(fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     if STDOUT_GONE.load(Ordering::SeqCst) {
         return;
     }
     let mut lock = io::stdout().lock();
-    let r = fill(&mut lock).and_then(|()| lock.flush());
+    let r = if lock.is_terminal() {
+        let mut buf = Vec::new();
+        fill(&mut buf).and_then(|()| {
+            let text = String::from_utf8_lossy(&buf);
+            lock.write_all(escape_controls(&text).as_bytes())
+        })
+    } else {
+        fill(&mut lock)
+    }
+    .and_then(|()| lock.flush());
     drop(lock);
     if let Err(e) = r {
         failed(e);

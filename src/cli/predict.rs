@@ -45,6 +45,9 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        common::check_output(p, "output", true)?;
+    }
     let model = common::load_model(&args.model)?;
     match &model {
         AnyModel::F32(m) => run_typed(args, m),

@@ -35,9 +35,11 @@ Examples:
   bprop train data.csv --backend gpu --cross-check 20 -o m.bprop   GPU vs CPU, 20 steps first
   bprop train data.csv --resume m.bprop --epochs 50        50 more epochs, same settings
 
-Ctrl-C stops after the epoch in progress (or the chunk of epochs between checkpoints when
-there is no validation set), then saves the model (-o) and prints the summary; a second
-Ctrl-C quits at once.
+Ctrl-C, SIGTERM and SIGHUP stop after the epoch in progress (or the chunk of epochs between
+checkpoints when there is no validation set), then save the model (-o) and print the
+summary; the exit status is then 130, 143 or 129 (128 + the signal). A second signal quits
+at once. -o and --plot are checked before training starts; a symbolic link is followed, a
+device or FIFO written into, a regular file replaced atomically.
 
 Data: CSV/TSV (header detected, targets by name or 0-based index, text or integer class
 labels one-hot encoded), NumPy .npy (f32, f64, u8, i64), FANN .train/.test/.data, MNIST
@@ -149,13 +151,15 @@ pub struct TrainArgs {
     /// report, and stop if they differ beyond the tolerance.
     #[arg(long, value_name = "STEPS", num_args = 0..=1, default_missing_value = "0")]
     cross_check: Option<usize>,
-    /// Write the trained model to FILE (atomically) [with --resume: the resumed file].
+    /// Write the trained model to FILE (atomically; checked before training) [with
+    /// --resume: the resumed file].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
     /// Continue training a saved model (its optimizer state, settings, scaling and labels).
     #[arg(long, value_name = "MODEL")]
     resume: Option<PathBuf>,
-    /// Write the training and validation loss curves to FILE as SVG.
+    /// Write the training and validation loss curves to FILE as SVG (`-`: standard output,
+    /// the summary then goes to standard error).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
     /// No progress display.
