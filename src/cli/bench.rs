@@ -55,8 +55,9 @@ pub struct BenchArgs {
     /// network in f64, online, STEPS steps in one engine call per round.
     #[arg(long, conflicts_with_all = ["cpu_only", "only", "thread_scaling"])]
     seed_step: bool,
-    /// Steps per round for --seed-step [default: 1000000].
-    #[arg(long, requires = "seed_step", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Steps per round for --seed-step, at most 100000000 (the step order and the losses
+    /// take 12 bytes a step) [default: 1000000].
+    #[arg(long, requires = "seed_step", value_parser = clap::value_parser!(u64).range(1..=MAX_SEED_STEPS))]
     steps: Option<u64>,
     /// The CPU path on MNIST-sized steps (784-800-10, batch 128, f32) with 1 and with 2
     /// threads, alternating; prints the speedup and checks the weights are the same bits.
@@ -75,6 +76,10 @@ pub struct BenchArgs {
     #[arg(long, hide = true)]
     raw: bool,
 }
+
+/// The most steps `--seed-step` runs per round: its workload holds the sample order and
+/// one loss per step (12 bytes a step, 1.2 GB here), allocated from this number.
+const MAX_SEED_STEPS: u64 = 100_000_000;
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(n) = args.threads {

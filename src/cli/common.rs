@@ -342,6 +342,61 @@ pub fn model_table<T: Real>(
     Ok(table)
 }
 
+/// Whether an output path is `-`, standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Checks an output path before the work it will hold is done (see
+/// [`bprop::fsutil::check_output`]); `-` (standard output) is accepted when the output is
+/// text, refused for binary outputs (model files, ONNX) that a terminal would garble.
+///
+/// # Errors
+/// [`BpropError::InvalidArgument`] naming `option` for `-` as a binary output; the
+/// location's errors.
+pub fn check_output(path: &Path, option: &'static str, text: bool) -> Result<()> {
+    if is_stdout(path) {
+        return if text {
+            Ok(())
+        } else {
+            Err(BpropError::InvalidArgument {
+                name: option,
+                value: "-".into(),
+                why: "this output is binary; `-` (standard output) is accepted for text outputs only".into(),
+            })
+        };
+    }
+    bprop::fsutil::check_output(path)
+}
+
+/// Writes a text output: to standard output for `-` (messages then go to standard error),
+/// else through the atomic writer.
+///
+/// # Errors
+/// The writer's errors.
+pub fn write_text(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    if is_stdout(path) {
+        super::out::stdout_is_data();
+        super::out::data(fill);
+        Ok(())
+    } else {
+        bprop::io::write_atomic_with(path, fill)
+    }
+}
+
+/// An inference error as `eval` and `predict` should word it: the GPU path's refusal of an
+/// adapter without `SHADER_F64` names `--precision f64`, which these commands do not have;
+/// for them the precision is the model's.
+pub fn model_precision_error(e: BpropError) -> BpropError {
+    match e {
+        BpropError::NoAdapter(why) if why.contains("--precision f64") => BpropError::NoAdapter(why.replace(
+            "for --precision f64",
+            "to compute this f64 model (use --backend cpu, or export it with --precision f32)",
+        )),
+        e => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +420,15 @@ mod tests {
         assert_eq!(eta_seconds(first, 100, 0.996, 100), Some(0.0));
         // Resumed runs number epochs from where they left off.
         assert!((eta_seconds((51, 2.0), 61, 3.0, 100).unwrap() - 3.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn eval_and_predict_do_not_blame_a_flag_they_lack() {
+        let e = BpropError::NoAdapter("llvmpipe (Vulkan) lacks SHADER_F64 for --precision f64".into());
+        let msg = model_precision_error(e).to_string();
+        assert!(
+            !msg.contains("--precision f64") && msg.contains("this f64 model"),
+            "{msg}"
+        );
     }
 }

@@ -71,7 +71,7 @@ pub struct ExportArgs {
     /// for runtimes without double kernels.
     #[arg(long, value_enum)]
     precision: Option<OnnxPrecision>,
-    /// Where to write (atomically).
+    /// Where to write (atomically); `-` writes a FANN file to standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
 }
@@ -99,6 +99,7 @@ pub fn export(args: &ExportArgs) -> Result<()> {
             why: "applies to --format onnx only (FANN's .net files are text)".into(),
         });
     }
+    common::check_output(&args.output, "output", matches!(format, ExportFormat::Fann))?;
     let model = common::load_model(&args.model)?;
     match format {
         ExportFormat::Fann => {
@@ -106,8 +107,10 @@ pub fn export(args: &ExportArgs) -> Result<()> {
                 AnyModel::F32(m) => to_fann_net(m)?,
                 AnyModel::F64(m) => to_fann_net(m)?,
             };
-            write_atomic(&args.output, text.as_bytes())?;
-            println!("wrote {} (FANN network file)", args.output.display());
+            common::write_text(&args.output, |w| w.write_all(text.as_bytes()))?;
+            if !common::is_stdout(&args.output) {
+                println!("wrote {} (FANN network file)", args.output.display());
+            }
         }
         ExportFormat::Onnx => match (args.precision, &model) {
             (None, AnyModel::F32(m)) => export_onnx(args, m)?,
@@ -141,6 +144,7 @@ fn export_onnx<T: Real>(args: &ExportArgs, model: &ModelFile<T>) -> Result<()> {
 }
 
 pub fn import(args: &ImportArgs) -> Result<()> {
+    common::check_output(&args.output, "output", false)?;
     let model = read_fann_net(&args.file)?;
     write_model(&args.output, &model)?;
     println!(

@@ -13,7 +13,10 @@ pub fn run() -> Result<()> {
         name: None,
         ..req.clone()
     });
-    if all.is_empty() {
+    if all.is_empty() && req.backends.is_empty() {
+        let given = std::env::var("WGPU_BACKEND").unwrap_or_default();
+        println!("WGPU_BACKEND=`{given}` names no backend wgpu knows; use vulkan, metal, dx12, gl or webgpu.");
+    } else if all.is_empty() {
         let names: Vec<String> = req.backends.iter_names().map(|(n, _)| n.to_lowercase()).collect();
         println!("wgpu finds no adapter (backends: {}).", names.join(", "));
     }

@@ -76,7 +76,8 @@ fn run_typed<T: Real>(args: &EvalArgs, model: &ModelFile<T>) -> Result<()> {
         net,
         &table.inputs,
         Some(loss_targets),
-    )?;
+    )
+    .map_err(common::model_precision_error)?;
     if let Some(t) = ts {
         t.undo(&mut inf.outputs)?;
     }

@@ -8,7 +8,9 @@ mod devices;
 mod eval;
 mod explain;
 mod info;
+pub mod out;
 mod predict;
+pub mod signals;
 mod train;
 
 use bprop::driver::BackendChoice;

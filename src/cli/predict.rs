@@ -33,7 +33,8 @@ pub struct PredictArgs {
     model: PathBuf,
     /// The data (inputs; targets may be missing).
     data: PathBuf,
-    /// Write the predictions to FILE (atomically) instead of standard output.
+    /// Write the predictions to FILE (atomically) instead of standard output (`-`: standard
+    /// output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
     /// Where to compute.
@@ -44,6 +45,9 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        common::check_output(p, "output", true)?;
+    }
     let model = common::load_model(&args.model)?;
     match &model {
         AnyModel::F32(m) => run_typed(args, m),
@@ -95,7 +99,8 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
         &model.network,
         &table.inputs,
         None,
-    )?;
+    )
+    .map_err(common::model_precision_error)?;
     if let Some(t) = &model.meta.target_scaling {
         // The network learned standardized targets: its outputs back in the targets' units.
         t.undo(&mut inf.outputs)?;
@@ -104,7 +109,7 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
     if let Some(f) = &inf.fallback {
         eprintln!("note: --backend auto runs on the CPU path: {f}");
     }
-    match &args.output {
+    match args.output.as_ref().filter(|p| !common::is_stdout(p)) {
         Some(path) => {
             write_atomic_with(path, |w| render(w, &table.schema, &inf.outputs, output))?;
             eprintln!(
@@ -114,14 +119,7 @@ fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {
                 inf.backend
             );
         }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            render(&mut lock, &table.schema, &inf.outputs, output).map_err(|source| bprop::BpropError::Io {
-                path: "standard output".into(),
-                source,
-            })?;
-        }
+        None => super::out::data(|w| render(w, &table.schema, &inf.outputs, output)),
     }
     Ok(())
 }

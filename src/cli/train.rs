@@ -12,13 +12,13 @@ use bprop::driver::{
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
-use bprop::io::{write_atomic, write_model, AnyModel, ModelFile};
+use bprop::io::{write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
 use bprop::model::{Dataset, Network, Optimizer, Precision, Real, Schedule};
 use bprop::{plot, BpropError, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,9 +36,11 @@ Examples:
   bprop train data.csv --backend gpu --cross-check 20 -o m.bprop   GPU vs CPU, 20 steps first
   bprop train data.csv --resume m.bprop --epochs 50        50 more epochs, same settings
 
-Ctrl-C stops after the epoch in progress (or the chunk of epochs between checkpoints when
-there is no validation set), then saves the model (-o) and prints the summary; a second
-Ctrl-C quits at once.
+Ctrl-C, SIGTERM and SIGHUP stop after the epoch in progress (or the chunk of epochs between
+checkpoints when there is no validation set), then save the model (-o) and print the
+summary; the exit status is then 130, 143 or 129 (128 + the signal). A second signal quits
+at once. -o and --plot are checked before training starts; a symbolic link is followed, a
+device or FIFO written into, a regular file replaced atomically.
 
 Data: CSV/TSV (header detected, targets by name or 0-based index, text or integer class
 labels one-hot encoded), NumPy .npy (f32, f64, u8, i64), FANN .train/.test/.data, MNIST
@@ -177,13 +179,15 @@ pub struct TrainArgs {
     /// report, and stop if they differ beyond the tolerance.
     #[arg(long, value_name = "STEPS", num_args = 0..=1, default_missing_value = "0")]
     cross_check: Option<usize>,
-    /// Write the trained model to FILE (atomically) [with --resume: the resumed file].
+    /// Write the trained model to FILE (atomically; checked before training) [with
+    /// --resume: the resumed file].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
     /// Continue training a saved model (its optimizer state, settings, scaling and labels).
     #[arg(long, value_name = "MODEL")]
     resume: Option<PathBuf>,
-    /// Write the training and validation loss curves to FILE as SVG.
+    /// Write the training and validation loss curves to FILE as SVG (`-`: standard output,
+    /// the summary then goes to standard error).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
     /// No progress display.
@@ -192,6 +196,19 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
+    // The model is saved whoever reads the summary: a closed stdout drops the rest of it.
+    super::out::keep_going_on_closed_stdout();
+    // Every output location is checked before anything is trained, so that a typo in a
+    // path cannot lose a finished run.
+    if let Some(out) = args.output.as_ref().or(args.resume.as_ref()) {
+        common::check_output(out, "output", false)?;
+    }
+    if let Some(p) = &args.plot {
+        common::check_output(p, "plot", true)?;
+        if common::is_stdout(p) {
+            super::out::stdout_is_data();
+        }
+    }
     if let Some(n) = args.threads {
         cpu::threads::set_threads(n as usize)?;
     }
@@ -522,21 +539,17 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         }
     }
 
-    // Ctrl-C: finish the epoch in progress, then save and summarise as usual; a second
-    // Ctrl-C quits at once.
+    // Ctrl-C, SIGTERM, SIGHUP: finish the epoch in progress, then save and summarise as
+    // usual, and exit with 128 + the signal's number; a second signal quits at once.
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupted: stopping after the epoch in progress and saving (Ctrl-C again to quit now)");
-        });
-    }
+    super::signals::install(stop.clone());
     trainer.set_stop_flag(stop);
 
-    let mut progress = Progress::new(start_epoch + epochs, (n / batch_size) * batch_size, args.quiet);
+    let mut progress = Progress::new(
+        start_epoch.saturating_add(epochs),
+        (n / batch_size) * batch_size,
+        args.quiet,
+    );
     let mut records: Vec<EpochRecord> = Vec::new();
     let result = trainer.train_observed(cfg, val.as_ref(), &mut |rec| {
         progress.epoch(rec, start_epoch + 1);
@@ -567,12 +580,23 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         Ok(r) => r,
         Err(e) => {
             if let (BpropError::Diverged { .. }, Some(out)) = (&e, &output) {
-                write_model(out, &model)?;
-                println!(
-                    "diverged: wrote the last finite model (after {} epochs) to {}",
-                    records.last().map_or(start_epoch, |r| r.epoch),
-                    out.display()
-                );
+                // A divergence in the first chunk leaves only the initial (or resumed)
+                // weights: they are saved for inspection where no file is, but never
+                // replace a model already at -o.
+                let trained_some = !records.is_empty();
+                if trained_some || std::fs::symlink_metadata(out).is_err() {
+                    write_model(out, &model)?;
+                    println!(
+                        "diverged: wrote the last finite model (after {} epochs) to {}",
+                        records.last().map_or(start_epoch, |r| r.epoch),
+                        out.display()
+                    );
+                } else {
+                    println!(
+                        "diverged before the first checkpoint: nothing saved, {} left as it was",
+                        out.display()
+                    );
+                }
             }
             if matches!(e, BpropError::Diverged { .. }) && !matches!(hyper.optimizer, Optimizer::IRpropMinus { .. }) {
                 eprintln!(
@@ -585,8 +609,18 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         }
     };
 
+    // Save first, print after: a failing stdout must not lose the trained model.
     let task = table.schema.task;
     let trained = trainer.network();
+    if let Some(out) = &output {
+        write_model(out, &model)?;
+    }
+    if let Some(p) = &args.plot {
+        let title = format!("bprop train {}: {}", table.source, describe(trained));
+        let svg = plot::loss_svg(&history, &title, report.kept_epoch);
+        common::write_text(p, |w| w.write_all(svg.as_bytes()))?;
+    }
+
     let samples = report.steps * batch_size;
     println!(
         "done: {} epoch(s) ({} steps) in {}, {} samples/s on {}",
@@ -614,7 +648,6 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     }
     match &output {
         Some(out) => {
-            write_model(out, &model)?;
             println!(
                 "model: wrote {} ({} parameters, {})",
                 out.display(),
@@ -624,9 +657,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         }
         None => println!("model: not saved (give -o model.bprop to keep it)"),
     }
-    if let Some(p) = &args.plot {
-        let title = format!("bprop train {}: {}", table.source, describe(trained));
-        write_atomic(p, plot::loss_svg(&history, &title, report.kept_epoch).as_bytes())?;
+    if let Some(p) = args.plot.as_ref().filter(|p| !common::is_stdout(p)) {
         println!("plot: wrote {}", p.display());
     }
     Ok(())

@@ -64,14 +64,23 @@ impl ScheduleSpec {
     /// [`Schedule::validate`]'s errors.
     pub fn to_schedule(&self, epochs: usize, steps_per_epoch: usize) -> Result<Schedule> {
         let spe = steps_per_epoch.max(1);
+        let steps = |e: usize, name: &'static str| {
+            e.checked_mul(spe).ok_or_else(|| {
+                invalid(
+                    name,
+                    &e.to_string(),
+                    format!("{e} epochs of {spe} steps overflow the step counter"),
+                )
+            })
+        };
         let sched = match *self {
             ScheduleSpec::Constant => Schedule::Constant,
             ScheduleSpec::Cosine { min_lr } => Schedule::Cosine {
-                total: (epochs * spe).max(1),
+                total: steps(epochs, "epochs")?.max(1),
                 min_lr,
             },
             ScheduleSpec::Step { epochs: every, gamma } => Schedule::Step {
-                every: every * spe,
+                every: steps(every, "schedule")?,
                 gamma,
             },
             ScheduleSpec::Exponential { gamma } => Schedule::Exponential {
@@ -111,12 +120,22 @@ impl FromStr for ScheduleSpec {
                 min_lr: num(0, Some(0.0))?,
             },
             "step" if (1..=2).contains(&args.len()) => {
-                let every = num(0, None)?;
-                if !(every >= 1.0 && every.fract() == 0.0) {
-                    return Err(bad());
-                }
+                // A whole number of epochs that fits: not parsed as a float, which would
+                // round 18446744073709551616 and saturate on conversion.
+                let every = match args[0].parse::<usize>() {
+                    Ok(e) if e >= 1 => e,
+                    Ok(_) => return Err(bad()),
+                    Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => {
+                        return Err(invalid(
+                            "schedule",
+                            s,
+                            format!("step:EPOCHS must be at most {} epochs", usize::MAX),
+                        ))
+                    }
+                    Err(_) => return Err(bad()),
+                };
                 ScheduleSpec::Step {
-                    epochs: every as usize,
+                    epochs: every,
                     gamma: num(1, Some(0.1))?,
                 }
             }
@@ -461,7 +480,7 @@ pub fn stop_description(result: &Result<TrainReport>, patience: Option<usize>) -
                 patience.unwrap_or(0)
             ),
             StopReason::TargetLoss => "target loss reached".to_string(),
-            StopReason::Interrupted => kept("interrupted (Ctrl-C) after a completed epoch"),
+            StopReason::Interrupted => kept("interrupted (Ctrl-C, SIGTERM or SIGHUP) after a completed epoch"),
         },
         Err(e) => format!("stopped by an error: {e}"),
     }
@@ -675,7 +694,10 @@ impl TrainPlan {
             .scale_kind(format)
             .map(|k| Scaling::fit(k, train.inputs()))
             .transpose()?;
-        let network = Network::random(&self.spec(table)?, self.init, seed)?;
+        let batch_size = self.batch_size(train.len());
+        let spec = self.spec(table)?;
+        check_memory::<T>(&spec, batch_size, "layers")?;
+        let network = Network::random(&spec, self.init, seed)?;
         let identity_output = network.layers().last().map(|l| l.activation) == Some(Activation::Identity);
         let target_scaling =
             (self.target_scale == TargetScale::Standardize && table.schema.task == Task::Regression && identity_output)
@@ -715,7 +737,6 @@ impl TrainPlan {
             None => train,
         };
         let n = train.len();
-        let batch_size = self.batch_size(n);
         let epochs = self.epochs.unwrap_or(DEFAULT_EPOCHS);
         let spe = (n / batch_size.max(1)).max(1);
         let dropout = (self.dropout.is_some() || self.input_dropout.is_some()).then(|| Dropout {
@@ -769,6 +790,7 @@ impl TrainPlan {
             why: "holds no training settings, so it cannot be resumed".into(),
         })?;
         let full = table.dataset()?;
+        check_memory::<T>(&model.network.spec(), saved.batch_size, "resume")?;
         let (train, val) = split(full, saved.validation, saved.seed, table.schema.task)?;
         let config = TrainConfig {
             hyper: saved.hyper,
@@ -789,6 +811,58 @@ impl TrainPlan {
             (model.scaling.clone(), model.meta.target_scaling.clone()),
             saved.seed,
         )
+    }
+}
+
+/// The memory the machine has for a new allocation, and where the figure comes from:
+/// `MemAvailable` from `/proc/meminfo` (Linux), else `MemTotal`; `None` elsewhere.
+pub fn available_memory() -> Option<(u64, &'static str)> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib.saturating_mul(1024))
+    };
+    field("MemAvailable:")
+        .map(|b| (b, "available (MemAvailable, /proc/meminfo)"))
+        .or_else(|| field("MemTotal:").map(|b| (b, "in all (MemTotal, /proc/meminfo)")))
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// Refuses, before anything is allocated, a network whose training needs more memory than
+/// the machine has ([`NetworkSpec::training_bytes`] against [`available_memory`]), naming
+/// `option`, the sizes, the estimate and the machine's figure. (On the GPU path the
+/// adapter's buffer limits apply as well.)
+///
+/// # Errors
+/// [`BpropError::InvalidArgument`] naming `option`.
+pub fn check_memory<T: Real>(spec: &NetworkSpec, batch: usize, option: &'static str) -> Result<()> {
+    let sizes: Vec<String> = spec.sizes().iter().map(usize::to_string).collect();
+    let sizes = sizes.join("-");
+    let what = format!("a {sizes} network in {} at batch {batch}", T::NAME);
+    let Some(need) = spec.training_bytes(std::mem::size_of::<T>(), batch) else {
+        return Err(invalid(
+            option,
+            &sizes,
+            format!("{what} needs more than 2^64 bytes to train"),
+        ));
+    };
+    match available_memory() {
+        Some((have, source)) if need > have => Err(invalid(
+            option,
+            &sizes,
+            format!(
+                "{what} needs at least {} to train (parameters, gradients, optimizer state, \
+                 activations), more than the {} this machine has {source}",
+                gib(need),
+                gib(have)
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -1103,10 +1177,60 @@ mod tests {
         assert_eq!(sched("step:10"), Schedule::Step { every: 20, gamma: 0.1 });
         assert_eq!(sched("step:10:0.5"), Schedule::Step { every: 20, gamma: 0.5 });
         assert_eq!(sched("exponential:0.81"), Schedule::Exponential { gamma: 0.9 });
-        for bad in ["step", "step:0", "step:1.5", "linear", "constant:1", "exponential"] {
+        for bad in [
+            "step",
+            "step:0",
+            "step:1.5",
+            "step:18446744073709551616",
+            "linear",
+            "constant:1",
+            "exponential",
+        ] {
             let e = bad.parse::<ScheduleSpec>().unwrap_err();
             assert_eq!(arg_name(&e), "schedule", "{bad}");
         }
+        // Epochs that fit, but not as steps: an error, not a wrapped or saturated count.
+        let huge = format!("step:{}", usize::MAX);
+        let plan = TrainPlan {
+            schedule: huge.parse().unwrap(),
+            ..TrainPlan::default()
+        };
+        assert_eq!(arg_name(&plan.resolve(&one_hot(64), None).unwrap_err()), "schedule");
+        let plan = TrainPlan {
+            schedule: "cosine".parse().unwrap(),
+            epochs: Some(usize::MAX),
+            ..TrainPlan::default()
+        };
+        assert_eq!(arg_name(&plan.resolve(&one_hot(64), None).unwrap_err()), "epochs");
+    }
+
+    #[test]
+    fn a_network_too_large_for_memory_is_refused_before_allocation() {
+        // Beyond 64 bits everywhere; beyond the machine's memory where /proc/meminfo tells it.
+        let mut cases = vec![vec![usize::MAX / 2]];
+        if cfg!(target_os = "linux") {
+            assert!(available_memory().is_some());
+            cases.extend([vec![1 << 40], vec![50_000, 50_000, 50_000, 50_000]]);
+        }
+        for hidden in cases {
+            let plan = TrainPlan {
+                hidden: hidden.clone(),
+                ..TrainPlan::default()
+            };
+            let e = plan.resolve(&one_hot(64), None).unwrap_err();
+            assert_eq!(arg_name(&e), "layers", "{hidden:?}: {e}");
+        }
+        let spec = NetworkSpec::new(3, Loss::Mse)
+            .layer(4, Activation::Relu)
+            .layer(2, Activation::Identity);
+        // (3 + 1)·4 + (4 + 1)·2 = 26 parameters ×4, and 3·(3 + 4 + 2)·batch 10 values, of 8 bytes.
+        assert_eq!(spec.training_bytes(8, 10), Some((26 * 4 + 3 * 9 * 10) * 8));
+        assert_eq!(
+            NetworkSpec::new(usize::MAX, Loss::Mse)
+                .layer(3, Activation::Identity)
+                .training_bytes(4, 1),
+            None
+        );
     }
 
     #[test]

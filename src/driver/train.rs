@@ -33,7 +33,8 @@ pub struct TrainConfig {
     /// Samples per step, ≥ 1 (1 = online, as the seed). Each epoch uses
     /// ⌊n / batch_size⌋ full batches; with shuffling, left-over samples differ per epoch.
     pub batch_size: usize,
-    /// Seed of the ChaCha8 generator that shuffles each epoch's order; `None` keeps the
+    /// Seed of the ChaCha8 generators that shuffle each epoch's order (epoch e, counted over
+    /// all runs from 0, uses stream e of the generator seeded with it); `None` keeps the
     /// dataset's order.
     pub shuffle: Option<u64>,
     /// Steps between checkpoints (rounded up to whole epochs; every epoch when there is a
@@ -45,8 +46,9 @@ pub struct TrainConfig {
     /// Stop once an epoch's mean training loss is at most this.
     pub target_loss: Option<f64>,
     /// Epochs already trained before this run (when resuming from a saved model): the
-    /// shuffling stream skips their permutations and epoch numbers continue after them, so
-    /// that a run resumed with the saved optimizer state repeats the uninterrupted run.
+    /// shuffles continue with the next epoch's stream and epoch numbers continue after
+    /// them, so that a run resumed with the saved optimizer state repeats the uninterrupted
+    /// run.
     pub start_epoch: usize,
     /// With a validation set, end the run holding the parameters and optimizer state of
     /// the epoch with the lowest validation loss (Keras's `restore_best_weights`,
@@ -130,6 +132,20 @@ impl TrainConfig {
                 "batch_size",
                 self.batch_size.to_string(),
                 &format!("irprop- needs full-batch training: batch_size = {n}"),
+            );
+        }
+        // The epoch and step counters of the whole run (a resumed one included) must fit.
+        let last_epoch = self.start_epoch.checked_add(self.epochs);
+        if last_epoch.and_then(|e| e.checked_mul(n / self.batch_size)).is_none() {
+            return bad(
+                "epochs",
+                self.epochs.to_string(),
+                &format!(
+                    "{} epochs after the {} already done, at {} steps each, overflow the step counter",
+                    self.epochs,
+                    self.start_epoch,
+                    n / self.batch_size
+                ),
             );
         }
         if self.checkpoint_steps == 0 {
@@ -399,14 +415,6 @@ impl<T: Real> Trainer<T> {
             v.check_fits(&self.checkpoint)?;
         }
         let start = Instant::now();
-        let mut rng = cfg.shuffle.map(ChaCha8Rng::seed_from_u64);
-        if let Some(rng) = rng.as_mut() {
-            // The permutations the earlier epochs used, drawn and dropped.
-            let mut perm: Vec<u32> = (0..n as u32).collect();
-            for _ in 0..cfg.start_epoch {
-                perm.shuffle(rng);
-            }
-        }
         let steps_per_epoch = n / cfg.batch_size;
         let per_epoch = validation.is_some() || cfg.target_loss.is_some();
         let epochs_per_chunk = if per_epoch {
@@ -414,7 +422,8 @@ impl<T: Real> Trainer<T> {
         } else {
             cfg.checkpoint_steps.div_ceil(steps_per_epoch).max(1)
         };
-        let mut history: Vec<EpochRecord> = Vec::with_capacity(cfg.epochs);
+        // Grown as epochs complete: `epochs` is the user's number, not a size to reserve.
+        let mut history: Vec<EpochRecord> = Vec::new();
         // The best validation loss so far, its epoch, and that epoch's checkpoint.
         let mut best: Option<(f64, usize, Checkpoint<T>)> = None;
         let mut stopped = StopReason::Epochs;
@@ -422,10 +431,10 @@ impl<T: Real> Trainer<T> {
         'run: while epoch < cfg.epochs {
             let chunk_epochs = epochs_per_chunk.min(cfg.epochs - epoch);
             let mut order = Vec::with_capacity(chunk_epochs * steps_per_epoch * cfg.batch_size);
-            for _ in 0..chunk_epochs {
+            for e in epoch..epoch + chunk_epochs {
                 let mut perm: Vec<u32> = (0..n as u32).collect();
-                if let Some(rng) = rng.as_mut() {
-                    perm.shuffle(rng);
+                if let Some(seed) = cfg.shuffle {
+                    perm.shuffle(&mut epoch_rng(seed, cfg.start_epoch + e));
                 }
                 order.extend_from_slice(&perm[..steps_per_epoch * cfg.batch_size]);
             }
@@ -495,6 +504,16 @@ impl<T: Real> Trainer<T> {
             kept_epoch,
         })
     }
+}
+
+/// The generator of the shuffle of epoch `epoch` (0-based over all runs): ChaCha8 seeded
+/// with `seed`, on stream `epoch`. Each epoch's permutation is derived directly, so a run
+/// resumed after any number of epochs starts at once (no replay of earlier shuffles), and
+/// epoch 0 draws the stream a generator seeded with `seed` alone draws.
+fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    rng
 }
 
 /// Names the first NaN or infinite parameter of `net`, if any.

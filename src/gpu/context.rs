@@ -162,10 +162,20 @@ pub fn enumerate(req: &AdapterRequest) -> Vec<(wgpu::Adapter, AdapterSummary)> {
 pub fn pick(req: &AdapterRequest, need_f64: bool) -> Result<(wgpu::Adapter, AdapterSummary)> {
     let all = enumerate(req);
     if all.is_empty() {
+        // WGPU_BACKEND with no name wgpu knows leaves no backend to search: say so, naming
+        // the value, rather than printing an empty set of flags.
+        if req.backends.is_empty() {
+            let given = std::env::var("WGPU_BACKEND").unwrap_or_default();
+            return Err(BpropError::NoAdapter(format!(
+                "WGPU_BACKEND=`{given}` names no backend wgpu knows; use vulkan, metal, dx12, gl \
+                 or webgpu (several separated by commas), or unset it"
+            )));
+        }
+        let names: Vec<String> = req.backends.iter_names().map(|(n, _)| n.to_lowercase()).collect();
         return Err(BpropError::NoAdapter(format!(
-            "wgpu found no adapter for backends {:?}; without a GPU, install a software adapter \
+            "wgpu found no adapter for backends {}; without a GPU, install a software adapter \
              (Debian/Ubuntu: `apt install mesa-vulkan-drivers libvulkan1`)",
-            req.backends
+            names.join(", ")
         )));
     }
     let names = all

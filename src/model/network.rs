@@ -67,6 +67,36 @@ pub struct NetworkSpec {
 }
 
 impl NetworkSpec {
+    /// Layer sizes, inputs first (as [`Network::sizes`]).
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::once(self.inputs)
+            .chain(self.layers.iter().map(|l| l.units))
+            .collect()
+    }
+
+    /// A lower bound on the bytes training this network takes in numbers of `real_bytes`
+    /// bytes at `batch` samples per step, computed from the sizes before anything is
+    /// allocated: every weight and bias four times (the parameters, their gradient, the
+    /// optimizer's two state slots) and, per sample of the batch, every layer's z, a and
+    /// δ. Checkpoints, the dataset and the engine's copies come on top. `None` when the
+    /// count overflows 64 bits, a size no machine holds.
+    pub fn training_bytes(&self, real_bytes: usize, batch: usize) -> Option<u64> {
+        let sizes = self.sizes();
+        let mut params: u64 = 0;
+        for (w, layer) in sizes.windows(2).zip(&self.layers) {
+            let fan_in = (w[0] as u64).checked_add(u64::from(layer.bias))?;
+            params = params.checked_add(fan_in.checked_mul(w[1] as u64)?)?;
+        }
+        let units = sizes.iter().try_fold(0u64, |acc, &n| acc.checked_add(n as u64))?;
+        let per_value = real_bytes as u64;
+        let parameters = params.checked_mul(4)?.checked_mul(per_value)?;
+        let activations = units
+            .checked_mul(3)?
+            .checked_mul(batch as u64)?
+            .checked_mul(per_value)?;
+        parameters.checked_add(activations)
+    }
+
     /// An architecture with `inputs` inputs, no layers yet, and `loss`.
     pub fn new(inputs: usize, loss: Loss) -> Self {
         NetworkSpec {

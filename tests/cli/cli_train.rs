@@ -971,7 +971,8 @@ fn ctrl_c_stops_after_an_epoch_and_saves() {
     let mut stdout = String::new();
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     let status = child.wait().unwrap();
-    assert!(status.success(), "{rest}\n{stdout}");
+    // Saved, and the status says it was interrupted (128 + SIGINT).
+    assert_eq!(status.code(), Some(130), "{rest}\n{stdout}");
     assert!(rest.contains("interrupted"), "{rest}");
     assert!(
         stdout.contains("stopped: interrupted") && stdout.contains("model: wrote int.bprop"),

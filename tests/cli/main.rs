@@ -7,5 +7,6 @@
 mod common;
 
 mod cli;
+mod cli_files;
 mod cli_train;
 mod explain;

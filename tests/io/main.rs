@@ -12,5 +12,6 @@ mod csv;
 mod data;
 mod errors;
 mod fann_net;
+mod fsutil;
 mod model_file;
 mod onnx;
