@@ -1,6 +1,6 @@
 //! `bprop devices`: every adapter wgpu sees, its capabilities, and the one `auto` picks.
 
-use bprop::gpu::context::{enumerate, pick};
+use bprop::gpu::context::enumerate;
 use bprop::gpu::AdapterRequest;
 use bprop::Result;
 
@@ -49,18 +49,10 @@ pub fn run() -> Result<()> {
     if let Some(name) = &req.name {
         println!("WGPU_ADAPTER_NAME={name} restricts the choice to adapters whose name contains it.");
     }
-    match pick(&req, false) {
-        Ok((_, s)) => {
-            let kind = if s.is_software() {
-                "software adapter"
-            } else {
-                "hardware GPU"
-            };
-            println!("--backend auto uses: {} ({}, {kind})", s.name, s.backend);
-        }
-        Err(e) => {
-            println!("--backend auto uses: the CPU path ({e})");
-        }
-    }
+    // The same rule train, eval and predict follow (driver::auto_rule); without a run's
+    // size, a hardware GPU is taken for work of any size here.
+    let choice = bprop::driver::auto_choice(&req, false, None);
+    let path = if choice.gpu { "the GPU path" } else { "the CPU path" };
+    println!("--backend auto uses: {path} ({})", choice.why);
     Ok(())
 }
