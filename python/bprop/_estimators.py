@@ -478,6 +478,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> from sklearn.datasets import load_iris
     >>> from bprop import MLPClassifier
     >>> X, y = load_iris(return_X_y=True)
+    >>> X = (X - X.mean(axis=0)) / X.std(axis=0)
     >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01,
     ...                     max_iter=300, backend="cpu", random_state=1).fit(X, y)
     >>> clf.predict(X[:3]).tolist()
