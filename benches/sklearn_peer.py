@@ -14,7 +14,7 @@ pixels / 255) when it is there.
 
 Usage (from the repository root, with bprop installed: pip install ./python):
     python benches/sklearn_peer.py [--backend cpu|gpu|auto] [--rounds N] [--mnist-epochs N]
-                                   [--no-mnist]
+                                   [--no-mnist] [--threads N]
 """
 
 import argparse
@@ -99,10 +99,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mnist-epochs", type=int, default=3)
     ap.add_argument("--no-mnist", action="store_true")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="the CPU path's threads [default: the physical cores]")
     args = ap.parse_args()
+    if args.threads is not None:
+        bprop.set_threads(args.threads)
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; "
-          f"bprop backend {args.backend}; devices: {bprop.devices()['auto']}")
+          f"bprop backend {args.backend}, threads {args.threads or 'default'}; devices: {bprop.devices()['auto']}")
     head = f"{'data':<20} {'layers':<12} {'epochs':>6} {'batch':>5} | {'sklearn acc':>11} {'bprop acc':>9} | " \
            f"{'sklearn s':>9} {'bprop s':>9} {'ratio':>6}"
     print(head)

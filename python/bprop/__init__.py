@@ -23,7 +23,7 @@ Examples
 """
 
 from ._native import BpropError
-from ._estimators import MLPClassifier, MLPRegressor, devices, explain, load
+from ._estimators import MLPClassifier, MLPRegressor, devices, explain, load, set_threads
 
 __all__ = [
     "BpropError",
@@ -32,6 +32,7 @@ __all__ = [
     "devices",
     "explain",
     "load",
+    "set_threads",
 ]
 
 __version__ = "0.1.0"

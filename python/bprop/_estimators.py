@@ -837,6 +837,27 @@ def _from_model(model):
     return est
 
 
+def set_threads(n):
+    """Set the number of threads of bprop's CPU path (default: the physical cores).
+
+    The count changes speed only, never a result: every thread count gives the same
+    bits. On a machine shared with other busy processes one thread can be faster for
+    small networks, whose products are split between threads that then wait for a core.
+
+    Parameters
+    ----------
+    n : int
+        Threads, at least 1.
+
+    Examples
+    --------
+    >>> import bprop
+    >>> bprop.set_threads(1)
+    >>> bprop.set_threads(2)
+    """
+    _native.set_threads(int(n))
+
+
 def devices():
     """The GPU adapters wgpu finds, as ``bprop devices`` lists them.
 
