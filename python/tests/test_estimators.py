@@ -273,3 +273,18 @@ def test_devices_and_explain(blobs):
     np.testing.assert_array_equal(before, clf.coefs_[0])
     with pytest.raises(ValueError, match="max_weights|--max-weights|weights"):
         bprop.explain(MLPClassifier((100,), max_iter=1, backend="cpu").fit(X, y), X[:1], y[:1])
+
+
+def test_thread_count_changes_no_result(blobs):
+    X, y = blobs
+    kw = dict(hidden_layer_sizes=(128,), batch_size=64, max_iter=3, tol=-np.inf, backend="cpu", random_state=0)
+    try:
+        bprop.set_threads(1)
+        one = MLPClassifier(**kw).fit(X, y)
+        bprop.set_threads(2)
+        two = MLPClassifier(**kw).fit(X, y)
+    finally:
+        bprop.set_threads(2)
+    np.testing.assert_array_equal(one.coefs_[0], two.coefs_[0])
+    with pytest.raises(ValueError, match="threads"):
+        bprop.set_threads(0)
