@@ -456,6 +456,7 @@ fn fit_typed<'py, T: Real + numpy::Element>(
             }
         }
         trainer.set_stop_flag(stop.clone());
+        let notes_seen = trainer.notes().len();
         let backend_before = trainer.info().to_string();
         let result = trainer.train_observed(&r.config, r.validation.as_ref(), &mut |rec| {
             records.push(rec.clone());
@@ -482,13 +483,8 @@ fn fit_typed<'py, T: Real + numpy::Element>(
                 }
             }
         });
-        notes.extend(
-            trainer
-                .notes()
-                .iter()
-                .skip(notes.len().min(trainer.notes().len()))
-                .cloned(),
-        );
+        // A fallback to the CPU path during the run.
+        notes.extend(trainer.notes()[notes_seen..].iter().cloned());
         let outcome = RunOutcome {
             trainer: &trainer,
             result: &result,
