@@ -144,3 +144,26 @@ def test_python_model_predicts_the_same_in_the_cli(tmp_path, bprop_cli, blobs):
     assert list(clf.predict(X)) == labels
     info = subprocess.run([bprop_cli, "info", str(model)], check=True, capture_output=True, text=True)
     assert "4-6-3" in info.stdout or "6" in info.stdout
+
+
+def test_cli_and_python_train_the_same_network_from_the_same_settings(tmp_path, bprop_cli, blobs):
+    # Both resolve their settings through the library's TrainPlan: the same layers,
+    # optimizer, learning rate, batch, epochs and seed give the same weights, bit for bit.
+    X, y = blobs
+    names = np.array(["blue", "green", "red"])
+    data = tmp_path / "train.csv"
+    write_csv(data, X, names[y])
+    model = tmp_path / "cli.bprop"
+    subprocess.run(
+        [bprop_cli, "train", str(data), "--layers", "6", "--optimizer", "adam", "--lr", "0.01",
+         "--batch-size", "10", "--epochs", "4", "--seed", "3", "--validation", "0", "--scale", "none",
+         "--precision", "f64", "--backend", "cpu", "-o", str(model)],
+        check=True, capture_output=True,
+    )
+    cli = bprop.load(model)
+    py = MLPClassifier((6,), solver="adam", learning_rate_init=0.01, batch_size=10, max_iter=4,
+                       random_state=3, alpha=0.0, tol=-np.inf, backend="cpu").fit(X, names[y])
+    np.testing.assert_array_equal(cli.classes_, py.classes_)
+    for a, b in zip(cli.coefs_ + cli.intercepts_, py.coefs_ + py.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(cli.loss_curve_, py.loss_curve_)
