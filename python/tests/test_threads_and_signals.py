@@ -57,9 +57,12 @@ def test_other_threads_run_while_fitting():
 def test_ctrl_c_raises_keyboard_interrupt_and_leaves_the_estimator_unfitted(tmp_path):
     script = textwrap.dedent(
         """
-        import sys
+        import signal
         import numpy as np
         from bprop import MLPClassifier
+        # Python keeps SIGINT ignored when it starts with it ignored (as a shell's
+        # background jobs do): install the handler an interactive Python has.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         rng = np.random.RandomState(0)
         X, y = rng.randn(2000, 32), rng.randint(0, 3, 2000)
         clf = MLPClassifier((64,), batch_size=16, max_iter=100000, tol=-np.inf,
@@ -74,13 +77,19 @@ def test_ctrl_c_raises_keyboard_interrupt_and_leaves_the_estimator_unfitted(tmp_
     proc = subprocess.Popen(
         [sys.executable, "-u", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    # Wait for the first epoch, then interrupt as a terminal's Ctrl-C does.
-    for line in proc.stdout:
-        if line.startswith("Iteration 1,"):
-            break
-    else:
-        raise AssertionError(f"no epoch printed: {proc.stderr.read()}")
-    os.kill(proc.pid, signal.SIGINT)
-    rest, err = proc.communicate(timeout=120)
+    try:
+        # Wait for the first epoch, then interrupt as a terminal's Ctrl-C does.
+        for line in proc.stdout:
+            if line.startswith("Iteration 1,"):
+                break
+        else:
+            raise AssertionError(f"no epoch printed: {proc.stderr.read()}")
+        os.kill(proc.pid, signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        # A child that ignored the interrupt would train for ever.
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert "KeyboardInterrupt; fitted: False" in rest, (rest, err)
     assert "finished" not in rest
