@@ -263,3 +263,12 @@ pub(crate) fn is_gzip_data_error(gz: bool, e: &io::Error) -> bool {
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
     )
 }
+
+/// At most `max` characters of `text` (cut at a character boundary, never inside one),
+/// with `...` when something was cut: for quoting file text in messages.
+pub(crate) fn preview_text(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}

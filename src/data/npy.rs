@@ -287,7 +287,8 @@ fn parse_header(head: &[u8], name: &str, at: usize) -> Result<Header> {
     let bad = |what: &str| err(name, at, format!("malformed header {dict:?}: {what}"));
     let descr = dict_value(dict, "descr").ok_or_else(|| bad("no 'descr'"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
-    let (order, code) = descr.split_at(descr.len().min(1));
+    // The byte-order mark is one character, which need not be one byte in a hostile file.
+    let (order, code) = descr.split_at(descr.chars().next().map_or(0, char::len_utf8));
     let big_endian = order == ">";
     let elem = match (order, code) {
         ("<" | ">" | "=", "f4") => Elem::F32,

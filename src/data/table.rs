@@ -146,6 +146,63 @@ impl Schema {
             self.outputs
         }
     }
+
+    /// Checks that the schema is consistent in itself (a schema read from a model file may
+    /// have been altered): names as many as their columns, target columns distinct and
+    /// within the table, inputs plus targets making up the table, labels as many as the
+    /// classes. [`table_from_grid`] relies on this when it reads a file against a schema.
+    ///
+    /// # Errors
+    /// A message saying which field disagrees with which.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.inputs == 0 || self.outputs == 0 {
+            return Err(format!("{} inputs and {} outputs", self.inputs, self.outputs));
+        }
+        if let Some(n) = &self.input_names {
+            if n.len() != self.inputs {
+                return Err(format!("{} input names for {} inputs", n.len(), self.inputs));
+            }
+        }
+        // The target columns: one of labels when encoded, else one per output.
+        let targets = if self.encoded { 1 } else { self.outputs };
+        if let Some(n) = &self.target_names {
+            if n.len() != targets {
+                return Err(format!("{} target names for {targets} target column(s)", n.len()));
+            }
+        }
+        match (self.columns, &self.target_columns) {
+            (None, None) => {}
+            (Some(cols), Some(t)) => {
+                if t.len() != targets {
+                    return Err(format!("{} target columns, expected {targets}", t.len()));
+                }
+                if let Some(&c) = t.iter().find(|&&c| c >= cols) {
+                    return Err(format!("target column {c} of a table of {cols} columns"));
+                }
+                if t.iter().enumerate().any(|(i, c)| t[..i].contains(c)) {
+                    return Err(format!("target columns {t:?} repeat a column"));
+                }
+                if self.inputs.checked_add(t.len()) != Some(cols) {
+                    return Err(format!(
+                        "{} inputs and {} target columns, but a table of {cols} columns",
+                        self.inputs,
+                        t.len()
+                    ));
+                }
+            }
+            (c, t) => return Err(format!("columns {c:?} without target columns {t:?}, or the reverse")),
+        }
+        match &self.labels {
+            Some(l) if self.encoded && l.len() != self.outputs => {
+                Err(format!("{} labels for {} outputs", l.len(), self.outputs))
+            }
+            Some(l) if self.task == Task::Classification && l.len() != self.classes() => {
+                Err(format!("{} labels for {} classes", l.len(), self.classes()))
+            }
+            None if self.encoded => Err("encoded labels, but no label list".into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Numbered (and maybe named) columns read from a CSV/TSV file or a NumPy array. Fields

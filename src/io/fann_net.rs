@@ -227,7 +227,7 @@ fn tuples<'a>(value: &'a str, name: &str, what: &str) -> Result<Vec<Vec<&'a str>
         let open = rest.strip_prefix('(').ok_or_else(|| {
             bad(
                 name,
-                format!("{what}: expected `(`, found {:?}", &rest[..rest.len().min(20)]),
+                format!("{what}: expected `(`, found {:?}", crate::data::preview_text(rest, 20)),
             )
         })?;
         let close = open
