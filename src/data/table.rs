@@ -35,6 +35,10 @@ use std::str::FromStr;
 /// labels when the task is not given.
 pub const MAX_AUTO_CLASSES: usize = 10;
 
+/// A text target column with more distinct labels than this, and more than one per two
+/// rows, is taken for an identifier and refused unless the task is given.
+pub const MAX_AUTO_ID_CLASSES: usize = 20;
+
 /// What the targets are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -530,9 +534,39 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
                         ),
                     });
                 }
+                // An identifier column (the default target is the last column) would make
+                // nearly every row a class of its own: refused unless asked for.
+                if task.is_none() && set.len() > MAX_AUTO_ID_CLASSES && set.len() * 2 > grid.rows {
+                    return Err(BpropError::InvalidArgument {
+                        name: "target",
+                        value: grid.column_name(tc),
+                        why: format!(
+                            "holds {} distinct labels in {} rows, nearly one per row (an identifier?); choose the \
+                             target column with --target, or give --task classification to encode it anyway",
+                            set.len(),
+                            grid.rows
+                        ),
+                    });
+                }
                 sort_labels(set)
             }
         };
+        let one_hot = (grid.rows as u64)
+            .saturating_mul(labels.len() as u64)
+            .saturating_mul(std::mem::size_of::<T>() as u64);
+        if one_hot > super::DEFAULT_MAX_INPUT_BYTES {
+            return Err(BpropError::InputLimit {
+                path: grid.source.clone(),
+                what: format!(
+                    "one-hot targets of {} rows by {} classes of target {} ({one_hot} bytes)",
+                    grid.rows,
+                    labels.len(),
+                    grid.column_name(tc)
+                ),
+                limit: super::DEFAULT_MAX_INPUT_BYTES,
+                hint: "choose another target column with --target, or regression with --task regression".into(),
+            });
+        }
         let mut y = Array2::<T>::zeros((grid.rows, labels.len()));
         for (r, l) in raw.iter().enumerate() {
             let k = labels.iter().position(|x| x == l).ok_or_else(|| {

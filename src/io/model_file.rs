@@ -457,8 +457,16 @@ pub fn read_model(path: impl AsRef<Path>) -> Result<AnyModel> {
         path: name.clone(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    let (mut file, len) = crate::data::open_regular(path)?;
+    let limit = crate::data::input_limits(Some(len))?.0;
+    if len > limit {
+        return Err(BpropError::InputLimit {
+            path: name,
+            what: format!("the model file's {len} bytes"),
+            limit,
+            hint: crate::data::limit_hint(),
+        });
+    }
     if len < 8 {
         return Err(BpropError::ModelFile {
             path: name,
