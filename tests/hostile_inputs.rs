@@ -259,3 +259,17 @@ fn npy_gz_goes_to_the_npy_reader() {
         (&[2, 2][..], &[1.0, 2.0, 3.0, 4.0][..])
     );
 }
+
+#[test]
+fn mnist_images_with_no_rows_and_absurd_dims_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let lp = write(dir.path(), "l-idx1-ubyte", &[0, 0, 0x08, 1, 0, 0, 0, 0]);
+    let mut images = vec![0, 0, 0x08, 4, 0, 0, 0, 0];
+    for _ in 0..3 {
+        images.extend_from_slice(&(1u32 << 31).to_be_bytes());
+    }
+    let ip = write(dir.path(), "i-idx3-ubyte", &images);
+    let (location, message) = parse_err(load_mnist(&ip, &lp));
+    assert_eq!(location, "byte offset 4");
+    assert!(message.contains("overflow"), "{message}");
+}

@@ -561,12 +561,18 @@ pub fn load_mnist(images_path: impl AsRef<Path>, labels_path: impl AsRef<Path>) 
             format!("label {l} (label index {i}) is outside 0..=9"),
         ));
     }
-    let pixels: usize = h.dims[1..].iter().product();
+    // Bounded by the data's size, except when a dimension is 0: then checked here.
+    let pixels = h.dims[1..]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&p| p <= isize::MAX as usize)
+        .ok_or_else(|| img.err(4, format!("image dims {:?} overflow", &h.dims[1..])))?;
     let bytes = match img.body(&h)?.into_data() {
         IdxData::U8(v) => v,
         _ => unreachable!("type checked above"),
     };
-    let images = Array2::from_shape_vec((labels.len(), pixels), bytes).expect("the header's dims match the data");
+    let images = Array2::from_shape_vec((labels.len(), pixels), bytes)
+        .map_err(|e| img.err(4, format!("dims {:?} do not make an array: {e}", h.dims)))?;
     Ok(MnistSet {
         images,
         labels,

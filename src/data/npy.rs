@@ -54,8 +54,32 @@ impl NpyArray {
                 })
             }
             [n] => (*n, 1),
-            [n, rest @ ..] => (*n, rest.iter().product()),
+            [n, rest @ ..] => {
+                // With a zero dimension the data is empty whatever the others say, so
+                // their product is bounded here, not by the data's size.
+                let cols = rest.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                match cols {
+                    Some(c) if c <= super::csv::MAX_COLUMNS => (*n, c),
+                    _ => {
+                        return Err(BpropError::Shape {
+                            what: format!("{source} (array)"),
+                            expected: format!(
+                                "at most {} columns (the product of the dimensions after the first)",
+                                super::csv::MAX_COLUMNS
+                            ),
+                            got: format!("shape {:?}", self.shape),
+                        })
+                    }
+                }
+            }
         };
+        if rows.checked_mul(cols) != Some(self.values.len()) {
+            return Err(BpropError::Shape {
+                what: format!("{source} (array)"),
+                expected: format!("{} values for shape {:?}", rows.saturating_mul(cols), self.shape),
+                got: format!("{} values", self.values.len()),
+            });
+        }
         let mut text = vec![Vec::new(); cols];
         for (i, v) in self.values.iter().enumerate() {
             if !v.is_finite() {
