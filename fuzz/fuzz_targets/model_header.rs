@@ -31,7 +31,10 @@ fn seal(mut header: Value, data: &[u8]) -> Option<Vec<u8>> {
         h.update(data.get(a..b)?);
     }
     let sum = format!("crc32:{:08x}", h.finalize());
-    header.get_mut("__metadata__")?.as_object_mut()?.insert("checksum".into(), Value::String(sum));
+    header
+        .get_mut("__metadata__")?
+        .as_object_mut()?
+        .insert("checksum".into(), Value::String(sum));
     let mut hb = serde_json::to_vec(&header).ok()?;
     hb.resize(hb.len().next_multiple_of(8), b' ');
     let mut out = (hb.len() as u64).to_le_bytes().to_vec();
