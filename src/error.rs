@@ -102,6 +102,29 @@ pub enum BpropError {
         /// What is wrong, and what to do about it where there is something to do.
         why: String,
     },
+    /// An input larger than bprop reads by default (a line, a file, its decompressed
+    /// data, or what its header declares), refused before memory grows with it.
+    #[error("{path}: {what} exceeds the limit of {limit} bytes; {hint}")]
+    InputLimit {
+        /// The file (or the name given to a reader that is not a file).
+        path: String,
+        /// What is too large, e.g. `line 3` or `the decompressed data`.
+        what: String,
+        /// The limit that applied, in bytes.
+        limit: u64,
+        /// How to raise the limit, or why it cannot be.
+        hint: String,
+    },
+    /// A path that is not a regular file (a FIFO, a device, a directory, a socket):
+    /// readers read regular files only, so a pipe without a writer cannot block them and a
+    /// device without end cannot fill memory.
+    #[error("{path}: not a regular file ({kind}); give a regular file (decompress or save a stream first)")]
+    NotRegularFile {
+        /// The path.
+        path: String,
+        /// What it is instead, e.g. `a FIFO`.
+        kind: &'static str,
+    },
     /// An I/O failure, with the path involved.
     #[error("{path}: {source}")]
     Io {

@@ -13,7 +13,14 @@
 //!   are decompressed on the fly.
 //!
 //! Errors are [`BpropError::Parse`] with the file and `line L` (1-based): a row with more
-//! or fewer fields than the first (`ragged`), or malformed quoting.
+//! or fewer fields than the first (`ragged`), malformed quoting, or a quote never closed
+//! (at the line where it opens; the `csv` crate alone would read the rest of the file
+//! into one field).
+//!
+//! The file is read as a stream, straight into the grid, so memory follows the table, not
+//! the text. Bounded ([`BpropError::InputLimit`]): a line to [`super::MAX_LINE_BYTES`],
+//! columns to [`MAX_COLUMNS`], the data and the grid's memory to the input's limit
+//! ([`super::input_limits`]).
 
 use super::table::Grid;
 use super::{open, sniff, Input};
@@ -47,11 +54,7 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Grid> {
 /// # Errors
 /// As [`read_csv`].
 pub fn parse_csv<R: BufRead>(reader: R, name: &str, opts: &CsvOptions) -> Result<Grid> {
-    let input = sniff(reader).map_err(|source| BpropError::Io {
-        path: name.into(),
-        source,
-    })?;
-    parse_input(input, name, opts)
+    parse_input(sniff(reader, name)?, name, opts)
 }
 
 fn is_number(s: &str) -> bool {
@@ -71,87 +74,265 @@ fn pick_delimiter(name: &str, first_line: &[u8]) -> u8 {
         .unwrap_or(b',')
 }
 
-fn parse_input(mut input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> {
-    let mut bytes = Vec::new();
-    input.reader.read_to_end(&mut bytes).map_err(|e| {
-        if super::is_gzip_data_error(input.gz, &e) {
-            BpropError::Parse {
-                path: name.into(),
-                location: "gzip stream".into(),
-                message: format!("corrupt or truncated gzip data: {e}"),
-            }
-        } else {
-            BpropError::Io {
-                path: name.into(),
-                source: e,
-            }
+/// The most columns a table may have (a line of 2^20 one-character fields is 2 MiB).
+pub const MAX_COLUMNS: usize = 1 << 20;
+/// The most lines one record may span (inside a quoted field) before the reader gives up.
+const MAX_PENDING_RUNS: usize = 1 << 20;
+
+/// Why [`Tracker`] stopped the stream (inside an `io::Error`).
+#[derive(Debug)]
+enum Stop {
+    /// A line longer than [`super::MAX_LINE_BYTES`].
+    LongLine(u64),
+    /// A quote opened at this line and never closed.
+    OpenQuote(u64),
+    /// A record spanning too many lines, starting at this line.
+    LongRecord(u64),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for Stop {}
+
+/// Where the quote rules of RFC 4180 (as the `csv` crate applies them) stand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    /// At the start of a field.
+    Start,
+    /// In an unquoted field.
+    Plain,
+    /// In a quoted field.
+    Quoted,
+    /// After a quote in a quoted field: its end, or the first of `""`.
+    AfterQuote,
+}
+
+/// What [`Tracker`] has seen, shared with the parser.
+struct Seen {
+    /// Bytes given so far.
+    pos: u64,
+    /// The current line (1-based) and the bytes in it so far.
+    line: u64,
+    line_bytes: u64,
+    quote: QuoteState,
+    /// The line where the quoted field now open started.
+    quote_line: u64,
+    /// Runs of line-end bytes (`\r`, `\n`) not yet passed by a record: (first byte, end
+    /// byte, newlines), in order.
+    runs: std::collections::VecDeque<(u64, u64, u64)>,
+    /// Newlines before every byte that records have passed.
+    passed: u64,
+}
+
+/// A reader between the input and the `csv` crate that bounds line length, notices a
+/// quote left open at the end, and keeps the line ends from which records' line numbers
+/// are found (memory grows only with the bytes read ahead).
+struct Tracker<R> {
+    inner: R,
+    delimiter: u8,
+    seen: std::rc::Rc<std::cell::RefCell<Seen>>,
+}
+
+impl<R: Read> Read for Tracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut s = self.seen.borrow_mut();
+        if n == 0 && !buf.is_empty() && matches!(s.quote, QuoteState::Quoted) {
+            return Err(std::io::Error::other(Stop::OpenQuote(s.quote_line)));
         }
-    })?;
-    let body: &[u8] = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    let first_line = body
-        .split(|&b| b == b'\n')
-        .find(|l| !l.iter().all(u8::is_ascii_whitespace));
-    let delimiter = opts
-        .delimiter
-        .unwrap_or_else(|| pick_delimiter(name, first_line.unwrap_or(b"")));
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(::csv::Trim::All)
-        .delimiter(delimiter)
-        .from_reader(body);
+        for &b in &buf[..n] {
+            let at = s.pos;
+            s.pos += 1;
+            let end = b == b'\n' || b == b'\r';
+            if end {
+                let nl = u64::from(b == b'\n');
+                match s.runs.back_mut() {
+                    Some(r) if r.1 == at => {
+                        r.1 += 1;
+                        r.2 += nl;
+                    }
+                    _ => s.runs.push_back((at, at + 1, nl)),
+                }
+                if s.runs.len() > MAX_PENDING_RUNS {
+                    let line = s.quote_line;
+                    return Err(std::io::Error::other(Stop::LongRecord(line)));
+                }
+            }
+            if b == b'\n' {
+                s.line += 1;
+                s.line_bytes = 0;
+            } else {
+                s.line_bytes += 1;
+                if s.line_bytes > super::MAX_LINE_BYTES {
+                    let line = s.line;
+                    return Err(std::io::Error::other(Stop::LongLine(line)));
+                }
+            }
+            s.quote = match (s.quote, b) {
+                (QuoteState::Start, b'"') => {
+                    s.quote_line = s.line;
+                    QuoteState::Quoted
+                }
+                (QuoteState::Quoted, b'"') => QuoteState::AfterQuote,
+                (QuoteState::Quoted, _) => QuoteState::Quoted,
+                (QuoteState::AfterQuote, b'"') => QuoteState::Quoted,
+                (_, d) if d == self.delimiter || end => QuoteState::Start,
+                _ => QuoteState::Plain,
+            };
+        }
+        Ok(n)
+    }
+}
+
+impl Seen {
+    /// The 1-based line of the record starting at byte `at` (a record's position may be
+    /// that of the line ends the reader skipped before it).
+    fn line_at(&mut self, at: u64) -> u64 {
+        while let Some(&(start, end, nl)) = self.runs.front() {
+            if start > at {
+                break;
+            }
+            // A run wholly before the record, or one the record's position falls in
+            // (blank lines skipped before it): its newlines are all before the record.
+            let _ = end;
+            self.passed += nl;
+            self.runs.pop_front();
+        }
+        self.passed + 1
+    }
+}
+
+fn parse_input(input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> {
+    let gz = input.gz;
+    let limit = input.limit;
+    let mut reader = input.reader;
     let parse_err = |line: u64, message: String| BpropError::Parse {
         path: name.into(),
         location: format!("line {line}"),
         message,
     };
-    let mut records = reader.records();
-    // Line numbers counted from the records' byte offsets (the csv crate's own line count
-    // skips blank lines): newlines before the record's first byte, plus 1.
-    let (mut counted_to, mut newlines) = (0usize, 0u64);
-    let mut line_at = |byte: u64| -> u64 {
-        // A record's position can be that of blank lines the reader skipped before it.
-        let mut byte = (byte as usize).min(body.len());
-        while byte < body.len() && (body[byte] == b'\n' || body[byte] == b'\r') {
-            byte += 1;
+    // Blank lines before the first line with content are skipped here (counted), so that
+    // the delimiter can be picked from that line without holding more than it.
+    let mut skipped = 0u64;
+    let mut first = Vec::new();
+    loop {
+        first.clear();
+        let got = Read::take(&mut reader, super::MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut first)
+            .map_err(|e| super::read_error(name, gz, || format!("line {}", skipped + 1), e))?;
+        if first.len() as u64 > super::MAX_LINE_BYTES {
+            return Err(BpropError::InputLimit {
+                path: name.into(),
+                what: format!("line {}", skipped + 1),
+                limit: super::MAX_LINE_BYTES,
+                hint: "a CSV line holds one row".into(),
+            });
         }
-        if byte > counted_to {
-            newlines += body[counted_to..byte].iter().filter(|&&b| b == b'\n').count() as u64;
-            counted_to = byte;
+        if skipped == 0 && first.starts_with(b"\xef\xbb\xbf") {
+            first.drain(..3);
         }
-        newlines + 1
+        if got == 0 || !first.iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+        skipped += 1;
+    }
+    let delimiter = opts.delimiter.unwrap_or_else(|| pick_delimiter(name, &first));
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Seen {
+        pos: 0,
+        line: skipped + 1,
+        line_bytes: 0,
+        quote: QuoteState::Start,
+        quote_line: skipped + 1,
+        runs: std::collections::VecDeque::new(),
+        passed: skipped,
+    }));
+    let tracker = Tracker {
+        inner: std::io::Cursor::new(first).chain(reader),
+        delimiter,
+        seen: seen.clone(),
     };
-    let mut next = || -> Result<Option<(u64, Vec<String>)>> {
+    let mut csv_reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .delimiter(delimiter)
+        .from_reader(tracker);
+    let stream_err = |e: ::csv::Error, line: u64| -> BpropError {
+        if !matches!(e.kind(), ::csv::ErrorKind::Io(_)) {
+            return parse_err(line, format!("malformed CSV: {e}"));
+        }
+        let ::csv::ErrorKind::Io(io) = e.into_kind() else {
+            unreachable!("matched above")
+        };
+        match io.get_ref().and_then(|r| r.downcast_ref::<Stop>()) {
+            Some(Stop::LongLine(l)) => BpropError::InputLimit {
+                path: name.into(),
+                what: format!("line {l}"),
+                limit: super::MAX_LINE_BYTES,
+                hint: "a CSV line holds one row".into(),
+            },
+            Some(Stop::OpenQuote(l)) => parse_err(
+                *l,
+                "a quoted field opens here and is never closed (an unbalanced `\"`)".into(),
+            ),
+            Some(Stop::LongRecord(l)) => parse_err(
+                *l,
+                format!(
+                    "a record spans more than {MAX_PENDING_RUNS} lines (a quoted field opened here and never \
+                     closed?)"
+                ),
+            ),
+            None => super::read_error(name, gz, || format!("line {line}"), io),
+        }
+    };
+    let mut record = ::csv::StringRecord::new();
+    let mut next = |record: &mut ::csv::StringRecord| -> Result<Option<u64>> {
         loop {
-            match records.next() {
-                None => return Ok(None),
-                Some(Ok(rec)) => {
-                    let line = rec.position().map_or(0, |p| line_at(p.byte()));
+            match csv_reader.read_record(record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {
+                    let line = record.position().map_or(0, |p| seen.borrow_mut().line_at(p.byte()));
                     // A line of only whitespace reads as one empty field: skip it.
-                    if rec.len() == 1 && rec[0].is_empty() {
+                    if record.len() == 1 && record[0].is_empty() {
                         continue;
                     }
-                    return Ok(Some((line, rec.iter().map(str::to_string).collect())));
+                    return Ok(Some(line));
                 }
-                Some(Err(e)) => {
-                    let line = e.position().map_or(0, |p| line_at(p.byte()));
-                    return Err(parse_err(line, format!("malformed CSV: {e}")));
+                Err(e) => {
+                    let line = e
+                        .position()
+                        .map_or_else(|| seen.borrow().line, |p| seen.borrow_mut().line_at(p.byte()));
+                    return Err(stream_err(e, line));
                 }
             }
         }
     };
-    let Some((first_no, first)) = next()? else {
+    let Some(first_no) = next(&mut record)? else {
         return Err(parse_err(1, "no data: the file is empty".into()));
     };
-    let second = next()?;
+    let first: Vec<String> = record.iter().map(str::to_string).collect();
+    let cols = first.len();
+    if cols > MAX_COLUMNS {
+        return Err(BpropError::InputLimit {
+            path: name.into(),
+            what: format!("line {first_no}'s {cols} columns"),
+            limit: MAX_COLUMNS as u64,
+            hint: "the limit is on columns, not bytes; a table this wide is not a CSV bprop reads".into(),
+        });
+    }
+    let second_no = next(&mut record)?;
+    let second: Option<Vec<String>> = second_no.map(|_| record.iter().map(str::to_string).collect());
     let header = opts.header.unwrap_or_else(|| {
         let all_text = first.iter().all(|f| !is_number(f));
         let text_over_number = second
             .as_ref()
-            .is_some_and(|(_, s)| first.iter().zip(s).any(|(a, b)| !is_number(a) && is_number(b)));
+            .is_some_and(|s| first.iter().zip(s).any(|(a, b)| !is_number(a) && is_number(b)));
         all_text || text_over_number
     });
-    let cols = first.len();
     let mut grid = Grid {
         source: name.into(),
         names: None,
@@ -162,25 +343,35 @@ fn parse_input(mut input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Gr
         lines: Some(Vec::new()),
     };
     let what = if header { "the header" } else { "the first row" };
-    let push = |grid: &mut Grid, line: u64, fields: Vec<String>| -> Result<()> {
-        if fields.len() != cols {
+    // Memory the grid holds, bounded by the input's limit: 8 bytes a value, a text field
+    // its length and its bookkeeping.
+    let mut held = 0u64;
+    let mut push = |grid: &mut Grid, line: u64, n: usize, fields: &mut dyn Iterator<Item = &str>| -> Result<()> {
+        if n != cols {
             return Err(parse_err(
                 line,
-                format!(
-                    "ragged row: {} fields, but {what} (line {first_no}) has {cols}",
-                    fields.len()
-                ),
+                format!("ragged row: {n} fields, but {what} (line {first_no}) has {cols}"),
             ));
         }
         let row = grid.rows;
-        for (c, f) in fields.into_iter().enumerate() {
+        for (c, f) in fields.enumerate() {
+            held += 8;
             match f.parse::<f64>() {
                 Ok(v) if v.is_finite() => grid.values.push(v),
                 _ => {
+                    held += 40 + f.len() as u64;
                     grid.values.push(f64::NAN);
-                    grid.text[c].push((row, f));
+                    grid.text[c].push((row, f.to_string()));
                 }
             }
+        }
+        if held > limit {
+            return Err(BpropError::InputLimit {
+                path: name.into(),
+                what: format!("the table read up to line {line} (about {held} bytes in memory)"),
+                limit,
+                hint: super::limit_hint(),
+            });
         }
         grid.rows += 1;
         if let Some(lines) = grid.lines.as_mut() {
@@ -191,13 +382,14 @@ fn parse_input(mut input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Gr
     if header {
         grid.names = Some(first);
     } else {
-        push(&mut grid, first_no, first)?;
+        push(&mut grid, first_no, first.len(), &mut first.iter().map(String::as_str))?;
     }
-    if let Some((line, fields)) = second {
-        push(&mut grid, line, fields)?;
+    if let (Some(line), Some(fields)) = (second_no, &second) {
+        push(&mut grid, line, fields.len(), &mut fields.iter().map(String::as_str))?;
     }
-    while let Some((line, fields)) = next()? {
-        push(&mut grid, line, fields)?;
+    drop(second);
+    while let Some(line) = next(&mut record)? {
+        push(&mut grid, line, record.len(), &mut record.iter())?;
     }
     if grid.rows == 0 {
         return Err(parse_err(first_no, "a header but no data rows".into()));

@@ -36,11 +36,11 @@
 //! A header is not trusted for allocation: memory is reserved for at most
 //! 2^20 numbers per array up front and grows only as numbers are actually read.
 
-use super::{is_gzip_data_error, open, sniff, Input};
+use super::{open, read_error, sniff, Input, MAX_LINE_BYTES};
 use crate::error::{BpropError, Result};
 use crate::model::{Dataset, Real};
 use ndarray::Array2;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 
 /// The most numbers reserved up front, whatever the header says (8 MiB of `f64`).
@@ -62,11 +62,7 @@ pub fn read_fann<T: Real>(path: impl AsRef<Path>) -> Result<Dataset<T>> {
 /// # Errors
 /// As [`read_fann`], with `name` for the path.
 pub fn parse_fann<T: Real, R: BufRead>(reader: R, name: &str) -> Result<Dataset<T>> {
-    let input = sniff(reader).map_err(|source| BpropError::Io {
-        path: name.into(),
-        source,
-    })?;
-    parse_input(input, name)
+    parse_input(sniff(reader, name)?, name)
 }
 
 /// Writes `data` in FANN's format to `path`, atomically: the text goes to a temporary file
@@ -152,22 +148,26 @@ impl<'a> Tokens<'a> {
             }
             self.line.clear();
             self.pos = 0;
-            let n = match self.input.reader.read_until(b'\n', &mut self.line) {
+            // One byte over the limit tells a line of exactly the limit from a longer one.
+            let n = match Read::take(&mut self.input.reader, MAX_LINE_BYTES + 1).read_until(b'\n', &mut self.line) {
                 Ok(n) => n,
-                Err(e) if is_gzip_data_error(self.input.gz, &e) => {
-                    return Err(self.err_line(format!("corrupt or truncated gzip data: {e}")));
-                }
-                Err(source) => {
-                    return Err(BpropError::Io {
-                        path: self.name.into(),
-                        source,
-                    })
+                Err(e) => {
+                    let line = self.line_no + 1;
+                    return Err(read_error(self.name, self.input.gz, || format!("line {line}"), e));
                 }
             };
             if n == 0 {
                 return Ok(None);
             }
             self.line_no += 1;
+            if self.line.len() as u64 > MAX_LINE_BYTES {
+                return Err(BpropError::InputLimit {
+                    path: self.name.into(),
+                    what: format!("line {}", self.line_no),
+                    limit: MAX_LINE_BYTES,
+                    hint: "FANN files hold one sample's inputs or outputs per line".into(),
+                });
+            }
             if self.line_no == 1 && self.line.starts_with(b"\xEF\xBB\xBF") {
                 self.pos = 3;
             }

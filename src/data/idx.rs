@@ -21,7 +21,7 @@
 //! is allocated, and buffers grow only with the data actually read, so a lying header
 //! cannot make the reader allocate more than the file holds.
 
-use super::{is_gzip_data_error, open, read_full, sniff, Input};
+use super::{open, read_error, read_full, sniff, Input};
 use crate::error::{BpropError, Result};
 use crate::model::{Dataset, Real};
 use ndarray::Array2;
@@ -262,10 +262,7 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 /// # Errors
 /// As [`read_idx`], with `name` for the path.
 pub fn read_idx_from<R: Read>(reader: R, name: &str, max_bytes: u64) -> Result<IdxArray> {
-    let input = sniff(BufReader::new(reader)).map_err(|source| BpropError::Io {
-        path: name.into(),
-        source,
-    })?;
+    let input = sniff(BufReader::new(reader), name)?;
     let mut src = Source {
         name: name.into(),
         input,
@@ -316,14 +313,11 @@ impl Source<'_> {
     /// The error for a failed read at the current position: a Parse error for corrupt
     /// or cut-short gzip data, an Io error otherwise.
     fn read_err(&self, e: io::Error) -> BpropError {
-        if is_gzip_data_error(self.input.gz, &e) {
-            self.err(self.pos, format!("corrupt or truncated gzip data: {e}"))
-        } else {
-            BpropError::Io {
-                path: self.name.clone(),
-                source: e,
-            }
-        }
+        let location = match self.err(self.pos, "") {
+            BpropError::Parse { location, .. } => location,
+            _ => unreachable!("err gives Parse errors"),
+        };
+        read_error(&self.name, self.input.gz, || location, e)
     }
 
     /// Fills `buf` or fails with "truncated ...: expected {what}".
@@ -379,6 +373,17 @@ impl Source<'_> {
         let elems = dims32.iter().try_fold(1u64, |p, &d| p.checked_mul(u64::from(d)));
         let data_bytes = elems.and_then(|e| e.checked_mul(ty.size() as u64));
         let data_bytes = match data_bytes {
+            // What a gzipped stream may expand to is bounded too: refuse a header declaring
+            // more now, rather than after decompressing up to the bound. (A plain file that
+            // is shorter than its header says is reported as truncated.)
+            Some(b) if self.input.gz && b > self.input.limit && b <= max_bytes => {
+                return Err(BpropError::InputLimit {
+                    path: self.name.clone(),
+                    what: format!("the {b} bytes of data that dims {dims32:?} of {ty} declare"),
+                    limit: self.input.limit,
+                    hint: super::limit_hint(),
+                });
+            }
             Some(b) if b <= max_bytes && usize::try_from(b).is_ok() => b,
             _ => {
                 let size = match elems {
@@ -503,6 +508,7 @@ impl MnistSet {
 pub fn load_mnist(images_path: impl AsRef<Path>, labels_path: impl AsRef<Path>) -> Result<MnistSet> {
     let (images_path, labels_path) = (images_path.as_ref(), labels_path.as_ref());
 
+    // Both headers first: the counts are compared before either file's data is read.
     let mut src = Source::open(labels_path)?;
     let header = src.header(DEFAULT_MAX_IDX_BYTES)?;
     if header.ty != IdxType::U8 {
@@ -512,6 +518,32 @@ pub fn load_mnist(images_path: impl AsRef<Path>, labels_path: impl AsRef<Path>) 
         return Err(src.err(
             3,
             format!("MNIST labels must have 1 dimension (n), found dims {:?}", header.dims),
+        ));
+    }
+    let mut img = Source::open(images_path)?;
+    let h = img.header(DEFAULT_MAX_IDX_BYTES)?;
+    if h.ty != IdxType::U8 {
+        return Err(img.err(2, format!("MNIST images must be u8 (0x08), found {}", h.ty)));
+    }
+    if h.dims.len() < 2 {
+        return Err(img.err(
+            3,
+            format!(
+                "MNIST images need at least 2 dimensions (n, pixels...), found dims {:?}",
+                h.dims
+            ),
+        ));
+    }
+    if h.dims[0] != header.dims[0] {
+        return Err(src.err(
+            4,
+            format!(
+                "holds {} labels but {} holds {} images (dims {:?})",
+                header.dims[0],
+                images_path.display(),
+                h.dims[0],
+                h.dims
+            ),
         ));
     }
     let labels_offset = 4 + 4 * header.dims.len() as u64;
@@ -529,39 +561,18 @@ pub fn load_mnist(images_path: impl AsRef<Path>, labels_path: impl AsRef<Path>) 
             format!("label {l} (label index {i}) is outside 0..=9"),
         ));
     }
-
-    let mut img = Source::open(images_path)?;
-    let h = img.header(DEFAULT_MAX_IDX_BYTES)?;
-    if h.ty != IdxType::U8 {
-        return Err(img.err(2, format!("MNIST images must be u8 (0x08), found {}", h.ty)));
-    }
-    if h.dims.len() < 2 {
-        return Err(img.err(
-            3,
-            format!(
-                "MNIST images need at least 2 dimensions (n, pixels...), found dims {:?}",
-                h.dims
-            ),
-        ));
-    }
-    if h.dims[0] != labels.len() {
-        return Err(src.err(
-            4,
-            format!(
-                "holds {} labels but {} holds {} images (dims {:?})",
-                labels.len(),
-                images_path.display(),
-                h.dims[0],
-                h.dims
-            ),
-        ));
-    }
-    let pixels: usize = h.dims[1..].iter().product();
+    // Bounded by the data's size, except when a dimension is 0: then checked here.
+    let pixels = h.dims[1..]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&p| p <= isize::MAX as usize)
+        .ok_or_else(|| img.err(4, format!("image dims {:?} overflow", &h.dims[1..])))?;
     let bytes = match img.body(&h)?.into_data() {
         IdxData::U8(v) => v,
         _ => unreachable!("type checked above"),
     };
-    let images = Array2::from_shape_vec((labels.len(), pixels), bytes).expect("the header's dims match the data");
+    let images = Array2::from_shape_vec((labels.len(), pixels), bytes)
+        .map_err(|e| img.err(4, format!("dims {:?} do not make an array: {e}", h.dims)))?;
     Ok(MnistSet {
         images,
         labels,

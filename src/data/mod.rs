@@ -22,6 +22,13 @@
 //! column C` for text, `byte offset N` for binary (counted in the decompressed stream for
 //! gzipped files). No reader allocates from a header's claims alone: memory grows with
 //! the data actually read, and declared sizes beyond sane bounds are refused up front.
+//!
+//! Inputs are bounded ([`BpropError::InputLimit`]): readers open regular files only
+//! ([`BpropError::NotRegularFile`] for FIFOs, devices, directories, checked before opening
+//! so that nothing blocks); one file gives at most [`DEFAULT_MAX_INPUT_BYTES`] (1 GiB) of
+//! data, and a gzipped one at most [`MAX_GZIP_RATIO`] times its size (but at least
+//! [`GZIP_RATIO_FLOOR`]) once decompressed; [`MAX_INPUT_BYTES_VAR`]
+//! (`BPROP_MAX_INPUT_BYTES`) replaces both. Text lines are bounded by [`MAX_LINE_BYTES`].
 
 pub mod csv;
 pub mod fann;
@@ -74,10 +81,11 @@ pub enum Loaded<T> {
 
 /// The names [`format_of`] accepts, for its error message.
 const KNOWN_NAMES: &str = "*.idx*, *ubyte, *.gz (IDX); *.train, *.test, *.data (FANN); *.csv, *.tsv, *.tab (CSV); \
-                           *.npy (NumPy); text formats optionally followed by .gz";
+                           *.npy (NumPy); each optionally followed by .gz";
 
 /// Picks the format from the file name (case-insensitively): a trailing `.gz` is set
-/// aside; then `.train`, `.test` and `.data` mean FANN; extensions starting with `idx` and names ending in `ubyte`
+/// aside; then `.train`, `.test` and `.data` mean FANN; `.npy` NumPy (gzipped or not);
+/// `.csv`, `.tsv`, `.tab` CSV; extensions starting with `idx` and names ending in `ubyte`
 /// (MNIST's `train-images-idx3-ubyte`, `t10k-images.idx3-ubyte`) mean IDX; any other
 /// `.gz` name means IDX too (MNIST's distribution files are gzipped IDX).
 ///
@@ -103,7 +111,7 @@ pub fn format_of(path: impl AsRef<Path>) -> Result<Format> {
     match ext.as_deref() {
         Some("train" | "test" | "data") => return Ok(Format::Fann),
         Some("csv" | "tsv" | "tab") => return Ok(Format::Csv),
-        Some("npy") if !gz => return Ok(Format::Npy),
+        Some("npy") => return Ok(Format::Npy),
         Some(e) if e.starts_with("idx") => return Ok(Format::Idx),
         _ => {}
     }
@@ -203,42 +211,276 @@ pub fn load_table<T: Real>(path: impl AsRef<Path>, opts: &TableOptions) -> Resul
     }
 }
 
+/// The most bytes of data bprop reads from one input by default: 1 GiB, counted after
+/// decompression. [`MAX_INPUT_BYTES_VAR`] changes it.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 1 << 30;
+/// The environment variable that sets the most bytes read from one input (decompressed),
+/// replacing both [`DEFAULT_MAX_INPUT_BYTES`] and the ratio bound of gzipped files.
+pub const MAX_INPUT_BYTES_VAR: &str = "BPROP_MAX_INPUT_BYTES";
+/// Unless [`MAX_INPUT_BYTES_VAR`] is set, a gzipped file may expand to at most this many
+/// times its compressed size (MNIST's files expand 2 to 5 times; a file of zeros, 1000).
+pub const MAX_GZIP_RATIO: u64 = 100;
+/// ... but always to at least this many bytes (64 MiB), so small files are not held to
+/// the ratio.
+pub const GZIP_RATIO_FLOOR: u64 = 64 << 20;
+/// The longest line the text readers (CSV/TSV, FANN) accept: 16 MiB.
+pub const MAX_LINE_BYTES: u64 = 16 << 20;
+
+/// The hint of a [`BpropError::InputLimit`] that the environment can raise.
+pub fn limit_hint() -> String {
+    format!("set {MAX_INPUT_BYTES_VAR} to a larger number of bytes to read it")
+}
+
+/// The limits on one input's data: (plain, gzipped), from [`MAX_INPUT_BYTES_VAR`] when set,
+/// else the defaults, the gzipped one bounded by [`MAX_GZIP_RATIO`] times `compressed`
+/// (the file's size, when known).
+///
+/// # Errors
+/// [`BpropError::InvalidArgument`] naming the variable when it is set but not a positive
+/// integer.
+pub fn input_limits(compressed: Option<u64>) -> Result<(u64, u64)> {
+    if let Some(v) = std::env::var_os(MAX_INPUT_BYTES_VAR) {
+        let text = v.to_string_lossy();
+        return match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok((n, n)),
+            _ => Err(BpropError::InvalidArgument {
+                name: MAX_INPUT_BYTES_VAR,
+                value: format!("{text:?}"),
+                why: "must be a positive number of bytes".into(),
+            }),
+        };
+    }
+    let gz = compressed.map_or(DEFAULT_MAX_INPUT_BYTES, |c| {
+        c.saturating_mul(MAX_GZIP_RATIO)
+            .clamp(GZIP_RATIO_FLOOR, DEFAULT_MAX_INPUT_BYTES)
+    });
+    Ok((DEFAULT_MAX_INPUT_BYTES, gz))
+}
+
 /// An input stream with gzip already undone where the data started with `1f 8b`.
 pub(crate) struct Input<'a> {
-    /// The decompressed (or plain) bytes.
+    /// The decompressed (or plain) bytes, ending in an error past `limit` bytes.
     pub reader: Box<dyn BufRead + 'a>,
     /// Whether the data was gzipped (positions are then in the decompressed stream).
     pub gz: bool,
+    /// The most bytes `reader` gives.
+    pub limit: u64,
+}
+
+/// The error a [`Capped`] reader gives past its limit (inside an `io::Error`).
+#[derive(Debug)]
+pub(crate) struct LimitExceeded(pub u64);
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} bytes of data", self.0)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// A reader that gives at most `limit` bytes, then an error (not a silent end: data cut
+/// short must not parse as a shorter file).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(LimitExceeded(self.limit))),
+            };
+        }
+        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
+    }
 }
 
 /// Peeks at the first two bytes of `reader` and inserts a gzip decoder if they are `1f 8b`.
-/// Concatenated gzip members are read as one stream, as `gzip -d` does.
-pub(crate) fn sniff<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Input<'a>> {
+/// Concatenated gzip members are read as one stream, as `gzip -d` does. The stream gives at
+/// most `limits.0` bytes (plain) or `limits.1` bytes (decompressed), then an error.
+pub(crate) fn sniff_limited<'a, R: BufRead + 'a>(mut reader: R, limits: (u64, u64)) -> io::Result<Input<'a>> {
     let mut magic = [0u8; 2];
     let n = read_full(&mut reader, &mut magic)?;
     let chained = Cursor::new(magic[..n].to_vec()).chain(reader);
     if n == 2 && magic == [0x1f, 0x8b] {
         let decoder = flate2::bufread::MultiGzDecoder::new(chained);
+        let capped = Capped {
+            inner: decoder,
+            left: limits.1,
+            limit: limits.1,
+        };
         Ok(Input {
-            reader: Box::new(BufReader::with_capacity(1 << 16, decoder)),
+            reader: Box::new(BufReader::with_capacity(1 << 16, capped)),
             gz: true,
+            limit: limits.1,
         })
     } else {
+        let capped = Capped {
+            inner: chained,
+            left: limits.0,
+            limit: limits.0,
+        };
         Ok(Input {
-            reader: Box::new(chained),
+            reader: Box::new(BufReader::with_capacity(1 << 16, capped)),
             gz: false,
+            limit: limits.0,
         })
     }
 }
 
-/// Opens a file for reading through [`sniff`].
-pub(crate) fn open(path: &Path) -> Result<Input<'static>> {
+/// [`sniff_limited`] with the limits of an input of unknown size ([`input_limits`]).
+pub(crate) fn sniff<'a, R: BufRead + 'a>(reader: R, name: &str) -> Result<Input<'a>> {
+    let limits = input_limits(None)?;
+    sniff_limited(reader, limits).map_err(|source| BpropError::Io {
+        path: name.into(),
+        source,
+    })
+}
+
+/// What a file type is, for [`BpropError::NotRegularFile`].
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO or pipe";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (checked before opening, so a FIFO
+/// without a writer cannot block), with its length.
+///
+/// # Errors
+/// [`BpropError::Io`]; [`BpropError::NotRegularFile`].
+pub fn open_regular(path: &Path) -> Result<(File, u64)> {
     let io_err = |source| BpropError::Io {
         path: path.display().to_string(),
         source,
     };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(BpropError::NotRegularFile {
+            path: path.display().to_string(),
+            kind: kind_of(meta.file_type()),
+        });
+    }
     let file = File::open(path).map_err(io_err)?;
-    sniff(BufReader::with_capacity(1 << 16, file)).map_err(io_err)
+    // The file may have been replaced between the two calls: check what was opened.
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(BpropError::NotRegularFile {
+            path: path.display().to_string(),
+            kind: kind_of(meta.file_type()),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a whole regular file of at most `limit` bytes (model files, FANN `.net` files).
+///
+/// # Errors
+/// Those of [`open_regular`]; [`BpropError::InputLimit`] when the file is longer.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let (file, len) = open_regular(path)?;
+    if len > limit {
+        return Err(BpropError::InputLimit {
+            path: path.display().to_string(),
+            what: format!("the file's {len} bytes"),
+            limit,
+            hint: limit_hint(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // The file may grow while it is read: read one byte more than the limit at most.
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| BpropError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(BpropError::InputLimit {
+            path: path.display().to_string(),
+            what: "the file (it grew while read)".into(),
+            limit,
+            hint: limit_hint(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Opens a regular file for reading through [`sniff_limited`], with the limits of
+/// [`input_limits`] for its size.
+pub(crate) fn open(path: &Path) -> Result<Input<'static>> {
+    let (file, len) = open_regular(path)?;
+    let limits = input_limits(Some(len))?;
+    sniff_limited(BufReader::with_capacity(1 << 16, file), limits).map_err(|source| BpropError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The error for a failed read of `input` at `location`: [`BpropError::InputLimit`] past
+/// the input's limit, [`BpropError::Parse`] for corrupt or cut-short gzip data, else
+/// [`BpropError::Io`].
+pub(crate) fn read_error(name: &str, input_gz: bool, location: impl FnOnce() -> String, e: io::Error) -> BpropError {
+    if let Some(LimitExceeded(limit)) = e.get_ref().and_then(|r| r.downcast_ref::<LimitExceeded>()) {
+        return BpropError::InputLimit {
+            path: name.into(),
+            what: if input_gz {
+                "the decompressed data".into()
+            } else {
+                "the data".into()
+            },
+            limit: *limit,
+            hint: if input_gz && std::env::var_os(MAX_INPUT_BYTES_VAR).is_none() {
+                format!(
+                    "a gzipped file may expand to {MAX_GZIP_RATIO} times its size (at least {GZIP_RATIO_FLOOR} \
+                     bytes, at most {DEFAULT_MAX_INPUT_BYTES}); {}",
+                    limit_hint()
+                )
+            } else {
+                limit_hint()
+            },
+        };
+    }
+    if is_gzip_data_error(input_gz, &e) {
+        return BpropError::Parse {
+            path: name.into(),
+            location: location(),
+            message: format!("corrupt or truncated gzip data: {e}"),
+        };
+    }
+    BpropError::Io {
+        path: name.into(),
+        source: e,
+    }
 }
 
 /// Reads until `buf` is full or the stream ends; returns the number of bytes read.
@@ -262,4 +504,13 @@ pub(crate) fn is_gzip_data_error(gz: bool, e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
     )
+}
+
+/// At most `max` characters of `text` (cut at a character boundary, never inside one),
+/// with `...` when something was cut: for quoting file text in messages.
+pub(crate) fn preview_text(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
 }

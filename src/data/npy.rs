@@ -19,7 +19,6 @@
 
 use super::table::Grid;
 use crate::error::{BpropError, Result};
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -55,8 +54,32 @@ impl NpyArray {
                 })
             }
             [n] => (*n, 1),
-            [n, rest @ ..] => (*n, rest.iter().product()),
+            [n, rest @ ..] => {
+                // With a zero dimension the data is empty whatever the others say, so
+                // their product is bounded here, not by the data's size.
+                let cols = rest.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                match cols {
+                    Some(c) if c <= super::csv::MAX_COLUMNS => (*n, c),
+                    _ => {
+                        return Err(BpropError::Shape {
+                            what: format!("{source} (array)"),
+                            expected: format!(
+                                "at most {} columns (the product of the dimensions after the first)",
+                                super::csv::MAX_COLUMNS
+                            ),
+                            got: format!("shape {:?}", self.shape),
+                        })
+                    }
+                }
+            }
         };
+        if rows.checked_mul(cols) != Some(self.values.len()) {
+            return Err(BpropError::Shape {
+                what: format!("{source} (array)"),
+                expected: format!("{} values for shape {:?}", rows.saturating_mul(cols), self.shape),
+                got: format!("{} values", self.values.len()),
+            });
+        }
         let mut text = vec![Vec::new(); cols];
         for (i, v) in self.values.iter().enumerate() {
             if !v.is_finite() {
@@ -95,10 +118,21 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
         path: name.clone(),
         source,
     };
-    let mut file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    let (mut file, len) = super::open_regular(path)?;
     let mut pre = [0u8; 12];
     let got = super::read_full(&mut file, &mut pre).map_err(io)?;
+    if got >= 2 && pre[..2] == [0x1f, 0x8b] {
+        // Gzipped (`.npy.gz`): decompressed within the input's limit, then parsed whole.
+        drop(file);
+        let mut input = super::open(path)?;
+        let mut bytes = Vec::new();
+        input
+            .reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| super::read_error(&name, true, || "gzip stream".into(), e))?;
+        return parse_npy(&bytes, &name);
+    }
+    let limit = super::input_limits(Some(len))?.0;
     let (header_len, prefix) = prefix(&pre[..got], &name)?;
     let data_start = prefix + header_len;
     if (data_start as u64) > len {
@@ -113,6 +147,7 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     file.read_exact(&mut head).map_err(io)?;
     let header = parse_header(&head, &name, prefix)?;
     let needed = header.data_bytes(&name, data_start)?;
+    header.check_decoded(&name, needed, limit)?;
     let available = len.saturating_sub(data_start as u64);
     if (needed as u64) > available {
         return Err(err(
@@ -156,6 +191,7 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
         .ok_or_else(|| err(name, bytes.len(), "truncated header"))?;
     let header = parse_header(head, name, prefix)?;
     let needed = header.data_bytes(name, data_start)?;
+    header.check_decoded(name, needed, super::input_limits(None)?.0)?;
     let data = &bytes[data_start..];
     if data.len() != needed {
         return Err(err(
@@ -242,6 +278,23 @@ impl Header {
             })
     }
 
+    /// Refuses data whose values, widened to f64, would take more than `limit` bytes.
+    fn check_decoded(&self, name: &str, needed: usize, limit: u64) -> Result<()> {
+        let decoded = (needed / self.elem.size()) as u64 * 8;
+        if decoded > limit {
+            return Err(BpropError::InputLimit {
+                path: name.into(),
+                what: format!(
+                    "shape {:?} of {} ({decoded} bytes as f64 values)",
+                    self.shape, self.descr
+                ),
+                limit,
+                hint: super::limit_hint(),
+            });
+        }
+        Ok(())
+    }
+
     fn decode(&self, data: &[u8]) -> Vec<f64> {
         let size = self.elem.size();
         data.chunks_exact(size)
@@ -287,7 +340,8 @@ fn parse_header(head: &[u8], name: &str, at: usize) -> Result<Header> {
     let bad = |what: &str| err(name, at, format!("malformed header {dict:?}: {what}"));
     let descr = dict_value(dict, "descr").ok_or_else(|| bad("no 'descr'"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
-    let (order, code) = descr.split_at(descr.len().min(1));
+    // The byte-order mark is one character, which need not be one byte in a hostile file.
+    let (order, code) = descr.split_at(descr.chars().next().map_or(0, char::len_utf8));
     let big_endian = order == ">";
     let elem = match (order, code) {
         ("<" | ">" | "=", "f4") => Elem::F32,

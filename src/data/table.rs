@@ -35,6 +35,10 @@ use std::str::FromStr;
 /// labels when the task is not given.
 pub const MAX_AUTO_CLASSES: usize = 10;
 
+/// A text target column with more distinct labels than this, and more than one per two
+/// rows, is taken for an identifier and refused unless the task is given.
+pub const MAX_AUTO_ID_CLASSES: usize = 20;
+
 /// What the targets are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -144,6 +148,63 @@ impl Schema {
             2
         } else {
             self.outputs
+        }
+    }
+
+    /// Checks that the schema is consistent in itself (a schema read from a model file may
+    /// have been altered): names as many as their columns, target columns distinct and
+    /// within the table, inputs plus targets making up the table, labels as many as the
+    /// classes. [`table_from_grid`] relies on this when it reads a file against a schema.
+    ///
+    /// # Errors
+    /// A message saying which field disagrees with which.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.inputs == 0 || self.outputs == 0 {
+            return Err(format!("{} inputs and {} outputs", self.inputs, self.outputs));
+        }
+        if let Some(n) = &self.input_names {
+            if n.len() != self.inputs {
+                return Err(format!("{} input names for {} inputs", n.len(), self.inputs));
+            }
+        }
+        // The target columns: one of labels when encoded, else one per output.
+        let targets = if self.encoded { 1 } else { self.outputs };
+        if let Some(n) = &self.target_names {
+            if n.len() != targets {
+                return Err(format!("{} target names for {targets} target column(s)", n.len()));
+            }
+        }
+        match (self.columns, &self.target_columns) {
+            (None, None) => {}
+            (Some(cols), Some(t)) => {
+                if t.len() != targets {
+                    return Err(format!("{} target columns, expected {targets}", t.len()));
+                }
+                if let Some(&c) = t.iter().find(|&&c| c >= cols) {
+                    return Err(format!("target column {c} of a table of {cols} columns"));
+                }
+                if t.iter().enumerate().any(|(i, c)| t[..i].contains(c)) {
+                    return Err(format!("target columns {t:?} repeat a column"));
+                }
+                if self.inputs.checked_add(t.len()) != Some(cols) {
+                    return Err(format!(
+                        "{} inputs and {} target columns, but a table of {cols} columns",
+                        self.inputs,
+                        t.len()
+                    ));
+                }
+            }
+            (c, t) => return Err(format!("columns {c:?} without target columns {t:?}, or the reverse")),
+        }
+        match &self.labels {
+            Some(l) if self.encoded && l.len() != self.outputs => {
+                Err(format!("{} labels for {} outputs", l.len(), self.outputs))
+            }
+            Some(l) if self.task == Task::Classification && l.len() != self.classes() => {
+                Err(format!("{} labels for {} classes", l.len(), self.classes()))
+            }
+            None if self.encoded => Err("encoded labels, but no label list".into()),
+            _ => Ok(()),
         }
     }
 }
@@ -475,9 +536,39 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
                         ),
                     });
                 }
+                // An identifier column (the default target is the last column) would make
+                // nearly every row a class of its own: refused unless asked for.
+                if task.is_none() && set.len() > MAX_AUTO_ID_CLASSES && set.len() * 2 > grid.rows {
+                    return Err(BpropError::InvalidArgument {
+                        name: "target",
+                        value: grid.column_name(tc),
+                        why: format!(
+                            "holds {} distinct labels in {} rows, nearly one per row (an identifier?); choose the \
+                             target column with --target, or give --task classification to encode it anyway",
+                            set.len(),
+                            grid.rows
+                        ),
+                    });
+                }
                 sort_labels(set)
             }
         };
+        let one_hot = (grid.rows as u64)
+            .saturating_mul(labels.len() as u64)
+            .saturating_mul(std::mem::size_of::<T>() as u64);
+        if one_hot > super::DEFAULT_MAX_INPUT_BYTES {
+            return Err(BpropError::InputLimit {
+                path: grid.source.clone(),
+                what: format!(
+                    "one-hot targets of {} rows by {} classes of target {} ({one_hot} bytes)",
+                    grid.rows,
+                    labels.len(),
+                    grid.column_name(tc)
+                ),
+                limit: super::DEFAULT_MAX_INPUT_BYTES,
+                hint: "choose another target column with --target, or regression with --task regression".into(),
+            });
+        }
         let mut y = Array2::<T>::zeros((grid.rows, labels.len()));
         for (r, l) in raw.iter().enumerate() {
             let k = labels.iter().position(|x| x == l).ok_or_else(|| {

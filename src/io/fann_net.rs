@@ -227,7 +227,7 @@ fn tuples<'a>(value: &'a str, name: &str, what: &str) -> Result<Vec<Vec<&'a str>
         let open = rest.strip_prefix('(').ok_or_else(|| {
             bad(
                 name,
-                format!("{what}: expected `(`, found {:?}", &rest[..rest.len().min(20)]),
+                format!("{what}: expected `(`, found {:?}", crate::data::preview_text(rest, 20)),
             )
         })?;
         let close = open
@@ -303,9 +303,15 @@ fn import_scaling<'a>(
 pub fn read_fann_net(path: impl AsRef<Path>) -> Result<ModelFile<f64>> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| BpropError::Io {
-        path: name.clone(),
-        source,
+    let bytes = crate::data::read_regular(path, crate::data::input_limits(None)?.0)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        bad(
+            &name,
+            format!(
+                "not a FANN network file: not UTF-8 text (at byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })?;
     parse_fann_net(&text, &name)
 }

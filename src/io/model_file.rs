@@ -68,6 +68,20 @@ pub const FORMAT_NAME: &str = "bprop-model";
 pub const FORMAT_VERSION: u32 = 1;
 /// The largest JSON header accepted (safetensors' own limit).
 const MAX_HEADER: u64 = 100_000_000;
+/// The most epochs a model file may say were trained or asked for (and history records it
+/// may hold): far beyond any run, small enough that replaying an epoch count is bounded.
+pub const MAX_EPOCHS: u64 = 100_000_000;
+/// The largest step count, batch size or sample count a model file may hold: 2^53, the
+/// largest count an f64 (a schedule's or Adam's step) holds exactly.
+pub const MAX_COUNTER: u64 = 1 << 53;
+
+/// `what` = `v` is within `max`, else the message for a corrupt counter.
+fn check_counter(what: &str, v: u64, max: u64) -> std::result::Result<(), String> {
+    if v > max {
+        return Err(format!("corrupt: {what} is {v}, over the limit of {max}"));
+    }
+    Ok(())
+}
 
 /// How a model was trained; saved with it for `bprop info` and `bprop train --resume`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -451,8 +465,16 @@ pub fn read_model(path: impl AsRef<Path>) -> Result<AnyModel> {
         path: name.clone(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    let (mut file, len) = crate::data::open_regular(path)?;
+    let limit = crate::data::input_limits(Some(len))?.0;
+    if len > limit {
+        return Err(BpropError::InputLimit {
+            path: name,
+            what: format!("the model file's {len} bytes"),
+            limit,
+            hint: crate::data::limit_hint(),
+        });
+    }
     if len < 8 {
         return Err(BpropError::ModelFile {
             path: name,
@@ -492,14 +514,19 @@ pub fn parse_model(bytes: &[u8], name: &str) -> Result<AnyModel> {
     let get = |k: &str| md.get(k).and_then(|v| v.as_str());
     if get("format") != Some(FORMAT_NAME) {
         return Err(bad(format!(
-            "not a bprop model: metadata `format` is {:?}, expected \"{FORMAT_NAME}\"",
-            get("format").unwrap_or("missing")
+            "not a bprop model: metadata `format` is {}, expected \"{FORMAT_NAME}\"",
+            describe_json(md.get("format"))
         )));
     }
     let version: u32 = get("format_version")
         .and_then(|v| v.parse().ok())
         .filter(|&v| v > 0)
-        .ok_or_else(|| bad(format!("invalid format_version {:?}", get("format_version"))))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "invalid format_version: {}, expected a string holding a positive integer such as \"1\"",
+                describe_json(md.get("format_version"))
+            ))
+        })?;
     if version > FORMAT_VERSION {
         return Err(bad(format!(
             "written by a newer bprop: model file format version {version}; this bprop ({}) reads format \
@@ -507,6 +534,7 @@ pub fn parse_model(bytes: &[u8], name: &str) -> Result<AnyModel> {
             env!("CARGO_PKG_VERSION")
         )));
     }
+    check_data_extent(&value, 8 + n, bytes.len() as u64, name)?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("truncated or corrupt: {e}")))?;
     let json = get("bprop").ok_or_else(|| bad("no `bprop` metadata".into()))?;
     let stored = get("checksum").ok_or_else(|| bad("no checksum".into()))?;
@@ -553,7 +581,8 @@ fn tensor<D: Real>(st: &SafeTensors<'_>, tname: &str, shape: &[usize], path: &st
         )));
     }
     let size = if D::NAME == "f32" { 4 } else { 8 };
-    Ok(t.data()
+    let values: Vec<D> = t
+        .data()
         .chunks_exact(size)
         .map(|c| {
             if size == 4 {
@@ -562,7 +591,76 @@ fn tensor<D: Real>(st: &SafeTensors<'_>, tname: &str, shape: &[usize], path: &st
                 D::of(f64::from_le_bytes(c.try_into().expect("8 bytes")))
             }
         })
-        .collect())
+        .collect();
+    // A saved model never holds NaN or infinities (a diverged run is not saved), so one
+    // here is damage, reported now rather than later as a divergence.
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(bad(format!(
+            "corrupt: tensor `{tname}` holds a non-finite value ({}) at element {i}",
+            values[i]
+        )));
+    }
+    Ok(values)
+}
+
+/// A JSON value described for a message: `missing`, a string quoted, anything else by its
+/// kind and text (`the number 1`).
+fn describe_json(v: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    let text = |v: &Value| crate::data::preview_text(&v.to_string(), 40);
+    match v {
+        None => "missing".into(),
+        Some(Value::String(s)) => format!("{:?}", crate::data::preview_text(s, 40)),
+        Some(v @ Value::Number(_)) => format!("the number {} (not a string)", text(v)),
+        Some(v @ Value::Bool(_)) => format!("the boolean {} (not a string)", text(v)),
+        Some(Value::Null) => "null (not a string)".into(),
+        Some(v @ Value::Array(_)) => format!("an array {} (not a string)", text(v)),
+        Some(v @ Value::Object(_)) => format!("an object {} (not a string)", text(v)),
+    }
+}
+
+/// Compares the end of the tensor data the header declares with the file's length, so that
+/// bytes appended after the data are called trailing data, and missing ones truncation.
+/// Headers too malformed to say are left to safetensors' own checks.
+fn check_data_extent(header: &serde_json::Value, data_start: u64, len: u64, name: &str) -> Result<()> {
+    let Some(map) = header.as_object() else {
+        return Ok(());
+    };
+    let mut end = 0u64;
+    for (k, v) in map {
+        if k == "__metadata__" {
+            continue;
+        }
+        let Some(e) = v
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .and_then(|o| o.get(1))
+            .and_then(serde_json::Value::as_u64)
+        else {
+            return Ok(());
+        };
+        end = end.max(e);
+    }
+    let Some(declared) = data_start.checked_add(end) else {
+        return Ok(());
+    };
+    if declared < len {
+        return Err(BpropError::ModelFile {
+            path: name.into(),
+            why: format!(
+                "trailing data: {} bytes after the end of the tensor data (byte {declared}); the file was \
+                 appended to or is not one model file",
+                len - declared
+            ),
+        });
+    }
+    if declared > len {
+        return Err(BpropError::ModelFile {
+            path: name.into(),
+            why: format!("truncated: the tensor data ends at byte {declared}, the file at byte {len}"),
+        });
+    }
+    Ok(())
 }
 
 fn decode<T: Real>(st: &SafeTensors<'_>, header: Header, path: &str) -> Result<ModelFile<T>> {
@@ -570,6 +668,24 @@ fn decode<T: Real>(st: &SafeTensors<'_>, header: Header, path: &str) -> Result<M
     let spec = header.architecture;
     if spec.layers.is_empty() || spec.inputs == 0 {
         return Err(bad("the architecture has no layers or no inputs".into()));
+    }
+    // Every size is checked before anything is built from it: each layer has units, and
+    // its weights fit in memory (a tensor of a zero dimension holds no bytes, so the file's
+    // length alone would not bound the other dimension).
+    let mut fan_in = spec.inputs;
+    for (l, ls) in spec.layers.iter().enumerate() {
+        let fits = ls
+            .units
+            .checked_mul(fan_in)
+            .and_then(|n| n.checked_mul(std::mem::size_of::<T>()))
+            .is_some_and(|b| b <= isize::MAX as usize);
+        if ls.units == 0 || !fits {
+            return Err(bad(format!(
+                "corrupt architecture: layer {l} has {} units on {fan_in} inputs",
+                ls.units
+            )));
+        }
+        fan_in = ls.units;
     }
     let mut layers = Vec::with_capacity(spec.layers.len());
     let mut opt_w = Vec::new();
@@ -642,6 +758,9 @@ fn decode<T: Real>(st: &SafeTensors<'_>, header: Header, path: &str) -> Result<M
         }
         None => None,
     };
+    if let Some(o) = &optimizer {
+        check_counter("optimizer step", o.step, MAX_COUNTER).map_err(bad)?;
+    }
     let meta = header.meta;
     if let Some(t) = &meta.target_scaling {
         t.validate(network.outputs())
@@ -651,8 +770,35 @@ fn decode<T: Real>(st: &SafeTensors<'_>, header: Header, path: &str) -> Result<M
         t.hyper
             .validate()
             .map_err(|e| bad(format!("invalid training settings: {e}")))?;
+        check_counter("training.epochs", t.epochs as u64, MAX_EPOCHS).map_err(bad)?;
+        check_counter("training.epochs_done", t.epochs_done as u64, MAX_EPOCHS).map_err(bad)?;
+        check_counter("training.steps_done", t.steps_done, MAX_COUNTER).map_err(bad)?;
+        check_counter("training.batch_size", t.batch_size as u64, MAX_COUNTER).map_err(bad)?;
+        check_counter("training.samples", t.samples as u64, MAX_COUNTER).map_err(bad)?;
+        if let Some(p) = t.patience {
+            check_counter("training.patience", p as u64, MAX_EPOCHS).map_err(bad)?;
+        }
+        if !(t.seconds.is_finite() && t.seconds >= 0.0) {
+            return Err(bad(format!("corrupt: training.seconds is {}", t.seconds)));
+        }
+        if t.validation
+            .is_some_and(|v| !(v.is_finite() && (0.0..1.0).contains(&v)))
+        {
+            return Err(bad(format!(
+                "corrupt: training.validation is {:?}, expected a fraction in [0, 1)",
+                t.validation
+            )));
+        }
+    }
+    if meta.history.len() as u64 > MAX_EPOCHS {
+        return Err(bad(format!(
+            "corrupt: {} history records, over the limit of {MAX_EPOCHS} epochs",
+            meta.history.len()
+        )));
     }
     if let Some(s) = &meta.schema {
+        s.validate()
+            .map_err(|e| bad(format!("its schema is inconsistent: {e}")))?;
         let labels_ok = match (&s.labels, s.task) {
             (Some(l), Task::Classification) => l.len() == s.classes(),
             _ => true,

@@ -13,5 +13,8 @@ mod data;
 mod errors;
 mod fann_net;
 mod fsutil;
+mod fuzz_regressions;
+mod hostile_inputs;
+mod hostile_models;
 mod model_file;
 mod onnx;
