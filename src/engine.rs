@@ -10,7 +10,7 @@ use std::fmt;
 /// Which path computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
-    /// The CPU path (ndarray).
+    /// The CPU path.
     Cpu,
     /// The GPU path (wgpu, WGSL).
     Gpu,
@@ -29,6 +29,22 @@ pub struct BackendInfo {
     pub device_type: String,
     /// `f32` or `f64`.
     pub precision: &'static str,
+}
+
+impl BackendInfo {
+    /// The CPU path's description in precision `T` (shown as `CPU path (host, f64)`). Its
+    /// name was "ndarray" until the path came to compute with its own loops and packed
+    /// product; model files written before keep that word in their `backend` text, which
+    /// is only descriptive.
+    pub fn cpu<T: crate::model::Real>() -> BackendInfo {
+        BackendInfo {
+            kind: BackendKind::Cpu,
+            name: "host".into(),
+            api: "bprop's loops and packed product".into(),
+            device_type: "host".into(),
+            precision: T::NAME,
+        }
+    }
 }
 
 impl fmt::Display for BackendInfo {

@@ -1,7 +1,7 @@
 //! # bprop
 //!
 //! Fully connected neural networks trained by backpropagation, on the GPU (WGSL compute
-//! shaders through wgpu) and on the CPU (ndarray), with a driver that picks a backend,
+//! shaders through wgpu) and on the CPU (its own SIMD loops and packed matrix product), with a driver that picks a backend,
 //! falls back to the CPU when the GPU fails, and cross-checks the two paths.
 //!
 //! Read `ARCHITECTURE.md` first. The layers of the crate:

@@ -18,7 +18,7 @@ use bprop::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// bprop: fully connected neural networks trained by backpropagation on the GPU (WGSL
-/// compute shaders through wgpu) with a cross-checked CPU path (ndarray).
+/// compute shaders through wgpu) with a cross-checked CPU path.
 #[derive(Debug, Parser)]
 #[command(
     name = "bprop",
@@ -78,7 +78,7 @@ pub enum BackendArg {
     Auto,
     /// A GPU adapter (hardware or software), or an error.
     Gpu,
-    /// The CPU path (ndarray).
+    /// The CPU path.
     Cpu,
 }
 

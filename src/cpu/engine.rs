@@ -5,7 +5,7 @@ use super::buffers::{Aligned, Buffers, Rows, VecBuffers, Workspace};
 use super::online::online_step;
 use super::passes::{backward, forward, forward_with, loss};
 use super::update::backward_update_with;
-use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
+use crate::engine::{check_order, check_trace, BackendInfo, Engine, LayerTrace, StepTrace};
 use crate::error::Result;
 use crate::model::{Dataset, Hyper, Network, OptimState, Real};
 use ndarray::{Array1, Array2};
@@ -97,17 +97,7 @@ impl<T: Real> CpuEngine<T> {
     pub fn new(net: Network<T>, data: Dataset<T>) -> Result<Self> {
         data.check_fits(&net)?;
         let buf = Buffers::new(&net, 1);
-        // "ndarray" is the name the CPU path was first reported under; it trains on its own
-        // loops and packed product now, but the name is user-visible and kept: `bprop`
-        // prints it ("CPU path (ndarray, f64)", asserted by tests/cli/cli.rs), model files
-        // written by `bprop train` record it, and driver/infer.rs reports the same.
-        let info = BackendInfo {
-            kind: BackendKind::Cpu,
-            name: "ndarray".into(),
-            api: "ndarray".into(),
-            device_type: "host".into(),
-            precision: T::NAME,
-        };
+        let info = BackendInfo::cpu::<T>();
         Ok(CpuEngine {
             net,
             data,

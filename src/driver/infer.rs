@@ -8,7 +8,7 @@
 
 use crate::cpu;
 use crate::driver::{auto_choice, open_gpu, BackendChoice, Workload};
-use crate::engine::{BackendInfo, BackendKind, Engine};
+use crate::engine::{BackendInfo, Engine};
 use crate::error::{BpropError, Result};
 use crate::gpu::AdapterRequest;
 use crate::metrics;
@@ -31,16 +31,6 @@ pub struct Inference<T> {
     /// Why `auto` computed on the CPU path: its choice ([`crate::driver::auto_rule`]) or the
     /// GPU path's failure.
     pub fallback: Option<String>,
-}
-
-fn cpu_info<T: Real>() -> BackendInfo {
-    BackendInfo {
-        kind: BackendKind::Cpu,
-        name: "ndarray".into(),
-        api: "ndarray".into(),
-        device_type: "host".into(),
-        precision: T::NAME,
-    }
 }
 
 fn on_cpu<T: Real>(net: &Network<T>, data: &Dataset<T>, with_targets: bool) -> Result<(Array2<T>, Option<f64>)> {
@@ -107,7 +97,7 @@ pub fn infer<T: Real>(
         Ok(Inference {
             outputs,
             loss,
-            backend: cpu_info::<T>(),
+            backend: BackendInfo::cpu::<T>(),
             fallback,
         })
     };

@@ -49,7 +49,7 @@ fn demo_on_the_cpu_path_in_f64() {
     let out = bprop(&["demo", "--backend", "cpu", "--precision", "f64"], &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("backend: CPU path (ndarray, f64)"), "{stdout}");
+    assert!(stdout.contains("backend: CPU path (host, f64)"), "{stdout}");
     assert_eq!(
         stdout.matches("\nerror\n").count(),
         100,
