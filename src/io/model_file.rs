@@ -69,8 +69,11 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The largest JSON header accepted (safetensors' own limit).
 const MAX_HEADER: u64 = 100_000_000;
 /// The most epochs a model file may say were trained or asked for (and history records it
-/// may hold): far beyond any run, small enough that replaying an epoch count is bounded.
-pub const MAX_EPOCHS: u64 = 100_000_000;
+/// may hold): 2^53, exact in every JSON reader. Nothing replays epochs (a resumed run
+/// derives its epoch's shuffle directly), so a large count costs nothing; the bound keeps
+/// counters where epoch and step arithmetic cannot overflow and rejects crafted values
+/// such as 2^64 − 1.
+pub const MAX_EPOCHS: u64 = 1 << 53;
 /// The largest step count, batch size or sample count a model file may hold: 2^53, the
 /// largest count an f64 (a schedule's or Adam's step) holds exactly.
 pub const MAX_COUNTER: u64 = 1 << 53;
