@@ -7,6 +7,7 @@
 
 use bprop::io::read_model;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -234,14 +235,24 @@ fn plot_and_fann_export_to_standard_output() {
 /// exit status and the saved model.
 fn interrupted(backend: &str, signal: &str, status: i32, epochs: &str) {
     let (_keep, d) = setup();
-    let mut child = cmd(
+    let mut command = cmd(
         &d,
         &["train", "--backend", backend, "--epochs", epochs, "-o", "m.bprop"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    );
+    // bprop keeps a signal that was ignored when it started ignored (as under `nohup`, or
+    // SIGINT in a background job), so the test gives the child the default dispositions
+    // whatever this test process inherited.
+    // SAFETY: `signal` is async-signal-safe, and the closure touches nothing else of the
+    // forked process.
+    unsafe {
+        command.pre_exec(|| {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let mut line = String::new();
