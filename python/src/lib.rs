@@ -14,7 +14,7 @@ use bprop::cpu::CpuEngine;
 use bprop::data::{table_from_dataset, TableOptions, Task};
 use bprop::driver::{
     cross_check, infer, parse_activations, BackendChoice, EpochRecord, RunOutcome, ScaleChoice, ScheduleSpec,
-    StopReason, TrainPlan, Trainer, INFER_BATCH,
+    StopReason, TargetScale, TrainPlan, Trainer, INFER_BATCH,
 };
 use bprop::engine::BackendKind;
 use bprop::gpu::AdapterRequest;
@@ -81,14 +81,20 @@ impl Model {
                 BackendChoice::Cpu => bprop::cpu::predict(&m.network, x, INFER_BATCH),
                 choice => Ok(infer(choice, &AdapterRequest::from_env(), &m.network, &x.to_owned(), None)?.outputs),
             };
-            match &m.scaling {
+            let mut outputs = match &m.scaling {
                 Some(s) => {
                     let mut owned = x.to_owned();
                     s.apply(&mut owned)?;
-                    run(owned.view())
+                    run(owned.view())?
                 }
-                None => run(x),
+                None => run(x)?,
+            };
+            // A regressor trained on standardized targets: its outputs back in the
+            // targets' units, as `bprop predict` does.
+            if let Some(t) = &m.meta.target_scaling {
+                t.undo(&mut outputs)?;
             }
+            Ok(outputs)
         })
         .map_err(to_py)
     }
@@ -369,8 +375,11 @@ fn fit_typed<'py, T: Real + numpy::Element>(
             0.0
         }),
         patience: (a.early_stopping && !a.partial).then_some(a.n_iter_no_change),
-        // scikit-learn's MLPs train on the inputs as given.
+        // scikit-learn's MLPs train on the inputs and targets as given (a user who wants
+        // scaled targets wraps the regressor in TransformedTargetRegressor), so coefs_ and
+        // intercepts_ compute predict's outputs exactly.
         scale: ScaleChoice::Off,
+        target_scale: TargetScale::Off,
         ..TrainPlan::default()
     };
     let callback = callback.map(|c| c.clone().unbind());

@@ -197,9 +197,13 @@ impl Schema {
             (c, t) => return Err(format!("columns {c:?} without target columns {t:?}, or the reverse")),
         }
         match &self.labels {
-            Some(l) if self.encoded && l.len() != self.outputs => {
-                Err(format!("{} labels for {} outputs", l.len(), self.outputs))
-            }
+            // Encoded labels: one per class (a single output codes two classes, 0 and 1).
+            Some(l) if self.encoded && l.len() != self.classes() => Err(format!(
+                "{} labels for {} classes ({} outputs)",
+                l.len(),
+                self.classes(),
+                self.outputs
+            )),
             Some(l) if self.task == Task::Classification && l.len() != self.classes() => {
                 Err(format!("{} labels for {} classes", l.len(), self.classes()))
             }
