@@ -947,7 +947,19 @@ fn ctrl_c_stops_after_an_epoch_and_saves() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bprop"))
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bprop"));
+    // bprop keeps SIGINT ignored when it starts ignored (a background job, nohup); the test
+    // gives the child the default disposition whatever this process inherited.
+    // SAFETY: `signal` is async-signal-safe, and the closure touches nothing else of the
+    // forked process.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command
         .args(["train", "--backend", "cpu", "--epochs", "1000000", "-o", "int.bprop"])
         .current_dir(dir.path())
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
