@@ -3,8 +3,10 @@
 
 use super::{bytes_of, GpuEngine, STEPS_PER_SUBMISSION};
 use crate::error::{BpropError, Result};
+use crate::gpu::context::GpuContext;
 use crate::gpu::contract::{self, LayerParams};
 use crate::model::Real;
+use wgpu::util::DeviceExt;
 
 /// What the parameter blocks encode besides the architecture: batch size, optimizer code,
 /// and the dropout keep thresholds of the input and the hidden layers (0: none).
@@ -126,4 +128,28 @@ impl<T: Real> GpuEngine<T> {
         }
         Ok(())
     }
+}
+
+/// A storage buffer holding `values` (16 zero bytes when there are none: wgpu refuses
+/// empty buffers), after checking its size against the adapter's binding limit.
+///
+/// # Errors
+/// [`crate::BpropError::Gpu`] naming `label` when the buffer is over the limit.
+pub(super) fn upload<E: bytemuck::Pod>(
+    ctx: &GpuContext,
+    label: &str,
+    values: &[E],
+    usage: wgpu::BufferUsages,
+) -> Result<wgpu::Buffer> {
+    ctx.check_storage_size(label, bytes_of::<E>(values.len()))?;
+    let contents: &[u8] = if values.is_empty() {
+        &[0; 16]
+    } else {
+        bytemuck::cast_slice(values)
+    };
+    Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents,
+        usage,
+    }))
 }

@@ -6,12 +6,12 @@
 //! per-sample losses from the output delta pass) are read back. No delta, gradient or
 //! update pass runs, and no intermediate is read.
 
+use super::buffers::upload;
 use super::record::Work;
 use super::{bytes_of, make_bindings, GpuEngine, ParamsKey, Shared, STEPS_PER_SUBMISSION};
 use crate::error::{BpropError, Result};
 use crate::model::Real;
 use ndarray::{s, Array2, ArrayView2};
-use wgpu::util::DeviceExt;
 
 /// Rows per forward batch of the inference route: large enough that the tiled kernels'
 /// 64-row tiles are full and a submission holds up to a million rows; its activation
@@ -73,13 +73,8 @@ impl<T: Real> GpuEngine<T> {
             })?;
             let upload = |label: &str, values: ArrayView2<'_, T>| -> Result<wgpu::Buffer> {
                 let v = values.as_standard_layout();
-                let bytes: &[u8] = bytemuck::cast_slice(v.as_slice().expect("standard layout"));
-                self.ctx.check_storage_size(label, bytes.len() as u64)?;
-                Ok(self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: if bytes.is_empty() { &[0; 16] } else { bytes },
-                    usage: wgpu::BufferUsages::STORAGE,
-                }))
+                let usage = wgpu::BufferUsages::STORAGE;
+                upload(&self.ctx, label, v.as_slice().expect("standard layout"), usage)
             };
             let span = first..first + rows;
             let shared = Shared {

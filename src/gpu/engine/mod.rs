@@ -135,19 +135,7 @@ impl<T: Real> GpuEngine<T> {
         }
         let dev = &ctx.device;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-        let upload = |label: &str, values: &[T]| -> Result<wgpu::Buffer> {
-            ctx.check_storage_size(label, bytes_of::<T>(values.len()))?;
-            let contents: &[u8] = if values.is_empty() {
-                &[0; 16]
-            } else {
-                bytemuck::cast_slice(values)
-            };
-            Ok(dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage: storage,
-            }))
-        };
+        let upload = |label: &str, values: &[T]| buffers::upload(&ctx, label, values, storage);
         // A byte-coded dataset (MNIST) is stored as its bytes, a quarter of f32's size, and
         // converted by layer 0's passes while they read (shaders::Input::Bytes).
         let byte_inputs = data.byte_inputs().cloned();
