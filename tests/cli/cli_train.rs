@@ -4,6 +4,7 @@
 //! resuming that repeats an uninterrupted run exactly, divergence saving the last finite
 //! model, the cross-check, explain --model, and errors for bad model files.
 
+use crate::common;
 use bprop::io::{read_model, AnyModel};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -967,6 +968,9 @@ fn ctrl_c_stops_after_an_epoch_and_saves() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // A child that ignored the signal would keep both pipes open: the reads below end
+    // when the watchdog kills it, and the exit status then fails the test.
+    let _watchdog = common::Watchdog::arm(child.id(), std::time::Duration::from_secs(300));
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.starts_with("epoch") {

@@ -20,3 +20,39 @@ pub fn gpu(f64: bool) -> Arc<GpuContext> {
 pub fn fixture(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(rel)
 }
+
+/// Kills a child process that is still running when the bound runs out: a test that
+/// reads a child's pipes to their end would otherwise wait forever for a child that
+/// hangs. A bound against hanging, not a timing assertion; dropping the guard disarms it.
+pub struct Watchdog {
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watchdog {
+    /// Arms the watchdog for the process `pid`, with `limit` to run.
+    pub fn arm(pid: u32, limit: std::time::Duration) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                if start.elapsed() > limit {
+                    eprintln!("watchdog: process {pid} still running after {limit:?}; killing it");
+                    let _ = std::process::Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
