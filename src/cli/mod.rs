@@ -3,6 +3,7 @@
 mod bench;
 mod common;
 mod convert;
+mod cv;
 mod demo;
 mod devices;
 mod eval;
@@ -46,6 +47,10 @@ enum Command {
     /// diabetes set, and save it.
     #[command(after_help = train::EXAMPLES)]
     Train(Box<train::TrainArgs>),
+    /// Cross-validate training options on a data file: K folds (stratified for classes),
+    /// each held out once, scores per fold and their mean ± sd.
+    #[command(after_help = cv::EXAMPLES)]
+    Cv(Box<cv::CvArgs>),
     /// Evaluate a saved model on a data file: loss, accuracy, per-class precision and
     /// recall, confusion matrix; or MSE, MAE and R².
     #[command(after_help = eval::EXAMPLES)]
@@ -117,6 +122,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Devices => devices::run(),
         Command::Explain(args) => explain::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Cv(args) => cv::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Info(args) => info::run(&args),

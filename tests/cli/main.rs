@@ -9,4 +9,5 @@ mod common;
 mod cli;
 mod cli_files;
 mod cli_train;
+mod cv;
 mod explain;
