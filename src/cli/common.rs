@@ -322,6 +322,22 @@ pub fn schema_of<T: Real>(model: &bprop::io::ModelFile<T>) -> bprop::data::Schem
     }
 }
 
+/// How to read a file as the model's data: its columns and labels (`targets_optional`:
+/// prediction, where the target columns are not read).
+pub fn model_options<T: Real>(
+    model: &bprop::io::ModelFile<T>,
+    columns: &ColumnArgs,
+    targets_optional: bool,
+) -> Result<TableOptions> {
+    let mut opts = columns.options()?;
+    if !opts.targets.is_empty() || opts.task.is_some() {
+        eprintln!("note: --target and --task are ignored: the model's own columns and task are used");
+    }
+    opts.schema = Some(schema_of(model));
+    opts.targets_optional = targets_optional;
+    Ok(opts)
+}
+
 /// Reads `path` as the model's data: its columns, labels and scaling.
 pub fn model_table<T: Real>(
     model: &bprop::io::ModelFile<T>,
@@ -329,12 +345,7 @@ pub fn model_table<T: Real>(
     columns: &ColumnArgs,
     targets_optional: bool,
 ) -> Result<Table<T>> {
-    let mut opts = columns.options()?;
-    if !opts.targets.is_empty() || opts.task.is_some() {
-        eprintln!("note: --target and --task are ignored: the model's own columns and task are used");
-    }
-    opts.schema = Some(schema_of(model));
-    opts.targets_optional = targets_optional;
+    let opts = model_options(model, columns, targets_optional)?;
     let mut table: Table<T> = data::load_table(path, &opts)?;
     if let Some(s) = &model.scaling {
         s.apply(&mut table.inputs)?;

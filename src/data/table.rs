@@ -357,7 +357,9 @@ pub struct TableOptions {
     pub delimiter: Option<u8>,
     /// A saved model's schema: read the columns, task and labels as in training.
     pub schema: Option<Schema>,
-    /// Whether the targets may be missing (prediction).
+    /// Prediction: the target columns are not read. Against a schema, a file may lack
+    /// them, and where it has them they are left out of the inputs and never parsed
+    /// (empty cells, labels unseen in training), so the table has no targets.
     pub targets_optional: bool,
 }
 
@@ -485,7 +487,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
 
     let Some(target_cols) = target_cols else {
         let schema = opts.schema.clone().expect("targets are only optional against a schema");
-        notes.push(format!("{} has no target columns: inputs only", grid.source));
+        notes.push(format!("{}: inputs only (target columns not read)", grid.source));
         return Ok(Table {
             source: grid.source.clone(),
             inputs,
@@ -724,10 +726,10 @@ fn schema_columns(grid: &Grid, schema: &Schema, optional: bool) -> Result<(Optio
             .collect::<Result<_>>()?;
         let tnames = schema.target_names.clone().unwrap_or_default();
         let found: Vec<Option<usize>> = tnames.iter().map(find).collect();
-        let targets = if !found.is_empty() && found.iter().all(Option::is_some) {
-            Some(found.into_iter().flatten().collect())
-        } else if optional {
+        let targets = if optional {
             None
+        } else if !found.is_empty() && found.iter().all(Option::is_some) {
+            Some(found.into_iter().flatten().collect())
         } else {
             return Err(missing(format!(
                 "lacks the target column(s) the model was trained on: {}",
@@ -741,7 +743,7 @@ fn schema_columns(grid: &Grid, schema: &Schema, optional: bool) -> Result<(Optio
     if let (Some(cols), Some(tcols)) = (schema.columns, &schema.target_columns) {
         if grid.cols == cols {
             let inputs = (0..cols).filter(|c| !tcols.contains(c)).collect();
-            return Ok((Some(tcols.clone()), inputs));
+            return Ok(((!optional).then(|| tcols.clone()), inputs));
         }
     }
     if grid.cols == schema.inputs && optional {

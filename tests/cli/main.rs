@@ -11,3 +11,4 @@ mod cli_files;
 mod cli_train;
 mod cv;
 mod explain;
+mod predict;
