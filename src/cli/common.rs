@@ -1,7 +1,7 @@
 //! Pieces the data commands share: column options, the bundled dataset, model loading,
 //! the progress display, number formatting.
 
-use bprop::data::{self, table_from_dataset, ColumnRef, Table, TableOptions, Task};
+use bprop::data::{self, table_from_dataset, ColumnRef, Format, Grid, Table, TableOptions, Task};
 use bprop::io::{read_model, AnyModel};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
@@ -333,9 +333,85 @@ pub fn model_options<T: Real>(
     if !opts.targets.is_empty() || opts.task.is_some() {
         eprintln!("note: --target and --task are ignored: the model's own columns and task are used");
     }
-    opts.schema = Some(schema_of(model));
+    let schema = schema_of(model);
+    // A table read by columns (CSV, .npy) without names had no header: a CSV file is read
+    // without one too, unless --header says otherwise (a header line then fails as data,
+    // with that hint). A model with names recognises them ([`model_grid`]).
+    if opts.header.is_none() && schema.columns.is_some() && schema.input_names.is_none() {
+        opts.header = Some(false);
+    }
+    opts.schema = Some(schema);
     opts.targets_optional = targets_optional;
     Ok(opts)
+}
+
+/// Whether the first row of `grid` (read without a header) holds every one of `names`:
+/// the header of a model's training file, even when its names are numbers that detection
+/// takes for data (`1990,1991`, pandas' `0,1,2`).
+fn first_row_has(grid: &Grid, names: &[String]) -> bool {
+    if grid.rows == 0 {
+        return false;
+    }
+    let first: Vec<String> = (0..grid.cols)
+        .map(|c| match grid.text[c].first() {
+            Some((0, t)) => t.clone(),
+            _ => grid.values[c].to_string(),
+        })
+        .collect();
+    names.iter().all(|n| first.contains(n))
+}
+
+/// The grid of a CSV/TSV or .npy file read as the model's data (`opts` from
+/// [`model_options`]); `None` for other formats. A CSV file's first line is a header when
+/// `--header`/`--no-header` or the model says so ([`model_options`]), else when detection
+/// finds one or the line holds the model's input names.
+///
+/// # Errors
+/// The readers' errors.
+pub fn model_grid<T: Real>(model: &bprop::io::ModelFile<T>, path: &Path, opts: &TableOptions) -> Result<Option<Grid>> {
+    Ok(match data::format_of(path)? {
+        Format::Csv => {
+            let read = |header| {
+                data::read_csv(
+                    path,
+                    &data::CsvOptions {
+                        delimiter: opts.delimiter,
+                        header,
+                    },
+                )
+            };
+            let grid = read(opts.header)?;
+            let names = model.meta.schema.as_ref().and_then(|s| s.input_names.as_deref());
+            match names {
+                Some(n) if opts.header.is_none() && grid.names.is_none() && first_row_has(&grid, n) => {
+                    Some(read(Some(true))?)
+                }
+                _ => Some(grid),
+            }
+        }
+        Format::Npy => Some(data::read_npy(path)?.into_grid(&path.display().to_string())?),
+        _ => None,
+    })
+}
+
+/// Reads `path` as the model's data: its columns, labels and scaling; with `keep_grid`,
+/// also the grid it was read from (CSV/TSV and .npy files).
+pub fn model_table_grid<T: Real>(
+    model: &bprop::io::ModelFile<T>,
+    path: &Path,
+    columns: &ColumnArgs,
+    targets_optional: bool,
+    keep_grid: bool,
+) -> Result<(Table<T>, Option<Grid>)> {
+    let opts = model_options(model, columns, targets_optional)?;
+    let (mut table, grid) = match model_grid(model, path, &opts)? {
+        Some(grid) => (data::table_from_grid(&grid, &opts)?, Some(grid).filter(|_| keep_grid)),
+        None => (data::load_table(path, &opts)?, None),
+    };
+    if let Some(s) = &model.scaling {
+        s.apply(&mut table.inputs)?;
+    }
+    Ok((table, grid))
 }
 
 /// Reads `path` as the model's data: its columns, labels and scaling.
@@ -345,12 +421,7 @@ pub fn model_table<T: Real>(
     columns: &ColumnArgs,
     targets_optional: bool,
 ) -> Result<Table<T>> {
-    let opts = model_options(model, columns, targets_optional)?;
-    let mut table: Table<T> = data::load_table(path, &opts)?;
-    if let Some(s) = &model.scaling {
-        s.apply(&mut table.inputs)?;
-    }
-    Ok(table)
+    Ok(model_table_grid(model, path, columns, targets_optional, false)?.0)
 }
 
 /// Whether an output path is `-`, standard output.

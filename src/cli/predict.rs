@@ -3,7 +3,7 @@
 
 use super::common::{self, ColumnArgs};
 use super::BackendArg;
-use bprop::data::{format_of, read_csv, read_npy, table_from_grid, CsvOptions, Format, Grid, Table, Task};
+use bprop::data::{format_of, Format, Grid, Table, Task};
 use bprop::driver::infer;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_atomic_with, AnyModel, ModelFile};
@@ -124,28 +124,19 @@ fn read_with_id<T: Real>(
     columns: &ColumnArgs,
     id: &str,
 ) -> Result<(Table<T>, IdColumn)> {
-    let opts = common::model_options(model, columns, true)?;
     let source = path.display().to_string();
     let bad = |why: String| BpropError::InvalidArgument {
         name: "id",
         value: id.to_string(),
         why,
     };
-    let grid: Grid = match format_of(path)? {
-        Format::Csv => read_csv(
-            path,
-            &CsvOptions {
-                delimiter: opts.delimiter,
-                header: opts.header,
-            },
-        )?,
-        Format::Npy => read_npy(path)?.into_grid(&source)?,
-        _ => {
-            return Err(bad(format!(
-                "{source} is not a CSV/TSV or .npy file; --id copies a column of a table"
-            )))
-        }
-    };
+    if !matches!(format_of(path)?, Format::Csv | Format::Npy) {
+        return Err(bad(format!(
+            "{source} is not a CSV/TSV or .npy file; --id copies a column of a table"
+        )));
+    }
+    let (table, grid) = common::model_table_grid(model, path, columns, true, true)?;
+    let grid: Grid = grid.expect("CSV and .npy files are read into a grid");
     let by_name = grid.names.as_ref().and_then(|n| n.iter().position(|c| c == id));
     let col = match (by_name, id.trim().parse::<usize>()) {
         (Some(c), _) => c,
@@ -174,10 +165,6 @@ fn read_with_id<T: Real>(
         values[*r] = text.clone();
     }
     let name = grid.names.as_ref().map_or_else(|| "id".to_string(), |n| n[col].clone());
-    let mut table: Table<T> = table_from_grid(&grid, &opts)?;
-    if let Some(s) = &model.scaling {
-        s.apply(&mut table.inputs)?;
-    }
     Ok((table, IdColumn { name, values }))
 }
 

@@ -5,7 +5,8 @@
 //! - **Header**: `--header`/`--no-header`, else detected: the first line is a header when
 //!   every one of its fields is text, or when a field is text where the second line holds a
 //!   number (so `x1,x2,label` above `0.5,1.2,setosa` is a header and `0.5,1.2,setosa` above
-//!   `0.7,1.1,virginica` is not).
+//!   `0.7,1.1,virginica` is not), or when it is `0,1,2,…,n−1` (n ≥ 3: pandas' default
+//!   column names) above a line that is not.
 //! - **Fields** are trimmed; quotes (`"a, b"`) follow RFC 4180 (the `csv` crate). A field
 //!   that is not a finite number is kept as text (class labels); [`super::table`] decides
 //!   whether that is allowed where it is.
@@ -59,6 +60,13 @@ pub fn parse_csv<R: BufRead>(reader: R, name: &str, opts: &CsvOptions) -> Result
 
 fn is_number(s: &str) -> bool {
     s.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// Whether `fields` are `0,1,2,…,n−1` for n ≥ 3: the column names pandas gives a frame
+/// built from an array (`pd.DataFrame(x).to_csv(index=False)`). Two columns `0,1` are
+/// as likely a row of binary data, so they are not taken for names.
+fn is_counting(fields: &[String]) -> bool {
+    fields.len() >= 3 && fields.iter().enumerate().all(|(i, f)| *f == i.to_string())
 }
 
 /// The delimiter `name`'s extension implies, else the first of `,` `\t` `;` in `first_line`.
@@ -331,7 +339,7 @@ fn parse_input(input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> 
         let text_over_number = second
             .as_ref()
             .is_some_and(|s| first.iter().zip(s).any(|(a, b)| !is_number(a) && is_number(b)));
-        all_text || text_over_number
+        all_text || text_over_number || (second.as_ref().is_some_and(|s| !is_counting(s)) && is_counting(&first))
     });
     let mut grid = Grid {
         source: name.into(),

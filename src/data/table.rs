@@ -301,6 +301,17 @@ impl Grid {
         }
     }
 
+    /// For an error in the first row of a text file read without a header: the hint that
+    /// the line may be one.
+    fn header_hint(&self, row: usize) -> String {
+        match (&self.names, &self.lines) {
+            (None, Some(lines)) if row == 0 => {
+                format!(" (if line {} is a header, give --header)", lines[0])
+            }
+            _ => String::new(),
+        }
+    }
+
     fn has_text(&self, col: usize) -> bool {
         !self.text[col].is_empty()
     }
@@ -317,8 +328,9 @@ impl Grid {
                 *row,
                 col,
                 format!(
-                    "found {what}; {} is {role} and must hold numbers",
-                    self.column_name(col)
+                    "found {what}; {} is {role} and must hold numbers{}",
+                    self.column_name(col),
+                    self.header_hint(*row)
                 ),
             ));
         }
@@ -582,8 +594,9 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
                     r,
                     tc,
                     format!(
-                        "class label `{l}` is not one of the model's classes: {}",
-                        labels.join(", ")
+                        "class label `{l}` is not one of the model's classes: {}{}",
+                        labels.join(", "),
+                        grid.header_hint(r)
                     ),
                 )
             })?;

@@ -166,3 +166,73 @@ fn a_bad_id_column_is_a_clear_error() {
     let err = fails(d, &["predict", "m.bprop", "x.data", "--id", "0"]);
     assert!(err.contains("not a CSV/TSV or .npy file"), "{err}");
 }
+
+#[test]
+fn eval_and_predict_read_a_header_as_the_training_file_had_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Years as column names: numbers over numbers, which detection takes for data.
+    let mut csv = String::from("1990,1991,label\n");
+    for i in 0..24 {
+        let c = i % 2;
+        csv += &format!("{},{},{}\n", c as f64 + (i % 5) as f64 / 10.0, 1 - c, ["a", "b"][c]);
+    }
+    std::fs::write(d.join("y.csv"), &csv).unwrap();
+    ok(
+        d,
+        &[
+            "train",
+            "y.csv",
+            "--header",
+            "--epochs",
+            "3",
+            "--backend",
+            "cpu",
+            "-q",
+            "-o",
+            "y.bprop",
+        ],
+    );
+    // No --header needed: the model had one, so the first line is names, found by name.
+    let reordered: String = csv
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}\n", f[2], f[1], f[0])
+        })
+        .collect();
+    std::fs::write(d.join("r.csv"), &reordered).unwrap();
+    let eval = ok(d, &["eval", "y.bprop", "r.csv"]);
+    assert!(eval.contains("(24 samples)"), "{eval}");
+    let p = ok(d, &["predict", "y.bprop", "r.csv"]);
+    assert_eq!(p.lines().count(), 25);
+    // Without --header, detection alone would take that line for data.
+    let err = fails(d, &["eval", "y.bprop", "r.csv", "--no-header"]);
+    assert!(err.contains("line 1") && err.contains("give --header"), "{err}");
+    // A file of inputs without a header is still read by position.
+    std::fs::write(d.join("bare.csv"), "0.5,1\n1.2,0\n").unwrap();
+    assert_eq!(ok(d, &["predict", "y.bprop", "bare.csv"]).lines().count(), 3);
+
+    // A model from a file without a header reads files without one; a header there fails
+    // as data, with the hint to give --header.
+    let body: String = csv.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(d.join("n.csv"), &body).unwrap();
+    ok(
+        d,
+        &[
+            "train",
+            "n.csv",
+            "--epochs",
+            "3",
+            "--backend",
+            "cpu",
+            "-q",
+            "-o",
+            "n.bprop",
+        ],
+    );
+    std::fs::write(d.join("h.csv"), format!("x,y,label\n{body}")).unwrap();
+    let err = fails(d, &["eval", "n.bprop", "h.csv"]);
+    assert!(err.contains("line 1") && err.contains("give --header"), "{err}");
+    assert!(ok(d, &["eval", "n.bprop", "h.csv", "--header"]).contains("(24 samples)"));
+}
