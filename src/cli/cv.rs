@@ -232,7 +232,7 @@ fn run_typed<T: Real>(args: &CvArgs) -> Result<()> {
             "seed": report.seed,
             "folds": folds_doc,
             "summary": summary,
-            "sd": "sample (ddof = 1)",
+            "sd_ddof": 1,
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
     } else {

@@ -49,7 +49,15 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Cross-validate training options on a data file: K folds (stratified for classes),
     /// each held out once, scores per fold and their mean ± sd.
-    #[command(after_help = cv::EXAMPLES)]
+    #[command(
+        after_help = cv::EXAMPLES,
+        mut_arg("data", |a| a.help("The data [default: the bundled diabetes set, data/diabetes.train]")),
+        mut_arg("test", |a| a.hide(true)),
+        mut_arg("output", |a| a.hide(true)),
+        mut_arg("resume", |a| a.hide(true)),
+        mut_arg("plot", |a| a.hide(true)),
+        mut_arg("cross_check", |a| a.hide(true)),
+    )]
     Cv(Box<cv::CvArgs>),
     /// Evaluate a saved model on a data file: loss, accuracy, per-class precision and
     /// recall, confusion matrix; or MSE, MAE and R².
