@@ -240,6 +240,26 @@ pub fn cross_validate<T: Real>(
     let full = table.dataset()?;
     let task = table.schema.task;
     let classes = (task == Task::Classification).then(|| target_classes(full.targets()));
+    if let (Some(codes), true) = (&classes, (2..=full.len()).contains(&folds)) {
+        // fold_rows refuses this too, by class code; here the class has its label.
+        let count = |c: usize| codes.iter().filter(|&&k| k == c).count();
+        let smallest = (0..table.schema.classes())
+            .filter(|&c| count(c) > 0)
+            .min_by_key(|&c| count(c));
+        if let Some(c) = smallest.filter(|&c| count(c) < folds) {
+            return Err(BpropError::InvalidArgument {
+                name: "folds",
+                value: folds.to_string(),
+                why: format!(
+                    "is more than the {} samples of the smallest class, `{}`: stratified folds need every class \
+                     in every fold; use --folds {} or fewer",
+                    count(c),
+                    table.schema.class_name(c),
+                    count(c)
+                ),
+            });
+        }
+    }
     let held = fold_rows(full.len(), folds, plan.seed, classes.as_deref())?;
     let mut choice = choice;
     let mut auto = None;

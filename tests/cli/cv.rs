@@ -254,7 +254,7 @@ fn bad_fold_counts_and_single_run_options_are_clear_errors() {
         ("small.csv", "0", "at least 2 folds"),
         ("small.csv", "1", "at least 2 folds"),
         ("reg.csv", "7", "more than the 6 samples"),
-        ("small.csv", "3", "smallest class"),
+        ("small.csv", "3", "smallest class, `b`"),
     ] {
         let err = fails(d, &["cv", file, "--folds", k, "--epochs", "1", "--backend", "cpu"]);
         assert!(err.contains("folds") && err.contains(says), "--folds {k}: {err}");
