@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "bprop",
     version,
-    after_help = "Examples:\n  bprop train                     train on the bundled diabetes set, in seconds\n  bprop train data.csv --target label -o model.bprop\n  bprop eval model.bprop test.csv\n  bprop predict model.bprop new.csv -o predictions.csv\n  bprop info model.bprop\n  bprop demo                      the seed's 2-2-1 network, done right, on the best backend\n  bprop demo --backend cpu --precision f64\n  bprop devices                   the GPU adapters wgpu sees\n\nEnvironment: WGPU_BACKEND (e.g. vulkan) and WGPU_ADAPTER_NAME (a substring of the adapter's\nname) restrict the adapters the GPU path may use."
+    after_help = "Examples:\n  bprop train                     train on the bundled diabetes set, in seconds\n  bprop train data.csv --target label -o model.bprop\n  bprop cv data.csv --target label --folds 5   5-fold cross-validation\n  bprop eval model.bprop test.csv\n  bprop predict model.bprop new.csv -o predictions.csv\n  bprop info model.bprop\n  bprop demo                      the seed's 2-2-1 network, done right, on the best backend\n  bprop demo --backend cpu --precision f64\n  bprop devices                   the GPU adapters wgpu sees\n\nEnvironment: WGPU_BACKEND (e.g. vulkan) and WGPU_ADAPTER_NAME (a substring of the adapter's\nname) restrict the adapters the GPU path may use."
 )]
 pub struct Cli {
     #[command(subcommand)]
