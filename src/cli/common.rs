@@ -361,57 +361,108 @@ fn first_row_has(grid: &Grid, names: &[String]) -> bool {
     names.iter().all(|n| first.contains(n))
 }
 
+/// A column of a data file as text, carried beside its table (`predict --id`).
+pub struct TextColumn {
+    /// Its header name, or `id` in a file without a header.
+    pub name: String,
+    /// One field per row, as written (CSV) or in shortest form (.npy numbers).
+    pub values: Vec<String>,
+}
+
 /// The grid of a CSV/TSV or .npy file read as the model's data (`opts` from
-/// [`model_options`]); `None` for other formats. A CSV file's first line is a header when
+/// [`model_options`]), and the column `keep` names (`--id`: header name, else 0-based
+/// index) as text; `None` for other formats. A CSV file's first line is a header when
 /// `--header`/`--no-header` or the model says so ([`model_options`]), else when detection
 /// finds one or the line holds the model's input names.
 ///
 /// # Errors
-/// The readers' errors.
-pub fn model_grid<T: Real>(model: &bprop::io::ModelFile<T>, path: &Path, opts: &TableOptions) -> Result<Option<Grid>> {
+/// [`BpropError::InvalidArgument`] naming `id` when the file has no column `keep`; the
+/// readers' errors.
+pub fn model_grid<T: Real>(
+    model: &bprop::io::ModelFile<T>,
+    path: &Path,
+    opts: &TableOptions,
+    keep: Option<&str>,
+) -> Result<Option<(Grid, Option<TextColumn>)>> {
+    let named = |grid: &Grid, found: Option<(usize, Vec<String>)>| -> Result<Option<TextColumn>> {
+        let Some(k) = keep else { return Ok(None) };
+        match found {
+            Some((c, values)) => Ok(Some(TextColumn {
+                name: grid.names.as_ref().map_or_else(|| "id".to_string(), |n| n[c].clone()),
+                values,
+            })),
+            None => Err(BpropError::InvalidArgument {
+                name: "id",
+                value: k.to_string(),
+                why: match &grid.names {
+                    Some(n) => format!("{} has no such column; its columns: {}", grid.source, n.join(", ")),
+                    None => format!(
+                        "{} has no header, so give the column's 0-based index (it has {} columns)",
+                        grid.source, grid.cols
+                    ),
+                },
+            }),
+        }
+    };
     Ok(match data::format_of(path)? {
         Format::Csv => {
             let read = |header| {
-                data::read_csv(
+                data::read_csv_with_column(
                     path,
                     &data::CsvOptions {
                         delimiter: opts.delimiter,
                         header,
                     },
+                    keep.unwrap_or(""),
                 )
             };
-            let grid = read(opts.header)?;
+            let (mut grid, mut kept) = read(opts.header)?;
             let names = model.meta.schema.as_ref().and_then(|s| s.input_names.as_deref());
-            match names {
-                Some(n) if opts.header.is_none() && grid.names.is_none() && first_row_has(&grid, n) => {
-                    Some(read(Some(true))?)
+            if let Some(n) = names {
+                if opts.header.is_none() && grid.names.is_none() && first_row_has(&grid, n) {
+                    (grid, kept) = read(Some(true))?;
                 }
-                _ => Some(grid),
             }
+            let kept = named(&grid, kept)?;
+            Some((grid, kept))
         }
-        Format::Npy => Some(data::read_npy(path)?.into_grid(&path.display().to_string())?),
+        Format::Npy => {
+            let grid = data::read_npy(path)?.into_grid(&path.display().to_string())?;
+            let found = keep
+                .and_then(|k| k.trim().parse::<usize>().ok())
+                .filter(|&c| c < grid.cols)
+                .map(|c| {
+                    let values = (0..grid.rows)
+                        .map(|r| grid.values[r * grid.cols + c].to_string())
+                        .collect();
+                    (c, values)
+                });
+            let kept = named(&grid, found)?;
+            Some((grid, kept))
+        }
         _ => None,
     })
 }
 
-/// Reads `path` as the model's data: its columns, labels and scaling; with `keep_grid`,
-/// also the grid it was read from (CSV/TSV and .npy files).
-pub fn model_table_grid<T: Real>(
+/// Reads `path` as the model's data: its columns, labels and scaling; with `keep`, also
+/// that column as text ([`model_grid`]; `None` when the file has no such column or is
+/// not a CSV/TSV or .npy file).
+pub fn model_table_keeping<T: Real>(
     model: &bprop::io::ModelFile<T>,
     path: &Path,
     columns: &ColumnArgs,
     targets_optional: bool,
-    keep_grid: bool,
-) -> Result<(Table<T>, Option<Grid>)> {
+    keep: Option<&str>,
+) -> Result<(Table<T>, Option<TextColumn>)> {
     let opts = model_options(model, columns, targets_optional)?;
-    let (mut table, grid) = match model_grid(model, path, &opts)? {
-        Some(grid) => (data::table_from_grid(&grid, &opts)?, Some(grid).filter(|_| keep_grid)),
+    let (mut table, kept) = match model_grid(model, path, &opts, keep)? {
+        Some((grid, kept)) => (data::table_from_grid(&grid, &opts)?, kept),
         None => (data::load_table(path, &opts)?, None),
     };
     if let Some(s) = &model.scaling {
         s.apply(&mut table.inputs)?;
     }
-    Ok((table, grid))
+    Ok((table, kept))
 }
 
 /// Reads `path` as the model's data: its columns, labels and scaling.
@@ -421,7 +472,7 @@ pub fn model_table<T: Real>(
     columns: &ColumnArgs,
     targets_optional: bool,
 ) -> Result<Table<T>> {
-    Ok(model_table_grid(model, path, columns, targets_optional, false)?.0)
+    Ok(model_table_keeping(model, path, columns, targets_optional, None)?.0)
 }
 
 /// Whether an output path is `-`, standard output.

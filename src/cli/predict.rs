@@ -1,9 +1,9 @@
 //! `bprop predict`: a saved model's outputs for a data file, as CSV: for classification the
 //! predicted label and one probability per class; for regression the predicted values.
 
-use super::common::{self, ColumnArgs};
+use super::common::{self, ColumnArgs, TextColumn};
 use super::BackendArg;
-use bprop::data::{format_of, Format, Grid, Table, Task};
+use bprop::data::{format_of, Format, Table, Task};
 use bprop::driver::infer;
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_atomic_with, AnyModel, ModelFile};
@@ -68,7 +68,7 @@ fn render<T: Real>(
     schema: &bprop::data::Schema,
     outputs: &ndarray::Array2<T>,
     output: Activation,
-    ids: Option<&IdColumn>,
+    ids: Option<&TextColumn>,
 ) -> std::io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     let k = outputs.ncols();
@@ -105,15 +105,9 @@ fn render<T: Real>(
     csv.flush()
 }
 
-/// The identifier column `--id` names: its output header and one value per row.
-struct IdColumn {
-    name: String,
-    values: Vec<String>,
-}
-
 /// Reads `path` (CSV/TSV or .npy) as the model's data, and the column `id` names from the
-/// same read: by header name, else (all digits) by 0-based index. Numbers are written in
-/// their shortest form (`892`, `0.5`), text as it is.
+/// same read: by header name, else by 0-based index. CSV fields are carried as written
+/// (`007`, 20-digit identifiers); .npy numbers in their shortest form.
 ///
 /// # Errors
 /// [`BpropError::InvalidArgument`] naming `id` for another format or a column the file
@@ -123,7 +117,7 @@ fn read_with_id<T: Real>(
     path: &std::path::Path,
     columns: &ColumnArgs,
     id: &str,
-) -> Result<(Table<T>, IdColumn)> {
+) -> Result<(Table<T>, TextColumn)> {
     let source = path.display().to_string();
     let bad = |why: String| BpropError::InvalidArgument {
         name: "id",
@@ -135,37 +129,9 @@ fn read_with_id<T: Real>(
             "{source} is not a CSV/TSV or .npy file; --id copies a column of a table"
         )));
     }
-    let (table, grid) = common::model_table_grid(model, path, columns, true, true)?;
-    let grid: Grid = grid.expect("CSV and .npy files are read into a grid");
-    let by_name = grid.names.as_ref().and_then(|n| n.iter().position(|c| c == id));
-    let col = match (by_name, id.trim().parse::<usize>()) {
-        (Some(c), _) => c,
-        (None, Ok(c)) if c < grid.cols => c,
-        _ => {
-            return Err(bad(match &grid.names {
-                Some(n) => format!("{source} has no such column; its columns: {}", n.join(", ")),
-                None => format!(
-                    "{source} has no header, so give the column's 0-based index (it has {} columns)",
-                    grid.cols
-                ),
-            }))
-        }
-    };
-    let mut values: Vec<String> = (0..grid.rows)
-        .map(|r| {
-            let v = grid.values[r * grid.cols + col];
-            if v.is_nan() {
-                String::new()
-            } else {
-                v.to_string()
-            }
-        })
-        .collect();
-    for (r, text) in &grid.text[col] {
-        values[*r] = text.clone();
-    }
-    let name = grid.names.as_ref().map_or_else(|| "id".to_string(), |n| n[col].clone());
-    Ok((table, IdColumn { name, values }))
+    let (table, kept) = common::model_table_keeping(model, path, columns, true, Some(id))?;
+    let ids = kept.expect("model_grid finds the column or fails");
+    Ok((table, ids))
 }
 
 fn run_typed<T: Real>(args: &PredictArgs, model: &ModelFile<T>) -> Result<()> {

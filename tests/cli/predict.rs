@@ -236,3 +236,20 @@ fn eval_and_predict_read_a_header_as_the_training_file_had_one() {
     assert!(err.contains("line 1") && err.contains("give --header"), "{err}");
     assert!(ok(d, &["eval", "n.bprop", "h.csv", "--header"]).contains("(24 samples)"));
 }
+
+#[test]
+fn identifiers_are_carried_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained(d);
+    // Leading zeros, digits beyond f64's 2^53, text, an empty one: each as written.
+    let ids = ["007", "12345678901234567890123", "a-17", "", "1e3"];
+    let mut csv = String::from("length,width,key\n");
+    for (i, id) in ids.iter().enumerate() {
+        csv += &format!("{},{},{id}\n", i as f64 / 2.0, 1.0 - i as f64 / 4.0);
+    }
+    std::fs::write(d.join("k.csv"), csv).unwrap();
+    let out = ok(d, &["predict", "m.bprop", "k.csv", "--id", "key"]);
+    let got: Vec<&str> = out.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(got, ids, "{out}");
+}

@@ -1,5 +1,6 @@
 //! Header detection beyond text over numbers: pandas' default integer column names, and
-//! the hint to give `--header` when a header line fails as data.
+//! the hint to give `--header` when a header line fails as data; a column kept as written
+//! beside the grid (`predict --id`).
 
 use bprop::data::{parse_csv, table_from_grid, CsvOptions, Table, TableOptions};
 use bprop::BpropError;
@@ -67,4 +68,27 @@ fn a_header_read_as_data_suggests_header() {
     let grid = parse_csv(&b"5,6,label\n0.5,1.0,a\n"[..], "e.csv", &no).unwrap();
     let e = table_from_grid::<f32>(&grid, &schema).unwrap_err().to_string();
     assert!(e.contains("line 1") && e.contains("give --header"), "{e}");
+}
+
+#[test]
+fn a_column_is_kept_as_written_beside_the_grid() {
+    use bprop::data::read_csv_with_column;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("k.csv");
+    std::fs::write(&p, "id,x\n007,0.5\n12345678901234567890123,1\n").unwrap();
+    let (grid, kept) = read_csv_with_column(&p, &CsvOptions::default(), "id").unwrap();
+    assert_eq!(
+        kept,
+        Some((0, vec!["007".to_string(), "12345678901234567890123".to_string()]))
+    );
+    // The grid is the one read_csv gives.
+    assert_eq!(grid, bprop::data::read_csv(&p, &CsvOptions::default()).unwrap());
+    let (_, by_index) = read_csv_with_column(&p, &CsvOptions::default(), "1").unwrap();
+    assert_eq!(by_index, Some((1, vec!["0.5".to_string(), "1".to_string()])));
+    for missing in ["ID", "2", ""] {
+        assert_eq!(
+            read_csv_with_column(&p, &CsvOptions::default(), missing).unwrap().1,
+            None
+        );
+    }
 }
