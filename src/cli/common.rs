@@ -407,14 +407,14 @@ pub fn model_grid<T: Real>(
     Ok(match data::format_of(path)? {
         Format::Csv => {
             let read = |header| {
-                data::read_csv_with_column(
-                    path,
-                    &data::CsvOptions {
-                        delimiter: opts.delimiter,
-                        header,
-                    },
-                    keep.unwrap_or(""),
-                )
+                let csv = data::CsvOptions {
+                    delimiter: opts.delimiter,
+                    header,
+                };
+                match keep {
+                    Some(k) => data::read_csv_with_column(path, &csv, k),
+                    None => data::read_csv(path, &csv).map(|g| (g, None)),
+                }
             };
             let (mut grid, mut kept) = read(opts.header)?;
             let names = model.meta.schema.as_ref().and_then(|s| s.input_names.as_deref());
