@@ -178,6 +178,9 @@ fn run_typed<T: Real>(args: &CvArgs) -> Result<()> {
                     say(format!("backend: {}", f.backend));
                     announced = true;
                 }
+                for note in &f.notes {
+                    say(format!("note: fold {}: {note}", f.fold + 1));
+                }
                 say(format!(
                     "fold {}/{folds}: trained on {}{}, {} held out; {} epoch(s){}: {}",
                     f.fold + 1,

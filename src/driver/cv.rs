@@ -155,6 +155,8 @@ pub struct FoldReport {
     pub kept_epoch: Option<usize>,
     /// The path that trained.
     pub backend: String,
+    /// What the trainer noted (a GPU path that fell back to the CPU path, and why).
+    pub notes: Vec<String>,
     /// Scores on the held-out rows.
     pub metrics: FoldMetrics,
 }
@@ -335,6 +337,7 @@ pub fn cross_validate<T: Real>(
             epochs,
             kept_epoch: report.kept_epoch,
             backend: report.backend.to_string(),
+            notes: trainer.notes().to_vec(),
             metrics,
         };
         observe(CvEvent::Done(&fr));
