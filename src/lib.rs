@@ -9,7 +9,8 @@
 //! - [`model`]: the network and its math (activations, losses, initialisation, datasets);
 //!   no backend.
 //! - [`cpu`]: the CPU path. [`gpu`]: the GPU path. Both implement [`engine::Engine`].
-//! - [`driver`]: backend selection, fallback, training loop, cross-check.
+//! - [`driver`]: backend selection, fallback, training loop, cross-check, k-fold
+//!   cross-validation.
 //! - [`data`]: readers (IDX, FANN, CSV/TSV, NumPy) and input scaling; [`io`]: model files
 //!   (safetensors with bprop's metadata), atomic writes; [`plot`]: loss curves as SVG.
 //! - [`seed`]: the seed's 2-2-1 network and its published figures.

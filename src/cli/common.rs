@@ -1,7 +1,7 @@
 //! Pieces the data commands share: column options, the bundled dataset, model loading,
 //! the progress display, number formatting.
 
-use bprop::data::{self, table_from_dataset, ColumnRef, Table, TableOptions, Task};
+use bprop::data::{self, table_from_dataset, ColumnRef, Format, Grid, Table, TableOptions, Task};
 use bprop::io::{read_model, AnyModel};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
@@ -322,6 +322,149 @@ pub fn schema_of<T: Real>(model: &bprop::io::ModelFile<T>) -> bprop::data::Schem
     }
 }
 
+/// How to read a file as the model's data: its columns and labels (`targets_optional`:
+/// prediction, where the target columns are not read).
+pub fn model_options<T: Real>(
+    model: &bprop::io::ModelFile<T>,
+    columns: &ColumnArgs,
+    targets_optional: bool,
+) -> Result<TableOptions> {
+    let mut opts = columns.options()?;
+    if !opts.targets.is_empty() || opts.task.is_some() {
+        eprintln!("note: --target and --task are ignored: the model's own columns and task are used");
+    }
+    let schema = schema_of(model);
+    // A table read by columns (CSV, .npy) without names had no header: a CSV file is read
+    // without one too, unless --header says otherwise (a header line then fails as data,
+    // with that hint). A model with names recognises them ([`model_grid`]).
+    if opts.header.is_none() && schema.columns.is_some() && schema.input_names.is_none() {
+        opts.header = Some(false);
+    }
+    opts.schema = Some(schema);
+    opts.targets_optional = targets_optional;
+    Ok(opts)
+}
+
+/// Whether the first row of `grid` (read without a header) holds every one of `names`:
+/// the header of a model's training file, even when its names are numbers that detection
+/// takes for data (`1990,1991`, pandas' `0,1,2`).
+fn first_row_has(grid: &Grid, names: &[String]) -> bool {
+    if grid.rows == 0 {
+        return false;
+    }
+    let first: Vec<String> = (0..grid.cols)
+        .map(|c| match grid.text[c].first() {
+            Some((0, t)) => t.clone(),
+            _ => grid.values[c].to_string(),
+        })
+        .collect();
+    names.iter().all(|n| first.contains(n))
+}
+
+/// A column of a data file as text, carried beside its table (`predict --id`).
+pub struct TextColumn {
+    /// Its header name, or `id` in a file without a header.
+    pub name: String,
+    /// One field per row, as written (CSV) or in shortest form (.npy numbers).
+    pub values: Vec<String>,
+}
+
+/// The grid of a CSV/TSV or .npy file read as the model's data (`opts` from
+/// [`model_options`]), and the column `keep` names (`--id`: header name, else 0-based
+/// index) as text; `None` for other formats. A CSV file's first line is a header when
+/// `--header`/`--no-header` or the model says so ([`model_options`]), else when detection
+/// finds one or the line holds the model's input names.
+///
+/// # Errors
+/// [`BpropError::InvalidArgument`] naming `id` when the file has no column `keep`; the
+/// readers' errors.
+pub fn model_grid<T: Real>(
+    model: &bprop::io::ModelFile<T>,
+    path: &Path,
+    opts: &TableOptions,
+    keep: Option<&str>,
+) -> Result<Option<(Grid, Option<TextColumn>)>> {
+    let named = |grid: &Grid, found: Option<(usize, Vec<String>)>| -> Result<Option<TextColumn>> {
+        let Some(k) = keep else { return Ok(None) };
+        match found {
+            Some((c, values)) => Ok(Some(TextColumn {
+                name: grid.names.as_ref().map_or_else(|| "id".to_string(), |n| n[c].clone()),
+                values,
+            })),
+            None => Err(BpropError::InvalidArgument {
+                name: "id",
+                value: k.to_string(),
+                why: match &grid.names {
+                    Some(n) => format!("{} has no such column; its columns: {}", grid.source, n.join(", ")),
+                    None => format!(
+                        "{} has no header, so give the column's 0-based index (it has {} columns)",
+                        grid.source, grid.cols
+                    ),
+                },
+            }),
+        }
+    };
+    Ok(match data::format_of(path)? {
+        Format::Csv => {
+            let read = |header| {
+                let csv = data::CsvOptions {
+                    delimiter: opts.delimiter,
+                    header,
+                };
+                match keep {
+                    Some(k) => data::read_csv_with_column(path, &csv, k),
+                    None => data::read_csv(path, &csv).map(|g| (g, None)),
+                }
+            };
+            let (mut grid, mut kept) = read(opts.header)?;
+            let names = model.meta.schema.as_ref().and_then(|s| s.input_names.as_deref());
+            if let Some(n) = names {
+                if opts.header.is_none() && grid.names.is_none() && first_row_has(&grid, n) {
+                    (grid, kept) = read(Some(true))?;
+                }
+            }
+            let kept = named(&grid, kept)?;
+            Some((grid, kept))
+        }
+        Format::Npy => {
+            let grid = data::read_npy(path)?.into_grid(&path.display().to_string())?;
+            let found = keep
+                .and_then(|k| k.trim().parse::<usize>().ok())
+                .filter(|&c| c < grid.cols)
+                .map(|c| {
+                    let values = (0..grid.rows)
+                        .map(|r| grid.values[r * grid.cols + c].to_string())
+                        .collect();
+                    (c, values)
+                });
+            let kept = named(&grid, found)?;
+            Some((grid, kept))
+        }
+        _ => None,
+    })
+}
+
+/// Reads `path` as the model's data: its columns, labels and scaling; with `keep`, also
+/// that column as text ([`model_grid`]; `None` when the file has no such column or is
+/// not a CSV/TSV or .npy file).
+pub fn model_table_keeping<T: Real>(
+    model: &bprop::io::ModelFile<T>,
+    path: &Path,
+    columns: &ColumnArgs,
+    targets_optional: bool,
+    keep: Option<&str>,
+) -> Result<(Table<T>, Option<TextColumn>)> {
+    let opts = model_options(model, columns, targets_optional)?;
+    let (mut table, kept) = match model_grid(model, path, &opts, keep)? {
+        Some((grid, kept)) => (data::table_from_grid(&grid, &opts)?, kept),
+        None => (data::load_table(path, &opts)?, None),
+    };
+    if let Some(s) = &model.scaling {
+        s.apply(&mut table.inputs)?;
+    }
+    Ok((table, kept))
+}
+
 /// Reads `path` as the model's data: its columns, labels and scaling.
 pub fn model_table<T: Real>(
     model: &bprop::io::ModelFile<T>,
@@ -329,17 +472,7 @@ pub fn model_table<T: Real>(
     columns: &ColumnArgs,
     targets_optional: bool,
 ) -> Result<Table<T>> {
-    let mut opts = columns.options()?;
-    if !opts.targets.is_empty() || opts.task.is_some() {
-        eprintln!("note: --target and --task are ignored: the model's own columns and task are used");
-    }
-    opts.schema = Some(schema_of(model));
-    opts.targets_optional = targets_optional;
-    let mut table: Table<T> = data::load_table(path, &opts)?;
-    if let Some(s) = &model.scaling {
-        s.apply(&mut table.inputs)?;
-    }
-    Ok(table)
+    Ok(model_table_keeping(model, path, columns, targets_optional, None)?.0)
 }
 
 /// Whether an output path is `-`, standard output.

@@ -3,6 +3,7 @@
 mod bench;
 mod common;
 mod convert;
+mod cv;
 mod demo;
 mod devices;
 mod eval;
@@ -23,7 +24,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "bprop",
     version,
-    after_help = "Examples:\n  bprop train                     train on the bundled diabetes set, in seconds\n  bprop train data.csv --target label -o model.bprop\n  bprop eval model.bprop test.csv\n  bprop predict model.bprop new.csv -o predictions.csv\n  bprop info model.bprop\n  bprop demo                      the seed's 2-2-1 network, done right, on the best backend\n  bprop demo --backend cpu --precision f64\n  bprop devices                   the GPU adapters wgpu sees\n\nEnvironment: WGPU_BACKEND (e.g. vulkan) and WGPU_ADAPTER_NAME (a substring of the adapter's\nname) restrict the adapters the GPU path may use."
+    after_help = "Examples:\n  bprop train                     train on the bundled diabetes set, in seconds\n  bprop train data.csv --target label -o model.bprop\n  bprop cv data.csv --target label --folds 5   5-fold cross-validation\n  bprop eval model.bprop test.csv\n  bprop predict model.bprop new.csv -o predictions.csv\n  bprop info model.bprop\n  bprop demo                      the seed's 2-2-1 network, done right, on the best backend\n  bprop demo --backend cpu --precision f64\n  bprop devices                   the GPU adapters wgpu sees\n\nEnvironment: WGPU_BACKEND (e.g. vulkan) and WGPU_ADAPTER_NAME (a substring of the adapter's\nname) restrict the adapters the GPU path may use."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,6 +47,18 @@ enum Command {
     /// diabetes set, and save it.
     #[command(after_help = train::EXAMPLES)]
     Train(Box<train::TrainArgs>),
+    /// Cross-validate training options on a data file: K folds (stratified for classes),
+    /// each held out once, scores per fold and their mean ± sd.
+    #[command(
+        after_help = cv::EXAMPLES,
+        mut_arg("data", |a| a.help("The data [default: the bundled diabetes set, data/diabetes.train]")),
+        mut_arg("test", |a| a.hide(true)),
+        mut_arg("output", |a| a.hide(true)),
+        mut_arg("resume", |a| a.hide(true)),
+        mut_arg("plot", |a| a.hide(true)),
+        mut_arg("cross_check", |a| a.hide(true)),
+    )]
+    Cv(Box<cv::CvArgs>),
     /// Evaluate a saved model on a data file: loss, accuracy, per-class precision and
     /// recall, confusion matrix; or MSE, MAE and R².
     #[command(after_help = eval::EXAMPLES)]
@@ -117,6 +130,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Devices => devices::run(),
         Command::Explain(args) => explain::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Cv(args) => cv::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Info(args) => info::run(&args),

@@ -285,8 +285,44 @@ fn invalid(name: &'static str, value: &str, why: impl Into<String>) -> BpropErro
     }
 }
 
+/// What `bprop cv` reads of the training options; the rest are `bprop train`'s own.
+pub(super) struct CvView<'a> {
+    pub data: Option<&'a std::path::Path>,
+    pub columns: &'a ColumnArgs,
+    pub backend: BackendArg,
+    pub threads: Option<u32>,
+    pub f64: bool,
+    pub quiet: bool,
+    /// The options given that only a single training run has (`--test`, `-o`, ...).
+    pub train_only: Vec<&'static str>,
+}
+
+impl TrainArgs {
+    /// The options `bprop cv` shares with `bprop train`.
+    pub(super) fn cv_view(&self) -> CvView<'_> {
+        CvView {
+            data: self.data.as_deref(),
+            columns: &self.columns,
+            backend: self.backend,
+            threads: self.threads,
+            f64: matches!(self.precision, Some(PrecisionArg::F64)),
+            quiet: self.quiet,
+            train_only: [
+                (self.test.is_some(), "--test"),
+                (self.output.is_some(), "--output"),
+                (self.resume.is_some(), "--resume"),
+                (self.plot.is_some(), "--plot"),
+                (self.cross_check.is_some(), "--cross-check"),
+            ]
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect(),
+        }
+    }
+}
+
 /// The settings the arguments give, for a new run (defaults left to the library).
-fn plan(args: &TrainArgs) -> Result<TrainPlan> {
+pub(super) fn plan(args: &TrainArgs) -> Result<TrainPlan> {
     let d = TrainPlan::default();
     Ok(TrainPlan {
         hidden: match &args.layers {

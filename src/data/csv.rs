@@ -5,7 +5,8 @@
 //! - **Header**: `--header`/`--no-header`, else detected: the first line is a header when
 //!   every one of its fields is text, or when a field is text where the second line holds a
 //!   number (so `x1,x2,label` above `0.5,1.2,setosa` is a header and `0.5,1.2,setosa` above
-//!   `0.7,1.1,virginica` is not).
+//!   `0.7,1.1,virginica` is not), or when it is `0,1,2,…,n−1` (n ≥ 3: pandas' default
+//!   column names) above a line that is not.
 //! - **Fields** are trimmed; quotes (`"a, b"`) follow RFC 4180 (the `csv` crate). A field
 //!   that is not a finite number is kept as text (class labels); [`super::table`] decides
 //!   whether that is allowed where it is.
@@ -45,7 +46,28 @@ pub struct CsvOptions {
 pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Grid> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    parse_input(open(path)?, &name, opts)
+    Ok(parse_input(open(path)?, &name, opts, None)?.0)
+}
+
+/// A column's index and its fields as written, one per row ([`read_csv_with_column`]).
+pub type KeptColumn = (usize, Vec<String>);
+
+/// Reads a CSV/TSV file as [`read_csv`] does, and keeps the fields of the column `column`
+/// (a header name, else a 0-based index) as their text, numbers included (`007` stays
+/// `007`, an identifier beyond 2^53 keeps its digits), with the column's index; `None`
+/// when the file has no such column. The kept text counts against the input's limit like
+/// the grid.
+///
+/// # Errors
+/// As [`read_csv`].
+pub fn read_csv_with_column(
+    path: impl AsRef<Path>,
+    opts: &CsvOptions,
+    column: &str,
+) -> Result<(Grid, Option<KeptColumn>)> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    parse_input(open(path)?, &name, opts, Some(column))
 }
 
 /// Parses CSV from any buffered reader (gzip detected as for files); `name` stands for the
@@ -54,11 +76,18 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Grid> {
 /// # Errors
 /// As [`read_csv`].
 pub fn parse_csv<R: BufRead>(reader: R, name: &str, opts: &CsvOptions) -> Result<Grid> {
-    parse_input(sniff(reader, name)?, name, opts)
+    Ok(parse_input(sniff(reader, name)?, name, opts, None)?.0)
 }
 
 fn is_number(s: &str) -> bool {
     s.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// Whether `fields` are `0,1,2,…,n−1` for n ≥ 3: the column names pandas gives a frame
+/// built from an array (`pd.DataFrame(x).to_csv(index=False)`). Two columns `0,1` are
+/// as likely a row of binary data, so they are not taken for names.
+fn is_counting(fields: &[String]) -> bool {
+    fields.len() >= 3 && fields.iter().enumerate().all(|(i, f)| *f == i.to_string())
 }
 
 /// The delimiter `name`'s extension implies, else the first of `,` `\t` `;` in `first_line`.
@@ -206,7 +235,12 @@ impl Seen {
     }
 }
 
-fn parse_input(input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> {
+fn parse_input(
+    input: Input<'_>,
+    name: &str,
+    opts: &CsvOptions,
+    keep: Option<&str>,
+) -> Result<(Grid, Option<KeptColumn>)> {
     let gz = input.gz;
     let limit = input.limit;
     let mut reader = input.reader;
@@ -331,7 +365,7 @@ fn parse_input(input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> 
         let text_over_number = second
             .as_ref()
             .is_some_and(|s| first.iter().zip(s).any(|(a, b)| !is_number(a) && is_number(b)));
-        all_text || text_over_number
+        all_text || text_over_number || (second.as_ref().is_some_and(|s| !is_counting(s)) && is_counting(&first))
     });
     let mut grid = Grid {
         source: name.into(),
@@ -343,6 +377,12 @@ fn parse_input(input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> 
         lines: Some(Vec::new()),
     };
     let what = if header { "the header" } else { "the first row" };
+    // The column kept as text: by header name, else by 0-based index.
+    let keep_col: Option<usize> = keep.and_then(|k| {
+        let by_name = header.then(|| first.iter().position(|f| f == k)).flatten();
+        by_name.or_else(|| k.trim().parse::<usize>().ok().filter(|&c| c < cols))
+    });
+    let mut kept: Vec<String> = Vec::new();
     // Memory the grid holds, bounded by the input's limit: 8 bytes a value, a text field
     // its length and its bookkeeping.
     let mut held = 0u64;
@@ -356,6 +396,10 @@ fn parse_input(input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> 
         let row = grid.rows;
         for (c, f) in fields.enumerate() {
             held += 8;
+            if keep_col == Some(c) {
+                held += 40 + f.len() as u64;
+                kept.push(f.to_string());
+            }
             match f.parse::<f64>() {
                 Ok(v) if v.is_finite() => grid.values.push(v),
                 _ => {
@@ -394,5 +438,5 @@ fn parse_input(input: Input<'_>, name: &str, opts: &CsvOptions) -> Result<Grid> 
     if grid.rows == 0 {
         return Err(parse_err(first_no, "a header but no data rows".into()));
     }
-    Ok(grid)
+    Ok((grid, keep_col.map(|c| (c, kept))))
 }

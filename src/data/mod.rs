@@ -37,7 +37,7 @@ pub mod npy;
 pub mod scale;
 pub mod table;
 
-pub use self::csv::{parse_csv, read_csv, CsvOptions};
+pub use self::csv::{parse_csv, read_csv, read_csv_with_column, CsvOptions};
 pub use fann::{parse_fann, read_fann, write_fann, write_fann_to};
 pub use idx::{
     load_mnist, read_idx, read_idx_from, IdxArray, IdxData, IdxType, MnistSet, DEFAULT_MAX_IDX_BYTES, MNIST_CLASSES,

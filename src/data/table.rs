@@ -301,6 +301,17 @@ impl Grid {
         }
     }
 
+    /// For an error in the first row of a text file read without a header: the hint that
+    /// the line may be one.
+    fn header_hint(&self, row: usize) -> String {
+        match (&self.names, &self.lines) {
+            (None, Some(lines)) if row == 0 => {
+                format!(" (if line {} is a header, give --header)", lines[0])
+            }
+            _ => String::new(),
+        }
+    }
+
     fn has_text(&self, col: usize) -> bool {
         !self.text[col].is_empty()
     }
@@ -317,8 +328,9 @@ impl Grid {
                 *row,
                 col,
                 format!(
-                    "found {what}; {} is {role} and must hold numbers",
-                    self.column_name(col)
+                    "found {what}; {} is {role} and must hold numbers{}",
+                    self.column_name(col),
+                    self.header_hint(*row)
                 ),
             ));
         }
@@ -357,7 +369,9 @@ pub struct TableOptions {
     pub delimiter: Option<u8>,
     /// A saved model's schema: read the columns, task and labels as in training.
     pub schema: Option<Schema>,
-    /// Whether the targets may be missing (prediction).
+    /// Prediction: the target columns are not read. Against a schema, a file may lack
+    /// them, and where it has them they are left out of the inputs and never parsed
+    /// (empty cells, labels unseen in training), so the table has no targets.
     pub targets_optional: bool,
 }
 
@@ -485,7 +499,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
 
     let Some(target_cols) = target_cols else {
         let schema = opts.schema.clone().expect("targets are only optional against a schema");
-        notes.push(format!("{} has no target columns: inputs only", grid.source));
+        notes.push(format!("{}: inputs only (target columns not read)", grid.source));
         return Ok(Table {
             source: grid.source.clone(),
             inputs,
@@ -580,8 +594,9 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
                     r,
                     tc,
                     format!(
-                        "class label `{l}` is not one of the model's classes: {}",
-                        labels.join(", ")
+                        "class label `{l}` is not one of the model's classes: {}{}",
+                        labels.join(", "),
+                        grid.header_hint(r)
                     ),
                 )
             })?;
@@ -724,10 +739,10 @@ fn schema_columns(grid: &Grid, schema: &Schema, optional: bool) -> Result<(Optio
             .collect::<Result<_>>()?;
         let tnames = schema.target_names.clone().unwrap_or_default();
         let found: Vec<Option<usize>> = tnames.iter().map(find).collect();
-        let targets = if !found.is_empty() && found.iter().all(Option::is_some) {
-            Some(found.into_iter().flatten().collect())
-        } else if optional {
+        let targets = if optional {
             None
+        } else if !found.is_empty() && found.iter().all(Option::is_some) {
+            Some(found.into_iter().flatten().collect())
         } else {
             return Err(missing(format!(
                 "lacks the target column(s) the model was trained on: {}",
@@ -741,7 +756,7 @@ fn schema_columns(grid: &Grid, schema: &Schema, optional: bool) -> Result<(Optio
     if let (Some(cols), Some(tcols)) = (schema.columns, &schema.target_columns) {
         if grid.cols == cols {
             let inputs = (0..cols).filter(|c| !tcols.contains(c)).collect();
-            return Ok((Some(tcols.clone()), inputs));
+            return Ok(((!optional).then(|| tcols.clone()), inputs));
         }
     }
     if grid.cols == schema.inputs && optional {

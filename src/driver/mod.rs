@@ -2,11 +2,13 @@
 //! path when the GPU fails, runs training, and cross-checks the two paths.
 
 mod crosscheck;
+mod cv;
 mod infer;
 mod plan;
 mod train;
 
 pub use crosscheck::{compare_networks, cross_check, CrossCheckReport, TensorDiff, Tolerance};
+pub use cv::{cross_validate, fold_rows, CvEvent, CvReport, FoldMetrics, FoldReport, MetricSummary};
 pub use infer::{infer, Inference, INFER_BATCH};
 pub use plan::{
     parse_activations, parse_hidden, stop_description, Resolved, RunOutcome, ScaleChoice, ScheduleSpec, TargetScale,

@@ -9,4 +9,6 @@ mod common;
 mod cli;
 mod cli_files;
 mod cli_train;
+mod cv;
 mod explain;
+mod predict;

@@ -14,6 +14,7 @@ mod errors;
 mod fann_net;
 mod fsutil;
 mod fuzz_regressions;
+mod header;
 mod hostile_inputs;
 mod hostile_models;
 mod model_file;
