@@ -1,7 +1,7 @@
 //! `bprop train`: a network trained on a data file (or the bundled diabetes set), with a
 //! progress display, a summary, and optionally a model file, a loss plot and a cross-check.
 
-use super::common::{self, duration, num, pct, plural, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
+use super::common::{self, duration, num, pct, plural, ColumnArgs, InputArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
 use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::scale::TargetScaling;
@@ -88,6 +88,8 @@ pub struct TrainArgs {
     test: Option<PathBuf>,
     #[command(flatten)]
     columns: ColumnArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
     /// Hidden layer sizes, e.g. 64,32; `none` for no hidden layer [default: 32].
     #[arg(long, value_name = "SIZES")]
     layers: Option<String>,
@@ -237,6 +239,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (args.target_scale.is_some(), "--target-scale"),
             (args.class_weight.is_some(), "--class-weight"),
             (!args.columns.targets.is_empty(), "--target"),
+            (!args.inputs.ignore.is_empty(), "--ignore"),
+            (args.inputs.features.is_some(), "--features"),
+            (args.inputs.impute.is_some(), "--impute"),
+            (args.inputs.missing_indicator, "--missing-indicator"),
         ]
         .into_iter()
         .filter_map(|(given, name)| given.then_some(name))
@@ -389,26 +395,21 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
 
     // The data.
     let mut opts: TableOptions = args.columns.options()?;
+    args.inputs.apply(&mut opts)?;
     opts.schema = resumed.as_ref().and_then(|m| m.meta.schema.clone());
     let table: Table<T> = match &args.data {
         Some(p) => load_table(p, &opts)?,
         None => common::bundled(BUNDLED_TRAIN, &opts)?,
     };
-    let test_opts = TableOptions {
-        schema: Some(table.schema.clone()),
-        ..opts.clone()
-    };
-    let test_table: Option<Table<T>> = match (&args.test, &args.data) {
-        (Some(p), _) => Some(load_table(p, &test_opts)?),
-        (None, None) => Some(common::bundled(BUNDLED_TEST, &test_opts)?),
-        (None, Some(_)) => None,
-    };
     let inferred = resumed.is_none() && matches!(args.columns.task, common::TaskArg::Auto);
+    let inputs = match &table.schema.preprocess {
+        Some(p) => plural(p.columns.len(), "input column"),
+        None => plural(table.schema.inputs, "input"),
+    };
     println!(
-        "data: {} ({}, {}, {}, {}{})",
+        "data: {} ({}, {inputs}, {}, {}{})",
         table.source,
         plural(table.len(), "sample"),
-        plural(table.schema.inputs, "input"),
         plural(table.schema.outputs, "output"),
         table.schema.task,
         if inferred { " inferred, --task to change" } else { "" }
@@ -425,6 +426,33 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             plan.resolve(&table, format)?
         }
     };
+    if let Some(p) = run.schema.preprocess.as_ref().filter(|_| resumed.is_none()) {
+        let names: Vec<String> = match &run.schema.input_names {
+            Some(n) => n.iter().map(|n| format!("`{n}`")).collect(),
+            None => p.columns.iter().map(|c| format!("column {}", c.position)).collect(),
+        };
+        println!(
+            "  inputs: {} columns -> {} network inputs (categories and fills from the training part)",
+            p.columns.len(),
+            p.width()
+        );
+        for line in p.describe(&names) {
+            println!("    {line}");
+        }
+    }
+    // The test set is read with the columns, categories and fills fitted on the training part.
+    let test_opts = TableOptions {
+        schema: Some(run.schema.clone()),
+        ..opts.clone()
+    };
+    let test_table: Option<Table<T>> = match (&args.test, &args.data) {
+        (Some(p), _) => Some(load_table(p, &test_opts)?),
+        (None, None) => Some(common::bundled(BUNDLED_TEST, &test_opts)?),
+        (None, Some(_)) => None,
+    };
+    for w in test_table.iter().flat_map(|t| &t.warnings) {
+        eprintln!("warning: {w}");
+    }
     let Resolved {
         network: net,
         config: cfg,
@@ -566,7 +594,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         trainer: &trainer,
         result: &result,
         records: &records,
-        schema: &table.schema,
+        schema: &run.schema,
         data: Some(table.source.clone()),
         resumed: resumed.as_ref(),
         seconds: secs,

@@ -8,5 +8,6 @@ mod common;
 
 mod cli;
 mod cli_files;
+mod cli_tables;
 mod cli_train;
 mod explain;

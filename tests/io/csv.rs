@@ -144,7 +144,7 @@ fn ragged_rows_and_non_numeric_inputs_name_file_line_and_column() {
         load_table::<f32>(&p, &opts(&[])),
         "empty.csv",
         "line 2, column 2",
-        &["empty field", "missing", "; column 1 is an input"],
+        &["1 missing value", "column 1: 1 (line 2)", "--impute"],
     );
     let err = load_table::<f32>(&p, &opts(&[])).unwrap_err().to_string();
     assert!(!err.contains("column column"), "{err}");
@@ -153,7 +153,7 @@ fn ragged_rows_and_non_numeric_inputs_name_file_line_and_column() {
         load_table::<f32>(&p, &opts(&["y"])),
         "nan.csv",
         "line 2, column 1",
-        &["`nan`"],
+        &["1 missing value", "`a` (column 0): 1 (line 2)", "--impute"],
     );
     // A regression target with text.
     let p = write(dir.path(), "regr.csv", b"a,y\n1,1.5\n2,abc\n3,0.1\n");

@@ -30,6 +30,7 @@ fn model() -> ModelFile<f32> {
                 target_columns: Some(vec![2]),
                 labels: Some(vec!["no".into(), "yes".into()]),
                 encoded: true,
+                preprocess: None,
             }),
             training: Some(TrainingSettings {
                 hyper: Hyper::sgd(0.1),

@@ -112,6 +112,7 @@ fn model<T: Real>(act: Activation, bias: bool, scaled: bool, seed: u64) -> Model
             target_columns: Some(vec![3]),
             labels: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]),
             encoded: true,
+            preprocess: None,
         });
     }
     m
