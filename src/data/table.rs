@@ -1142,6 +1142,12 @@ pub fn table_from_dataset<T: Real>(
             "{source} gives its own inputs and targets; --target is ignored"
         ));
     }
+    if !opts.ignore.is_empty() || opts.features.is_some() || opts.impute.is_some() {
+        notes.push(format!(
+            "{source} has no named or text columns: --ignore, --features and --impute apply to CSV/TSV and .npy \
+             files, and are ignored"
+        ));
+    }
     let schema = match &opts.schema {
         Some(s) => {
             if data.inputs().ncols() != s.inputs || y.ncols() != s.outputs {

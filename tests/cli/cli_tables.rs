@@ -169,6 +169,15 @@ fn text_columns_are_one_hot_encoded_and_unseen_categories_are_zeros_with_a_warni
     for (r, row) in rows.iter().enumerate() {
         assert_close(row, &y.row(r).to_vec());
     }
+    // ONNX takes the columns as they are; FANN cannot hold the encoding.
+    let (msg, _) = ok(d, &["export", "m.bprop", "--format", "onnx", "-o", "m.onnx"]);
+    assert!(
+        msg.contains("`input` (N, 1) float64, NaN where missing and `categories` (N, 1) strings"),
+        "{msg}"
+    );
+    let err = fails(d, &["export", "m.bprop", "--format", "fann", "-o", "m.net"]);
+    assert!(err.contains("FANN .net file") && err.contains("ONNX"), "{err}");
+    assert!(!d.join("m.net").exists());
     // Eval reads the training file the same way; its accuracy recomputes from predict.
     let (ev, err) = ok(d, &["eval", "m.bprop", "shop.csv"]);
     assert!(!err.contains("warning"), "{err}");
