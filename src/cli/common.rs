@@ -97,6 +97,7 @@ pub enum ImputeArg {
     /// The column's median (text columns: the most frequent category).
     Median,
     /// The column's most frequent value.
+    #[value(name = "most_frequent", alias = "most-frequent")]
     MostFrequent,
 }
 
