@@ -921,6 +921,13 @@ fn refit<T: Real>(table: &Table<T>, raw: &RawInputs, fraction: Option<f64>, seed
             value: table.source.clone(),
             why: "has raw input columns but no preprocessing stage to fit on them".into(),
         })?;
+    if raw.rows != table.len() {
+        return Err(BpropError::shape(
+            format!("{} raw input rows (one per sample)", table.source),
+            table.len(),
+            raw.rows,
+        ));
+    }
     let rows: Vec<usize> = match (fraction, &table.targets) {
         (Some(f), Some(y)) => match table.schema.task {
             Task::Classification => split_rows_stratified(f, seed, &target_classes(y))?.0,

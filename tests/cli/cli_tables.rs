@@ -169,6 +169,15 @@ fn text_columns_are_one_hot_encoded_and_unseen_categories_are_zeros_with_a_warni
     for (r, row) in rows.iter().enumerate() {
         assert_close(row, &y.row(r).to_vec());
     }
+    // The GPU path reads the same encoding (f64 on the device: the same numbers to
+    // rounding).
+    let (csv, _) = ok(d, &["predict", "m.bprop", "new.csv", "--backend", "gpu"]);
+    for (r, row) in predictions(&csv).1.iter().enumerate() {
+        let got: Vec<f64> = row[1..].iter().map(|v| v.parse().unwrap()).collect();
+        for (g, w) in got.iter().zip(y.row(r)) {
+            assert!((g - w).abs() <= 1e-9, "GPU {got:?} against {:?}", y.row(r));
+        }
+    }
     // ONNX takes the columns as they are; FANN cannot hold the encoding.
     let (msg, _) = ok(d, &["export", "m.bprop", "--format", "onnx", "-o", "m.onnx"]);
     assert!(
