@@ -397,7 +397,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     let mut opts: TableOptions = args.columns.options()?;
     args.inputs.apply(&mut opts)?;
     opts.schema = resumed.as_ref().and_then(|m| m.meta.schema.clone());
-    let table: Table<T> = match &args.data {
+    let mut table: Table<T> = match &args.data {
         Some(p) => load_table(p, &opts)?,
         None => common::bundled(BUNDLED_TRAIN, &opts)?,
     };
@@ -426,6 +426,8 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             plan.resolve(&table, format)?
         }
     };
+    // The raw columns served the stage's fit on the training part; the run holds its data.
+    table.raw = None;
     if let Some(p) = run.schema.preprocess.as_ref().filter(|_| resumed.is_none()) {
         let names: Vec<String> = match &run.schema.input_names {
             Some(n) => n.iter().map(|n| format!("`{n}`")).collect(),

@@ -457,6 +457,39 @@ impl<T: Real> Table<T> {
         self.inputs.nrows() == 0
     }
 
+    /// The rows `rows` of the table (a fold, say), with its raw input columns cut to the
+    /// same rows, so that [`crate::driver::TrainPlan::resolve`] fits the preprocessing
+    /// stage on that part's training rows.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] for a row beyond the table.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<Table<T>> {
+        if let Some(&r) = rows.iter().find(|&&r| r >= self.len()) {
+            return Err(BpropError::shape(format!("{} (rows)", self.source), self.len(), r + 1));
+        }
+        let raw = self.raw.as_ref().map(|raw| RawInputs {
+            rows: rows.len(),
+            columns: raw
+                .columns
+                .iter()
+                .map(|c| match c {
+                    RawColumn::Numbers(v) => RawColumn::Numbers(rows.iter().map(|&r| v[r]).collect()),
+                    RawColumn::Text(v) => RawColumn::Text(rows.iter().map(|&r| v[r].clone()).collect()),
+                })
+                .collect(),
+            names: raw.names.clone(),
+        });
+        Ok(Table {
+            source: self.source.clone(),
+            inputs: self.inputs.select(ndarray::Axis(0), rows),
+            targets: self.targets.as_ref().map(|y| y.select(ndarray::Axis(0), rows)),
+            schema: self.schema.clone(),
+            notes: self.notes.clone(),
+            warnings: self.warnings.clone(),
+            raw,
+        })
+    }
+
     /// The samples as a dataset.
     ///
     /// # Errors

@@ -1010,6 +1010,25 @@ mod tests {
     }
 
     #[test]
+    fn the_preprocessing_stage_is_fitted_on_the_rows_a_run_trains_on() {
+        let csv = "x,kind,y\n1,a,0.5\n2,b,1.5\n3,c,0.25\n4,a,1\n";
+        let grid = crate::data::parse_csv(csv.as_bytes(), "t.csv", &Default::default()).unwrap();
+        let table = crate::data::table_from_grid::<f64>(&grid, &TableOptions::default()).unwrap();
+        // Read on every row: three categories; the part without row 2 has two.
+        assert_eq!(table.inputs.ncols(), 4);
+        let part = table.select_rows(&[0, 1, 3]).unwrap();
+        let r = TrainPlan::default().resolve(&part, None).unwrap();
+        let p = r.schema.preprocess.as_ref().unwrap();
+        assert_eq!(p.columns[1].categories.as_deref().unwrap(), ["a", "b"]);
+        assert_eq!(
+            (r.schema.inputs, r.network.inputs(), r.train.inputs().ncols()),
+            (3, 3, 3)
+        );
+        assert_eq!(r.train.inputs().column(1).to_vec(), [1.0, 0.0, 1.0]);
+        assert!(table.select_rows(&[4]).is_err());
+    }
+
+    #[test]
     fn defaults_for_adam() {
         let r = TrainPlan::default().resolve(&one_hot(50), None).unwrap();
         let c = &r.config;
