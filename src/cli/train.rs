@@ -30,6 +30,7 @@ Examples:
       --validation 0.2 --patience 20 --plot loss.svg -o model.bprop
   bprop train train.tsv --test test.tsv --target price --task regression --scale minmax
   bprop train x.npy --target 0 --backend cpu --precision f64
+  bprop train titanic.csv --target Survived --ignore Name,Ticket --impute median --missing-indicator
   bprop train ../shared/data/fann/thyroid.train --test ../shared/data/fann/thyroid.test
   bprop train ../shared/data/mnist/train-images-idx3-ubyte.gz --layers 128 --epochs 5 \\
       --test ../shared/data/mnist/t10k-images-idx3-ubyte.gz   (labels files found beside)
@@ -44,7 +45,11 @@ device or FIFO written into, a regular file replaced atomically.
 
 Data: CSV/TSV (header detected, targets by name or 0-based index, text or integer class
 labels one-hot encoded), NumPy .npy (f32, f64, u8, i64), FANN .train/.test/.data, MNIST
-IDX images (with the labels file beside them).
+IDX images (with the labels file beside them). Text input columns are one-hot encoded
+(categories from the training part; an unseen one is all zeros at eval/predict time, with
+a warning); a first column without a header name (a pandas index) is left out; missing
+values (empty, NA, NaN, ?) are an error counted per column unless --impute fills them.
+The model keeps its input columns, categories and fills for eval, predict and ONNX.
 
 Defaults from the data: classification targets get a softmax output and cross_entropy
 (one 0/1 column: sigmoid and bce); regression an identity output and mse. Inputs are
