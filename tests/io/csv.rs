@@ -93,6 +93,10 @@ fn headers_are_detected_and_can_be_forced() {
     let g = parse_csv("1,2,x\n3,4,y\n".as_bytes(), "l.csv", &CsvOptions::default()).unwrap();
     assert!(g.names.is_none());
     assert_eq!(g.rows, 2);
+    // Nor are missing values above numbers.
+    let g = parse_csv("1,NA,x\n3,4,y\n".as_bytes(), "m.csv", &CsvOptions::default()).unwrap();
+    assert!(g.names.is_none());
+    assert_eq!(g.rows, 2);
     // Forced.
     let forced = CsvOptions {
         header: Some(true),
