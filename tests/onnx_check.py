@@ -5,9 +5,10 @@ Usage: python3 tests/onnx_check.py MODEL.onnx INPUTS.npy OUTPUTS.npy [MODEL INPU
 
 For each triple:
   - checks MODEL with onnx.checker (full_check: the graph's types and shapes too);
-  - runs INPUTS (a 2-D .npy array, cast to the graph input's element type) through
-    onnxruntime's CPU provider and writes the first output to OUTPUTS (.npy, in the
-    graph's precision);
+  - runs INPUTS (a 2-D .npy array, cast to the graph input's element type; for a graph
+    of several inputs, one array per input joined by "+", strings for string inputs)
+    through onnxruntime's CPU provider and writes the first output to OUTPUTS (.npy, in
+    the graph's precision);
   - prints one JSON line describing the model: IR version, opsets, graph inputs and
     outputs (name, element type, shape with symbolic dimensions as strings), operators,
     initializer names, metadata, the output's dtype, and whether the file's bytes equal
@@ -53,10 +54,11 @@ def check(model_path, inputs_path, outputs_path):
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    feed = session.get_inputs()[0]
-    dtype = {"tensor(float)": np.float32, "tensor(double)": np.float64}[feed.type]
-    x = np.load(inputs_path).astype(dtype)
-    y = session.run(None, {feed.name: x})[0]
+    feeds = {}
+    for feed, path in zip(session.get_inputs(), inputs_path.split("+"), strict=True):
+        dtype = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(string)": object}[feed.type]
+        feeds[feed.name] = np.load(path).astype(dtype)
+    y = session.run(None, feeds)[0]
     np.save(outputs_path, y)
 
     print(

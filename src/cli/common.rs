@@ -1,7 +1,7 @@
 //! Pieces the data commands share: column options, the bundled dataset, model loading,
 //! the progress display, number formatting.
 
-use bprop::data::{self, table_from_dataset, ColumnRef, Format, Grid, Table, TableOptions, Task};
+use bprop::data::{self, table_from_dataset, ColumnRef, Format, Grid, Impute, Table, TableOptions, Task};
 use bprop::io::{read_model, AnyModel};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
@@ -84,9 +84,59 @@ impl ColumnArgs {
                 None
             },
             delimiter,
-            schema: None,
-            targets_optional: false,
+            ..TableOptions::default()
         })
+    }
+}
+
+/// `--impute`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ImputeArg {
+    /// The column's mean (text columns: the most frequent category).
+    Mean,
+    /// The column's median (text columns: the most frequent category).
+    Median,
+    /// The column's most frequent value.
+    #[value(name = "most_frequent", alias = "most-frequent")]
+    MostFrequent,
+}
+
+/// Which columns of a CSV/TSV/.npy file a training run takes as inputs, and how it fills
+/// missing values; the model remembers both, so eval and predict read files the same way.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputArgs {
+    /// Leave COLUMN (header name or 0-based index) out of the inputs; repeat, or separate by
+    /// commas, for several.
+    #[arg(long = "ignore", value_name = "COLUMN", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Use only these input columns (header names or 0-based indexes, separated by commas)
+    /// [default: every column but the targets, the ignored ones and a pandas index].
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Fill missing input values (empty, NA, N/A, NaN, ?, null) with the column's mean,
+    /// median or most frequent value, fitted on the training part (text columns take their
+    /// most frequent category) [default: a missing value is an error].
+    #[arg(long, value_enum)]
+    pub impute: Option<ImputeArg>,
+    /// With --impute, add one 0/1 input per column that had missing values in the training
+    /// part, 1 where the value was missing (scikit-learn's add_indicator).
+    #[arg(long)]
+    pub missing_indicator: bool,
+}
+
+impl InputArgs {
+    /// Sets these options on `opts`.
+    pub fn apply(&self, opts: &mut TableOptions) -> Result<()> {
+        let refs = |v: &[String]| v.iter().map(|t| t.parse::<ColumnRef>()).collect::<Result<Vec<_>>>();
+        opts.ignore = refs(&self.ignore)?;
+        opts.features = self.features.as_deref().map(refs).transpose()?;
+        opts.impute = self.impute.map(|i| match i {
+            ImputeArg::Mean => Impute::Mean,
+            ImputeArg::Median => Impute::Median,
+            ImputeArg::MostFrequent => Impute::MostFrequent,
+        });
+        opts.missing_indicator = self.missing_indicator;
+        Ok(())
     }
 }
 
@@ -319,6 +369,7 @@ pub fn schema_of<T: Real>(model: &bprop::io::ModelFile<T>) -> bprop::data::Schem
         target_columns: Some((i..i + o).collect()),
         labels: None,
         encoded: false,
+        preprocess: None,
     }
 }
 
@@ -459,6 +510,9 @@ pub fn model_table_keeping<T: Real>(
         Some((grid, kept)) => (data::table_from_grid(&grid, &opts)?, kept),
         None => (data::load_table(path, &opts)?, None),
     };
+    for w in &table.warnings {
+        eprintln!("warning: {w}");
+    }
     if let Some(s) = &model.scaling {
         s.apply(&mut table.inputs)?;
     }

@@ -2,7 +2,7 @@
 //! from FANN's `.net` format.
 
 use super::common;
-use bprop::io::onnx::{INPUT_NAME, IR_VERSION, OPSET_VERSION, OUTPUT_NAME};
+use bprop::io::onnx::{CATEGORIES_NAME, INPUT_NAME, IR_VERSION, OPSET_VERSION, OUTPUT_NAME};
 use bprop::io::{read_fann_net, to_fann_net, to_onnx, write_atomic, write_model, AnyModel, ModelFile};
 use bprop::model::{Precision, Real};
 use bprop::{BpropError, Result};
@@ -128,6 +128,25 @@ fn export_onnx<T: Real>(args: &ExportArgs, model: &ModelFile<T>) -> Result<()> {
         Precision::F64 => ("double", "float64"),
         Precision::F32 => ("float", "float32"),
     };
+    if let Some(p) = model.meta.schema.as_ref().and_then(|s| s.preprocess.as_ref()) {
+        let text = p.columns.iter().filter(|c| c.is_categorical()).count();
+        let numeric = p.columns.len() - text;
+        let mut inputs = Vec::new();
+        if numeric > 0 {
+            inputs.push(format!("`{INPUT_NAME}` (N, {numeric}) {feed}, NaN where missing"));
+        }
+        if text > 0 {
+            inputs.push(format!("`{CATEGORIES_NAME}` (N, {text}) strings"));
+        }
+        println!(
+            "wrote {} (ONNX, IR {IR_VERSION}, opset {OPSET_VERSION}, {elem} tensors): inputs {}: the table's \
+             columns as they are (metadata bprop.numeric_inputs, bprop.text_inputs), output `{OUTPUT_NAME}` (N, {})",
+            args.output.display(),
+            inputs.join(" and "),
+            model.network.outputs(),
+        );
+        return Ok(());
+    }
     println!(
         "wrote {} (ONNX, IR {IR_VERSION}, opset {OPSET_VERSION}, {elem} tensors): \
          input `{INPUT_NAME}` (N, {}) {feed}{}, output `{OUTPUT_NAME}` (N, {})",

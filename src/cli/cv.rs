@@ -102,7 +102,8 @@ fn run_typed<T: Real>(args: &CvArgs) -> Result<()> {
     let view = args.train.cv_view();
     let json = args.json || matches!(args.format, OutputFormat::Json);
     let plan = plan(&args.train)?;
-    let opts = view.columns.options()?;
+    let mut opts = view.columns.options()?;
+    view.inputs.apply(&mut opts)?;
     let table: Table<T> = match view.data {
         Some(p) => load_table(p, &opts)?,
         None => common::bundled(BUNDLED_TRAIN, &opts)?,

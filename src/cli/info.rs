@@ -3,7 +3,7 @@
 use super::common::{self, duration, num, pct};
 use super::train::describe;
 use super::OutputFormat;
-use bprop::io::{AnyModel, ModelFile, FORMAT_VERSION};
+use bprop::io::{AnyModel, ModelFile};
 use bprop::model::{Optimizer, Real};
 use bprop::Result;
 use clap::Args;
@@ -61,7 +61,7 @@ fn show<T: Real>(args: &InfoArgs, m: &ModelFile<T>) -> Result<()> {
     if let OutputFormat::Json = args.format {
         let doc = serde_json::json!({
             "file": args.model.display().to_string(),
-            "format_version": FORMAT_VERSION,
+            "format_version": m.format_version(),
             "precision": T::NAME,
             "architecture": net.spec(),
             "sizes": net.sizes(),
@@ -77,8 +77,9 @@ fn show<T: Real>(args: &InfoArgs, m: &ModelFile<T>) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{}: bprop model, format version {FORMAT_VERSION}, {}",
+        "{}: bprop model, format version {}, {}",
         args.model.display(),
+        m.format_version(),
         T::NAME
     );
     if !m.meta.written_by.is_empty() {
@@ -103,6 +104,20 @@ fn show<T: Real>(args: &InfoArgs, m: &ModelFile<T>) -> Result<()> {
             println!("  inputs: {}", list(n));
         } else {
             println!("  inputs: {} columns", s.inputs);
+        }
+        if let Some(p) = &s.preprocess {
+            let names: Vec<String> = match &s.input_names {
+                Some(n) => n.iter().map(|n| format!("`{n}`")).collect(),
+                None => p.columns.iter().map(|c| format!("column {}", c.position)).collect(),
+            };
+            println!(
+                "  preprocessing: {} columns -> {} network inputs",
+                p.columns.len(),
+                s.inputs
+            );
+            for line in p.describe(&names) {
+                println!("    {line}");
+            }
         }
         if let Some(n) = &s.target_names {
             println!("  targets: {}", list(n));

@@ -1,7 +1,7 @@
 //! `bprop train`: a network trained on a data file (or the bundled diabetes set), with a
 //! progress display, a summary, and optionally a model file, a loss plot and a cross-check.
 
-use super::common::{self, duration, num, pct, plural, ColumnArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
+use super::common::{self, duration, num, pct, plural, ColumnArgs, InputArgs, Progress, BUNDLED_TEST, BUNDLED_TRAIN};
 use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::scale::TargetScaling;
@@ -30,6 +30,7 @@ Examples:
       --validation 0.2 --patience 20 --plot loss.svg -o model.bprop
   bprop train train.tsv --test test.tsv --target price --task regression --scale minmax
   bprop train x.npy --target 0 --backend cpu --precision f64
+  bprop train titanic.csv --target Survived --ignore Name,Ticket --impute median --missing-indicator
   bprop train ../shared/data/fann/thyroid.train --test ../shared/data/fann/thyroid.test
   bprop train ../shared/data/mnist/train-images-idx3-ubyte.gz --layers 128 --epochs 5 \\
       --test ../shared/data/mnist/t10k-images-idx3-ubyte.gz   (labels files found beside)
@@ -44,7 +45,11 @@ device or FIFO written into, a regular file replaced atomically.
 
 Data: CSV/TSV (header detected, targets by name or 0-based index, text or integer class
 labels one-hot encoded), NumPy .npy (f32, f64, u8, i64), FANN .train/.test/.data, MNIST
-IDX images (with the labels file beside them).
+IDX images (with the labels file beside them). Text input columns are one-hot encoded
+(categories from the training part; an unseen one is all zeros at eval/predict time, with
+a warning); a first column without a header name (a pandas index) is left out; missing
+values (empty, NA, NaN, ?) are an error counted per column unless --impute fills them.
+The model keeps its input columns, categories and fills for eval, predict and ONNX.
 
 Defaults from the data: classification targets get a softmax output and cross_entropy
 (one 0/1 column: sigmoid and bce); regression an identity output and mse. Inputs are
@@ -88,6 +93,8 @@ pub struct TrainArgs {
     test: Option<PathBuf>,
     #[command(flatten)]
     columns: ColumnArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
     /// Hidden layer sizes, e.g. 64,32; `none` for no hidden layer [default: 32].
     #[arg(long, value_name = "SIZES")]
     layers: Option<String>,
@@ -237,6 +244,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (args.target_scale.is_some(), "--target-scale"),
             (args.class_weight.is_some(), "--class-weight"),
             (!args.columns.targets.is_empty(), "--target"),
+            (!args.inputs.ignore.is_empty(), "--ignore"),
+            (args.inputs.features.is_some(), "--features"),
+            (args.inputs.impute.is_some(), "--impute"),
+            (args.inputs.missing_indicator, "--missing-indicator"),
         ]
         .into_iter()
         .filter_map(|(given, name)| given.then_some(name))
@@ -289,6 +300,8 @@ fn invalid(name: &'static str, value: &str, why: impl Into<String>) -> BpropErro
 pub(super) struct CvView<'a> {
     pub data: Option<&'a std::path::Path>,
     pub columns: &'a ColumnArgs,
+    /// Input-column selection and missing values (`--ignore`, `--impute`, ...).
+    pub inputs: &'a InputArgs,
     pub backend: BackendArg,
     pub threads: Option<u32>,
     pub f64: bool,
@@ -303,6 +316,7 @@ impl TrainArgs {
         CvView {
             data: self.data.as_deref(),
             columns: &self.columns,
+            inputs: &self.inputs,
             backend: self.backend,
             threads: self.threads,
             f64: matches!(self.precision, Some(PrecisionArg::F64)),
@@ -425,26 +439,21 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
 
     // The data.
     let mut opts: TableOptions = args.columns.options()?;
+    args.inputs.apply(&mut opts)?;
     opts.schema = resumed.as_ref().and_then(|m| m.meta.schema.clone());
-    let table: Table<T> = match &args.data {
+    let mut table: Table<T> = match &args.data {
         Some(p) => load_table(p, &opts)?,
         None => common::bundled(BUNDLED_TRAIN, &opts)?,
     };
-    let test_opts = TableOptions {
-        schema: Some(table.schema.clone()),
-        ..opts.clone()
-    };
-    let test_table: Option<Table<T>> = match (&args.test, &args.data) {
-        (Some(p), _) => Some(load_table(p, &test_opts)?),
-        (None, None) => Some(common::bundled(BUNDLED_TEST, &test_opts)?),
-        (None, Some(_)) => None,
-    };
     let inferred = resumed.is_none() && matches!(args.columns.task, common::TaskArg::Auto);
+    let inputs = match &table.schema.preprocess {
+        Some(p) => plural(p.columns.len(), "input column"),
+        None => plural(table.schema.inputs, "input"),
+    };
     println!(
-        "data: {} ({}, {}, {}, {}{})",
+        "data: {} ({}, {inputs}, {}, {}{})",
         table.source,
         plural(table.len(), "sample"),
-        plural(table.schema.inputs, "input"),
         plural(table.schema.outputs, "output"),
         table.schema.task,
         if inferred { " inferred, --task to change" } else { "" }
@@ -461,6 +470,35 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             plan.resolve(&table, format)?
         }
     };
+    // The raw columns served the stage's fit on the training part; the run holds its data.
+    table.raw = None;
+    if let Some(p) = run.schema.preprocess.as_ref().filter(|_| resumed.is_none()) {
+        let names: Vec<String> = match &run.schema.input_names {
+            Some(n) => n.iter().map(|n| format!("`{n}`")).collect(),
+            None => p.columns.iter().map(|c| format!("column {}", c.position)).collect(),
+        };
+        println!(
+            "  inputs: {} columns -> {} network inputs (categories and fills from the training part)",
+            p.columns.len(),
+            p.width()
+        );
+        for line in p.describe(&names) {
+            println!("    {line}");
+        }
+    }
+    // The test set is read with the columns, categories and fills fitted on the training part.
+    let test_opts = TableOptions {
+        schema: Some(run.schema.clone()),
+        ..opts.clone()
+    };
+    let test_table: Option<Table<T>> = match (&args.test, &args.data) {
+        (Some(p), _) => Some(load_table(p, &test_opts)?),
+        (None, None) => Some(common::bundled(BUNDLED_TEST, &test_opts)?),
+        (None, Some(_)) => None,
+    };
+    for w in test_table.iter().flat_map(|t| &t.warnings) {
+        eprintln!("warning: {w}");
+    }
     let Resolved {
         network: net,
         config: cfg,
@@ -602,7 +640,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         trainer: &trainer,
         result: &result,
         records: &records,
-        schema: &table.schema,
+        schema: &run.schema,
         data: Some(table.source.clone()),
         resumed: resumed.as_ref(),
         seconds: secs,

@@ -3,10 +3,10 @@
 //! - **Delimiter**: `--delimiter`, else a tab for `.tsv`/`.tab` files, else the first of
 //!   `,`, tab, `;` that the first line contains (a comma when it has none of them).
 //! - **Header**: `--header`/`--no-header`, else detected: the first line is a header when
-//!   every one of its fields is text, or when a field is text where the second line holds a
-//!   number (so `x1,x2,label` above `0.5,1.2,setosa` is a header and `0.5,1.2,setosa` above
-//!   `0.7,1.1,virginica` is not), or when it is `0,1,2,…,n−1` (n ≥ 3: pandas' default
-//!   column names) above a line that is not.
+//!   every one of its fields is text, or when a field is text (not a missing value such as
+//!   `NA`) where the second line holds a number (so `x1,x2,label` above `0.5,1.2,setosa` is
+//!   a header and `0.5,1.2,setosa` above `0.7,1.1,virginica` is not), or when it is
+//!   `0,1,2,…,n−1` (n ≥ 3: pandas' default column names) above a line that is not.
 //! - **Fields** are trimmed; quotes (`"a, b"`) follow RFC 4180 (the `csv` crate). A field
 //!   that is not a finite number is kept as text (class labels); [`super::table`] decides
 //!   whether that is allowed where it is.
@@ -362,9 +362,13 @@ fn parse_input(
     let second: Option<Vec<String>> = second_no.map(|_| record.iter().map(str::to_string).collect());
     let header = opts.header.unwrap_or_else(|| {
         let all_text = first.iter().all(|f| !is_number(f));
-        let text_over_number = second
-            .as_ref()
-            .is_some_and(|s| first.iter().zip(s).any(|(a, b)| !is_number(a) && is_number(b)));
+        let text_over_number = second.as_ref().is_some_and(|s| {
+            // A missing value (`NA`, empty) above a number is data, not a column name.
+            first
+                .iter()
+                .zip(s)
+                .any(|(a, b)| !is_number(a) && !super::prep::is_missing(a) && is_number(b))
+        });
         all_text || text_over_number || (second.as_ref().is_some_and(|s| !is_counting(s)) && is_counting(&first))
     });
     let mut grid = Grid {

@@ -14,6 +14,8 @@
 //! - [`table`]: how a grid's columns become inputs and targets (target columns by name or
 //!   index, class labels one-hot encoded, the [`Schema`] a model keeps); [`load_table`]
 //!   reads any of the formats into a [`Table`].
+//! - [`prep`]: the input-preprocessing stage (column selection, missing values, one-hot
+//!   encoding of text columns), fitted on the training part and kept in the [`Schema`].
 //! - [`scale`]: input scaling fitted on training data (standardize, min-max).
 //! - [`load`] picks the reader from the file name.
 //!
@@ -34,6 +36,7 @@ pub mod csv;
 pub mod fann;
 pub mod idx;
 pub mod npy;
+pub mod prep;
 pub mod scale;
 pub mod table;
 
@@ -43,6 +46,7 @@ pub use idx::{
     load_mnist, read_idx, read_idx_from, IdxArray, IdxData, IdxType, MnistSet, DEFAULT_MAX_IDX_BYTES, MNIST_CLASSES,
 };
 pub use npy::{parse_npy, read_npy, NpyArray};
+pub use prep::{Impute, Preprocess};
 pub use scale::{ScaleKind, Scaling};
 pub use table::{table_from_dataset, table_from_grid, ColumnRef, Grid, Schema, Table, TableOptions, Task};
 

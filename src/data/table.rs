@@ -24,6 +24,7 @@
 //! FANN files and MNIST's IDX pairs come with their split into inputs and targets, and are
 //! turned into tables by [`table_from_dataset`].
 
+use super::prep::{is_missing, Impute, InputColumn, Preprocess, RawColumn, RawInputs};
 use crate::error::{BpropError, Result};
 use crate::model::{Dataset, Real};
 use ndarray::Array2;
@@ -132,6 +133,12 @@ pub struct Schema {
     pub labels: Option<Vec<String>>,
     /// Whether one target column of labels was one-hot encoded (`labels` then lists them).
     pub encoded: bool,
+    /// The input-preprocessing stage ([`super::prep`]: selected columns, imputation, text
+    /// columns one-hot encoded), when the inputs are not simply every non-target column as
+    /// numbers. `inputs` then counts the network inputs it produces, and `input_names`
+    /// names its columns (one per [`Preprocess::columns`] entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<Preprocess>,
 }
 
 impl Schema {
@@ -162,9 +169,24 @@ impl Schema {
         if self.inputs == 0 || self.outputs == 0 {
             return Err(format!("{} inputs and {} outputs", self.inputs, self.outputs));
         }
+        // The table's input columns: the stage's, or one per network input.
+        let input_columns = match &self.preprocess {
+            Some(p) => {
+                p.validate()?;
+                if p.width() != self.inputs {
+                    return Err(format!(
+                        "a preprocessing stage of {} inputs for {} inputs",
+                        p.width(),
+                        self.inputs
+                    ));
+                }
+                p.columns.len()
+            }
+            None => self.inputs,
+        };
         if let Some(n) = &self.input_names {
-            if n.len() != self.inputs {
-                return Err(format!("{} input names for {} inputs", n.len(), self.inputs));
+            if n.len() != input_columns {
+                return Err(format!("{} input names for {input_columns} input columns", n.len()));
             }
         }
         // The target columns: one of labels when encoded, else one per output.
@@ -186,15 +208,29 @@ impl Schema {
                 if t.iter().enumerate().any(|(i, c)| t[..i].contains(c)) {
                     return Err(format!("target columns {t:?} repeat a column"));
                 }
-                if self.inputs.checked_add(t.len()) != Some(cols) {
-                    return Err(format!(
-                        "{} inputs and {} target columns, but a table of {cols} columns",
-                        self.inputs,
-                        t.len()
-                    ));
+                match &self.preprocess {
+                    Some(p) => {
+                        if let Some(c) = p.columns.iter().find(|c| c.position >= cols || t.contains(&c.position)) {
+                            return Err(format!(
+                                "input column {} is a target or beyond the table's {cols} columns",
+                                c.position
+                            ));
+                        }
+                    }
+                    None if self.inputs.checked_add(t.len()) != Some(cols) => {
+                        return Err(format!(
+                            "{} inputs and {} target columns, but a table of {cols} columns",
+                            self.inputs,
+                            t.len()
+                        ));
+                    }
+                    None => {}
                 }
             }
             (c, t) => return Err(format!("columns {c:?} without target columns {t:?}, or the reverse")),
+        }
+        if self.preprocess.is_some() && self.columns.is_none() {
+            return Err("a preprocessing stage without the table's columns".into());
         }
         match &self.labels {
             // Encoded labels: one per class (a single output codes two classes, 0 and 1).
@@ -250,6 +286,15 @@ impl Grid {
         }
     }
 
+    /// Row `row`'s number for messages: its 1-based line in a text file, else the 0-based
+    /// row.
+    fn row_number(&self, row: usize) -> String {
+        match &self.lines {
+            Some(lines) => lines[row].to_string(),
+            None => row.to_string(),
+        }
+    }
+
     fn parse_err(&self, row: usize, col: usize, message: String) -> BpropError {
         BpropError::Parse {
             path: self.source.clone(),
@@ -265,22 +310,31 @@ impl Grid {
         }
     }
 
-    /// The index of the column `r` names.
+    /// The index of the column `r` names, as a target column.
     ///
     /// # Errors
     /// [`BpropError::InvalidArgument`] naming `target` for an index out of range, a name
     /// without a header, or an unknown name (listing the header).
     pub fn resolve(&self, r: &ColumnRef) -> Result<usize> {
+        self.resolve_as(r, "target")
+    }
+
+    /// The index of the column `r` names, given for the option `role` (`target`, `ignore`,
+    /// `features`).
+    ///
+    /// # Errors
+    /// As [`Grid::resolve`], naming `role`.
+    pub fn resolve_as(&self, r: &ColumnRef, role: &'static str) -> Result<usize> {
         match r {
             ColumnRef::Index(i) if *i < self.cols => Ok(*i),
             ColumnRef::Index(i) => Err(BpropError::InvalidArgument {
-                name: "target",
+                name: role,
                 value: i.to_string(),
                 why: format!("{} has {} columns, numbered from 0", self.source, self.cols),
             }),
             ColumnRef::Name(n) => match &self.names {
                 None => Err(BpropError::InvalidArgument {
-                    name: "target",
+                    name: role,
                     value: n.clone(),
                     why: format!("{} has no header, so give the column's 0-based index", self.source),
                 }),
@@ -288,7 +342,7 @@ impl Grid {
                     .iter()
                     .position(|c| c == n)
                     .ok_or_else(|| BpropError::InvalidArgument {
-                        name: "target",
+                        name: role,
                         value: n.clone(),
                         why: format!(
                             "{} has no column of that name{}; its columns: {}",
@@ -373,6 +427,15 @@ pub struct TableOptions {
     /// them, and where it has them they are left out of the inputs and never parsed
     /// (empty cells, labels unseen in training), so the table has no targets.
     pub targets_optional: bool,
+    /// Columns that are not inputs (`--ignore`); training only.
+    pub ignore: Vec<ColumnRef>,
+    /// The only input columns (`--features`), when given; training only.
+    pub features: Option<Vec<ColumnRef>>,
+    /// How missing input values are filled (`--impute`), fitted on the training part;
+    /// training only.
+    pub impute: Option<Impute>,
+    /// Whether missing-indicator inputs are added (`--missing-indicator`); training only.
+    pub missing_indicator: bool,
 }
 
 /// Samples ready for a network: inputs, targets (unless absent in a prediction file), and
@@ -389,6 +452,13 @@ pub struct Table<T> {
     pub schema: Schema,
     /// Decisions made while reading that a user should see (header detected, labels encoded).
     pub notes: Vec<String>,
+    /// What a user should be warned of (categories a model has not seen, encoded as zeros).
+    pub warnings: Vec<String>,
+    /// The raw input columns, kept when the schema's preprocessing stage is to be fitted
+    /// again on the training part ([`crate::driver::TrainPlan::resolve`] does, once it has
+    /// split off the validation rows; `inputs` are encoded by a stage fitted on every row
+    /// until then).
+    pub raw: Option<RawInputs>,
 }
 
 impl<T: Real> Table<T> {
@@ -399,6 +469,28 @@ impl<T: Real> Table<T> {
     /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.inputs.nrows() == 0
+    }
+
+    /// The rows `rows` of the table (a fold, say), with its raw input columns cut to the
+    /// same rows, so that [`crate::driver::TrainPlan::resolve`] fits the preprocessing
+    /// stage on that part's training rows.
+    ///
+    /// # Errors
+    /// [`BpropError::Shape`] for a row beyond the table.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<Table<T>> {
+        if let Some(&r) = rows.iter().find(|&&r| r >= self.len()) {
+            return Err(BpropError::shape(format!("{} (rows)", self.source), self.len(), r + 1));
+        }
+        let raw = self.raw.as_ref().map(|raw| raw.select_rows(rows));
+        Ok(Table {
+            source: self.source.clone(),
+            inputs: self.inputs.select(ndarray::Axis(0), rows),
+            targets: self.targets.as_ref().map(|y| y.select(ndarray::Axis(0), rows)),
+            schema: self.schema.clone(),
+            notes: self.notes.clone(),
+            warnings: self.warnings.clone(),
+            raw,
+        })
     }
 
     /// The samples as a dataset.
@@ -468,7 +560,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
                     t.push(c);
                 }
             }
-            let inputs: Vec<usize> = (0..grid.cols).filter(|c| !t.contains(c)).collect();
+            let inputs = select_inputs(grid, &t, opts, &mut notes)?;
             (Some(t), inputs)
         }
     };
@@ -479,17 +571,18 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
             got: format!("{} columns, all targets", grid.cols),
         });
     }
-    let mut inputs = Array2::<T>::zeros((grid.rows, input_cols.len()));
-    for (j, &c) in input_cols.iter().enumerate() {
-        let col = grid.numbers(c, "an input")?;
-        for (r, v) in col.into_iter().enumerate() {
-            let t = T::of(v);
-            if !t.is_finite() {
-                return Err(grid.parse_err(r, c, format!("{v} overflows {}", T::NAME)));
-            }
-            inputs[(r, j)] = t;
-        }
-    }
+    let Inputs {
+        x: inputs,
+        preprocess,
+        raw: raw_inputs,
+        warnings,
+    } = encode_inputs::<T>(
+        grid,
+        &input_cols,
+        input_cols.len() + target_cols.as_ref().map_or(0, Vec::len) != grid.cols,
+        opts,
+        &mut notes,
+    )?;
     let names_of = |cols: &[usize]| {
         grid.names
             .as_ref()
@@ -506,6 +599,8 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
             targets: None,
             schema,
             notes,
+            warnings,
+            raw: raw_inputs,
         });
     };
     let target_names: Option<Vec<String>> = names_of(&target_cols);
@@ -620,7 +715,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
         }
         let schema = Schema {
             task: Task::Classification,
-            inputs: input_cols.len(),
+            inputs: inputs.ncols(),
             outputs: labels.len(),
             input_names,
             target_names,
@@ -628,6 +723,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
             target_columns: Some(target_cols),
             labels: Some(labels),
             encoded: true,
+            preprocess,
         };
         return Ok(Table {
             source: grid.source.clone(),
@@ -635,6 +731,8 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
             targets: Some(y),
             schema,
             notes,
+            warnings,
+            raw: raw_inputs,
         });
     }
 
@@ -667,7 +765,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
     }
     let schema = Schema {
         task,
-        inputs: input_cols.len(),
+        inputs: inputs.ncols(),
         outputs: target_cols.len(),
         input_names,
         target_names,
@@ -675,6 +773,7 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
         target_columns: Some(target_cols),
         labels,
         encoded: false,
+        preprocess,
     };
     Ok(Table {
         source: grid.source.clone(),
@@ -682,6 +781,291 @@ pub fn table_from_grid<T: Real>(grid: &Grid, opts: &TableOptions) -> Result<Tabl
         targets: Some(y),
         schema,
         notes,
+        warnings,
+        raw: raw_inputs,
+    })
+}
+
+/// The input columns of a training table: those `--features` lists, or every column but
+/// the targets, the `--ignore`d ones and a pandas index (an empty header name in the first
+/// column), in table order.
+fn select_inputs(grid: &Grid, targets: &[usize], opts: &TableOptions, notes: &mut Vec<String>) -> Result<Vec<usize>> {
+    let resolve = |refs: &[ColumnRef], role: &'static str| -> Result<Vec<usize>> {
+        let mut cols = Vec::with_capacity(refs.len());
+        for r in refs {
+            let c = grid.resolve_as(r, role)?;
+            if targets.contains(&c) {
+                return Err(BpropError::InvalidArgument {
+                    name: role,
+                    value: grid.column_name(c),
+                    why: "is a target column; inputs are the other columns".into(),
+                });
+            }
+            cols.push(c);
+        }
+        Ok(cols)
+    };
+    let ignored = resolve(&opts.ignore, "ignore")?;
+    let mut inputs: Vec<usize> = match &opts.features {
+        Some(f) => {
+            let mut cols = resolve(f, "features")?;
+            cols.sort_unstable();
+            cols.dedup();
+            cols
+        }
+        None => (0..grid.cols).filter(|c| !targets.contains(c)).collect(),
+    };
+    inputs.retain(|c| !ignored.contains(c));
+    let index = grid.names.as_ref().is_some_and(|n| n[0].is_empty());
+    if index && opts.features.is_none() && inputs.first() == Some(&0) && inputs.len() > 1 {
+        inputs.remove(0);
+        notes.push(
+            "column 0 has no name in the header (a pandas index): not an input (--features chooses the inputs)".into(),
+        );
+    }
+    if !ignored.is_empty() {
+        let names: Vec<String> = ignored.iter().map(|&c| grid.column_name(c)).collect();
+        notes.push(format!("ignored: {}", names.join(", ")));
+    }
+    Ok(inputs)
+}
+
+/// A table's network inputs and how they were made.
+struct Inputs<T> {
+    x: Array2<T>,
+    preprocess: Option<Preprocess>,
+    raw: Option<RawInputs>,
+    warnings: Vec<String>,
+}
+
+/// The network inputs from `grid`'s input columns `cols` (`chosen`: not simply every
+/// column but the targets): through the saved schema's
+/// preprocessing stage, or for training through a stage fitted on every row (kept in
+/// `raw` for the training part's refit) when the columns were chosen, a column holds text,
+/// or missing values are to be filled; otherwise the columns as numbers.
+fn encode_inputs<T: Real>(
+    grid: &Grid,
+    cols: &[usize],
+    chosen: bool,
+    opts: &TableOptions,
+    notes: &mut Vec<String>,
+) -> Result<Inputs<T>> {
+    let saved = opts.schema.as_ref();
+    // Per input column: the rows of its missing fields, and whether it holds other text.
+    let missing: Vec<Vec<usize>> = cols
+        .iter()
+        .map(|&c| {
+            grid.text[c]
+                .iter()
+                .filter(|(_, f)| is_missing(f))
+                .map(|(r, _)| *r)
+                .collect()
+        })
+        .collect();
+    let texts: Vec<usize> = cols
+        .iter()
+        .zip(&missing)
+        .map(|(&c, m)| grid.text[c].len() - m.len())
+        .collect();
+    let stage: Option<Preprocess> = match saved {
+        Some(s) => s.preprocess.clone(),
+        None => {
+            if opts.missing_indicator && opts.impute.is_none() {
+                return Err(BpropError::InvalidArgument {
+                    name: "missing_indicator",
+                    value: "on".into(),
+                    why: "adds indicators beside imputed values; give --impute mean|median|most_frequent too".into(),
+                });
+            }
+            let mut columns = Vec::with_capacity(cols.len());
+            for (j, &c) in cols.iter().enumerate() {
+                // Mostly text: categories (numbers among them by their text); mostly
+                // numbers: a text field is an error.
+                let numbers = grid.rows - grid.text[c].len();
+                if texts[j] > 0 && numbers >= texts[j] {
+                    let (r, f) = grid.text[c]
+                        .iter()
+                        .find(|(_, f)| !is_missing(f))
+                        .expect("a text field was counted");
+                    return Err(grid.parse_err(
+                        *r,
+                        c,
+                        format!(
+                            "found `{}`, which is not a finite number; {} is an input and must hold numbers: \
+                             {numbers} of its fields are numbers, {} text (a column of text categories holds \
+                             mostly text; correct the field, or leave the column out with --ignore){}",
+                            super::preview_text(f, 40),
+                            grid.column_name(c),
+                            texts[j],
+                            grid.header_hint(*r)
+                        ),
+                    ));
+                }
+                columns.push(InputColumn {
+                    position: c,
+                    categories: (texts[j] > 0).then(Vec::new),
+                    fill: None,
+                    fill_category: None,
+                    indicator: false,
+                });
+            }
+            let plain = !chosen && opts.impute.is_none() && columns.iter().all(|c| !c.is_categorical());
+            (!plain).then_some(Preprocess {
+                columns,
+                impute: opts.impute,
+                missing_indicator: opts.missing_indicator,
+            })
+        }
+    };
+    // Missing values nothing fills: every one counted, per column.
+    let unfilled: Vec<usize> = (0..cols.len())
+        .filter(|&j| !missing[j].is_empty())
+        .filter(|&j| match (&stage, saved) {
+            (Some(p), Some(_)) => !p.columns[j].imputes(),
+            (Some(p), None) => p.impute.is_none(),
+            (None, _) => true,
+        })
+        .collect();
+    if let Some(&first) = unfilled.first() {
+        let total: usize = unfilled.iter().map(|&j| missing[j].len()).sum();
+        let each: Vec<String> = unfilled
+            .iter()
+            .map(|&j| {
+                let rows = &missing[j];
+                let at: Vec<String> = rows.iter().take(3).map(|&r| grid.row_number(r)).collect();
+                format!(
+                    "{}: {} ({} {}{})",
+                    grid.column_name(cols[j]),
+                    rows.len(),
+                    match (grid.lines.is_some(), rows.len()) {
+                        (true, 1) => "line",
+                        (true, _) => "lines",
+                        (false, 1) => "row",
+                        (false, _) => "rows",
+                    },
+                    at.join(", "),
+                    if rows.len() > 3 { ", ..." } else { "" }
+                )
+            })
+            .collect();
+        let fix = if saved.is_some() {
+            "the model fills none in these columns (train it with --impute to fill missing values)"
+        } else {
+            "give --impute mean|median|most_frequent to fill them (fitted on the training part), or leave the \
+             columns out with --ignore"
+        };
+        return Err(grid.parse_err(
+            missing[first][0],
+            cols[first],
+            format!(
+                "{total} missing value(s) (empty, NA, NaN or ?) in the input columns: {}; {fix}",
+                each.join("; ")
+            ),
+        ));
+    }
+    let Some(stage) = stage else {
+        let mut x = Array2::<T>::zeros((grid.rows, cols.len()));
+        for (j, &c) in cols.iter().enumerate() {
+            let col = grid.numbers(c, "an input")?;
+            for (r, v) in col.into_iter().enumerate() {
+                let t = T::of(v);
+                if !t.is_finite() {
+                    return Err(grid.parse_err(r, c, format!("{v} overflows {}", T::NAME)));
+                }
+                x[(r, j)] = t;
+            }
+        }
+        return Ok(Inputs {
+            x,
+            preprocess: None,
+            raw: None,
+            warnings: Vec::new(),
+        });
+    };
+    // The raw columns, as the stage reads them.
+    let mut columns = Vec::with_capacity(cols.len());
+    for (j, &c) in cols.iter().enumerate() {
+        columns.push(if stage.columns[j].is_categorical() {
+            RawColumn::Text(
+                grid.labels(c)
+                    .into_iter()
+                    .map(|f| (!is_missing(&f)).then_some(f))
+                    .collect(),
+            )
+        } else {
+            if let Some((r, f)) = grid.text[c].iter().find(|(_, f)| !is_missing(f)) {
+                return Err(grid.parse_err(
+                    *r,
+                    c,
+                    format!(
+                        "found `{}`, which is not a finite number; {} is a numeric input and must hold numbers{}",
+                        super::preview_text(f, 40),
+                        grid.column_name(c),
+                        grid.header_hint(*r)
+                    ),
+                ));
+            }
+            RawColumn::Numbers((0..grid.rows).map(|r| grid.values[r * grid.cols + c]).collect())
+        });
+    }
+    let raw = RawInputs {
+        rows: grid.rows,
+        columns,
+        names: cols.iter().map(|&c| grid.column_name(c)).collect(),
+    };
+    let stage = match saved {
+        Some(_) => stage,
+        None => {
+            let all: Vec<usize> = (0..grid.rows).collect();
+            let fitted = stage.refit(&raw, &all)?;
+            for (j, c) in fitted.columns.iter().enumerate() {
+                let k = c.categories.as_ref().map_or(0, Vec::len);
+                if k > MAX_AUTO_ID_CLASSES && k * 2 > grid.rows {
+                    return Err(BpropError::InvalidArgument {
+                        name: "data",
+                        value: raw.names[j].clone(),
+                        why: format!(
+                            "holds {k} distinct text values in {} rows, nearly one per row (an identifier, or \
+                             free text?); leave it out with --ignore",
+                            grid.rows
+                        ),
+                    });
+                }
+            }
+            let filled: Vec<String> = (0..cols.len())
+                .filter(|&j| !missing[j].is_empty())
+                .map(|j| format!("{} {}", raw.names[j], missing[j].len()))
+                .collect();
+            if !filled.is_empty() {
+                notes.push(format!(
+                    "missing values: {}; filled by --impute {} (fitted on the training part)",
+                    filled.join(", "),
+                    fitted.impute.map_or(String::new(), |i| i.to_string()),
+                ));
+            }
+            fitted
+        }
+    };
+    let enc = stage.transform::<T>(&raw)?;
+    let mut warnings = Vec::new();
+    if saved.is_some() {
+        for (j, (n, examples)) in enc.unseen.iter().enumerate() {
+            if *n > 0 {
+                warnings.push(format!(
+                    "{}: {n} row(s) hold categories the model was not trained on ({}{}), encoded as all zeros",
+                    raw.names[j],
+                    examples[..examples.len().min(3)].join(", "),
+                    if examples.len() > 3 { ", ..." } else { "" }
+                ));
+            }
+        }
+    }
+    let keep = saved.is_none() && stage.fits();
+    Ok(Inputs {
+        x: enc.inputs,
+        preprocess: Some(stage),
+        raw: keep.then_some(raw),
+        warnings,
     })
 }
 
@@ -715,7 +1099,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The first few labels, for notes.
-fn preview(labels: &[String]) -> String {
+pub(crate) fn preview(labels: &[String]) -> String {
     if labels.len() <= 8 {
         labels.join(", ")
     } else {
@@ -755,17 +1139,22 @@ fn schema_columns(grid: &Grid, schema: &Schema, optional: bool) -> Result<(Optio
     let n_targets = schema.target_columns.as_ref().map_or(0, Vec::len);
     if let (Some(cols), Some(tcols)) = (schema.columns, &schema.target_columns) {
         if grid.cols == cols {
-            let inputs = (0..cols).filter(|c| !tcols.contains(c)).collect();
+            let inputs = match &schema.preprocess {
+                Some(p) => p.columns.iter().map(|c| c.position).collect(),
+                None => (0..cols).filter(|c| !tcols.contains(c)).collect(),
+            };
             return Ok(((!optional).then(|| tcols.clone()), inputs));
         }
     }
-    if grid.cols == schema.inputs && optional {
+    let n_inputs = schema.preprocess.as_ref().map_or(schema.inputs, |p| p.columns.len());
+    if grid.cols == n_inputs && optional {
         return Ok((None, (0..grid.cols).collect()));
     }
     let expected = match schema.columns {
-        Some(c) if optional => format!("{c} columns (inputs and targets) or {} (inputs only)", schema.inputs),
-        Some(c) => format!("{c} columns ({} inputs and {n_targets} targets)", schema.inputs),
-        None => format!("{} input columns", schema.inputs),
+        Some(c) if optional => format!("{c} columns (inputs and targets) or {n_inputs} (inputs only)"),
+        Some(c) if schema.preprocess.is_some() => format!("{c} columns ({n_inputs} of them inputs)"),
+        Some(c) => format!("{c} columns ({n_inputs} inputs and {n_targets} targets)"),
+        None => format!("{n_inputs} input columns"),
     };
     Err(missing(format!(
         "has {} columns, but the model was trained on {expected}",
@@ -790,6 +1179,12 @@ pub fn table_from_dataset<T: Real>(
     if !opts.targets.is_empty() {
         notes.push(format!(
             "{source} gives its own inputs and targets; --target is ignored"
+        ));
+    }
+    if !opts.ignore.is_empty() || opts.features.is_some() || opts.impute.is_some() {
+        notes.push(format!(
+            "{source} has no named or text columns: --ignore, --features and --impute apply to CSV/TSV and .npy \
+             files, and are ignored"
         ));
     }
     let schema = match &opts.schema {
@@ -825,6 +1220,7 @@ pub fn table_from_dataset<T: Real>(
                 target_columns: None,
                 encoded: labels.is_some(),
                 labels,
+                preprocess: None,
             }
         }
     };
@@ -834,6 +1230,8 @@ pub fn table_from_dataset<T: Real>(
         targets: Some(y.clone()),
         schema,
         notes,
+        warnings: Vec::new(),
+        raw: None,
     })
 }
 

@@ -272,13 +272,12 @@ pub fn cross_validate<T: Real>(
             out[r] = true;
         }
         let train_rows: Vec<usize> = (0..full.len()).filter(|&r| !out[r]).collect();
-        let part = Table {
-            source: format!("{} (fold {} of {folds}, training part)", table.source, fold + 1),
-            inputs: table.inputs.select(Axis(0), &train_rows),
-            targets: Some(full.targets().select(Axis(0), &train_rows)),
-            schema: table.schema.clone(),
-            notes: Vec::new(),
-        };
+        // The raw input columns (text, missing values) are cut with the rows, so that the
+        // preprocessing stage is fitted on this fold's training part alone.
+        let mut part = table.select_rows(&train_rows)?;
+        part.source = format!("{} (fold {} of {folds}, training part)", table.source, fold + 1);
+        part.notes.clear();
+        part.warnings.clear();
         let run = plan.resolve(&part, format)?;
         if choice == BackendChoice::Auto {
             let a = auto_choice(req, T::PRECISION == Precision::F64, Some(run.workload()));
@@ -299,7 +298,10 @@ pub fn cross_validate<T: Real>(
         })?;
         // The held-out rows as eval reads them: the fold's scaling, the CPU path's outputs,
         // mapped back to the targets' units.
-        let mut x = table.inputs.select(Axis(0), rows);
+        let mut x = match (&table.raw, &run.schema.preprocess) {
+            (Some(raw), Some(stage)) => stage.transform::<T>(&raw.select_rows(rows))?.inputs,
+            _ => table.inputs.select(Axis(0), rows),
+        };
         if let Some(s) = &run.scaling {
             s.apply(&mut x)?;
         }

@@ -5,13 +5,17 @@
 //!
 //! The rules for every default are in [`TrainPlan`]'s documentation.
 
+use crate::data::prep::RawInputs;
 use crate::data::scale::TargetScaling;
-use crate::data::{Format, ScaleKind, Scaling, Schema, Table, Task};
+use crate::data::{Format, Preprocess, ScaleKind, Scaling, Schema, Table, Task};
 use crate::driver::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer, Workload};
 use crate::error::{BpropError, Result};
 use crate::io::{ModelFile, ModelMeta, TrainingSettings};
 use crate::metrics::target_classes;
-use crate::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real, Schedule};
+use crate::model::{
+    split_rows, split_rows_stratified, Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec,
+    Optimizer, Real, Schedule,
+};
 use std::str::FromStr;
 
 /// Hidden layer sizes when none are given: one layer of 32.
@@ -405,6 +409,9 @@ pub struct Resolved<T: Real> {
     pub class_weights: Option<Vec<f64>>,
     /// The run's seed.
     pub seed: u64,
+    /// The data's schema, with its input-preprocessing stage (if any) fitted on the
+    /// training part: the one to save with the model and to read other files with.
+    pub schema: Schema,
 }
 
 impl<T: Real> Resolved<T> {
@@ -686,14 +693,30 @@ impl TrainPlan {
     /// [`BpropError::LossActivation`] for a loss and output that do not pair; the table's
     /// errors when it has no targets.
     pub fn resolve<T: Real>(&self, table: &Table<T>, format: Option<Format>) -> Result<Resolved<T>> {
-        let full = table.dataset()?;
         let seed = self.seed;
-        let validation_fraction = self.validation_fraction(full.len());
+        let validation_fraction = self.validation_fraction(table.len());
+        let refitted;
+        let table = match &table.raw {
+            Some(raw) => {
+                refitted = refit(table, raw, validation_fraction, seed)?;
+                &refitted
+            }
+            None => table,
+        };
+        let full = table.dataset()?;
         let (train, val) = split(full, validation_fraction, seed, table.schema.task)?;
         let scaling = self
             .scale_kind(format)
             .map(|k| Scaling::fit(k, train.inputs()))
-            .transpose()?;
+            .transpose()?
+            .map(|mut s| {
+                // One-hot categories and missing indicators stay 0/1.
+                for j in table.schema.preprocess.iter().flat_map(Preprocess::code_inputs) {
+                    s.offset[j] = 0.0;
+                    s.scale[j] = 1.0;
+                }
+                s
+            });
         let batch_size = self.batch_size(train.len());
         let spec = self.spec(table)?;
         check_memory::<T>(&spec, batch_size, "layers")?;
@@ -766,10 +789,10 @@ impl TrainPlan {
             network,
             config,
             train,
-            val,
-            validation_fraction,
+            (val, validation_fraction),
             (scaling, target_scaling),
             seed,
+            table.schema.clone(),
         )?;
         r.class_weights = class_weights;
         Ok(r)
@@ -806,10 +829,10 @@ impl TrainPlan {
             model.network.clone(),
             config,
             train,
-            val,
-            saved.validation,
+            (val, saved.validation),
             (model.scaling.clone(), model.meta.target_scaling.clone()),
             saved.seed,
+            table.schema.clone(),
         )
     }
 }
@@ -885,15 +908,59 @@ fn split<T: Real>(
     })
 }
 
+/// `table` with its input-preprocessing stage fitted again on the training part (the rows
+/// the validation split with `fraction` and `seed` leaves for training), and its inputs
+/// encoded by it.
+fn refit<T: Real>(table: &Table<T>, raw: &RawInputs, fraction: Option<f64>, seed: u64) -> Result<Table<T>> {
+    let stage = table
+        .schema
+        .preprocess
+        .as_ref()
+        .ok_or_else(|| BpropError::InvalidArgument {
+            name: "data",
+            value: table.source.clone(),
+            why: "has raw input columns but no preprocessing stage to fit on them".into(),
+        })?;
+    if raw.rows != table.len() {
+        return Err(BpropError::shape(
+            format!("{} raw input rows (one per sample)", table.source),
+            table.len(),
+            raw.rows,
+        ));
+    }
+    let rows: Vec<usize> = match (fraction, &table.targets) {
+        (Some(f), Some(y)) => match table.schema.task {
+            Task::Classification => split_rows_stratified(f, seed, &target_classes(y))?.0,
+            Task::Regression => split_rows(table.len(), f, seed)?.0,
+        },
+        _ => (0..table.len()).collect(),
+    };
+    let stage = stage.refit(raw, &rows)?;
+    let encoded = stage.transform::<T>(raw)?;
+    Ok(Table {
+        source: table.source.clone(),
+        inputs: encoded.inputs,
+        targets: table.targets.clone(),
+        schema: Schema {
+            inputs: stage.width(),
+            preprocess: Some(stage),
+            ..table.schema.clone()
+        },
+        notes: Vec::new(),
+        warnings: Vec::new(),
+        raw: None,
+    })
+}
+
 /// Scales the parts and checks the configuration against the training part.
 fn finish<T: Real>(
     network: Network<T>,
     config: TrainConfig,
     train: Dataset<T>,
-    val: Option<Dataset<T>>,
-    validation_fraction: Option<f64>,
+    (val, validation_fraction): (Option<Dataset<T>>, Option<f64>),
     (scaling, target_scaling): (Option<Scaling>, Option<TargetScaling>),
     seed: u64,
+    schema: Schema,
 ) -> Result<Resolved<T>> {
     let mut r = Resolved {
         network,
@@ -905,6 +972,7 @@ fn finish<T: Real>(
         target_scaling,
         class_weights: None,
         seed,
+        schema,
     };
     r.train = r.scale(train)?;
     r.validation = val.map(|v| r.scale(v)).transpose()?;
@@ -939,6 +1007,25 @@ mod tests {
             BpropError::InvalidArgument { name, .. } => name,
             other => panic!("expected an invalid argument, got {other}"),
         }
+    }
+
+    #[test]
+    fn the_preprocessing_stage_is_fitted_on_the_rows_a_run_trains_on() {
+        let csv = "x,kind,y\n1,a,0.5\n2,b,1.5\n3,c,0.25\n4,a,1\n";
+        let grid = crate::data::parse_csv(csv.as_bytes(), "t.csv", &Default::default()).unwrap();
+        let table = crate::data::table_from_grid::<f64>(&grid, &TableOptions::default()).unwrap();
+        // Read on every row: three categories; the part without row 2 has two.
+        assert_eq!(table.inputs.ncols(), 4);
+        let part = table.select_rows(&[0, 1, 3]).unwrap();
+        let r = TrainPlan::default().resolve(&part, None).unwrap();
+        let p = r.schema.preprocess.as_ref().unwrap();
+        assert_eq!(p.columns[1].categories.as_deref().unwrap(), ["a", "b"]);
+        assert_eq!(
+            (r.schema.inputs, r.network.inputs(), r.train.inputs().ncols()),
+            (3, 3, 3)
+        );
+        assert_eq!(r.train.inputs().column(1).to_vec(), [1.0, 0.0, 1.0]);
+        assert!(table.select_rows(&[4]).is_err());
     }
 
     #[test]

@@ -101,8 +101,25 @@ fn to_fann(act: Activation, layer: usize) -> Result<(u32, f64)> {
 /// The text of a FANN `.net` file for `model` (module doc).
 ///
 /// # Errors
-/// [`BpropError::InvalidArgument`] for an activation FANN lacks.
+/// [`BpropError::InvalidArgument`] for an activation FANN lacks, or a model whose inputs
+/// go through a fitted preprocessing stage (text columns, filled missing values), which
+/// FANN cannot express.
 pub fn to_fann_net<T: Real>(model: &ModelFile<T>) -> Result<String> {
+    if let Some(p) = model
+        .meta
+        .schema
+        .as_ref()
+        .and_then(|s| s.preprocess.as_ref())
+        .filter(|p| p.fits())
+    {
+        return Err(BpropError::InvalidArgument {
+            name: "model",
+            value: format!("{} input columns, {} network inputs", p.columns.len(), p.width()),
+            why: "encodes text columns or fills missing values before the network, which a FANN .net file \
+                  cannot hold; export it as ONNX (bprop export MODEL -o model.onnx), whose graph does"
+                .into(),
+        });
+    }
     let net = &model.network;
     let codes: Vec<(u32, f64)> = net
         .layers()

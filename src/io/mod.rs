@@ -16,6 +16,6 @@ pub use crate::fsutil::{write_atomic, write_atomic_with};
 pub use fann_net::{parse_fann_net, read_fann_net, to_fann_net};
 pub use model_file::{
     parse_model, read_model, write_model, AnyModel, History, ModelFile, ModelMeta, TrainingSettings, FORMAT_NAME,
-    FORMAT_VERSION,
+    FORMAT_VERSION, FORMAT_VERSION_PLAIN,
 };
 pub use onnx::{to_onnx, write_onnx};

@@ -2,7 +2,7 @@
 //! file whose tensors are the parameters (and optimizer state and input scaling), and whose
 //! header metadata says what they are.
 //!
-//! # Layout (format version 1)
+//! # Layout (format version 1, or 2 with an input-preprocessing stage)
 //!
 //! A safetensors file: an 8-byte little-endian header length, a JSON header, the tensor
 //! data. Tensors, all little-endian, in the precision the network was trained in (`F32` or
@@ -18,7 +18,10 @@
 //!
 //! The header's `__metadata__` (string → string, as safetensors requires) holds:
 //!
-//! - `format`: `bprop-model`; `format_version`: `1` ([`FORMAT_VERSION`]).
+//! - `format`: `bprop-model`; `format_version`: `1`, or `2` ([`FORMAT_VERSION`]) when the
+//!   schema holds an input-preprocessing stage (`schema.preprocess`: the input columns'
+//!   positions, categories, fills and indicators; [`crate::data::prep`]), which version 1
+//!   readers would not apply.
 //! - `bprop`: a JSON document: `dtype` (`f32`/`f64`), `architecture` (inputs, layers with
 //!   units, activation (with the leaky slope) and bias on/off, loss), `scaling` (its kind,
 //!   or null), `optimizer` (the rule with every constant, and the step count, or null),
@@ -64,8 +67,13 @@ use std::path::Path;
 
 /// The `format` value of bprop's model files.
 pub const FORMAT_NAME: &str = "bprop-model";
-/// The model file format version this bprop writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest model file format version this bprop writes and reads: 2 for a model whose
+/// schema has an input-preprocessing stage ([`Schema::preprocess`]), which a bprop that
+/// reads only version 1 would ignore and so misread its inputs; 1 otherwise
+/// ([`FORMAT_VERSION_PLAIN`]), so that such models stay readable by older bprops.
+pub const FORMAT_VERSION: u32 = 2;
+/// The version of a model file without an input-preprocessing stage.
+pub const FORMAT_VERSION_PLAIN: u32 = 1;
 /// The largest JSON header accepted (safetensors' own limit).
 const MAX_HEADER: u64 = 100_000_000;
 /// The most epochs a model file may say were trained or asked for (and history records it
@@ -300,13 +308,23 @@ impl<T: Real> ModelFile<T> {
         }
         let metadata: BTreeMap<&str, String> = [
             ("format", FORMAT_NAME.to_string()),
-            ("format_version", FORMAT_VERSION.to_string()),
+            ("format_version", self.format_version().to_string()),
             ("bprop", json),
             ("checksum", format!("crc32:{:08x}", h.finalize())),
         ]
         .into_iter()
         .collect();
         Ok(container(&metadata, tensors))
+    }
+
+    /// The format version this model is written with: [`FORMAT_VERSION`] when its schema
+    /// has an input-preprocessing stage, else [`FORMAT_VERSION_PLAIN`].
+    pub fn format_version(&self) -> u32 {
+        if self.meta.schema.as_ref().is_some_and(|s| s.preprocess.is_some()) {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_PLAIN
+        }
     }
 }
 

@@ -29,6 +29,32 @@
 //! runtimes treat them as constants. The scaling is divided, not multiplied by 1/scale,
 //! because bprop divides: in an f64 graph the scaled inputs are then bprop's bit for bit.
 //!
+//! # Text columns and missing values
+//!
+//! A model with an input-preprocessing stage ([`crate::data::prep`]) takes the table's
+//! input columns as they are, in two graph inputs: `input` (`N`, numeric columns) in the
+//! model's precision, NaN where a value is missing, and `categories` (`N`, text columns)
+//! of strings (each only when there are such columns; the metadata `bprop.numeric_inputs`
+//! and `bprop.text_inputs` name their columns in order). The stage becomes:
+//!
+//! | bprop | ONNX nodes |
+//! |---|---|
+//! | numeric fill (`--impute`) | `IsNaN(input)`, `Where(missing, prep.fill, input)` |
+//! | a text column k | `Gather(categories, [k], axis=1)`, (N, 1) |
+//! | its fill (`--impute`) | `LabelEncoder` (`ai.onnx.ml`): each [`MISSING_STRINGS`] spelling → the fill, each category → itself, anything else → `""` |
+//! | one-hot, unseen → zeros | `OneHotEncoder(cats_strings, zeros=1)` (`ai.onnx.ml`), `Flatten(axis=1)`, (`Cast` to double) |
+//! | missing indicators | numeric: `Gather` of `IsNaN` and `Cast`; text: `LabelEncoder` missing spellings → 1, else 0 |
+//! | the network's inputs | `Concat(axis=1)`: numeric, categories, indicators (the stage's layout) |
+//!
+//! then the scaling and the network as above. The graph compares text exactly: it knows
+//! the missing spellings in [`MISSING_STRINGS`], where bprop also ignores case and spaces
+//! around a field; a missing value in a column the model fills none in gives NaN outputs
+//! (numbers) or all-zero categories (text) where bprop refuses the file. Each text column
+//! costs five nodes at most, and the `ai.onnx.ml` opset (version 2, for `LabelEncoder`'s
+//! string-to-string and string-to-float maps) is imported only for models with text
+//! columns. `tests/io/onnx.rs` runs such a model through onnxruntime in f32 and f64, with
+//! every missing spelling and an unseen category, against bprop's own reading of the rows.
+//!
 //! Every activation bprop has maps to one ONNX operator, so nothing is refused today; the
 //! `match` below is exhaustive, so a new activation cannot compile until it is mapped here
 //! (or refused with a [`BpropError`]).
@@ -85,6 +111,7 @@
 //! writes them, so `onnx.load(f).SerializeToString()` gives the file's bytes back (the
 //! test checks this). Tensors use `raw_data` (little-endian). The bytes are deterministic.
 
+use crate::data::prep::{InputColumn, Preprocess};
 use crate::error::{BpropError, Result};
 use crate::io::{write_atomic, ModelFile};
 use crate::model::{Activation, Precision, Real};
@@ -100,6 +127,20 @@ pub const INPUT_NAME: &str = "input";
 pub const OUTPUT_NAME: &str = "output";
 /// The symbolic batch dimension of the input and output.
 pub const BATCH_DIM: &str = "N";
+/// The graph input holding the text (categorical) input columns, as strings, when the
+/// model has any.
+pub const CATEGORIES_NAME: &str = "categories";
+/// The domain of the traditional-ML operators (`LabelEncoder`, `OneHotEncoder`).
+pub const ML_DOMAIN: &str = "ai.onnx.ml";
+/// The `ai.onnx.ml` operator set version written when the graph encodes text columns
+/// (`LabelEncoder` with string, float and string-valued maps since version 2).
+pub const ML_OPSET_VERSION: i64 = 2;
+/// The spellings of a missing value the graph recognises in a text column (the graph
+/// compares exactly, where bprop ignores case and surrounding spaces).
+pub const MISSING_STRINGS: [&str; 17] = [
+    "", "?", "NA", "na", "Na", "N/A", "n/a", "NaN", "nan", "NAN", "-nan", "-NaN", "null", "NULL", "Null", "<NA>",
+    "<na>",
+];
 
 /// A protobuf encoder: just what ONNX's messages need.
 ///
@@ -205,15 +246,22 @@ mod proto {
         pub const NAME: u32 = 3; // optional string name = 3;
         pub const OP_TYPE: u32 = 4; // optional string op_type = 4;
         pub const ATTRIBUTE: u32 = 5; // repeated AttributeProto attribute = 5;
+        pub const DOMAIN: u32 = 7; // optional string domain = 7;
     }
     /// `message AttributeProto` and its `enum AttributeType`.
     pub mod attribute {
         pub const NAME: u32 = 1; // optional string name = 1;
         pub const F: u32 = 2; // optional float f = 2;
         pub const I: u32 = 3; // optional int64 i = 3;
+        pub const S: u32 = 4; // optional bytes s = 4;
+        pub const FLOATS: u32 = 7; // repeated float floats = 7;
+        pub const STRINGS: u32 = 9; // repeated bytes strings = 9;
         pub const TYPE: u32 = 20; // optional AttributeType type = 20;
         pub const TYPE_FLOAT: i64 = 1; // AttributeType FLOAT = 1;
         pub const TYPE_INT: i64 = 2; // AttributeType INT = 2;
+        pub const TYPE_STRING: i64 = 3; // AttributeType STRING = 3;
+        pub const TYPE_FLOATS: i64 = 6; // AttributeType FLOATS = 6;
+        pub const TYPE_STRINGS: i64 = 8; // AttributeType STRINGS = 8;
     }
     /// `message TensorProto` (its `enum DataType` is [`super::Elem`]).
     pub mod tensor {
@@ -237,6 +285,11 @@ mod proto {
         pub const DIM_PARAM: u32 = 2; // Dimension: string dim_param = 2; (oneof value)
     }
 }
+
+/// `TensorProto.DataType` `INT64 = 7` (index tensors).
+const INT64: i64 = 7;
+/// `TensorProto.DataType` `STRING = 8` (the text columns' input).
+const STRING: i64 = 8;
 
 /// The element type: `TensorProto.DataType` (`FLOAT = 1`, `DOUBLE = 11`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,13 +327,29 @@ fn tensor(name: &str, elem: Elem, dims: &[usize], values: impl Iterator<Item = f
         .bytes(RAW_DATA, &elem.raw(values))
 }
 
+/// An `INT64` `TensorProto` initializer.
+fn tensor_i64(name: &str, dims: &[usize], values: &[i64]) -> pb::Msg {
+    use proto::tensor::*;
+    let mut t = pb::Msg::new();
+    for &d in dims {
+        t = t.int(DIMS, d as i64);
+    }
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    t.int(DATA_TYPE, INT64).string(NAME, name).bytes(RAW_DATA, &raw)
+}
+
 /// A `ValueInfoProto` for a (`N`, width) tensor.
 fn value_info(name: &str, elem: Elem, width: usize) -> pb::Msg {
+    value_info_of(name, elem as i64, width)
+}
+
+/// A `ValueInfoProto` for a (`N`, width) tensor of data type `elem_type`.
+fn value_info_of(name: &str, elem_type: i64, width: usize) -> pb::Msg {
     use proto::type_proto::*;
     let shape = pb::Msg::new()
         .message(DIM, &pb::Msg::new().string(DIM_PARAM, BATCH_DIM))
         .message(DIM, &pb::Msg::new().int(DIM_VALUE, width as i64));
-    let tensor_type = pb::Msg::new().int(ELEM_TYPE, elem as i64).message(SHAPE, &shape);
+    let tensor_type = pb::Msg::new().int(ELEM_TYPE, elem_type).message(SHAPE, &shape);
     let ty = pb::Msg::new().message(TENSOR_TYPE, &tensor_type);
     pb::Msg::new()
         .string(proto::value_info::NAME, name)
@@ -295,6 +364,34 @@ fn attr_int(name: &str, v: i64) -> pb::Msg {
 fn attr_float(name: &str, v: f32) -> pb::Msg {
     use proto::attribute::*;
     pb::Msg::new().string(NAME, name).float(F, v).int(TYPE, TYPE_FLOAT)
+}
+
+fn attr_string(name: &str, v: &str) -> pb::Msg {
+    use proto::attribute::*;
+    pb::Msg::new().string(NAME, name).string(S, v).int(TYPE, TYPE_STRING)
+}
+
+fn attr_strings(name: &str, v: &[&str]) -> pb::Msg {
+    use proto::attribute::*;
+    let mut a = pb::Msg::new().string(NAME, name);
+    for s in v {
+        a = a.string(STRINGS, s);
+    }
+    a.int(TYPE, TYPE_STRINGS)
+}
+
+fn attr_floats(name: &str, v: &[f32]) -> pb::Msg {
+    use proto::attribute::*;
+    let mut a = pb::Msg::new().string(NAME, name);
+    for &f in v {
+        a = a.float(FLOATS, f);
+    }
+    a.int(TYPE, TYPE_FLOATS)
+}
+
+/// A `NodeProto` of the `ai.onnx.ml` domain with one output.
+fn ml_node(inputs: &[&str], output: &str, name: &str, op_type: &str, attributes: &[pb::Msg]) -> pb::Msg {
+    node(inputs, output, name, op_type, attributes).string(proto::node::DOMAIN, ML_DOMAIN)
 }
 
 /// A `NodeProto` of the default domain with one output.
@@ -336,6 +433,23 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
     let mut nodes = Vec::new();
     let mut initializers = Vec::new();
     let mut x = INPUT_NAME.to_string();
+    let stage = model.meta.schema.as_ref().and_then(|s| s.preprocess.as_ref());
+    let mut graph_inputs = vec![value_info(INPUT_NAME, elem, net.inputs())];
+    if let Some(p) = stage {
+        p.validate().map_err(|why| BpropError::InvalidArgument {
+            name: "preprocess",
+            value: format!("{} columns", p.columns.len()),
+            why,
+        })?;
+        if p.width() != net.inputs() {
+            return Err(BpropError::shape(
+                "preprocessing stage (outputs = the network's inputs)",
+                net.inputs(),
+                p.width(),
+            ));
+        }
+        (x, graph_inputs) = preprocess_nodes(p, elem, &mut nodes, &mut initializers);
+    }
 
     if let Some(s) = &model.scaling {
         s.validate()?;
@@ -357,7 +471,7 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
         initializers.push(tensor("scaling.scale", elem, &[w], s.scale.iter().copied()));
         if split {
             nodes.push(node(
-                &[INPUT_NAME, "scaling.offset"],
+                &[&x, "scaling.offset"],
                 "input.centered_hi",
                 "scaling.sub",
                 "Sub",
@@ -372,7 +486,7 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
             ));
         } else {
             nodes.push(node(
-                &[INPUT_NAME, "scaling.offset"],
+                &[&x, "scaling.offset"],
                 "input.centered",
                 "scaling.sub",
                 "Sub",
@@ -467,10 +581,11 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
     for t in &initializers {
         graph = graph.message(proto::graph::INITIALIZER, t);
     }
-    graph = graph
-        .string(proto::graph::DOC_STRING, &description)
-        .message(proto::graph::INPUT, &value_info(INPUT_NAME, elem, net.inputs()))
-        .message(proto::graph::OUTPUT, &value_info(OUTPUT_NAME, elem, net.outputs()));
+    graph = graph.string(proto::graph::DOC_STRING, &description);
+    for i in &graph_inputs {
+        graph = graph.message(proto::graph::INPUT, i);
+    }
+    graph = graph.message(proto::graph::OUTPUT, &value_info(OUTPUT_NAME, elem, net.outputs()));
 
     let opset = pb::Msg::new()
         .string(proto::opset::DOMAIN, "")
@@ -482,6 +597,12 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
         .string(proto::model::DOC_STRING, &description)
         .message(proto::model::GRAPH, &graph)
         .message(proto::model::OPSET_IMPORT, &opset);
+    if stage.is_some_and(|p| p.columns.iter().any(InputColumn::is_categorical)) {
+        let ml = pb::Msg::new()
+            .string(proto::opset::DOMAIN, ML_DOMAIN)
+            .int(proto::opset::VERSION, ML_OPSET_VERSION);
+        m = m.message(proto::model::OPSET_IMPORT, &ml);
+    }
     for (key, value) in metadata(model) {
         let entry = pb::Msg::new()
             .string(proto::entry::KEY, &key)
@@ -489,6 +610,172 @@ pub fn to_onnx<T: Real>(model: &ModelFile<T>) -> Result<Vec<u8>> {
         m = m.message(proto::model::METADATA_PROPS, &entry);
     }
     Ok(m.into_bytes())
+}
+
+/// The nodes that turn the graph's raw inputs into the network's inputs as `p` does
+/// (module doc): the name of the encoded tensor, and the graph's inputs (`input` for the
+/// numeric columns, `categories` for the text ones, each when there are any).
+fn preprocess_nodes(
+    p: &Preprocess,
+    elem: Elem,
+    nodes: &mut Vec<pb::Msg>,
+    initializers: &mut Vec<pb::Msg>,
+) -> (String, Vec<pb::Msg>) {
+    let numeric: Vec<usize> = (0..p.columns.len())
+        .filter(|&j| !p.columns[j].is_categorical())
+        .collect();
+    let text: Vec<usize> = (0..p.columns.len())
+        .filter(|&j| p.columns[j].is_categorical())
+        .collect();
+    let mut inputs = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    // OneHotEncoder and LabelEncoder write floats: cast for a double graph.
+    let to_elem = |nodes: &mut Vec<pb::Msg>, from: String, to: String, name: &str| -> String {
+        if elem == Elem::Float {
+            return from;
+        }
+        nodes.push(node(&[&from], &to, name, "Cast", &[attr_int("to", elem as i64)]));
+        to
+    };
+    if !numeric.is_empty() {
+        inputs.push(value_info(INPUT_NAME, elem, numeric.len()));
+        let mut num = INPUT_NAME.to_string();
+        if p.impute.is_some() || numeric.iter().any(|&j| p.columns[j].indicator) {
+            nodes.push(node(&[INPUT_NAME], "prep.missing", "prep.isnan", "IsNaN", &[]));
+        }
+        if p.impute.is_some() {
+            let fills = numeric.iter().map(|&j| p.columns[j].fill.unwrap_or(0.0));
+            initializers.push(tensor("prep.fill", elem, &[numeric.len()], fills));
+            nodes.push(node(
+                &["prep.missing", "prep.fill", INPUT_NAME],
+                "prep.numeric",
+                "prep.where",
+                "Where",
+                &[],
+            ));
+            num = "prep.numeric".into();
+        }
+        parts.push(num);
+    }
+    if !text.is_empty() {
+        inputs.push(value_info_of(CATEGORIES_NAME, STRING, text.len()));
+    }
+    for (k, &j) in text.iter().enumerate() {
+        let c = &p.columns[j];
+        let cats: Vec<&str> = c.categories.iter().flatten().map(String::as_str).collect();
+        let index = format!("prep.{k}.column");
+        initializers.push(tensor_i64(&index, &[1], &[k as i64]));
+        let field = format!("prep.{k}.text");
+        nodes.push(node(
+            &[CATEGORIES_NAME, &index],
+            &field,
+            &format!("prep.{k}.gather"),
+            "Gather",
+            &[attr_int("axis", 1)],
+        ));
+        let mut source = field.clone();
+        if let Some(fill) = &c.fill_category {
+            // Missing spellings become the fill; categories stay; anything else becomes ""
+            // (not a category: all zeros below).
+            let keys: Vec<&str> = MISSING_STRINGS.iter().copied().chain(cats.iter().copied()).collect();
+            let values: Vec<&str> = MISSING_STRINGS
+                .iter()
+                .map(|_| fill.as_str())
+                .chain(cats.iter().copied())
+                .collect();
+            source = format!("prep.{k}.filled");
+            nodes.push(ml_node(
+                &[&field],
+                &source,
+                &format!("prep.{k}.impute"),
+                "LabelEncoder",
+                &[
+                    attr_string("default_string", ""),
+                    attr_strings("keys_strings", &keys),
+                    attr_strings("values_strings", &values),
+                ],
+            ));
+        }
+        let onehot3 = format!("prep.{k}.onehot3");
+        nodes.push(ml_node(
+            &[&source],
+            &onehot3,
+            &format!("prep.{k}.onehot"),
+            "OneHotEncoder",
+            &[attr_strings("cats_strings", &cats), attr_int("zeros", 1)],
+        ));
+        let flat = format!("prep.{k}.codes");
+        nodes.push(node(
+            &[&onehot3],
+            &flat,
+            &format!("prep.{k}.flatten"),
+            "Flatten",
+            &[attr_int("axis", 1)],
+        ));
+        parts.push(to_elem(
+            nodes,
+            flat,
+            format!("prep.{k}.codes_cast"),
+            &format!("prep.{k}.cast"),
+        ));
+    }
+    for (j, c) in p.columns.iter().enumerate().filter(|(_, c)| c.indicator) {
+        let out = if c.is_categorical() {
+            let k = text.iter().position(|&t| t == j).expect("a text column");
+            let flag = format!("prep.{k}.missing");
+            nodes.push(ml_node(
+                &[&format!("prep.{k}.text")],
+                &flag,
+                &format!("prep.{k}.indicator"),
+                "LabelEncoder",
+                &[
+                    attr_float("default_float", 0.0),
+                    attr_strings("keys_strings", &MISSING_STRINGS),
+                    attr_floats("values_floats", &[1.0; MISSING_STRINGS.len()]),
+                ],
+            ));
+            to_elem(
+                nodes,
+                flag,
+                format!("prep.{k}.missing_cast"),
+                &format!("prep.{k}.indicator_cast"),
+            )
+        } else {
+            let i = numeric.iter().position(|&n| n == j).expect("a numeric column");
+            let index = format!("prep.indicator.{i}.column");
+            initializers.push(tensor_i64(&index, &[1], &[i as i64]));
+            let flag = format!("prep.indicator.{i}.missing");
+            nodes.push(node(
+                &["prep.missing", &index],
+                &flag,
+                &format!("prep.indicator.{i}.gather"),
+                "Gather",
+                &[attr_int("axis", 1)],
+            ));
+            let out = format!("prep.indicator.{i}");
+            nodes.push(node(
+                &[&flag],
+                &out,
+                &format!("prep.indicator.{i}.cast"),
+                "Cast",
+                &[attr_int("to", elem as i64)],
+            ));
+            out
+        };
+        parts.push(out);
+    }
+    if parts.len() == 1 {
+        return (parts.remove(0), inputs);
+    }
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    nodes.push(node(
+        &refs,
+        "input.encoded",
+        "prep.concat",
+        "Concat",
+        &[attr_int("axis", 1)],
+    ));
+    ("input.encoded".into(), inputs)
 }
 
 /// Writes [`to_onnx`]'s bytes to `path` atomically.
@@ -538,6 +825,24 @@ fn metadata<T: Real>(model: &ModelFile<T>) -> Vec<(String, String)> {
         if let Some(n) = &schema.target_names {
             props.push(("bprop.target_names".into(), json(n)));
         }
+        if let Some(p) = &schema.preprocess {
+            // Which table columns feed `input` and `categories`, in order.
+            let name = |j: usize| match &schema.input_names {
+                Some(n) => n[j].clone(),
+                None => format!("column {}", p.columns[j].position),
+            };
+            let (text, numeric): (Vec<usize>, Vec<usize>) =
+                (0..p.columns.len()).partition(|&j| p.columns[j].is_categorical());
+            if !numeric.is_empty() {
+                props.push((
+                    "bprop.numeric_inputs".into(),
+                    json(&numeric.into_iter().map(name).collect()),
+                ));
+            }
+            if !text.is_empty() {
+                props.push(("bprop.text_inputs".into(), json(&text.into_iter().map(name).collect())));
+            }
+        }
     }
     props
 }
@@ -569,6 +874,11 @@ mod tests {
         assert_eq!(enc(|m| m.float(2, 1.0)), [0x15, 0x00, 0x00, 0x80, 0x3f]);
         let inner = pb::Msg::new().int(1, 150);
         assert_eq!(enc(|m| m.message(3, &inner)), [0x1a, 0x03, 0x08, 0x96, 0x01]);
+    }
+
+    #[test]
+    fn the_graph_s_missing_spellings_are_bprop_s() {
+        assert!(MISSING_STRINGS.iter().all(|m| crate::data::prep::is_missing(m)));
     }
 
     #[test]

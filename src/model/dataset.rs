@@ -148,23 +148,8 @@ impl<T: Real> Dataset<T> {
     /// [`BpropError::InvalidArgument`] naming `validation` when `fraction` is outside (0, 1)
     /// or leaves either part empty.
     pub fn split(&self, fraction: f64, seed: u64) -> Result<(Self, Self)> {
-        use rand::seq::SliceRandom;
-        use rand::SeedableRng;
-        let n = self.len();
-        let n_val = (fraction * n as f64).ceil() as usize;
-        if !(fraction > 0.0 && fraction < 1.0) || n_val == 0 || n_val >= n {
-            return Err(BpropError::InvalidArgument {
-                name: "validation",
-                value: fraction.to_string(),
-                why: format!("must be in (0, 1) and leave both a training and a validation sample of the {n}"),
-            });
-        }
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-        let (val, train) = idx.split_at_mut(n_val);
-        val.sort_unstable();
-        train.sort_unstable();
-        Ok((self.select(train)?, self.select(val)?))
+        let (train, val) = split_rows(self.len(), fraction, seed)?;
+        Ok((self.select(&train)?, self.select(&val)?))
     }
 
     /// Splits off a validation set of the same size as [`Dataset::split`]'s, stratified by
@@ -178,57 +163,14 @@ impl<T: Real> Dataset<T> {
     /// As [`Dataset::split`]; [`BpropError::Shape`] when `classes` does not have one code
     /// per sample.
     pub fn split_stratified(&self, fraction: f64, seed: u64, classes: &[usize]) -> Result<(Self, Self)> {
-        use rand::seq::SliceRandom;
-        use rand::SeedableRng;
-        let n = self.len();
-        if classes.len() != n {
-            return Err(BpropError::shape("class codes (one per sample)", n, classes.len()));
+        if classes.len() != self.len() {
+            return Err(BpropError::shape(
+                "class codes (one per sample)",
+                self.len(),
+                classes.len(),
+            ));
         }
-        let n_val = (fraction * n as f64).ceil() as usize;
-        if !(fraction > 0.0 && fraction < 1.0) || n_val == 0 || n_val >= n {
-            return Err(BpropError::InvalidArgument {
-                name: "validation",
-                value: fraction.to_string(),
-                why: format!("must be in (0, 1) and leave both a training and a validation sample of the {n}"),
-            });
-        }
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-        let k = classes.iter().max().map_or(0, |&c| c + 1);
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
-        for &i in &idx {
-            groups[classes[i]].push(i);
-        }
-        // Shares of n_val in proportion to the class sizes (largest remainder method).
-        let exact: Vec<f64> = groups.iter().map(|g| (g.len() * n_val) as f64 / n as f64).collect();
-        let mut quota: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
-        let mut order: Vec<usize> = (0..k).collect();
-        order.sort_by(|&a, &b| {
-            (exact[b] - exact[b].floor())
-                .total_cmp(&(exact[a] - exact[a].floor()))
-                .then(a.cmp(&b))
-        });
-        let mut left = n_val - quota.iter().sum::<usize>();
-        for &c in order.iter().cycle().take(2 * k) {
-            if left == 0 {
-                break;
-            }
-            if quota[c] < groups[c].len() {
-                quota[c] += 1;
-                left -= 1;
-            }
-        }
-        let mut val: Vec<usize> = groups
-            .iter()
-            .zip(&quota)
-            .flat_map(|(g, &q)| g[..q].iter().copied())
-            .collect();
-        let mut in_val = vec![false; n];
-        for &i in &val {
-            in_val[i] = true;
-        }
-        let train: Vec<usize> = (0..n).filter(|&i| !in_val[i]).collect();
-        val.sort_unstable();
+        let (train, val) = split_rows_stratified(fraction, seed, classes)?;
         Ok((self.select(&train)?, self.select(&val)?))
     }
 
@@ -270,4 +212,85 @@ impl<T: Real> Dataset<T> {
         }
         Ok(())
     }
+}
+
+/// The rows (training, validation) of [`Dataset::split`] for `n` samples, each part in
+/// ascending order.
+///
+/// # Errors
+/// As [`Dataset::split`].
+pub fn split_rows(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let n_val = (fraction * n as f64).ceil() as usize;
+    if !(fraction > 0.0 && fraction < 1.0) || n_val == 0 || n_val >= n {
+        return Err(BpropError::InvalidArgument {
+            name: "validation",
+            value: fraction.to_string(),
+            why: format!("must be in (0, 1) and leave both a training and a validation sample of the {n}"),
+        });
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let (val, train) = idx.split_at_mut(n_val);
+    val.sort_unstable();
+    train.sort_unstable();
+    Ok((train.to_vec(), val.to_vec()))
+}
+
+/// The rows (training, validation) of [`Dataset::split_stratified`] for one class code per
+/// sample, each part in ascending order.
+///
+/// # Errors
+/// As [`Dataset::split`].
+pub fn split_rows_stratified(fraction: f64, seed: u64, classes: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let n = classes.len();
+    let n_val = (fraction * n as f64).ceil() as usize;
+    if !(fraction > 0.0 && fraction < 1.0) || n_val == 0 || n_val >= n {
+        return Err(BpropError::InvalidArgument {
+            name: "validation",
+            value: fraction.to_string(),
+            why: format!("must be in (0, 1) and leave both a training and a validation sample of the {n}"),
+        });
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let k = classes.iter().max().map_or(0, |&c| c + 1);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for &i in &idx {
+        groups[classes[i]].push(i);
+    }
+    // Shares of n_val in proportion to the class sizes (largest remainder method).
+    let exact: Vec<f64> = groups.iter().map(|g| (g.len() * n_val) as f64 / n as f64).collect();
+    let mut quota: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
+    let mut left = n_val - quota.iter().sum::<usize>();
+    for &c in order.iter().cycle().take(2 * k) {
+        if left == 0 {
+            break;
+        }
+        if quota[c] < groups[c].len() {
+            quota[c] += 1;
+            left -= 1;
+        }
+    }
+    let mut val: Vec<usize> = groups
+        .iter()
+        .zip(&quota)
+        .flat_map(|(g, &q)| g[..q].iter().copied())
+        .collect();
+    let mut in_val = vec![false; n];
+    for &i in &val {
+        in_val[i] = true;
+    }
+    let train: Vec<usize> = (0..n).filter(|&i| !in_val[i]).collect();
+    val.sort_unstable();
+    Ok((train, val))
 }

@@ -11,7 +11,7 @@ mod optim;
 mod real;
 
 pub use activation::Activation;
-pub use dataset::{ByteInputs, Dataset};
+pub use dataset::{split_rows, split_rows_stratified, ByteInputs, Dataset};
 pub use dropout::{lowbias32, Dropout};
 pub use loss::Loss;
 pub use network::{Init, Layer, LayerSpec, Network, NetworkSpec};

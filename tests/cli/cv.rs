@@ -198,6 +198,38 @@ fn regression_folds_recompute_in_the_targets_units() {
     assert_eq!(sizes, vec![10, 10, 10, 10]);
 }
 
+/// `classes_csv` with a text column (`color`) and missing numbers (`NA`) in `length`.
+fn mixed_csv(n: usize) -> String {
+    let colors = ["red", "green", "blue", "red"];
+    let mut s = String::from("length,width,color,species\n");
+    for (i, line) in classes_csv(n).lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let length = if i % 7 == 3 { "NA" } else { f[0] };
+        s += &format!("{length},{},{},{}\n", f[1], colors[(i % 3 + i / 5) % 4], f[2]);
+    }
+    s
+}
+
+#[test]
+fn folds_fit_the_preprocessing_stage_on_their_training_rows() {
+    // One-hot categories and the imputed mean come from each fold's training rows: every
+    // fold still recomputes from `train` on those rows and `eval` on the held-out ones.
+    let opts = [
+        "--layers",
+        "4",
+        "--epochs",
+        "8",
+        "--seed",
+        "3",
+        "--impute",
+        "mean",
+        "--missing-indicator",
+        "--backend",
+        "cpu",
+    ];
+    recompute(&mixed_csv(45), "3", &opts, &["accuracy", "macro_f1", "roc_auc"], 3);
+}
+
 #[test]
 fn a_fold_trained_on_the_gpu_path_recomputes_from_train_and_eval() {
     let opts = ["--layers", "4", "--epochs", "5", "--seed", "1", "--backend", "gpu"];

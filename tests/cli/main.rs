@@ -8,6 +8,7 @@ mod common;
 
 mod cli;
 mod cli_files;
+mod cli_tables;
 mod cli_train;
 mod cv;
 mod explain;

@@ -93,6 +93,10 @@ fn headers_are_detected_and_can_be_forced() {
     let g = parse_csv("1,2,x\n3,4,y\n".as_bytes(), "l.csv", &CsvOptions::default()).unwrap();
     assert!(g.names.is_none());
     assert_eq!(g.rows, 2);
+    // Nor are missing values above numbers.
+    let g = parse_csv("1,NA,x\n3,4,y\n".as_bytes(), "m.csv", &CsvOptions::default()).unwrap();
+    assert!(g.names.is_none());
+    assert_eq!(g.rows, 2);
     // Forced.
     let forced = CsvOptions {
         header: Some(true),
@@ -144,7 +148,7 @@ fn ragged_rows_and_non_numeric_inputs_name_file_line_and_column() {
         load_table::<f32>(&p, &opts(&[])),
         "empty.csv",
         "line 2, column 2",
-        &["empty field", "missing", "; column 1 is an input"],
+        &["1 missing value", "column 1: 1 (line 2)", "--impute"],
     );
     let err = load_table::<f32>(&p, &opts(&[])).unwrap_err().to_string();
     assert!(!err.contains("column column"), "{err}");
@@ -153,7 +157,7 @@ fn ragged_rows_and_non_numeric_inputs_name_file_line_and_column() {
         load_table::<f32>(&p, &opts(&["y"])),
         "nan.csv",
         "line 2, column 1",
-        &["`nan`"],
+        &["1 missing value", "`a` (column 0): 1 (line 2)", "--impute"],
     );
     // A regression target with text.
     let p = write(dir.path(), "regr.csv", b"a,y\n1,1.5\n2,abc\n3,0.1\n");

@@ -30,6 +30,7 @@ fn model() -> ModelFile<f32> {
                 target_columns: Some(vec![2]),
                 labels: Some(vec!["no".into(), "yes".into()]),
                 encoded: true,
+                preprocess: None,
             }),
             training: Some(TrainingSettings {
                 hyper: Hyper::sgd(0.1),
@@ -158,6 +159,38 @@ fn a_schema_that_does_not_fit_the_network_is_refused() {
         let bytes = with_doc(|d| d["schema"][field] = value.clone());
         let why = refused(&bytes);
         assert!(why.contains("schema"), "{field} = {value}: {why}");
+    }
+}
+
+#[test]
+fn a_preprocessing_stage_that_lies_is_refused() {
+    // The model's two inputs from a numeric column and a text column of one category:
+    // consistent, it reads.
+    let stage = json!({"columns": [
+        {"position": 0, "fill": 1.5, "indicator": false},
+        {"position": 1, "categories": ["x"], "fill_category": "x"}
+    ], "impute": "mean"});
+    let good = with_doc(|d| d["schema"]["preprocess"] = stage.clone());
+    let m = parse_model(&good, "m").unwrap();
+    assert!(matches!(m, bprop::io::AnyModel::F32(ref f) if f.meta.schema.as_ref().unwrap().preprocess.is_some()));
+    let edits: Vec<(&str, Value)> = vec![
+        ("/columns/1/categories", json!(["x", "y"])),
+        ("/columns/1/categories", json!(["x", "x"])),
+        ("/columns/1/categories", json!(["NA"])),
+        ("/columns/1/fill_category", json!("z")),
+        ("/columns/0/fill", json!(null)),
+        ("/columns/1/position", json!(0)),
+        ("/columns/1/position", json!(2)),
+        ("/columns/1/position", json!(9)),
+        ("/columns/0/indicator", json!(true)),
+        ("/impute", json!(null)),
+        ("/columns", json!([])),
+    ];
+    for (at, value) in edits {
+        let mut s = stage.clone();
+        *s.pointer_mut(at).unwrap_or_else(|| panic!("{at}")) = value.clone();
+        let why = refused(&with_doc(|d| d["schema"]["preprocess"] = s.clone()));
+        assert!(why.contains("schema"), "{at} = {value}: {why}");
     }
 }
 

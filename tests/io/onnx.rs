@@ -112,6 +112,7 @@ fn model<T: Real>(act: Activation, bias: bool, scaled: bool, seed: u64) -> Model
             target_columns: Some(vec![3]),
             labels: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]),
             encoded: true,
+            preprocess: None,
         });
     }
     m
@@ -356,4 +357,188 @@ fn missing_onnxruntime_fails_saying_what_to_install() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("pip install onnxruntime numpy"), "{stderr}");
+}
+
+/// A `.npy` file of strings (`<U{n}`: UTF-32LE code points, padded with zeros).
+fn npy_strings(rows: &[Vec<String>]) -> Vec<u8> {
+    let cols = rows.first().map_or(0, Vec::len);
+    let n = rows
+        .iter()
+        .flatten()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut header = format!(
+        "{{'descr': '<U{n}', 'fortran_order': False, 'shape': ({}, {cols}), }}",
+        rows.len()
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for s in rows.iter().flatten() {
+        let mut chars: Vec<u32> = s.chars().map(u32::from).collect();
+        chars.resize(n, 0);
+        out.extend(chars.iter().flat_map(|c| c.to_le_bytes()));
+    }
+    out
+}
+
+/// A table with numeric and text columns, missing values in both: the preprocessing stage
+/// (median imputation, indicators, one-hot categories, an unseen category) exported with
+/// the network, its scaling and target scaling, in f32 and f64, against bprop's own
+/// reading of the same rows through the model's schema.
+#[test]
+fn text_columns_and_missing_values_match_onnxruntime() {
+    use bprop::data::{load_table, ColumnRef, Format, Impute, TableOptions};
+    use bprop::driver::TrainPlan;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let colors = ["red", "green", "blue", "NA", ""];
+    let sizes = ["S", "M", "L", "?"];
+    // Columns a, color, b, size, y.
+    let row = |i: usize| -> Vec<String> {
+        let a = if i % 7 == 3 {
+            String::new()
+        } else {
+            format!("{}", (i * 37 % 50) as f64 / 4.0)
+        };
+        let b = if i % 11 == 5 {
+            "NaN".to_string()
+        } else {
+            format!("{}", 100.0 + (i * 13 % 29) as f64)
+        };
+        let y = format!("{}", 150.0 + (i * 17 % 41) as f64);
+        vec![a, colors[i % 5].to_string(), b, sizes[i % 4].to_string(), y]
+    };
+    let mut train = String::from("a,color,b,size,y\n");
+    for i in 0..80 {
+        train += &(row(i).join(",") + "\n");
+    }
+    std::fs::write(d.join("train.csv"), train).unwrap();
+    // New rows: every missing spelling, an unseen category, plain values.
+    let mut fresh: Vec<Vec<String>> = (80..100).map(row).collect();
+    for (k, m) in ["", "?", "NA", "nan", "null", "<NA>", "N/A"].iter().enumerate() {
+        fresh.push(vec![
+            if k % 2 == 0 { String::new() } else { "2.5".into() },
+            m.to_string(),
+            "NaN".into(),
+            ["XL", m, "S"][k % 3].to_string(),
+            "0".into(),
+        ]);
+    }
+    let csv: String = std::iter::once("a,color,b,size,y".to_string())
+        .chain(fresh.iter().map(|r| r.join(",")))
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(d.join("new.csv"), csv).unwrap();
+
+    fn export<T: Real>(d: &Path, fresh: &[Vec<String>]) -> ([PathBuf; 3], Array2<f64>, Vec<usize>) {
+        let opts = TableOptions {
+            targets: vec![ColumnRef::Name("y".into())],
+            impute: Some(Impute::Median),
+            missing_indicator: true,
+            ..TableOptions::default()
+        };
+        let table = load_table::<T>(d.join("train.csv"), &opts).unwrap();
+        let run = TrainPlan::default().resolve(&table, Some(Format::Csv)).unwrap();
+        let mut m = ModelFile::new(run.network.clone());
+        m.scaling = run.scaling.clone();
+        m.meta.target_scaling = run.target_scaling.clone();
+        m.meta.schema = Some(run.schema.clone());
+        let p = run.schema.preprocess.clone().unwrap();
+        let files = ["onnx", "num.npy", "out.npy"].map(|e| d.join(format!("tables_{}.{e}", T::NAME)));
+        write_onnx(&files[0], &m).unwrap();
+        // bprop: the new file read through the model's schema, as eval and predict do.
+        let read = TableOptions {
+            schema: Some(run.schema.clone()),
+            targets_optional: true,
+            ..TableOptions::default()
+        };
+        let t = load_table::<T>(d.join("new.csv"), &read).unwrap();
+        assert!(t.warnings.iter().any(|w| w.contains("(XL)")), "{:?}", t.warnings);
+        let want = bprop_outputs(&m, &t.inputs.mapv(|v| v.f64()));
+        // onnxruntime: the numeric columns as numbers (NaN where missing), the text ones
+        // as given.
+        let positions: Vec<usize> = p.columns.iter().map(|c| c.position).collect();
+        let numeric: Vec<usize> = p
+            .columns
+            .iter()
+            .filter(|c| !c.is_categorical())
+            .map(|c| c.position)
+            .collect();
+        let text: Vec<usize> = p
+            .columns
+            .iter()
+            .filter(|c| c.is_categorical())
+            .map(|c| c.position)
+            .collect();
+        let nums: Vec<f64> = fresh
+            .iter()
+            .flat_map(|r| numeric.iter().map(|&c| r[c].parse::<f64>().unwrap_or(f64::NAN)))
+            .collect();
+        std::fs::write(
+            &files[1],
+            bprop::data::npy::npy_f64_bytes(&nums, fresh.len(), numeric.len()),
+        )
+        .unwrap();
+        let strings: Vec<Vec<String>> = fresh
+            .iter()
+            .map(|r| text.iter().map(|&c| r[c].clone()).collect())
+            .collect();
+        let cat = d.join(format!("tables_{}_cat.npy", T::NAME));
+        std::fs::write(&cat, npy_strings(&strings)).unwrap();
+        let mut feed = files[1].clone().into_os_string();
+        feed.push("+");
+        feed.push(&cat);
+        let files = [files[0].clone(), PathBuf::from(feed), files[2].clone()];
+        (files, want, positions)
+    }
+    let (f32_files, f32_want, positions) = export::<f32>(d, &fresh);
+    let (f64_files, f64_want, _) = export::<f64>(d, &fresh);
+    assert_eq!(positions, [0, 1, 2, 3], "the stage keeps the table's order");
+    let reports = onnxruntime(&[f32_files.clone(), f64_files.clone()]);
+    for ((files, want, tol, elem), r) in [(f32_files, f32_want, 1e-6, 1), (f64_files, f64_want, 1e-12, 11)]
+        .into_iter()
+        .zip(&reports)
+    {
+        assert_eq!(r["canonical"], true, "bytes differ from protobuf's serialization");
+        assert_eq!(r["opsets"], json!({ "": OPSET_VERSION, "ai.onnx.ml": 2 }));
+        assert_eq!(
+            r["inputs"],
+            json!([
+                {"name": "input", "elem_type": elem, "shape": ["N", 2]},
+                {"name": "categories", "elem_type": 8, "shape": ["N", 2]}
+            ])
+        );
+        assert_eq!(r["metadata"]["bprop.numeric_inputs"], r#"["a","b"]"#);
+        assert_eq!(r["metadata"]["bprop.text_inputs"], r#"["color","size"]"#);
+        let ops: Vec<&str> = r["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap())
+            .collect();
+        for op in ["IsNaN", "Where", "LabelEncoder", "OneHotEncoder", "Concat"] {
+            assert!(ops.contains(&op), "{op} in {ops:?}");
+        }
+        let got = read_npy(&files[2]).unwrap();
+        assert_eq!(got.shape, [want.nrows(), 1]);
+        let scale = want.iter().fold(1.0f64, |m, w| m.max(w.abs()));
+        let worst = got
+            .values
+            .iter()
+            .zip(want.iter())
+            .fold(0.0f64, |m, (g, w)| m.max((g - w).abs()))
+            / scale;
+        assert!(
+            worst <= tol,
+            "onnxruntime differs from bprop by {worst:e} (allowed {tol:e})"
+        );
+    }
 }
