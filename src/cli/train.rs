@@ -6,11 +6,12 @@ use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::scale::TargetScaling;
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
+use bprop::dist::{Collective, DistEngine};
 use bprop::driver::{
     auto_choice, cross_check, parse_activations, parse_hidden, stop_description, BackendChoice, EpochRecord, Resolved,
     RunOutcome, ScaleChoice, TargetScale, TrainPlan, Trainer,
 };
-use bprop::engine::BackendKind;
+use bprop::engine::{BackendKind, Engine};
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
@@ -195,15 +196,41 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+/// The ranks of a data-parallel run, when `mpirun` started this process.
+type Comm = Option<std::rc::Rc<dyn Collective>>;
+
 pub fn run(args: &TrainArgs) -> Result<()> {
+    #[cfg(feature = "mpi")]
+    if bprop::dist::Mpi::launched() {
+        let mpi = std::rc::Rc::new(bprop::dist::Mpi::init()?);
+        let (rank, size) = (mpi.rank(), mpi.size());
+        // Only rank 0 prints and writes files; the others train in silence.
+        super::out::set_silent(rank != 0);
+        let result = run_ranked(args, Some(mpi.clone()));
+        if let Err(e) = &result {
+            if size > 1 {
+                // The other ranks would wait for this one in their next all-reduce: end
+                // them all, saying which rank failed and why.
+                super::out::set_silent(false);
+                eprintln!("bprop: error on rank {rank} of {size}: {e}; ending all ranks");
+                mpi.abort(1);
+            }
+        }
+        return result;
+    }
+    run_ranked(args, None)
+}
+
+fn run_ranked(args: &TrainArgs, comm: Comm) -> Result<()> {
+    let rank0 = comm.as_ref().is_none_or(|c| c.rank() == 0);
     // The model is saved whoever reads the summary: a closed stdout drops the rest of it.
     super::out::keep_going_on_closed_stdout();
     // Every output location is checked before anything is trained, so that a typo in a
     // path cannot lose a finished run.
-    if let Some(out) = args.output.as_ref().or(args.resume.as_ref()) {
+    if let Some(out) = args.output.as_ref().or(args.resume.as_ref()).filter(|_| rank0) {
         common::check_output(out, "output", false)?;
     }
-    if let Some(p) = &args.plot {
+    if let Some(p) = args.plot.as_ref().filter(|_| rank0) {
         common::check_output(p, "plot", true)?;
         if common::is_stdout(p) {
             super::out::stdout_is_data();
@@ -271,9 +298,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, _) => false,
     };
     if f64_run {
-        run_typed::<f64>(args, resumed.as_ref())
+        run_typed::<f64>(args, resumed.as_ref(), comm)
     } else {
-        run_typed::<f32>(args, resumed.as_ref())
+        run_typed::<f32>(args, resumed.as_ref(), comm)
     }
 }
 
@@ -377,7 +404,8 @@ fn metrics_line<T: Real>(
     Ok(format!("{s} ({} samples)", data.len()))
 }
 
-fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()> {
+fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) -> Result<()> {
+    let rank0 = comm.as_ref().is_none_or(|c| c.rank() == 0);
     let started = Instant::now();
     let resumed: Option<ModelFile<T>> = resumed.map(AnyModel::cast);
     let resume_name = args
@@ -504,6 +532,10 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
 
     let req = AdapterRequest::from_env();
     let mut choice: BackendChoice = args.backend.into();
+    if comm.is_some() && choice == BackendChoice::Auto {
+        println!("--backend auto chose the CPU path: under mpirun each rank trains on the CPU path");
+        choice = BackendChoice::Cpu;
+    }
     if choice == BackendChoice::Auto {
         let auto = auto_choice(&req, T::PRECISION == Precision::F64, Some(run.workload()));
         println!("{auto}");
@@ -511,18 +543,31 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             choice = BackendChoice::Cpu;
         }
     }
-    let mut trainer = Trainer::new(choice, &req, net.clone(), train.clone())?;
+    let mut trainer = match &comm {
+        None => Trainer::new(choice, &req, net.clone(), train.clone())?,
+        Some(comm) => dist_trainer(comm, choice, net, train)?,
+    };
     if let Some(state) = resumed.as_ref().and_then(|m| m.optimizer.clone()) {
         trainer.set_optimizer_state(Some(state))?;
     }
-    println!("backend: {}", trainer.info());
+    match &comm {
+        Some(c) if c.size() > 1 => println!(
+            "backend: {} on each of {} ranks (data-parallel over MPI: batch {batch_size} split into {} shards, gradients all-reduced)",
+            trainer.info(),
+            c.size(),
+            c.size()
+        ),
+        _ => println!("backend: {}", trainer.info()),
+    }
     for note in trainer.notes() {
         println!("note: {note}");
     }
     let notes_seen = trainer.notes().len();
 
     if let Some(steps) = args.cross_check {
-        if trainer.info().kind != BackendKind::Gpu {
+        if comm.is_some() {
+            println!("cross-check: not run under mpirun (run it in one process)");
+        } else if trainer.info().kind != BackendKind::Gpu {
             println!("cross-check: not run; training runs on the CPU path, and the cross-check compares the GPU path against it");
         } else {
             let spe = n / batch_size;
@@ -579,7 +624,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            if let (BpropError::Diverged { .. }, Some(out)) = (&e, &output) {
+            if let (BpropError::Diverged { .. }, Some(out), true) = (&e, &output, rank0) {
                 // A divergence in the first chunk leaves only the initial (or resumed)
                 // weights: they are saved for inspection where no file is, but never
                 // replace a model already at -o.
@@ -612,10 +657,10 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     // Save first, print after: a failing stdout must not lose the trained model.
     let task = table.schema.task;
     let trained = trainer.network();
-    if let Some(out) = &output {
+    if let Some(out) = output.as_ref().filter(|_| rank0) {
         write_model(out, &model)?;
     }
-    if let Some(p) = &args.plot {
+    if let Some(p) = args.plot.as_ref().filter(|_| rank0) {
         let title = format!("bprop train {}: {}", table.source, describe(trained));
         let svg = plot::loss_svg(&history, &title, report.kept_epoch);
         common::write_text(p, |w| w.write_all(svg.as_bytes()))?;
@@ -661,4 +706,25 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         println!("plot: wrote {}", p.display());
     }
     Ok(())
+}
+
+/// A rank's trainer in a data-parallel run: the CPU path (the engine that computes a
+/// shard's gradient) wrapped in a [`DistEngine`].
+fn dist_trainer<T: Real>(
+    comm: &std::rc::Rc<dyn Collective>,
+    choice: BackendChoice,
+    net: &Network<T>,
+    train: &Dataset<T>,
+) -> Result<Trainer<T>> {
+    if choice == BackendChoice::Gpu {
+        return Err(BpropError::InvalidArgument {
+            name: "backend",
+            value: "gpu".into(),
+            why: "under mpirun each rank trains on the CPU path; use --backend cpu or auto".into(),
+        });
+    }
+    let local = CpuEngine::new(net.clone(), train.clone())?;
+    let mut engine = DistEngine::new(Box::new(local), comm.clone(), train.len())?;
+    let start = engine.network()?;
+    Ok(Trainer::from_engine(Box::new(engine), start, train.clone()))
 }

@@ -283,6 +283,27 @@ impl<T: Real> Trainer<T> {
         })
     }
 
+    /// A trainer on an engine built by the caller, such as a rank's
+    /// [`crate::dist::DistEngine`] in data-parallel training; `net` must be the engine's
+    /// parameters. There is no fallback to another path during the run: an engine error
+    /// ends it.
+    pub fn from_engine(engine: Box<dyn Engine<T>>, net: Network<T>, data: Dataset<T>) -> Self {
+        let choice = match engine.info().kind {
+            BackendKind::Gpu => BackendChoice::Gpu,
+            BackendKind::Cpu => BackendChoice::Cpu,
+        };
+        Trainer {
+            engine,
+            choice,
+            data,
+            checkpoint: net,
+            checkpoint_opt: None,
+            steps_done: 0,
+            notes: Vec::new(),
+            stop: None,
+        }
+    }
+
     /// The engine in use now.
     pub fn info(&self) -> &BackendInfo {
         self.engine.info()
@@ -476,7 +497,9 @@ impl<T: Real> Trainer<T> {
                     break 'run;
                 }
             }
-            if self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+            let raised = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+            // Data-parallel ranks stop together, after the same chunk.
+            if self.engine.any_stop(raised)? {
                 stopped = StopReason::Interrupted;
                 break 'run;
             }
