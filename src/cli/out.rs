@@ -45,6 +45,7 @@ pub fn stdout_is_data() {
 
 /// Drops every message and every byte of data from now on (`silent`), or prints again:
 /// under `mpirun`, only rank 0 speaks.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub fn set_silent(silent: bool) {
     SILENT.store(silent, Ordering::SeqCst);
 }

@@ -593,7 +593,7 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) 
     let mut progress = Progress::new(
         start_epoch.saturating_add(epochs),
         (n / batch_size) * batch_size,
-        args.quiet,
+        args.quiet || !rank0,
     );
     let mut records: Vec<EpochRecord> = Vec::new();
     let result = trainer.train_observed(cfg, val.as_ref(), &mut |rec| {
@@ -603,6 +603,9 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) 
     progress.finish();
     for note in &trainer.notes()[notes_seen..] {
         println!("note: {note}");
+    }
+    if let (Some(c), Ok(_)) = (&comm, &result) {
+        bprop::dist::check_same_parameters(c.as_ref(), trainer.network())?;
     }
     let secs = started.elapsed().as_secs_f64();
 

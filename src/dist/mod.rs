@@ -135,6 +135,23 @@ pub fn check_agree(comm: &dyn Collective, what: &str, values: &[f64]) -> Result<
     }
 }
 
+/// Checks that every rank holds `net` bit for bit (a checksum of the parameters' bits,
+/// compared with rank 0's), as data-parallel training promises; the trainer's caller
+/// runs it before rank 0 saves the model. A rank that died makes this wait until the
+/// launcher ends the job, so a model is never saved from a broken group.
+///
+/// # Errors
+/// As [`check_agree`].
+pub fn check_same_parameters<T: Real>(comm: &dyn Collective, net: &Network<T>) -> Result<()> {
+    let mut h = 0u64;
+    for layer in net.layers() {
+        for v in layer.weights.iter().chain(layer.bias.iter().flatten()) {
+            h = (h.wrapping_mul(0x100_0000_01b3) ^ v.f64().to_bits()) % (1 << 52);
+        }
+    }
+    check_agree(comm, "trained parameters", &[h as f64])
+}
+
 /// Time spent in the steps of a [`DistEngine`], for reports and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StepTiming {
