@@ -532,10 +532,6 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) 
 
     let req = AdapterRequest::from_env();
     let mut choice: BackendChoice = args.backend.into();
-    if comm.is_some() && choice == BackendChoice::Auto {
-        println!("--backend auto chose the CPU path: under mpirun each rank trains on the CPU path");
-        choice = BackendChoice::Cpu;
-    }
     if choice == BackendChoice::Auto {
         let auto = auto_choice(&req, T::PRECISION == Precision::F64, Some(run.workload()));
         println!("{auto}");
@@ -545,18 +541,36 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) 
     }
     let mut trainer = match &comm {
         None => Trainer::new(choice, &req, net.clone(), train.clone())?,
-        Some(comm) => dist_trainer(comm, choice, net, train)?,
+        Some(comm) => dist_trainer(comm, choice, &req, &run, net, train)?,
     };
     if let Some(state) = resumed.as_ref().and_then(|m| m.optimizer.clone()) {
         trainer.set_optimizer_state(Some(state))?;
     }
     match &comm {
-        Some(c) if c.size() > 1 => println!(
-            "backend: {} on each of {} ranks (data-parallel over MPI: batch {batch_size} split into {} shards, gradients all-reduced)",
-            trainer.info(),
-            c.size(),
-            c.size()
-        ),
+        Some(c) if c.size() > 1 => {
+            println!(
+                "backend: {} ranks, data-parallel over MPI (batch {batch_size} split into {} shards, gradients all-reduced):",
+                c.size(),
+                c.size().min(batch_size)
+            );
+            // One line per engine, naming its ranks; a rank's fallback note after its ':'.
+            let mine = match trainer.notes().first() {
+                Some(note) => format!("{} (note: {note})", trainer.info()),
+                None => trainer.info().to_string(),
+            };
+            let all = bprop::dist::gather_text(c.as_ref(), &mine)?;
+            let mut seen: Vec<(&String, Vec<usize>)> = Vec::new();
+            for (rank, text) in all.iter().enumerate() {
+                match seen.iter_mut().find(|(t, _)| *t == text) {
+                    Some((_, ranks)) => ranks.push(rank),
+                    None => seen.push((text, vec![rank])),
+                }
+            }
+            for (text, ranks) in seen {
+                let ranks: Vec<String> = ranks.iter().map(usize::to_string).collect();
+                println!("  rank {}: {text}", ranks.join(", "));
+            }
+        }
         _ => println!("backend: {}", trainer.info()),
     }
     for note in trainer.notes() {
@@ -711,23 +725,30 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) 
     Ok(())
 }
 
-/// A rank's trainer in a data-parallel run: the CPU path (the engine that computes a
-/// shard's gradient) wrapped in a [`DistEngine`].
+/// A rank's trainer in a data-parallel run: its own engine ([`bprop::dist::rank_engine`]:
+/// the GPU of its node-local rank, or the CPU path) wrapped in a [`DistEngine`].
 fn dist_trainer<T: Real>(
     comm: &std::rc::Rc<dyn Collective>,
     choice: BackendChoice,
+    req: &AdapterRequest,
+    run: &Resolved<T>,
     net: &Network<T>,
     train: &Dataset<T>,
 ) -> Result<Trainer<T>> {
-    if choice == BackendChoice::Gpu {
-        return Err(BpropError::InvalidArgument {
-            name: "backend",
-            value: "gpu".into(),
-            why: "under mpirun each rank trains on the CPU path; use --backend cpu or auto".into(),
-        });
-    }
-    let local = CpuEngine::new(net.clone(), train.clone())?;
-    let mut engine = DistEngine::new(Box::new(local), comm.clone(), train.len())?;
+    let (local, note) = bprop::dist::rank_engine(
+        comm.as_ref(),
+        choice,
+        req,
+        net,
+        train,
+        &run.config.hyper,
+        Some(run.workload()),
+    )?;
+    let mut engine = DistEngine::new(local, comm.clone(), train.len())?;
     let start = engine.network()?;
-    Ok(Trainer::from_engine(Box::new(engine), start, train.clone()))
+    let mut trainer = Trainer::from_engine(Box::new(engine), start, train.clone());
+    if let Some(note) = note {
+        trainer.add_note(note);
+    }
+    Ok(trainer)
 }

@@ -24,11 +24,15 @@ mod mpi;
 #[cfg(feature = "mpi")]
 pub use self::mpi::Mpi;
 
+use crate::cpu::CpuEngine;
+use crate::driver::{auto_choice, BackendChoice, Workload};
 use crate::engine::{BackendInfo, Engine, StepTrace};
 use crate::error::{BpropError, Result};
-use crate::model::{Hyper, Network, OptimState, Precision, Real};
+use crate::gpu::{AdapterRequest, GpuContext, GpuEngine};
+use crate::model::{Dataset, Hyper, Network, OptimState, Precision, Real};
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The collective operations data-parallel training needs, over a group of ranks that
@@ -150,6 +154,85 @@ pub fn check_same_parameters<T: Real>(comm: &dyn Collective, net: &Network<T>) -
         }
     }
     check_agree(comm, "trained parameters", &[h as f64])
+}
+
+/// Every rank's `text`, in rank order (at most 512 bytes each, cut at a character
+/// boundary), for rank 0 to report what each rank runs on.
+///
+/// # Errors
+/// Communication errors.
+pub fn gather_text(comm: &dyn Collective, text: &str) -> Result<Vec<String>> {
+    const MAX: usize = 512;
+    let mut end = text.len().min(MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // one slot of MAX + 1 values per rank: the length, then the bytes; zeros elsewhere
+    let mut buf = vec![0.0; comm.size() * (MAX + 1)];
+    let slot = &mut buf[comm.rank() * (MAX + 1)..][..MAX + 1];
+    slot[0] = end as f64;
+    for (v, &b) in slot[1..].iter_mut().zip(&text.as_bytes()[..end]) {
+        *v = f64::from(b);
+    }
+    comm.sum_f64(&mut buf)?;
+    Ok(buf
+        .chunks_exact(MAX + 1)
+        .map(|s| {
+            let bytes: Vec<u8> = s[1..=s[0] as usize].iter().map(|&v| v as u8).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect())
+}
+
+/// This rank's own engine for data-parallel training, and a note when `auto` fell back:
+/// under [`BackendChoice::Gpu`] the GPU path on the adapter of this rank's node-local
+/// rank ([`crate::gpu::context::pick_nth`]: rank r of a node with k GPUs takes GPU r mod k);
+/// under `Auto` the same when [`crate::driver::auto_choice`] chooses the GPU for `work`,
+/// else (or when the GPU cannot be opened) the CPU path; under `Cpu` the CPU path.
+/// Dropout runs on the CPU path only (the GPU path's masks are keyed by the shard's rows).
+///
+/// # Errors
+/// Under `Gpu`: [`BpropError::NoAdapter`], [`BpropError::Gpu`], and
+/// [`BpropError::InvalidArgument`] with dropout; dataset errors.
+pub fn rank_engine<T: Real>(
+    comm: &dyn Collective,
+    choice: BackendChoice,
+    req: &AdapterRequest,
+    net: &Network<T>,
+    data: &Dataset<T>,
+    hyper: &Hyper,
+    work: Option<Workload>,
+) -> Result<(Box<dyn Engine<T>>, Option<String>)> {
+    let cpu = || -> Result<Box<dyn Engine<T>>> { Ok(Box::new(CpuEngine::new(net.clone(), data.clone())?)) };
+    let f64 = T::PRECISION == Precision::F64;
+    let gpu = || -> Result<Box<dyn Engine<T>>> {
+        let ctx = GpuContext::new_nth(req, f64, comm.node_rank())?;
+        Ok(Box::new(GpuEngine::new(Arc::new(ctx), net.clone(), data)?))
+    };
+    let dropout =
+        "dropout in data-parallel training runs on the CPU path (the GPU path's masks are keyed by the shard's rows)";
+    match choice {
+        BackendChoice::Cpu => Ok((cpu()?, None)),
+        BackendChoice::Gpu if hyper.dropout.is_some() => Err(BpropError::InvalidArgument {
+            name: "backend",
+            value: "gpu".into(),
+            why: dropout.into(),
+        }),
+        BackendChoice::Gpu => Ok((gpu()?, None)),
+        BackendChoice::Auto => {
+            let auto = auto_choice(req, f64, work);
+            if !auto.gpu {
+                return Ok((cpu()?, Some(auto.why)));
+            }
+            if hyper.dropout.is_some() {
+                return Ok((cpu()?, Some(dropout.into())));
+            }
+            match gpu() {
+                Ok(e) => Ok((e, None)),
+                Err(e) => Ok((cpu()?, Some(format!("GPU path unavailable, using the CPU path: {e}")))),
+            }
+        }
+    }
 }
 
 /// Time spent in the steps of a [`DistEngine`], for reports and benchmarks.

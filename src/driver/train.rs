@@ -304,6 +304,11 @@ impl<T: Real> Trainer<T> {
         }
     }
 
+    /// Adds a note for the user (a fallback's reason), reported with [`Trainer::notes`].
+    pub fn add_note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
     /// The engine in use now.
     pub fn info(&self) -> &BackendInfo {
         self.engine.info()

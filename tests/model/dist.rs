@@ -4,6 +4,7 @@
 //! max-norm, on even and uneven splits and on batches with fewer rows than ranks; every
 //! rank holds the same bits; one rank is the single process bit for bit.
 
+use crate::common::ranks::Threads;
 use bprop::cpu::CpuEngine;
 use bprop::dist::{check_agree, shard, Collective, DistEngine, Local};
 use bprop::engine::Engine;
@@ -11,71 +12,6 @@ use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, Net
 use bprop::BpropError;
 use ndarray::Array2;
 use std::rc::Rc;
-use std::sync::{Arc, Barrier, Mutex};
-
-/// Ranks as threads: each deposits its buffer, all wait, each sums the deposits in rank
-/// order (the same bits on every rank), all wait again before the slots are reused.
-struct Threads {
-    rank: usize,
-    size: usize,
-    slots: Arc<Mutex<Vec<Vec<f64>>>>,
-    barrier: Arc<Barrier>,
-}
-
-impl Threads {
-    fn group(size: usize) -> Vec<Threads> {
-        let slots = Arc::new(Mutex::new(vec![Vec::new(); size]));
-        let barrier = Arc::new(Barrier::new(size));
-        (0..size)
-            .map(|rank| Threads {
-                rank,
-                size,
-                slots: slots.clone(),
-                barrier: barrier.clone(),
-            })
-            .collect()
-    }
-
-    /// Every rank's buffer, in rank order.
-    fn exchange(&self, buf: &[f64]) -> Vec<Vec<f64>> {
-        self.slots.lock().unwrap()[self.rank] = buf.to_vec();
-        self.barrier.wait();
-        let all = self.slots.lock().unwrap().clone();
-        self.barrier.wait();
-        all
-    }
-}
-
-impl Collective for Threads {
-    fn rank(&self) -> usize {
-        self.rank
-    }
-    fn size(&self) -> usize {
-        self.size
-    }
-    fn sum_f32(&self, buf: &mut [f32]) -> bprop::Result<()> {
-        let all = self.exchange(&buf.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
-        for (i, v) in buf.iter_mut().enumerate() {
-            *v = all.iter().map(|b| b[i] as f32).fold(0.0, |s, x| s + x);
-        }
-        Ok(())
-    }
-    fn sum_f64(&self, buf: &mut [f64]) -> bprop::Result<()> {
-        let all = self.exchange(buf);
-        for (i, v) in buf.iter_mut().enumerate() {
-            *v = all.iter().map(|b| b[i]).fold(0.0, |s, x| s + x);
-        }
-        Ok(())
-    }
-    fn broadcast_f64(&self, buf: &mut [f64]) -> bprop::Result<()> {
-        let all = self.exchange(buf);
-        buf.copy_from_slice(&all[0]);
-        Ok(())
-    }
-    fn abort(&self, code: i32) -> ! {
-        panic!("rank {} aborted with {code}", self.rank)
-    }
-}
 
 const SAMPLES: usize = 40;
 
@@ -238,7 +174,7 @@ fn rank_zero_parameters_are_everyones_start() {
                 s.spawn(move || {
                     let (_, data) = problem::<f64>();
                     let spec = problem::<f64>().0.spec();
-                    let net = Network::random(&spec, Init::Auto, 100 + comm.rank as u64).unwrap();
+                    let net = Network::random(&spec, Init::Auto, 100 + comm.rank() as u64).unwrap();
                     let mut e =
                         DistEngine::new(Box::new(CpuEngine::new(net, data).unwrap()), Rc::new(comm), SAMPLES).unwrap();
                     e.network().unwrap()
@@ -259,7 +195,7 @@ fn ranks_that_disagree_are_named() {
             .into_iter()
             .map(|comm| {
                 s.spawn(move || {
-                    let mine = [1.0, if comm.rank == 2 { 5.0 } else { 4.0 }];
+                    let mine = [1.0, if comm.rank() == 2 { 5.0 } else { 4.0 }];
                     check_agree(&comm, "settings", &mine)
                 })
             })
@@ -278,7 +214,7 @@ fn ranks_that_disagree_are_named() {
             .into_iter()
             .map(|comm| {
                 s.spawn(move || {
-                    let rank = comm.rank;
+                    let rank = comm.rank();
                     let (net, data) = problem::<f64>();
                     let mut e =
                         DistEngine::new(Box::new(CpuEngine::new(net, data).unwrap()), Rc::new(comm), SAMPLES).unwrap();

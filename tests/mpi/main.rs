@@ -27,6 +27,7 @@ fn env(c: &mut Command, dir: &Path) {
     c.current_dir(dir)
         .env("BPROP_THREADS", "1")
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env("WGPU_BACKEND", "vulkan")
         // the shared-memory transport's files in the test's directory, not /dev/shm
         .env("OMPI_MCA_btl_vader_backing_directory", dir)
         .stdin(Stdio::null());
@@ -138,7 +139,8 @@ fn ranks_train_the_single_process_model() {
         assert!(diff <= 1e-12, "{ranks} ranks: parameters differ by {diff:e} relative");
         // rank 0 alone prints
         assert_eq!(out.matches("network: ").count(), 1, "{out}");
-        assert!(out.contains(&format!("on each of {ranks} ranks")), "{out}");
+        let all: Vec<String> = (0..ranks).map(|r| r.to_string()).collect();
+        assert!(out.contains(&format!("rank {}: CPU path", all.join(", "))), "{out}");
     }
     // a batch of 7 on 3 ranks (3 + 2 + 2), and the same N again: the same bits
     ok(single(d, &train_args("7", "2", "one7.bprop")));
@@ -148,6 +150,42 @@ fn ranks_train_the_single_process_model() {
     assert_eq!(a, b, "two runs on 3 ranks differ");
     let diff = max_rel_diff(&a, &network(&d.join("one7.bprop")));
     assert!(diff <= 1e-12, "batch 7 on 3 ranks: {diff:e}");
+}
+
+#[test]
+fn gpu_ranks_train_the_single_gpu_model() {
+    // each rank opens its own device on the adapter (lavapipe in CI); no dropout, which
+    // the GPU path runs in one process only
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = |out: &'static str| {
+        vec![
+            "train",
+            "--backend",
+            "gpu",
+            "--precision",
+            "f64",
+            "--batch-size",
+            "10",
+            "--epochs",
+            "2",
+            "--layers",
+            "12",
+            "-o",
+            out,
+        ]
+    };
+    ok(single(d, &args("one.bprop")));
+    let out = ok(mpirun(d, 2, &args("two.bprop")));
+    assert!(out.contains("rank 0, 1: GPU path"), "{out}");
+    let diff = max_rel_diff(&network(&d.join("two.bprop")), &network(&d.join("one.bprop")));
+    assert!(diff <= 1e-12, "2 GPU ranks: parameters differ by {diff:e} relative");
+    // dropout on the GPU path under mpirun: a clear error naming the rank, no hang
+    let mut dropout = args("x.bprop");
+    dropout.extend(["--dropout", "0.2"]);
+    let (status, _, err) = run(mpirun(d, 2, &dropout));
+    assert!(!status.success());
+    assert!(err.contains("error on rank") && err.contains("dropout"), "{err}");
 }
 
 #[test]
