@@ -8,6 +8,10 @@
 //!   time split into the gradient of the rank's shard, the all-reduce of gradients and
 //!   losses (waiting for the slowest rank included) and the update.
 //!
+//! - the all-reduce alone: 20 all-reduces of the step's buffer (P gradient values and B
+//!   loss slots, f32) back to back after a barrier, the transfer without waiting for a
+//!   slower rank.
+//!
 //! Rank 0 prints each round and the medians, and the epoch's speed-up over one process.
 //!
 //! ```text
@@ -64,12 +68,28 @@ fn main() -> bprop::Result<()> {
             std::env::var("BPROP_THREADS").unwrap_or_else(|_| "(default)".into())
         );
         println!(
-            "{:>5} {:>12} {:>12} {:>12} {:>9} {:>14} {:>14} {:>14}",
-            "round", "1 fused s", "1 split s", "N ranks s", "speed-up", "gradient ms", "all-reduce ms", "update ms"
+            "{:>5} {:>12} {:>12} {:>12} {:>9} {:>14} {:>14} {:>14} {:>14}",
+            "round",
+            "1 fused s",
+            "1 split s",
+            "N ranks s",
+            "speed-up",
+            "gradient ms",
+            "all-reduce ms",
+            "update ms",
+            "alone ms"
         );
     }
-    let (mut fused, mut split, mut ranks, mut grad, mut reduce, mut update) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut fused, mut split, mut ranks, mut grad, mut reduce, mut update, mut alone) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let mut buf = vec![0.0f32; net.n_params() + BATCH];
     for round in 0..rounds {
         if rank == 0 {
             let mut e = CpuEngine::new(net.clone(), train.clone())?;
@@ -92,34 +112,43 @@ fn main() -> bprop::Result<()> {
         let secs = t.elapsed().as_secs_f64();
         let timing = e.timing();
         let per_step = |d: std::time::Duration| d.as_secs_f64() * 1e3 / timing.steps as f64;
+        barrier()?;
+        let t = Instant::now();
+        for _ in 0..20 {
+            bprop::dist::sum(mpi.as_ref(), &mut buf)?;
+        }
+        let reduce_ms = t.elapsed().as_secs_f64() * 1e3 / 20.0;
         if rank == 0 {
+            alone.push(reduce_ms);
             ranks.push(secs);
             grad.push(per_step(timing.gradient));
             reduce.push(per_step(timing.all_reduce));
             update.push(per_step(timing.update));
             println!(
-                "{round:>5} {:>12.3} {:>12.3} {:>12.3} {:>8.2}× {:>14.3} {:>14.3} {:>14.3}",
+                "{round:>5} {:>12.3} {:>12.3} {:>12.3} {:>8.2}× {:>14.3} {:>14.3} {:>14.3} {:>14.3}",
                 fused[round],
                 split[round],
                 secs,
                 fused[round] / secs,
                 grad[round],
                 reduce[round],
-                update[round]
+                update[round],
+                reduce_ms
             );
         }
     }
     if rank == 0 {
         let (f, s, r) = (median(&mut fused), median(&mut split), median(&mut ranks));
         println!(
-            "median {:>11.3} {:>12.3} {:>12.3} {:>8.2}× {:>14.3} {:>14.3} {:>14.3}",
+            "median {:>11.3} {:>12.3} {:>12.3} {:>8.2}× {:>14.3} {:>14.3} {:>14.3} {:>14.3}",
             f,
             s,
             r,
             f / r,
             median(&mut grad),
             median(&mut reduce),
-            median(&mut update)
+            median(&mut update),
+            median(&mut alone)
         );
         println!(
             "RESULT ranks {size} fused_s {f:.3} split_s {s:.3} ranks_s {r:.3} speedup {:.2}",

@@ -16,7 +16,7 @@
 //! the split) as an [`Engine`], so the training loop, checkpoints, validation, early
 //! stopping and resuming of [`crate::driver::Trainer`] run unchanged on every rank
 //! ([`crate::driver::Trainer::from_engine`]). The communication is behind [`Collective`]:
-//! [`Local`] is one process; with the `mpi` cargo feature, [`Mpi`] is MPI's world
+//! [`Local`] is one process; with the `mpi` cargo feature, `Mpi` is MPI's world
 //! communicator (rsmpi over the system's MPI, under `mpirun`).
 
 #[cfg(feature = "mpi")]
