@@ -218,6 +218,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         return result;
     }
+    #[cfg(not(feature = "mpi"))]
+    if let Some(n) = bprop::dist::launcher_size().filter(|&n| n > 1) {
+        // N copies would each train alone and race to write the same files.
+        return Err(BpropError::InvalidArgument {
+            name: "mpirun",
+            value: format!("{n} processes"),
+            why: "this bprop was built without MPI; build it with `cargo build --release --features mpi` \
+                  to train one model on several processes"
+                .into(),
+        });
+    }
     run_ranked(args, None)
 }
 

@@ -35,6 +35,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The number of processes an MPI launcher (`mpirun`, `mpiexec`, `srun`) started this one
+/// among, from the variables it sets: Open MPI's `OMPI_COMM_WORLD_SIZE`, or `PMI_SIZE` of
+/// the process managers MPICH and Slurm use; `None` outside a launcher.
+pub fn launcher_size() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
+}
+
 /// The collective operations data-parallel training needs, over a group of ranks that
 /// all call them in the same order.
 pub trait Collective {

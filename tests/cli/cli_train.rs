@@ -1056,3 +1056,32 @@ fn eval_and_predict_label_a_tanh_output_alike() {
         .count();
     assert!(between > 0, "no output in (0, 0.5]: {pred}");
 }
+
+/// A build without the `mpi` feature started by mpirun refuses to train instead of
+/// running N separate trainings that race to write the same files.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_to_run_as_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bprop"))
+        .args(["train", "-q", "--backend", "cpu", "--epochs", "1", "-o", "m.bprop"])
+        .current_dir(dir.path())
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("built without MPI") && err.contains("--features mpi"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m.bprop").exists());
+    // one process under a launcher trains as usual
+    let out = Command::new(env!("CARGO_BIN_EXE_bprop"))
+        .args(["train", "-q", "--backend", "cpu", "--epochs", "1", "-o", "m.bprop"])
+        .current_dir(dir.path())
+        .env("OMPI_COMM_WORLD_SIZE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -282,6 +282,47 @@ fn a_killed_rank_ends_the_job_naming_it() {
     assert!(ranks_tagged(&tag, "0").is_empty() && ranks_tagged(&tag, "2").is_empty());
 }
 
+#[cfg(unix)]
+#[test]
+fn sigterm_to_mpirun_stops_every_rank_after_the_same_epoch_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut c = mpirun(
+        d,
+        2,
+        &[
+            "train",
+            "--backend",
+            "cpu",
+            "--epochs",
+            "1000000",
+            "--validation",
+            "0",
+            "-o",
+            "s.bprop",
+        ],
+    );
+    let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("epoch") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "mpirun ended before training");
+    }
+    // mpirun forwards SIGTERM to the ranks; they agree to stop after the same chunk
+    // SAFETY: kill(2) on the mpirun this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+        rest
+    });
+    wait_bounded(&mut child);
+    let rest = reader.join().unwrap();
+    let m = read_model(d.join("s.bprop")).unwrap_or_else(|e| panic!("no model saved: {e}\n{rest}"));
+    assert!(m.cast::<f64>().meta.training.unwrap().epochs_done >= 1);
+}
+
 /// The processes whose environment holds `tag` and `OMPI_COMM_WORLD_RANK=rank`.
 #[cfg(target_os = "linux")]
 fn ranks_tagged(tag: &str, rank: &str) -> Vec<i32> {
