@@ -182,6 +182,16 @@ pub trait Engine<T: Real> {
         })
     }
 
+    /// Loss and accuracy of `net` on `data` ([`crate::metrics::evaluate`]), which the
+    /// trainer calls for its validation set; data-parallel engines
+    /// ([`crate::dist::DistEngine`]) evaluate a shard of the rows on each rank and sum.
+    ///
+    /// # Errors
+    /// As [`crate::metrics::evaluate`]; communication errors.
+    fn evaluate(&mut self, net: &Network<T>, data: &crate::model::Dataset<T>) -> Result<crate::metrics::Metrics> {
+        crate::metrics::evaluate(net, data)
+    }
+
     /// Whether any of the processes training together raised its stop flag: `flag` itself
     /// for one process; data-parallel engines ([`crate::dist::DistEngine`]) agree across
     /// their ranks, so that every rank stops after the same epoch.

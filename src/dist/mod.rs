@@ -29,6 +29,7 @@ use crate::driver::{auto_choice, BackendChoice, Workload};
 use crate::engine::{BackendInfo, Engine, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::{AdapterRequest, GpuContext, GpuEngine};
+use crate::metrics::{self, Metrics};
 use crate::model::{Dataset, Hyper, Network, OptimState, Precision, Real};
 use std::ops::Range;
 use std::rc::Rc;
@@ -395,6 +396,20 @@ impl<T: Real> Engine<T> for DistEngine<T> {
 
     fn trace(&mut self, samples: &[u32]) -> Result<StepTrace<T>> {
         self.local.trace(samples)
+    }
+
+    fn evaluate(&mut self, net: &Network<T>, data: &Dataset<T>) -> Result<Metrics> {
+        // Each rank sums the losses and hits of its contiguous shard of the rows.
+        let rows = shard(data.len(), self.comm.size(), self.comm.rank());
+        let part = metrics::evaluate_part(net, data, rows)?;
+        let mut sums = [part.loss_sum, part.correct.unwrap_or(0) as f64];
+        self.comm.sum_f64(&mut sums)?;
+        let n = data.len();
+        Ok(Metrics {
+            loss: sums[0] / n as f64,
+            accuracy: part.correct.map(|_| sums[1] / n as f64),
+            n,
+        })
     }
 
     fn any_stop(&mut self, flag: bool) -> Result<bool> {

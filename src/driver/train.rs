@@ -14,7 +14,7 @@ use crate::driver::{select, BackendChoice};
 use crate::engine::{BackendInfo, BackendKind, Engine};
 use crate::error::{BpropError, Result};
 use crate::gpu::AdapterRequest;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::model::{Dataset, Hyper, Network, OptimState, Optimizer, Real};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -470,7 +470,10 @@ impl<T: Real> Trainer<T> {
                 epoch += 1;
                 let number = cfg.start_epoch + epoch;
                 let train_loss = e.iter().map(|l| l.f64()).sum::<f64>() / e.len() as f64;
-                let metrics = validation.map(|v| metrics::evaluate(&self.checkpoint, v)).transpose()?;
+                let metrics = match validation {
+                    Some(v) => Some(self.engine.evaluate(&self.checkpoint, v)?),
+                    None => None,
+                };
                 let record = EpochRecord {
                     epoch: number,
                     train_loss,

@@ -235,3 +235,33 @@ fn shards_split_a_batch_as_array_split() {
     assert_eq!(lens, [3, 3, 2, 2]);
     assert_eq!(shard(2, 3, 2), 2..2);
 }
+
+#[test]
+fn validation_is_evaluated_over_shards_and_summed() {
+    let (net, data) = problem::<f64>();
+    let want = bprop::metrics::evaluate(&net, &data).unwrap();
+    for ranks in [2, 3, 41] {
+        let got: Vec<bprop::metrics::Metrics> = std::thread::scope(|s| {
+            let hs: Vec<_> = Threads::group(ranks)
+                .into_iter()
+                .map(|comm| {
+                    let (net, data) = (&net, &data);
+                    s.spawn(move || {
+                        let local = CpuEngine::new(net.clone(), data.clone()).unwrap();
+                        let mut e = DistEngine::new(Box::new(local), Rc::new(comm), SAMPLES).unwrap();
+                        e.evaluate(net, data).unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        // 41 ranks for 40 rows: one rank evaluates none
+        assert!(
+            (got[0].loss - want.loss).abs() <= 1e-12 * want.loss,
+            "{ranks} ranks: {got:?} vs {want:?}"
+        );
+        assert_eq!(got[0].accuracy, want.accuracy, "{ranks} ranks");
+        assert_eq!(got[0].n, want.n);
+        assert!(got.iter().all(|m| m == &got[0]), "ranks disagree: {got:?}");
+    }
+}

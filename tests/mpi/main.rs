@@ -290,18 +290,11 @@ fn sigterm_to_mpirun_stops_every_rank_after_the_same_epoch_and_saves() {
     let mut c = mpirun(
         d,
         2,
-        &[
-            "train",
-            "--backend",
-            "cpu",
-            "--epochs",
-            "1000000",
-            "--validation",
-            "0",
-            "-o",
-            "s.bprop",
-        ],
+        &["train", "--backend", "cpu", "--epochs", "1000000", "-o", "s.bprop"],
     );
+    // Open MPI sends SIGKILL this many seconds after forwarding SIGTERM (1 by default,
+    // and it waits them out): time for the ranks to finish their epoch and save
+    c.env("OMPI_MCA_odls_base_sigkill_timeout", "5");
     let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
@@ -309,7 +302,8 @@ fn sigterm_to_mpirun_stops_every_rank_after_the_same_epoch_and_saves() {
         line.clear();
         assert!(err.read_line(&mut line).unwrap() > 0, "mpirun ended before training");
     }
-    // mpirun forwards SIGTERM to the ranks; they agree to stop after the same chunk
+    // mpirun forwards SIGTERM to the ranks; they agree to stop after the same chunk (one
+    // epoch: there is a validation set)
     // SAFETY: kill(2) on the mpirun this test started.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let reader = std::thread::spawn(move || {
