@@ -184,6 +184,10 @@ pub struct TrainArgs {
     /// --resume: the resumed file].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write the model (-o, atomically) every N epochs during training, so that a run
+    /// that dies (a killed process, a lost node) resumes from there with --resume.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_every: Option<u64>,
     /// Continue training a saved model (its optimizer state, settings, scaling and labels).
     #[arg(long, value_name = "MODEL")]
     resume: Option<PathBuf>,
@@ -246,6 +250,13 @@ fn run_ranked(args: &TrainArgs, comm: Comm) -> Result<()> {
         if common::is_stdout(p) {
             super::out::stdout_is_data();
         }
+    }
+    if args.checkpoint_every.is_some() && args.output.is_none() && args.resume.is_none() {
+        return Err(BpropError::InvalidArgument {
+            name: "checkpoint-every",
+            value: args.checkpoint_every.unwrap_or_default().to_string(),
+            why: "writes the model file given with -o (or the --resume file): give one".into(),
+        });
     }
     if let Some(n) = args.threads {
         cpu::threads::set_threads(n as usize)?;
@@ -621,10 +632,46 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) 
         args.quiet || !rank0,
     );
     let mut records: Vec<EpochRecord> = Vec::new();
-    let result = trainer.train_observed(cfg, val.as_ref(), &mut |rec| {
-        progress.epoch(rec, start_epoch + 1);
-        records.push(rec.clone());
-    });
+    let output = args.output.clone().or_else(|| args.resume.clone());
+    // --checkpoint-every: the model file as it would be saved if the run ended there.
+    let mut save = |t: &Trainer<T>, done: &[EpochRecord]| -> Result<()> {
+        let Some(out) = output.as_ref().filter(|_| rank0) else {
+            return Ok(());
+        };
+        let report = Ok(bprop::driver::TrainReport {
+            history: done.to_vec(),
+            steps: done.last().map_or(0, |r| r.steps),
+            backend: t.info().clone(),
+            stopped: bprop::driver::StopReason::Epochs,
+            kept_epoch: None,
+        });
+        let mut model = run.model_file(&RunOutcome {
+            trainer: t,
+            result: &report,
+            records: done,
+            schema: &table.schema,
+            data: Some(table.source.clone()),
+            resumed: resumed.as_ref(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        if let Some(s) = model.meta.training.as_mut() {
+            s.stopped = format!(
+                "checkpoint after epoch {} (--checkpoint-every); the run went on",
+                done.last().map_or(start_epoch, |r| r.epoch)
+            );
+        }
+        write_model(out, &model)
+    };
+    let every = args.checkpoint_every.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let result = trainer.train_checkpointed(
+        cfg,
+        val.as_ref(),
+        &mut |rec| {
+            progress.epoch(rec, start_epoch + 1);
+            records.push(rec.clone());
+        },
+        every.map(|n| (n, &mut save as &mut bprop::driver::CheckpointFn<'_, T>)),
+    );
     progress.finish();
     for note in &trainer.notes()[notes_seen..] {
         println!("note: {note}");
@@ -647,7 +694,6 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) 
     let model = run.model_file(&outcome);
     let history = outcome.history();
     let stopped = stop_description(&result, cfg.patience);
-    let output = args.output.clone().or_else(|| args.resume.clone());
 
     let report = match result {
         Ok(r) => r,

@@ -245,6 +245,11 @@ impl TrainReport {
     }
 }
 
+/// What [`Trainer::train_checkpointed`] calls every so many epochs: the trainer (its
+/// parameters and optimizer state are those of the epoch just ended) and the run's
+/// records so far.
+pub type CheckpointFn<'a, T> = dyn FnMut(&Trainer<T>, &[EpochRecord]) -> Result<()> + 'a;
+
 /// Parameters and optimizer state at the end of a chunk.
 type Checkpoint<T> = (Network<T>, Option<OptimState<T>>);
 
@@ -428,6 +433,32 @@ impl<T: Real> Trainer<T> {
         validation: Option<&Dataset<T>>,
         observe: &mut dyn FnMut(&EpochRecord),
     ) -> Result<TrainReport> {
+        self.train_checkpointed(cfg, validation, observe, None)
+    }
+
+    /// [`Trainer::train_observed`], calling `checkpoint.1` with the trainer and the
+    /// records so far after every `checkpoint.0` epochs of this run (the chunks of steps
+    /// between parameter readbacks are cut there, so the trainer holds those epochs'
+    /// parameters and optimizer state): for a model file written during training, from
+    /// which a run that dies later can resume.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_observed`], and the checkpoint function's; an interval of 0 is
+    /// [`BpropError::InvalidArgument`].
+    pub fn train_checkpointed(
+        &mut self,
+        cfg: &TrainConfig,
+        validation: Option<&Dataset<T>>,
+        observe: &mut dyn FnMut(&EpochRecord),
+        mut checkpoint: Option<(usize, &mut CheckpointFn<'_, T>)>,
+    ) -> Result<TrainReport> {
+        if checkpoint.as_ref().is_some_and(|(every, _)| *every == 0) {
+            return Err(BpropError::InvalidArgument {
+                name: "checkpoint_every",
+                value: "0".into(),
+                why: "must be at least 1 epoch".into(),
+            });
+        }
         let n = self.data.len();
         cfg.validate(n)?;
         if cfg.patience.is_some() && validation.is_none() {
@@ -447,6 +478,10 @@ impl<T: Real> Trainer<T> {
             1
         } else {
             cfg.checkpoint_steps.div_ceil(steps_per_epoch).max(1)
+        };
+        let epochs_per_chunk = match &checkpoint {
+            Some((every, _)) => epochs_per_chunk.min(*every),
+            None => epochs_per_chunk,
         };
         // Grown as epochs complete: `epochs` is the user's number, not a size to reserve.
         let mut history: Vec<EpochRecord> = Vec::new();
@@ -503,6 +538,11 @@ impl<T: Real> Trainer<T> {
                 if cfg.target_loss.is_some_and(|t| train_loss <= t) {
                     stopped = StopReason::TargetLoss;
                     break 'run;
+                }
+            }
+            if let Some((every, save)) = &mut checkpoint {
+                if epoch % *every == 0 {
+                    save(self, &history)?;
                 }
             }
             let raised = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));

@@ -317,6 +317,59 @@ fn sigterm_to_mpirun_stops_every_rank_after_the_same_epoch_and_saves() {
     assert!(m.cast::<f64>().meta.training.unwrap().epochs_done >= 1);
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_checkpoint_resumes_a_killed_run_with_another_number_of_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tag = format!("BPROP_MPI_CHECKPOINT={}", std::process::id());
+    let mut args = train_args("12", "1000000", "c.bprop");
+    args.extend(["--validation", "0", "--checkpoint-every", "2", "-q"]);
+    let mut c = mpirun(d, 2, &args);
+    c.env("BPROP_MPI_CHECKPOINT", std::process::id().to_string());
+    let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // wait for rank 0's first checkpoint, then kill rank 1
+    let start = Instant::now();
+    while read_model(d.join("c.bprop")).is_err() {
+        assert!(start.elapsed() < BOUND, "no checkpoint written");
+        assert!(child.try_wait().unwrap().is_none(), "mpirun ended before a checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rank1 = ranks_tagged(&tag, "1");
+    assert_eq!(rank1.len(), 1, "rank 1's process among {rank1:?}");
+    // SAFETY: kill(2) on a process this test started.
+    assert_eq!(unsafe { libc::kill(rank1[0], libc::SIGKILL) }, 0);
+    assert!(!wait_bounded(&mut child).success());
+    let saved = read_model(d.join("c.bprop")).unwrap().cast::<f64>();
+    let done = saved.meta.training.as_ref().unwrap().epochs_done;
+    assert!(done >= 2 && done.is_multiple_of(2), "checkpoint after epoch {done}");
+    assert!(saved.meta.training.unwrap().stopped.contains("checkpoint"));
+    // resumed on 3 ranks: the one process's run of as many epochs
+    ok(mpirun(
+        d,
+        3,
+        &[
+            "train",
+            "--resume",
+            "c.bprop",
+            "--epochs",
+            "2",
+            "--backend",
+            "cpu",
+            "-q",
+        ],
+    ));
+    let total = (done + 2).to_string();
+    let mut straight = train_args("12", &total, "straight.bprop");
+    straight.extend(["--validation", "0"]);
+    ok(single(d, &straight));
+    let diff = max_rel_diff(&network(&d.join("c.bprop")), &network(&d.join("straight.bprop")));
+    assert!(
+        diff <= 1e-12,
+        "checkpoint of 2 ranks resumed on 3 against one process: {diff:e}"
+    );
+}
+
 /// The processes whose environment holds `tag` and `OMPI_COMM_WORLD_RANK=rank`.
 #[cfg(target_os = "linux")]
 fn ranks_tagged(tag: &str, rank: &str) -> Vec<i32> {
