@@ -1085,3 +1085,39 @@ fn a_build_without_mpi_refuses_to_run_as_ranks() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `--checkpoint-every` writes the model during training without changing the run: the
+/// final model is the one a run without it saves; without -o it is refused.
+#[test]
+fn checkpoints_change_nothing_and_need_an_output() {
+    let (_keep, d) = setup();
+    let args = |out: &'static str| {
+        vec![
+            "train",
+            "-q",
+            "--backend",
+            "cpu",
+            "--precision",
+            "f64",
+            "--epochs",
+            "5",
+            "--validation",
+            "0",
+            "-o",
+            out,
+        ]
+    };
+    ok(&d, &args("plain.bprop"));
+    let mut every = args("every.bprop");
+    every.extend(["--checkpoint-every", "2"]);
+    ok(&d, &every);
+    let model = |p: &str| read_model(d.join(p)).unwrap().cast::<f64>();
+    let (a, b) = (model("plain.bprop"), model("every.bprop"));
+    assert_eq!(a.network, b.network);
+    assert_eq!(a.optimizer, b.optimizer);
+    assert_eq!(b.meta.training.unwrap().epochs_done, 5);
+    let out = bprop(&d, &["train", "-q", "--checkpoint-every", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("checkpoint-every") && err.contains("-o"), "{err}");
+}
