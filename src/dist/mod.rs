@@ -134,7 +134,11 @@ pub fn shard(batch: usize, ranks: usize, rank: usize) -> Range<usize> {
 /// [`BpropError::Distributed`] naming the first rank whose values differ from rank 0's,
 /// with `what`; communication errors.
 pub fn check_agree(comm: &dyn Collective, what: &str, values: &[f64]) -> Result<()> {
+    // rank 0's length first, so that every rank broadcasts a buffer of the same size
+    let mut len = [values.len() as f64];
+    comm.broadcast_f64(&mut len)?;
     let mut theirs = values.to_vec();
+    theirs.resize(len[0] as usize, 0.0);
     comm.broadcast_f64(&mut theirs)?;
     // one slot per rank: 1 where that rank differs from rank 0
     let mut differs = vec![0.0; comm.size()];

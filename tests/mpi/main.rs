@@ -233,6 +233,37 @@ fn a_rank_that_fails_ends_the_job_naming_it() {
         err.contains("error on rank 1 of 2") && err.contains("missing.csv"),
         "no message naming rank 1 and its reason:\n{err}"
     );
+    // ranks that would train different networks are refused before any step
+    let mut c = Command::new("mpirun");
+    c.args([
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-n",
+        "1",
+        exe,
+        "train",
+        "-q",
+        "--backend",
+        "cpu",
+    ])
+    .args([
+        "--layers",
+        "8",
+        ":",
+        "-n",
+        "1",
+        exe,
+        "train",
+        "-q",
+        "--backend",
+        "cpu",
+        "--layers",
+        "8,4",
+    ]);
+    env(&mut c, d);
+    let (status, _, err) = run(c);
+    assert!(!status.success());
+    assert!(err.contains("rank 1: its network shape"), "{err}");
 }
 
 #[cfg(target_os = "linux")]
