@@ -792,15 +792,7 @@ fn dist_trainer<T: Real>(
     net: &Network<T>,
     train: &Dataset<T>,
 ) -> Result<Trainer<T>> {
-    let (local, note) = bprop::dist::rank_engine(
-        comm.as_ref(),
-        choice,
-        req,
-        net,
-        train,
-        &run.config.hyper,
-        Some(run.workload()),
-    )?;
+    let (local, note) = bprop::dist::rank_engine(comm.as_ref(), choice, req, net, train, Some(run.workload()))?;
     let mut engine = DistEngine::new(local, comm.clone(), train.len())?;
     let start = engine.network()?;
     let mut trainer = Trainer::from_engine(Box::new(engine), start, train.clone());

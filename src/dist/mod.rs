@@ -203,18 +203,15 @@ pub fn gather_text(comm: &dyn Collective, text: &str) -> Result<Vec<String>> {
 /// rank ([`crate::gpu::context::pick_nth`]: rank r of a node with k GPUs takes GPU r mod k);
 /// under `Auto` the same when [`crate::driver::auto_choice`] chooses the GPU for `work`,
 /// else (or when the GPU cannot be opened) the CPU path; under `Cpu` the CPU path.
-/// Dropout runs on the CPU path only (the GPU path's masks are keyed by the shard's rows).
 ///
 /// # Errors
-/// Under `Gpu`: [`BpropError::NoAdapter`], [`BpropError::Gpu`], and
-/// [`BpropError::InvalidArgument`] with dropout; dataset errors.
+/// Under `Gpu`: [`BpropError::NoAdapter`], [`BpropError::Gpu`]; dataset errors.
 pub fn rank_engine<T: Real>(
     comm: &dyn Collective,
     choice: BackendChoice,
     req: &AdapterRequest,
     net: &Network<T>,
     data: &Dataset<T>,
-    hyper: &Hyper,
     work: Option<Workload>,
 ) -> Result<(Box<dyn Engine<T>>, Option<String>)> {
     let cpu = || -> Result<Box<dyn Engine<T>>> { Ok(Box::new(CpuEngine::new(net.clone(), data.clone())?)) };
@@ -223,23 +220,13 @@ pub fn rank_engine<T: Real>(
         let ctx = GpuContext::new_nth(req, f64, comm.node_rank())?;
         Ok(Box::new(GpuEngine::new(Arc::new(ctx), net.clone(), data)?))
     };
-    let dropout =
-        "dropout in data-parallel training runs on the CPU path (the GPU path's masks are keyed by the shard's rows)";
     match choice {
         BackendChoice::Cpu => Ok((cpu()?, None)),
-        BackendChoice::Gpu if hyper.dropout.is_some() => Err(BpropError::InvalidArgument {
-            name: "backend",
-            value: "gpu".into(),
-            why: dropout.into(),
-        }),
         BackendChoice::Gpu => Ok((gpu()?, None)),
         BackendChoice::Auto => {
             let auto = auto_choice(req, f64, work);
             if !auto.gpu {
                 return Ok((cpu()?, Some(auto.why)));
-            }
-            if hyper.dropout.is_some() {
-                return Ok((cpu()?, Some(dropout.into())));
             }
             match gpu() {
                 Ok(e) => Ok((e, None)),

@@ -1,7 +1,7 @@
 //! Data-parallel training on the GPU path (ranks as threads, each with its own device on
 //! the adapter): the GPU path's shard gradient and update give the single GPU process's
-//! model within 1e-12 in f64, on even, uneven and empty shards; every rank holds the same
-//! bits; dropout is refused with a clear error.
+//! model within 1e-12 in f64, on even, uneven and empty shards, with dropout (masks keyed
+//! by the row of the global batch); every rank holds the same bits.
 
 use crate::common::{gpu, ranks::Threads};
 use bprop::dist::{DistEngine, Local};
@@ -108,19 +108,41 @@ fn one_gpu_rank_is_the_gpu_path() {
 }
 
 #[test]
-fn gpu_shards_refuse_dropout() {
-    let mut e = gpu_engine();
+fn gpu_shards_draw_the_single_gpu_dropout_masks() {
+    // masks keyed by the row of the global batch: the shards drop what one GPU drops
     let hyper = Hyper {
         dropout: Some(Dropout {
-            input: 0.1,
-            hidden: 0.2,
-            seed: 1,
+            input: 0.2,
+            hidden: 0.3,
+            seed: 5,
         }),
         ..hyper()
     };
-    let n = e.network().unwrap().n_params();
-    let err = e
-        .shard_gradient(&[0, 1], 4, 0, &hyper, &mut vec![0.0; n], &mut [0.0; 2])
-        .unwrap_err();
-    assert!(err.to_string().contains("dropout"), "{err}");
+    let (ranks, batch, steps) = (3, 8, 5);
+    let order = order(steps, batch);
+    let mut one = gpu_engine();
+    one.train_with(&order, batch, &hyper).unwrap();
+    let want = one.network().unwrap();
+    let got: Vec<Network<f64>> = std::thread::scope(|s| {
+        let hs: Vec<_> = Threads::group(ranks)
+            .into_iter()
+            .map(|comm| {
+                let (order, hyper) = (&order, &hyper);
+                s.spawn(move || {
+                    let mut e = DistEngine::new(Box::new(gpu_engine()), Rc::new(comm), SAMPLES).unwrap();
+                    e.train_with(order, batch, hyper).unwrap();
+                    e.network().unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let d = max_rel_diff(&got[0], &want);
+    assert!(d <= 1e-12, "{ranks} GPU ranks with dropout: {d:e} relative");
+    // and the CPU path's shards agree with them
+    let (net, data) = problem();
+    let mut cpu = bprop::cpu::CpuEngine::new(net, data).unwrap();
+    cpu.train_with(&order, batch, &hyper).unwrap();
+    let d = max_rel_diff(&got[0], &cpu.network().unwrap());
+    assert!(d <= 1e-9, "GPU ranks against the CPU path with dropout: {d:e}");
 }

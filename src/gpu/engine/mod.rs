@@ -86,6 +86,10 @@ pub struct GpuEngine<T: Real> {
     dropout_seed: u64,
     /// The optimizer whose state the `opt` buffers hold, and the steps it has taken.
     opt: Option<(Optimizer, u64)>,
+    /// The row of a larger batch this engine's batch row 0 is, for the dropout masks
+    /// (`SubmissionState::first_row`): a shard's first row while `shard_gradient` runs,
+    /// else 0.
+    first_row: u32,
     /// Whether the last `train_with` asked for max-norm.
     max_norm: bool,
     /// Plain or tiled kernels.
@@ -251,6 +255,7 @@ impl<T: Real> GpuEngine<T> {
             },
             dropout_seed: 0,
             opt: None,
+            first_row: 0,
             max_norm: false,
             kernel_choice: KernelChoice::Auto,
             byte_inputs,
@@ -443,15 +448,6 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             return Err(BpropError::shape("losses (shard rows)", rows.len(), losses.len()));
         }
         hyper.validate()?;
-        if hyper.dropout.is_some() {
-            // The shaders key a mask by the row's place in the batch they run, which for a
-            // shard is not its place in the global batch.
-            return Err(BpropError::InvalidArgument {
-                name: "dropout",
-                value: format!("{:?}", hyper.dropout),
-                why: "data-parallel training with dropout runs on the CPU path (the GPU path's masks are keyed by the shard's rows)".into(),
-            });
-        }
         if rows.is_empty() {
             grad.fill(T::zero());
             return Ok(());
@@ -464,7 +460,11 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         }
         reads.push((self.shared.loss.clone(), rows.len()));
         let refs: Vec<Read<'_>> = reads.iter().map(|(b, n)| (b, 0, *n)).collect();
-        let values = self.submit(rows, Work::Steps { steps: 1, train: false }, &refs)?;
+        // The masks of the global batch's rows (dropout is keyed by the row).
+        self.first_row = first_row as u32;
+        let values = self.submit(rows, Work::Steps { steps: 1, train: false }, &refs);
+        self.first_row = 0;
+        let values = values?;
         // The passes average over the shard's R rows; the batch's gradient is Σ / B:
         // ∂E/∂θ (shard) = mean_shard · R / B.
         let factor = T::of(rows.len() as f64) / T::of(batch as f64);

@@ -181,6 +181,7 @@ impl<T: Real> GpuEngine<T> {
         let state = SubmissionState {
             step: 0,
             first_step: t0,
+            first_row: self.first_row,
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
         };
