@@ -50,6 +50,11 @@ pub fn set_silent(silent: bool) {
     SILENT.store(silent, Ordering::SeqCst);
 }
 
+/// Whether [`set_silent`] silenced this process (read in signal handlers: one atomic load).
+pub fn is_silent() -> bool {
+    SILENT.load(Ordering::SeqCst)
+}
+
 /// `text` with every control character except newline and tab, and the Unicode
 /// bidirectional overrides, written as a Rust escape (`\u{1b}`), so that text from files
 /// cannot move the cursor, recolour or retitle a terminal.
