@@ -44,7 +44,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let scale = select(scal.drop_hidden_scale, scal.drop_in_scale, p.layer == 0u);
         let t = state.first_step + state.step;
         for (var j = 0u; j < p.fan_in; j++) {
-            if (dropout_keep(p.drop_in, t, p.layer, r, j, state.seed_lo, state.seed_hi)) {
+            if (dropout_keep(p.drop_in, t, p.layer, state.first_row + r, j, state.seed_lo, state.seed_hi)) {
                 acc = acc + w[w_base + j] * (scale * load_in(in_base + j));
             }
         }

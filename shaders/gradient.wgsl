@@ -37,7 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let d = delta[r * p.fan_out + i];
         var x = load_in(row * p.fan_in + j);
         if (p.drop_in != 0u) {
-            let keep = dropout_keep(p.drop_in, state.first_step + state.step, p.layer, r, j, state.seed_lo, state.seed_hi);
+            let keep = dropout_keep(p.drop_in, state.first_step + state.step, p.layer, state.first_row + r, j, state.seed_lo, state.seed_hi);
             let scale = select(scal.drop_hidden_scale, scal.drop_in_scale, p.layer == 0u);
             x = select(real(0.0), scale * x, keep);
         }

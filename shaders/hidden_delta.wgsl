@@ -34,7 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     if (p.drop_next != 0u) {
         // m = 1/(1 − p_h) when kept, 0 when dropped (layer l + 1's input is a hidden output)
-        let keep = dropout_keep(p.drop_next, state.first_step + state.step, p.layer + 1u, r, j, state.seed_lo, state.seed_hi);
+        let keep = dropout_keep(p.drop_next, state.first_step + state.step, p.layer + 1u, state.first_row + r, j, state.seed_lo, state.seed_hi);
         s = select(real(0.0), scal.drop_hidden_scale * s, keep);
     }
     let o = r * n + j;

@@ -38,7 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (r < p.batch && j < p.fan_out) {
                 var s = acc[ii * RT + jj];
                 if (p.drop_next != 0u) {
-                    let keep = dropout_keep(p.drop_next, state.first_step + state.step, p.layer + 1u, r, j, state.seed_lo, state.seed_hi);
+                    let keep = dropout_keep(p.drop_next, state.first_step + state.step, p.layer + 1u, state.first_row + r, j, state.seed_lo, state.seed_hi);
                     s = select(real(0.0), scal.drop_hidden_scale * s, keep);
                 }
                 let o = r * p.fan_out + j;

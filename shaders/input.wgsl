@@ -14,7 +14,7 @@ fn input_at(r: u32, j: u32) -> real {
     }
     var x = load_in(row * p.fan_in + j);
     if (p.drop_in != 0u) {
-        let keep = dropout_keep(p.drop_in, state.first_step + state.step, p.layer, r, j, state.seed_lo, state.seed_hi);
+        let keep = dropout_keep(p.drop_in, state.first_step + state.step, p.layer, state.first_row + r, j, state.seed_lo, state.seed_hi);
         x = select(real(0.0), select(scal.drop_hidden_scale, scal.drop_in_scale, p.layer == 0u) * x, keep);
     }
     return x;

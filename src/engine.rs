@@ -135,6 +135,73 @@ pub trait Engine<T: Real> {
     /// updating the parameters.
     fn trace(&mut self, samples: &[u32]) -> Result<StepTrace<T>>;
 
+    /// The gradient of one shard of a training step, for data-parallel training
+    /// ([`crate::dist`]): the step's global batch has `batch` rows, of which `rows` are
+    /// this shard's, starting at row `first_row` of the batch (the row their dropout masks
+    /// are drawn for). Writes ∂E/∂θ summed over the shard's rows and divided by `batch`
+    /// into `grad` (every parameter, [`Network::n_params`] values: each layer's weights
+    /// row-major, then its bias), so that the shards' gradients sum to the batch's mean
+    /// gradient, and each row's loss into `losses` (`rows.len()` values). The parameters
+    /// and the optimizer state are not changed; the step's dropout masks are those of the
+    /// optimizer state's step (0 for a fresh state or another optimizer's). An empty shard
+    /// gives a zero gradient.
+    ///
+    /// # Errors
+    /// [`crate::BpropError::InvalidArgument`] for indices out of range, a shard that does
+    /// not fit in the batch, or an engine that cannot split a step (the default);
+    /// [`crate::BpropError::Shape`] for `grad` or `losses` of the wrong length.
+    #[allow(unused_variables)]
+    fn shard_gradient(
+        &mut self,
+        rows: &[u32],
+        batch: usize,
+        first_row: usize,
+        hyper: &Hyper,
+        grad: &mut [T],
+        losses: &mut [T],
+    ) -> Result<()> {
+        Err(crate::error::BpropError::InvalidArgument {
+            name: "backend",
+            value: self.info().to_string(),
+            why: "this engine cannot compute the gradient of a shard of a step".into(),
+        })
+    }
+
+    /// Applies one step of `hyper`'s update rule with the gradient `grad` (laid out as
+    /// [`Engine::shard_gradient`] writes it): coupled L2, the optimizer's rule, max-norm,
+    /// as [`Engine::train_with`] does after its backward pass, and advances the step.
+    ///
+    /// # Errors
+    /// As [`Engine::shard_gradient`].
+    #[allow(unused_variables)]
+    fn apply_gradient(&mut self, grad: &[T], hyper: &Hyper) -> Result<()> {
+        Err(crate::error::BpropError::InvalidArgument {
+            name: "backend",
+            value: self.info().to_string(),
+            why: "this engine cannot apply a gradient it is given".into(),
+        })
+    }
+
+    /// Loss and accuracy of `net` on `data` ([`crate::metrics::evaluate`]), which the
+    /// trainer calls for its validation set; data-parallel engines
+    /// ([`crate::dist::DistEngine`]) evaluate a shard of the rows on each rank and sum.
+    ///
+    /// # Errors
+    /// As [`crate::metrics::evaluate`]; communication errors.
+    fn evaluate(&mut self, net: &Network<T>, data: &crate::model::Dataset<T>) -> Result<crate::metrics::Metrics> {
+        crate::metrics::evaluate(net, data)
+    }
+
+    /// Whether any of the processes training together raised its stop flag: `flag` itself
+    /// for one process; data-parallel engines ([`crate::dist::DistEngine`]) agree across
+    /// their ranks, so that every rank stops after the same epoch.
+    ///
+    /// # Errors
+    /// Communication errors.
+    fn any_stop(&mut self, flag: bool) -> Result<bool> {
+        Ok(flag)
+    }
+
     /// The device time of the training calls since the last call of this method, from
     /// the device's timestamp queries: `None` for engines without a device clock (the CPU
     /// path), for devices without timestamp queries, and while timing is off
@@ -181,4 +248,28 @@ pub(crate) fn check_trace(samples: &[u32], n: usize) -> Result<()> {
         });
     }
     check_order(samples, samples.len(), n)
+}
+
+/// Checks the arguments of [`Engine::shard_gradient`]: a shard of `rows.len()` rows from
+/// row `first_row` inside a batch of `batch`, every index within a dataset of `n` samples.
+pub(crate) fn check_shard(rows: &[u32], batch: usize, first_row: usize, n: usize) -> Result<()> {
+    use crate::error::BpropError;
+    if first_row.checked_add(rows.len()).is_none_or(|end| end > batch) {
+        return Err(BpropError::InvalidArgument {
+            name: "first_row",
+            value: first_row.to_string(),
+            why: format!(
+                "a shard of {} rows from it does not fit in a batch of {batch}",
+                rows.len()
+            ),
+        });
+    }
+    if let Some(&bad) = rows.iter().find(|&&i| i as usize >= n) {
+        return Err(BpropError::InvalidArgument {
+            name: "rows",
+            value: bad.to_string(),
+            why: format!("sample index out of range for a dataset of {n} samples"),
+        });
+    }
+    Ok(())
 }

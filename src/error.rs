@@ -125,6 +125,15 @@ pub enum BpropError {
         /// What it is instead, e.g. `a FIFO`.
         kind: &'static str,
     },
+    /// Data-parallel training ([`crate::dist`]) failed on a rank: a communication error,
+    /// or ranks that do not agree on what they train.
+    #[error("rank {rank}: {why}")]
+    Distributed {
+        /// The rank (0-based) that found the failure.
+        rank: usize,
+        /// What failed.
+        why: String,
+    },
     /// An I/O failure, with the path involved.
     #[error("{path}: {source}")]
     Io {

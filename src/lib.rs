@@ -41,6 +41,7 @@
 pub mod bench;
 pub mod cpu;
 pub mod data;
+pub mod dist;
 pub mod driver;
 pub mod engine;
 pub mod error;

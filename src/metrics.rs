@@ -112,13 +112,50 @@ fn coding<T: Real>(data: &Dataset<T>) -> Option<Coding> {
 /// # Errors
 /// The errors of [`Dataset::check_fits`].
 pub fn evaluate<T: Real>(net: &Network<T>, data: &Dataset<T>) -> Result<Metrics> {
+    let part = evaluate_part(net, data, 0..data.len())?;
+    let n = data.len();
+    Ok(Metrics {
+        loss: part.loss_sum / n as f64,
+        accuracy: part.correct.map(|c| c as f64 / n as f64),
+        n,
+    })
+}
+
+/// What [`evaluate_part`] returns: sums over some rows of a dataset, which the parts of a
+/// dataset add up to the whole's (data-parallel evaluation, [`crate::dist`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartialMetrics {
+    /// The sum of the rows' losses.
+    pub loss_sum: f64,
+    /// How many rows were classified correctly, when the dataset's targets code classes
+    /// (decided from the whole dataset, so that every part agrees).
+    pub correct: Option<usize>,
+}
+
+/// [`evaluate`]'s sums over the rows `rows` of `data` (batches of 256 from `rows.start`).
+///
+/// # Errors
+/// The errors of [`Dataset::check_fits`]; [`crate::BpropError::InvalidArgument`] when
+/// `rows` is not within the dataset.
+pub fn evaluate_part<T: Real>(
+    net: &Network<T>,
+    data: &Dataset<T>,
+    rows: std::ops::Range<usize>,
+) -> Result<PartialMetrics> {
     data.check_fits(net)?;
+    if rows.start > rows.end || rows.end > data.len() {
+        return Err(crate::BpropError::InvalidArgument {
+            name: "rows",
+            value: format!("{rows:?}"),
+            why: format!("must lie within the dataset's {} rows", data.len()),
+        });
+    }
     let coding = coding(data);
     let output = output_activation(net);
-    let batch = 256.min(data.len());
+    let batch = 256.min(rows.len()).max(1);
     let mut ws = Workspace::new(net, batch);
     let (mut loss, mut correct) = (0.0, 0usize);
-    let idx: Vec<u32> = (0..data.len() as u32).collect();
+    let idx: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
     for rows in idx.chunks(batch) {
         if ws.batch() != rows.len() {
             ws = Workspace::new(net, rows.len());
@@ -136,11 +173,9 @@ pub fn evaluate<T: Real>(net: &Network<T>, data: &Dataset<T>) -> Result<Metrics>
             correct += usize::from(hit);
         }
     }
-    let n = data.len();
-    Ok(Metrics {
-        loss: loss / n as f64,
-        accuracy: coding.map(|_| correct as f64 / n as f64),
-        n,
+    Ok(PartialMetrics {
+        loss_sum: loss,
+        correct: coding.map(|_| correct),
     })
 }
 

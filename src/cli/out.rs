@@ -26,6 +26,8 @@ static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 static KEEP_GOING: AtomicBool = AtomicBool::new(false);
 /// Standard output carries data (`-o -`): messages go to standard error.
 static STDOUT_IS_DATA: AtomicBool = AtomicBool::new(false);
+/// Print nothing (the ranks of a data-parallel run other than rank 0).
+static SILENT: AtomicBool = AtomicBool::new(false);
 /// The first write error other than EPIPE.
 static FIRST_ERROR: Mutex<Option<io::Error>> = Mutex::new(None);
 
@@ -39,6 +41,18 @@ pub fn keep_going_on_closed_stdout() {
 /// from now on messages go to standard error.
 pub fn stdout_is_data() {
     STDOUT_IS_DATA.store(true, Ordering::SeqCst);
+}
+
+/// Drops every message and every byte of data from now on (`silent`), or prints again:
+/// under `mpirun`, only rank 0 speaks.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub fn set_silent(silent: bool) {
+    SILENT.store(silent, Ordering::SeqCst);
+}
+
+/// Whether [`set_silent`] silenced this process (read in signal handlers: one atomic load).
+pub fn is_silent() -> bool {
+    SILENT.load(Ordering::SeqCst)
 }
 
 /// `text` with every control character except newline and tab, and the Unicode
@@ -65,6 +79,9 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 /// What `print!`/`println!` call: writes `args` (control characters escaped) to standard
 /// output, or to standard error once standard output carries data.
 pub fn stdout(args: fmt::Arguments) {
+    if SILENT.load(Ordering::SeqCst) {
+        return;
+    }
     if STDOUT_IS_DATA.load(Ordering::SeqCst) {
         return stderr(args);
     }
@@ -85,7 +102,7 @@ pub fn stdout(args: fmt::Arguments) {
 /// pipe or a file the bytes go as they are (they are data: a CSV's labels, an SVG); on a
 /// terminal, control characters are escaped as in messages.
 pub fn data(fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
-    if STDOUT_GONE.load(Ordering::SeqCst) {
+    if STDOUT_GONE.load(Ordering::SeqCst) || SILENT.load(Ordering::SeqCst) {
         return;
     }
     let mut lock = io::stdout().lock();
@@ -122,6 +139,9 @@ fn failed(e: io::Error) {
 /// What `eprint!`/`eprintln!` call: writes `args` (control characters escaped) to
 /// standard error, ignoring failures (there is nowhere left to report them).
 pub fn stderr(args: fmt::Arguments) {
+    if SILENT.load(Ordering::SeqCst) {
+        return;
+    }
     let text = args.to_string();
     let _ = io::stderr().lock().write_all(escape_controls(&text).as_bytes());
 }

@@ -41,6 +41,10 @@ extern "C" fn on_signal(sig: libc::c_int) {
         }
         _ => b"\ninterrupted: stopping after the epoch in progress and saving (Ctrl-C again to quit now)\n",
     };
+    // Under mpirun only rank 0 speaks (an atomic load: async-signal-safe).
+    if super::out::is_silent() {
+        return;
+    }
     // SAFETY: write(2) on fd 2 with a valid buffer; async-signal-safe.
     let _ = unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
 }

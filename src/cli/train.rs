@@ -6,11 +6,12 @@ use super::{BackendArg, PrecisionArg};
 use bprop::cpu::{self, CpuEngine};
 use bprop::data::scale::TargetScaling;
 use bprop::data::{load_table, ScaleKind, Table, TableOptions, Task};
+use bprop::dist::{Collective, DistEngine};
 use bprop::driver::{
     auto_choice, cross_check, parse_activations, parse_hidden, stop_description, BackendChoice, EpochRecord, Resolved,
     RunOutcome, ScaleChoice, TargetScale, TrainPlan, Trainer,
 };
-use bprop::engine::BackendKind;
+use bprop::engine::{BackendKind, Engine};
 use bprop::gpu::AdapterRequest;
 use bprop::io::{write_model, AnyModel, ModelFile};
 use bprop::metrics::{self, classify, regress};
@@ -190,6 +191,10 @@ pub struct TrainArgs {
     /// --resume: the resumed file].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write the model (-o, atomically) every N epochs during training, so that a run
+    /// that dies (a killed process, a lost node) resumes from there with --resume.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_every: Option<u64>,
     /// Continue training a saved model (its optimizer state, settings, scaling and labels).
     #[arg(long, value_name = "MODEL")]
     resume: Option<PathBuf>,
@@ -202,19 +207,63 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+/// The ranks of a data-parallel run, when `mpirun` started this process.
+type Comm = Option<std::rc::Rc<dyn Collective>>;
+
 pub fn run(args: &TrainArgs) -> Result<()> {
+    #[cfg(feature = "mpi")]
+    if bprop::dist::Mpi::launched() {
+        let mpi = std::rc::Rc::new(bprop::dist::Mpi::init()?);
+        let (rank, size) = (mpi.rank(), mpi.size());
+        // Only rank 0 prints and writes files; the others train in silence.
+        super::out::set_silent(rank != 0);
+        let result = run_ranked(args, Some(mpi.clone()));
+        if let Err(e) = &result {
+            if size > 1 {
+                // The other ranks would wait for this one in their next all-reduce: end
+                // them all, saying which rank failed and why.
+                super::out::set_silent(false);
+                eprintln!("bprop: error on rank {rank} of {size}: {e}; ending all ranks");
+                mpi.abort(1);
+            }
+        }
+        return result;
+    }
+    #[cfg(not(feature = "mpi"))]
+    if let Some(n) = bprop::dist::launcher_size().filter(|&n| n > 1) {
+        // N copies would each train alone and race to write the same files.
+        return Err(BpropError::InvalidArgument {
+            name: "mpirun",
+            value: format!("{n} processes"),
+            why: "this bprop was built without MPI; build it with `cargo build --release --features mpi` \
+                  to train one model on several processes"
+                .into(),
+        });
+    }
+    run_ranked(args, None)
+}
+
+fn run_ranked(args: &TrainArgs, comm: Comm) -> Result<()> {
+    let rank0 = comm.as_ref().is_none_or(|c| c.rank() == 0);
     // The model is saved whoever reads the summary: a closed stdout drops the rest of it.
     super::out::keep_going_on_closed_stdout();
     // Every output location is checked before anything is trained, so that a typo in a
     // path cannot lose a finished run.
-    if let Some(out) = args.output.as_ref().or(args.resume.as_ref()) {
+    if let Some(out) = args.output.as_ref().or(args.resume.as_ref()).filter(|_| rank0) {
         common::check_output(out, "output", false)?;
     }
-    if let Some(p) = &args.plot {
+    if let Some(p) = args.plot.as_ref().filter(|_| rank0) {
         common::check_output(p, "plot", true)?;
         if common::is_stdout(p) {
             super::out::stdout_is_data();
         }
+    }
+    if args.checkpoint_every.is_some() && args.output.is_none() && args.resume.is_none() {
+        return Err(BpropError::InvalidArgument {
+            name: "checkpoint-every",
+            value: args.checkpoint_every.unwrap_or_default().to_string(),
+            why: "writes the model file given with -o (or the --resume file): give one".into(),
+        });
     }
     if let Some(n) = args.threads {
         cpu::threads::set_threads(n as usize)?;
@@ -282,9 +331,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, _) => false,
     };
     if f64_run {
-        run_typed::<f64>(args, resumed.as_ref())
+        run_typed::<f64>(args, resumed.as_ref(), comm)
     } else {
-        run_typed::<f32>(args, resumed.as_ref())
+        run_typed::<f32>(args, resumed.as_ref(), comm)
     }
 }
 
@@ -427,7 +476,8 @@ fn metrics_line<T: Real>(
     Ok(format!("{s} ({} samples)", data.len()))
 }
 
-fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()> {
+fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>, comm: Comm) -> Result<()> {
+    let rank0 = comm.as_ref().is_none_or(|c| c.rank() == 0);
     let started = Instant::now();
     let resumed: Option<ModelFile<T>> = resumed.map(AnyModel::cast);
     let resume_name = args
@@ -585,18 +635,49 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
             choice = BackendChoice::Cpu;
         }
     }
-    let mut trainer = Trainer::new(choice, &req, net.clone(), train.clone())?;
+    let mut trainer = match &comm {
+        None => Trainer::new(choice, &req, net.clone(), train.clone())?,
+        Some(comm) => dist_trainer(comm, choice, &req, &run, net, train)?,
+    };
     if let Some(state) = resumed.as_ref().and_then(|m| m.optimizer.clone()) {
         trainer.set_optimizer_state(Some(state))?;
     }
-    println!("backend: {}", trainer.info());
+    match &comm {
+        Some(c) if c.size() > 1 => {
+            println!(
+                "backend: {} ranks, data-parallel over MPI (batch {batch_size} split into {} shards, gradients all-reduced):",
+                c.size(),
+                c.size().min(batch_size)
+            );
+            // One line per engine, naming its ranks; a rank's fallback note after its ':'.
+            let mine = match trainer.notes().first() {
+                Some(note) => format!("{} (note: {note})", trainer.info()),
+                None => trainer.info().to_string(),
+            };
+            let all = bprop::dist::gather_text(c.as_ref(), &mine)?;
+            let mut seen: Vec<(&String, Vec<usize>)> = Vec::new();
+            for (rank, text) in all.iter().enumerate() {
+                match seen.iter_mut().find(|(t, _)| *t == text) {
+                    Some((_, ranks)) => ranks.push(rank),
+                    None => seen.push((text, vec![rank])),
+                }
+            }
+            for (text, ranks) in seen {
+                let ranks: Vec<String> = ranks.iter().map(usize::to_string).collect();
+                println!("  rank {}: {text}", ranks.join(", "));
+            }
+        }
+        _ => println!("backend: {}", trainer.info()),
+    }
     for note in trainer.notes() {
         println!("note: {note}");
     }
     let notes_seen = trainer.notes().len();
 
     if let Some(steps) = args.cross_check {
-        if trainer.info().kind != BackendKind::Gpu {
+        if comm.is_some() {
+            println!("cross-check: not run under mpirun (run it in one process)");
+        } else if trainer.info().kind != BackendKind::Gpu {
             println!("cross-check: not run; training runs on the CPU path, and the cross-check compares the GPU path against it");
         } else {
             let spe = n / batch_size;
@@ -622,16 +703,55 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     let mut progress = Progress::new(
         start_epoch.saturating_add(epochs),
         (n / batch_size) * batch_size,
-        args.quiet,
+        args.quiet || !rank0,
     );
     let mut records: Vec<EpochRecord> = Vec::new();
-    let result = trainer.train_observed(cfg, val.as_ref(), &mut |rec| {
-        progress.epoch(rec, start_epoch + 1);
-        records.push(rec.clone());
-    });
+    let output = args.output.clone().or_else(|| args.resume.clone());
+    // --checkpoint-every: the model file as it would be saved if the run ended there.
+    let mut save = |t: &Trainer<T>, done: &[EpochRecord]| -> Result<()> {
+        let Some(out) = output.as_ref().filter(|_| rank0) else {
+            return Ok(());
+        };
+        let report = Ok(bprop::driver::TrainReport {
+            history: done.to_vec(),
+            steps: done.last().map_or(0, |r| r.steps),
+            backend: t.info().clone(),
+            stopped: bprop::driver::StopReason::Epochs,
+            kept_epoch: None,
+        });
+        let mut model = run.model_file(&RunOutcome {
+            trainer: t,
+            result: &report,
+            records: done,
+            schema: &table.schema,
+            data: Some(table.source.clone()),
+            resumed: resumed.as_ref(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        if let Some(s) = model.meta.training.as_mut() {
+            s.stopped = format!(
+                "checkpoint after epoch {} (--checkpoint-every); the run went on",
+                done.last().map_or(start_epoch, |r| r.epoch)
+            );
+        }
+        write_model(out, &model)
+    };
+    let every = args.checkpoint_every.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let result = trainer.train_checkpointed(
+        cfg,
+        val.as_ref(),
+        &mut |rec| {
+            progress.epoch(rec, start_epoch + 1);
+            records.push(rec.clone());
+        },
+        every.map(|n| (n, &mut save as &mut bprop::driver::CheckpointFn<'_, T>)),
+    );
     progress.finish();
     for note in &trainer.notes()[notes_seen..] {
         println!("note: {note}");
+    }
+    if let (Some(c), Ok(_)) = (&comm, &result) {
+        bprop::dist::check_same_parameters(c.as_ref(), trainer.network())?;
     }
     let secs = started.elapsed().as_secs_f64();
 
@@ -648,12 +768,11 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     let model = run.model_file(&outcome);
     let history = outcome.history();
     let stopped = stop_description(&result, cfg.patience);
-    let output = args.output.clone().or_else(|| args.resume.clone());
 
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            if let (BpropError::Diverged { .. }, Some(out)) = (&e, &output) {
+            if let (BpropError::Diverged { .. }, Some(out), true) = (&e, &output, rank0) {
                 // A divergence in the first chunk leaves only the initial (or resumed)
                 // weights: they are saved for inspection where no file is, but never
                 // replace a model already at -o.
@@ -686,10 +805,10 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
     // Save first, print after: a failing stdout must not lose the trained model.
     let task = table.schema.task;
     let trained = trainer.network();
-    if let Some(out) = &output {
+    if let Some(out) = output.as_ref().filter(|_| rank0) {
         write_model(out, &model)?;
     }
-    if let Some(p) = &args.plot {
+    if let Some(p) = args.plot.as_ref().filter(|_| rank0) {
         let title = format!("bprop train {}: {}", table.source, describe(trained));
         let svg = plot::loss_svg(&history, &title, report.kept_epoch);
         common::write_text(p, |w| w.write_all(svg.as_bytes()))?;
@@ -735,4 +854,24 @@ fn run_typed<T: Real>(args: &TrainArgs, resumed: Option<&AnyModel>) -> Result<()
         println!("plot: wrote {}", p.display());
     }
     Ok(())
+}
+
+/// A rank's trainer in a data-parallel run: its own engine ([`bprop::dist::rank_engine`]:
+/// the GPU of its node-local rank, or the CPU path) wrapped in a [`DistEngine`].
+fn dist_trainer<T: Real>(
+    comm: &std::rc::Rc<dyn Collective>,
+    choice: BackendChoice,
+    req: &AdapterRequest,
+    run: &Resolved<T>,
+    net: &Network<T>,
+    train: &Dataset<T>,
+) -> Result<Trainer<T>> {
+    let (local, note) = bprop::dist::rank_engine(comm.as_ref(), choice, req, net, train, Some(run.workload()))?;
+    let mut engine = DistEngine::new(local, comm.clone(), train.len())?;
+    let start = engine.network()?;
+    let mut trainer = Trainer::from_engine(Box::new(engine), start, train.clone());
+    if let Some(note) = note {
+        trainer.add_note(note);
+    }
+    Ok(trainer)
 }

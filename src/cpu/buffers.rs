@@ -195,6 +195,13 @@ impl<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>> Buffers<M, V> {
     /// for [`backward`](super::backward).
     /// The buffers are allocated at the first call with dropout and reused after.
     pub fn set_dropout(&mut self, net: &Network<T>, dropout: Option<&Dropout>, step: u32) {
+        self.set_dropout_at(net, dropout, step, 0);
+    }
+
+    /// [`Self::set_dropout`] for buffers that hold rows `first_row..` of a larger batch (a
+    /// shard of it): row r here draws the masks of row `first_row + r` of that batch, so
+    /// that the shards of a batch together drop exactly the units the whole batch does.
+    pub fn set_dropout_at(&mut self, net: &Network<T>, dropout: Option<&Dropout>, step: u32, first_row: usize) {
         let Some(d) = dropout else {
             self.dropout = None;
             return;
@@ -211,7 +218,7 @@ impl<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>> Buffers<M, V> {
             let (mask, cols) = (mask.flat_mut(), layer.fan_in());
             for r in 0..batch {
                 for (j, m) in row_mut(mask, r, cols).iter_mut().enumerate() {
-                    *m = if d.hash(step, l as u32, r as u32, j as u32) >= threshold {
+                    *m = if d.hash(step, l as u32, (first_row + r) as u32, j as u32) >= threshold {
                         scale
                     } else {
                         T::zero()

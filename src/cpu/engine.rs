@@ -1,11 +1,12 @@
 //! The CPU path as an [`Engine`]: [`CpuEngine`] and its training loop, and [`predict`].
 
 use super::arith::{has_fma, Fma, MulAdd, Separate};
+use super::buffers::Flat;
 use super::buffers::{Aligned, Buffers, Rows, VecBuffers, Workspace};
 use super::online::online_step;
-use super::passes::{backward, forward, forward_with, loss};
-use super::update::backward_update_with;
-use crate::engine::{check_order, check_trace, BackendInfo, Engine, LayerTrace, StepTrace};
+use super::passes::{backward, backward_scaled, forward, forward_with, loss, sample_losses};
+use super::update::{backward_update_with, optimizer_update};
+use crate::engine::{check_order, check_shard, check_trace, BackendInfo, Engine, LayerTrace, StepTrace};
 use crate::error::Result;
 use crate::model::{Dataset, Hyper, Network, OptimState, Real};
 use ndarray::{Array1, Array2};
@@ -203,6 +204,86 @@ impl<T: Real> Engine<T> for CpuEngine<T> {
     fn set_network(&mut self, net: &Network<T>) -> Result<()> {
         self.net.check_same_shape(net)?;
         self.net = net.clone();
+        Ok(())
+    }
+
+    fn shard_gradient(
+        &mut self,
+        rows: &[u32],
+        batch: usize,
+        first_row: usize,
+        hyper: &Hyper,
+        grad: &mut [T],
+        losses: &mut [T],
+    ) -> Result<()> {
+        check_shard(rows, batch, first_row, self.data.len())?;
+        let n_params = self.net.n_params();
+        if grad.len() != n_params {
+            return Err(crate::BpropError::shape("gradient (parameters)", n_params, grad.len()));
+        }
+        if losses.len() != rows.len() {
+            return Err(crate::BpropError::shape(
+                "losses (shard rows)",
+                rows.len(),
+                losses.len(),
+            ));
+        }
+        hyper.validate()?;
+        if rows.is_empty() {
+            grad.fill(T::zero());
+            return Ok(());
+        }
+        let step = match &self.opt {
+            Some(s) if s.optimizer == hyper.optimizer => s.step,
+            _ => 0,
+        };
+        self.buffers_for(rows.len());
+        self.buf.gather(&self.data, rows);
+        self.buf
+            .set_dropout_at(&self.net, hyper.dropout.as_ref(), step as u32, first_row);
+        forward(&self.net, &mut self.buf);
+        sample_losses(&self.net, &self.buf, losses);
+        // ∂E/∂θ of the batch's mean loss, restricted to these rows: Σ_rows / B
+        backward_scaled(&self.net, &mut self.buf, T::one() / T::of(batch as f64));
+        let mut at = 0;
+        for (l, layer) in self.net.layers().iter().enumerate() {
+            let w = self.buf.grad_w[l].flat();
+            grad[at..at + w.len()].copy_from_slice(w);
+            at += w.len();
+            if layer.bias.is_some() {
+                let b = self.buf.grad_b[l].flat();
+                grad[at..at + b.len()].copy_from_slice(b);
+                at += b.len();
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_gradient(&mut self, grad: &[T], hyper: &Hyper) -> Result<()> {
+        let n_params = self.net.n_params();
+        if grad.len() != n_params {
+            return Err(crate::BpropError::shape("gradient (parameters)", n_params, grad.len()));
+        }
+        hyper.validate()?;
+        let state = match &mut self.opt {
+            Some(s) if s.optimizer == hyper.optimizer => s,
+            slot => slot.insert(OptimState::new(hyper.optimizer, &self.net)),
+        };
+        let mut at = 0;
+        for (l, layer) in self.net.layers().iter().enumerate() {
+            let w = self.buf.grad_w[l].flat_mut();
+            let len = w.len();
+            w.copy_from_slice(&grad[at..at + len]);
+            at += len;
+            if layer.bias.is_some() {
+                let b = self.buf.grad_b[l].flat_mut();
+                let len = b.len();
+                b.copy_from_slice(&grad[at..at + len]);
+                at += len;
+            }
+        }
+        let k = hyper.step_values(state.step).cast::<T>();
+        optimizer_update(&mut self.net, &self.buf, hyper, state, &k);
         Ok(())
     }
 

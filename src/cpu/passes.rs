@@ -104,6 +104,22 @@ pub fn loss<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws:
     total / T::of(batch as f64)
 }
 
+/// Each row's loss (the terms whose mean [`loss`] returns), from `ws.z`, `ws.a` and
+/// `ws.target` after [`forward`], into `out` (one per row of the batch).
+pub fn sample_losses<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(
+    net: &Network<T>,
+    ws: &Buffers<M, V>,
+    out: &mut [T],
+) {
+    let last = net.layers().len() - 1;
+    let n = net.outputs();
+    let (z, a, y) = (ws.z[last].flat(), ws.a[last].flat(), ws.target.flat());
+    let out_act = net.layers()[last].activation;
+    for (r, e) in out.iter_mut().enumerate().take(ws.batch) {
+        *e = net.loss().value(out_act, row(z, r, n), row(a, r, n), row(y, r, n));
+    }
+}
+
 /// Backward pass after [`forward`]: fills `ws.delta`, `ws.grad_w` and `ws.grad_b` (the
 /// latter for layers with a bias).
 pub fn backward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
@@ -125,9 +141,39 @@ pub(super) fn backward_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem 
     net: &Network<T>,
     ws: &mut Buffers<M, V>,
 ) {
-    deltas_with::<R, T, M, V>(net, ws);
     // 1/B: exactly 1 for batch 1, where the gradient loops then skip the product
     let inv_b = T::one() / T::of(ws.batch as f64);
+    backward_scaled_with::<R, T, M, V>(net, ws, inv_b);
+}
+
+/// [`backward`] with the gradients' factor `inv_b` given instead of 1 / (the buffers'
+/// batch): ∂E/∂W_l = inv_b · Δ_lᵀ A_{l−1}, ∂E/∂b_l = inv_b · 1ᵀ Δ_l. A shard of R rows of a
+/// global batch of B passes 1/B, so that the shards' gradients sum to the batch's mean.
+pub fn backward_scaled<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(
+    net: &Network<T>,
+    ws: &mut Buffers<M, V>,
+    inv_b: T,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: `has_fma` found FMA and AVX2 on this CPU.
+        return unsafe { avx2_fma::backward_scaled(net, ws, inv_b) };
+    }
+    if has_fma() {
+        backward_scaled_with::<Fma, T, M, V>(net, ws, inv_b);
+    } else {
+        backward_scaled_with::<Separate, T, M, V>(net, ws, inv_b);
+    }
+}
+
+/// [`backward_scaled`] with the products' rounding `R`.
+#[inline(always)]
+fn backward_scaled_with<R: MulAdd, T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(
+    net: &Network<T>,
+    ws: &mut Buffers<M, V>,
+    inv_b: T,
+) {
+    deltas_with::<R, T, M, V>(net, ws);
     for (l, layer) in net.layers().iter().enumerate() {
         let (n_out, n_in) = layer.weights.dim();
         let a_prev = layer_input(&ws.input, &ws.a, &ws.dropout, l);
@@ -231,6 +277,15 @@ mod avx2_fma {
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn forward<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(net: &Network<T>, ws: &mut Buffers<M, V>) {
         forward_with::<Fma, T, M, V>(net, ws);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn backward_scaled<T: Real, M: Flat<Elem = T>, V: Flat<Elem = T>>(
+        net: &Network<T>,
+        ws: &mut Buffers<M, V>,
+        inv_b: T,
+    ) {
+        backward_scaled_with::<Fma, T, M, V>(net, ws, inv_b);
     }
 
     #[target_feature(enable = "avx2,fma")]

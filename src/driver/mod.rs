@@ -15,7 +15,7 @@ pub use plan::{
     TrainPlan, DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION,
     DEFAULT_VALIDATION_MIN_SAMPLES,
 };
-pub use train::{EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};
+pub use train::{CheckpointFn, EpochRecord, History, StopReason, TrainConfig, TrainReport, Trainer};
 
 use crate::cpu::CpuEngine;
 use crate::engine::Engine;

@@ -14,7 +14,7 @@ use crate::driver::{select, BackendChoice};
 use crate::engine::{BackendInfo, BackendKind, Engine};
 use crate::error::{BpropError, Result};
 use crate::gpu::AdapterRequest;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::model::{Dataset, Hyper, Network, OptimState, Optimizer, Real};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -245,6 +245,11 @@ impl TrainReport {
     }
 }
 
+/// What [`Trainer::train_checkpointed`] calls every so many epochs: the trainer (its
+/// parameters and optimizer state are those of the epoch just ended) and the run's
+/// records so far.
+pub type CheckpointFn<'a, T> = dyn FnMut(&Trainer<T>, &[EpochRecord]) -> Result<()> + 'a;
+
 /// Parameters and optimizer state at the end of a chunk.
 type Checkpoint<T> = (Network<T>, Option<OptimState<T>>);
 
@@ -281,6 +286,32 @@ impl<T: Real> Trainer<T> {
             notes,
             stop: None,
         })
+    }
+
+    /// A trainer on an engine built by the caller, such as a rank's
+    /// [`crate::dist::DistEngine`] in data-parallel training; `net` must be the engine's
+    /// parameters. There is no fallback to another path during the run: an engine error
+    /// ends it.
+    pub fn from_engine(engine: Box<dyn Engine<T>>, net: Network<T>, data: Dataset<T>) -> Self {
+        let choice = match engine.info().kind {
+            BackendKind::Gpu => BackendChoice::Gpu,
+            BackendKind::Cpu => BackendChoice::Cpu,
+        };
+        Trainer {
+            engine,
+            choice,
+            data,
+            checkpoint: net,
+            checkpoint_opt: None,
+            steps_done: 0,
+            notes: Vec::new(),
+            stop: None,
+        }
+    }
+
+    /// Adds a note for the user (a fallback's reason), reported with [`Trainer::notes`].
+    pub fn add_note(&mut self, note: String) {
+        self.notes.push(note);
     }
 
     /// The engine in use now.
@@ -402,6 +433,32 @@ impl<T: Real> Trainer<T> {
         validation: Option<&Dataset<T>>,
         observe: &mut dyn FnMut(&EpochRecord),
     ) -> Result<TrainReport> {
+        self.train_checkpointed(cfg, validation, observe, None)
+    }
+
+    /// [`Trainer::train_observed`], calling `checkpoint.1` with the trainer and the
+    /// records so far after every `checkpoint.0` epochs of this run (the chunks of steps
+    /// between parameter readbacks are cut there, so the trainer holds those epochs'
+    /// parameters and optimizer state): for a model file written during training, from
+    /// which a run that dies later can resume.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_observed`], and the checkpoint function's; an interval of 0 is
+    /// [`BpropError::InvalidArgument`].
+    pub fn train_checkpointed(
+        &mut self,
+        cfg: &TrainConfig,
+        validation: Option<&Dataset<T>>,
+        observe: &mut dyn FnMut(&EpochRecord),
+        mut checkpoint: Option<(usize, &mut CheckpointFn<'_, T>)>,
+    ) -> Result<TrainReport> {
+        if checkpoint.as_ref().is_some_and(|(every, _)| *every == 0) {
+            return Err(BpropError::InvalidArgument {
+                name: "checkpoint_every",
+                value: "0".into(),
+                why: "must be at least 1 epoch".into(),
+            });
+        }
         let n = self.data.len();
         cfg.validate(n)?;
         if cfg.patience.is_some() && validation.is_none() {
@@ -421,6 +478,10 @@ impl<T: Real> Trainer<T> {
             1
         } else {
             cfg.checkpoint_steps.div_ceil(steps_per_epoch).max(1)
+        };
+        let epochs_per_chunk = match &checkpoint {
+            Some((every, _)) => epochs_per_chunk.min(*every),
+            None => epochs_per_chunk,
         };
         // Grown as epochs complete: `epochs` is the user's number, not a size to reserve.
         let mut history: Vec<EpochRecord> = Vec::new();
@@ -444,7 +505,10 @@ impl<T: Real> Trainer<T> {
                 epoch += 1;
                 let number = cfg.start_epoch + epoch;
                 let train_loss = e.iter().map(|l| l.f64()).sum::<f64>() / e.len() as f64;
-                let metrics = validation.map(|v| metrics::evaluate(&self.checkpoint, v)).transpose()?;
+                let metrics = match validation {
+                    Some(v) => Some(self.engine.evaluate(&self.checkpoint, v)?),
+                    None => None,
+                };
                 let record = EpochRecord {
                     epoch: number,
                     train_loss,
@@ -476,7 +540,14 @@ impl<T: Real> Trainer<T> {
                     break 'run;
                 }
             }
-            if self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+            if let Some((every, save)) = &mut checkpoint {
+                if epoch % *every == 0 {
+                    save(self, &history)?;
+                }
+            }
+            let raised = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+            // Data-parallel ranks stop together, after the same chunk.
+            if self.engine.any_stop(raised)? {
                 stopped = StopReason::Interrupted;
                 break 'run;
             }

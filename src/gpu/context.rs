@@ -214,6 +214,35 @@ pub fn pick(req: &AdapterRequest, need_f64: bool) -> Result<(wgpu::Adapter, Adap
     Err(BpropError::NoAdapter(why))
 }
 
+/// The adapter of the `n`-th process on a machine with several GPUs (data-parallel
+/// training: `n` is the node-local rank): the adapters [`pick`] would accept that are as
+/// preferred as its choice and on its backend (one entry per physical GPU), the
+/// `n mod count`-th of them; [`pick`]'s own choice when it is the only one.
+///
+/// # Errors
+/// As [`pick`].
+pub fn pick_nth(req: &AdapterRequest, need_f64: bool, n: usize) -> Result<(wgpu::Adapter, AdapterSummary)> {
+    let (_, best) = pick(req, need_f64)?;
+    let peers: Vec<_> = enumerate(req)
+        .into_iter()
+        .filter(|(_, s)| {
+            s.rank == best.rank
+                && s.backend == best.backend
+                && s.compute
+                && (!need_f64 || s.f64)
+                && req
+                    .name
+                    .as_ref()
+                    .is_none_or(|w| s.name.to_lowercase().contains(&w.to_lowercase()))
+        })
+        .collect();
+    let count = peers.len();
+    match peers.into_iter().nth(n % count.max(1)) {
+        Some(found) => Ok(found),
+        None => pick(req, need_f64),
+    }
+}
+
 /// A device and queue with error capture: uncaptured validation or out-of-memory errors
 /// and device loss are recorded and surface as [`BpropError::Gpu`] from [`GpuContext::check`]
 /// instead of wgpu's default panic.
@@ -245,6 +274,21 @@ impl GpuContext {
     /// be created.
     pub fn new(req: &AdapterRequest, need_f64: bool) -> Result<Self> {
         let (adapter, summary) = pick(req, need_f64)?;
+        Self::on(adapter, summary, need_f64)
+    }
+
+    /// [`GpuContext::new`] on the adapter [`pick_nth`] gives for `n`: the GPU of the
+    /// node-local rank `n` in data-parallel training.
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`].
+    pub fn new_nth(req: &AdapterRequest, need_f64: bool, n: usize) -> Result<Self> {
+        let (adapter, summary) = pick_nth(req, need_f64, n)?;
+        Self::on(adapter, summary, need_f64)
+    }
+
+    /// A device on `adapter`, as [`GpuContext::new`] creates it.
+    fn on(adapter: wgpu::Adapter, summary: AdapterSummary, need_f64: bool) -> Result<Self> {
         let limits = adapter.limits();
         let mut features = if need_f64 {
             wgpu::Features::SHADER_F64

@@ -233,6 +233,9 @@ u32_struct! {
         seed_lo,
         /// The dropout seed's high word.
         seed_hi,
+        /// The place of the batch's row 0 in a larger batch, for the dropout masks' row
+        /// (a shard of a data-parallel step: `dist`); 0 otherwise.
+        first_row,
     }
 }
 

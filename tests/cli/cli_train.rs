@@ -1060,3 +1060,68 @@ fn eval_and_predict_label_a_tanh_output_alike() {
         .count();
     assert!(between > 0, "no output in (0, 0.5]: {pred}");
 }
+
+/// A build without the `mpi` feature started by mpirun refuses to train instead of
+/// running N separate trainings that race to write the same files.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_to_run_as_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bprop"))
+        .args(["train", "-q", "--backend", "cpu", "--epochs", "1", "-o", "m.bprop"])
+        .current_dir(dir.path())
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("built without MPI") && err.contains("--features mpi"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m.bprop").exists());
+    // one process under a launcher trains as usual
+    let out = Command::new(env!("CARGO_BIN_EXE_bprop"))
+        .args(["train", "-q", "--backend", "cpu", "--epochs", "1", "-o", "m.bprop"])
+        .current_dir(dir.path())
+        .env("OMPI_COMM_WORLD_SIZE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `--checkpoint-every` writes the model during training without changing the run: the
+/// final model is the one a run without it saves; without -o it is refused.
+#[test]
+fn checkpoints_change_nothing_and_need_an_output() {
+    let (_keep, d) = setup();
+    let args = |out: &'static str| {
+        vec![
+            "train",
+            "-q",
+            "--backend",
+            "cpu",
+            "--precision",
+            "f64",
+            "--epochs",
+            "5",
+            "--validation",
+            "0",
+            "-o",
+            out,
+        ]
+    };
+    ok(&d, &args("plain.bprop"));
+    let mut every = args("every.bprop");
+    every.extend(["--checkpoint-every", "2"]);
+    ok(&d, &every);
+    let model = |p: &str| read_model(d.join(p)).unwrap().cast::<f64>();
+    let (a, b) = (model("plain.bprop"), model("every.bprop"));
+    assert_eq!(a.network, b.network);
+    assert_eq!(a.optimizer, b.optimizer);
+    assert_eq!(b.meta.training.unwrap().epochs_done, 5);
+    let out = bprop(&d, &["train", "-q", "--checkpoint-every", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("checkpoint-every") && err.contains("-o"), "{err}");
+}

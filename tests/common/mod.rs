@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod ranks;
+
 use bprop::gpu::{AdapterRequest, GpuContext};
 use std::sync::Arc;
 

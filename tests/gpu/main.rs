@@ -7,6 +7,7 @@
 mod common;
 
 mod bytes;
+mod dist;
 mod fallback;
 mod fused;
 mod gpu_vs_cpu;

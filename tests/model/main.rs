@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod dist;
 mod dropout;
 mod gradcheck;
 mod optim;

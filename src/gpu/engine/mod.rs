@@ -21,7 +21,7 @@ mod timing;
 pub use fused::{FUSED_LOOP_BUDGET, FUSED_MAX_WORK};
 pub use infer::{GpuInference, INFER_ROWS};
 
-use crate::engine::{check_order, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
+use crate::engine::{check_order, check_shard, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::contract::{self, LayerParams, Scalars, StepValues, SubmissionState};
@@ -86,6 +86,10 @@ pub struct GpuEngine<T: Real> {
     dropout_seed: u64,
     /// The optimizer whose state the `opt` buffers hold, and the steps it has taken.
     opt: Option<(Optimizer, u64)>,
+    /// The row of a larger batch this engine's batch row 0 is, for the dropout masks
+    /// (`SubmissionState::first_row`): a shard's first row while `shard_gradient` runs,
+    /// else 0.
+    first_row: u32,
     /// Whether the last `train_with` asked for max-norm.
     max_norm: bool,
     /// Plain or tiled kernels.
@@ -251,6 +255,7 @@ impl<T: Real> GpuEngine<T> {
             },
             dropout_seed: 0,
             opt: None,
+            first_row: 0,
             max_norm: false,
             kernel_choice: KernelChoice::Auto,
             byte_inputs,
@@ -314,31 +319,9 @@ impl<T: Real> GpuEngine<T> {
 
 impl<T: Real> GpuEngine<T> {
     /// Uploads `state` into the `opt` buffers (each layer: s₀ W, s₁ W, s₀ b, s₁ b).
-    fn write_optimizer_state(&mut self, state: &OptimState<T>) {
-        for (l, g) in self.layers.iter().enumerate() {
-            let [w0, w1] = &state.weights[l];
-            let [b0, b1] = &state.bias[l];
-            let flat: Vec<T> = w0
-                .iter()
-                .chain(w1.iter())
-                .chain(b0.iter())
-                .chain(b1.iter())
-                .copied()
-                .collect();
-            self.ctx.queue.write_buffer(&g.opt, 0, bytemuck::cast_slice(&flat));
-        }
-        self.opt = Some((state.optimizer, state.step));
-    }
-}
-
-impl<T: Real> Engine<T> for GpuEngine<T> {
-    fn info(&self) -> &BackendInfo {
-        &self.info
-    }
-
-    fn train_with(&mut self, order: &[u32], batch: usize, hyper: &Hyper) -> Result<Vec<T>> {
-        check_order(order, batch, self.n_samples)?;
-        hyper.validate()?;
+    /// Sets up the buffers, bind groups, optimizer state (fresh for another optimizer)
+    /// and scalars of training steps with `batch` rows and `hyper`'s rule.
+    fn prepare(&mut self, batch: usize, hyper: &Hyper) -> Result<()> {
         let optimizer = hyper.optimizer;
         let (drop_input, drop_hidden) = match &hyper.dropout {
             Some(d) => (Dropout::threshold(d.input), Dropout::threshold(d.hidden)),
@@ -372,6 +355,55 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             .queue
             .write_buffer(&self.shared.scal, 0, bytemuck::bytes_of(&scalars));
         self.max_norm = hyper.max_norm.is_some();
+        Ok(())
+    }
+
+    /// Writes the per-step values (η, Adam's bias corrections) of `steps` steps from
+    /// step `t0` to the `hyper` buffer.
+    fn write_step_values(&self, hyper: &Hyper, t0: u64, steps: usize) {
+        let per_step: Vec<StepValues<T>> = (0..steps as u64)
+            .map(|s| {
+                let v = hyper.step_values(t0 + s);
+                StepValues {
+                    lr: T::of(v.lr),
+                    c1: T::of(v.c1),
+                    c2: T::of(v.c2),
+                    pad: T::zero(),
+                }
+            })
+            .collect();
+        self.ctx
+            .queue
+            .write_buffer(&self.shared.hyper, 0, bytemuck::cast_slice(&per_step));
+    }
+
+    fn write_optimizer_state(&mut self, state: &OptimState<T>) {
+        for (l, g) in self.layers.iter().enumerate() {
+            let [w0, w1] = &state.weights[l];
+            let [b0, b1] = &state.bias[l];
+            let flat: Vec<T> = w0
+                .iter()
+                .chain(w1.iter())
+                .chain(b0.iter())
+                .chain(b1.iter())
+                .copied()
+                .collect();
+            self.ctx.queue.write_buffer(&g.opt, 0, bytemuck::cast_slice(&flat));
+        }
+        self.opt = Some((state.optimizer, state.step));
+    }
+}
+
+impl<T: Real> Engine<T> for GpuEngine<T> {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    fn train_with(&mut self, order: &[u32], batch: usize, hyper: &Hyper) -> Result<Vec<T>> {
+        check_order(order, batch, self.n_samples)?;
+        hyper.validate()?;
+        self.prepare(batch, hyper)?;
+        let optimizer = hyper.optimizer;
         let fused = self.fused_route(batch, hyper)?;
         if let Some(caps) = fused {
             self.ensure_fused(batch, caps)?;
@@ -384,20 +416,7 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
         for chunk in order.chunks(STEPS_PER_SUBMISSION * batch) {
             let steps = chunk.len() / batch;
             let t0 = self.opt.map_or(0, |(_, t)| t);
-            let per_step: Vec<StepValues<T>> = (0..steps as u64)
-                .map(|s| {
-                    let v = hyper.step_values(t0 + s);
-                    StepValues {
-                        lr: T::of(v.lr),
-                        c1: T::of(v.c1),
-                        c2: T::of(v.c2),
-                        pad: T::zero(),
-                    }
-                })
-                .collect();
-            self.ctx
-                .queue
-                .write_buffer(&self.shared.hyper, 0, bytemuck::cast_slice(&per_step));
+            self.write_step_values(hyper, t0, steps);
             let loss = self.shared.loss.clone();
             let per_sample = self.submit(chunk, work(steps), &[(&loss, 0, chunk.len())])?;
             self.opt = Some((optimizer, t0 + steps as u64));
@@ -409,6 +428,77 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             );
         }
         Ok(losses)
+    }
+
+    fn shard_gradient(
+        &mut self,
+        rows: &[u32],
+        batch: usize,
+        first_row: usize,
+        hyper: &Hyper,
+        grad: &mut [T],
+        losses: &mut [T],
+    ) -> Result<()> {
+        check_shard(rows, batch, first_row, self.n_samples)?;
+        let n_params = self.net.n_params();
+        if grad.len() != n_params {
+            return Err(BpropError::shape("gradient (parameters)", n_params, grad.len()));
+        }
+        if losses.len() != rows.len() {
+            return Err(BpropError::shape("losses (shard rows)", rows.len(), losses.len()));
+        }
+        hyper.validate()?;
+        if rows.is_empty() {
+            grad.fill(T::zero());
+            return Ok(());
+        }
+        self.prepare(rows.len(), hyper)?;
+        let mut reads: Vec<(wgpu::Buffer, usize)> = Vec::new();
+        for (l, g) in self.net.layers().iter().zip(&self.layers) {
+            reads.push((g.gw.clone(), l.weights.len()));
+            reads.push((g.gb.clone(), l.bias.as_ref().map_or(0, |b| b.len())));
+        }
+        reads.push((self.shared.loss.clone(), rows.len()));
+        let refs: Vec<Read<'_>> = reads.iter().map(|(b, n)| (b, 0, *n)).collect();
+        // The masks of the global batch's rows (dropout is keyed by the row).
+        self.first_row = first_row as u32;
+        let values = self.submit(rows, Work::Steps { steps: 1, train: false }, &refs);
+        self.first_row = 0;
+        let values = values?;
+        // The passes average over the shard's R rows; the batch's gradient is Σ / B:
+        // ∂E/∂θ (shard) = mean_shard · R / B.
+        let factor = T::of(rows.len() as f64) / T::of(batch as f64);
+        let (per_sample, gradients) = values.split_last().expect("the losses were read");
+        for (g, v) in grad.iter_mut().zip(gradients.iter().flatten()) {
+            *g = *v * factor;
+        }
+        losses.copy_from_slice(per_sample);
+        Ok(())
+    }
+
+    fn apply_gradient(&mut self, grad: &[T], hyper: &Hyper) -> Result<()> {
+        let n_params = self.net.n_params();
+        if grad.len() != n_params {
+            return Err(BpropError::shape("gradient (parameters)", n_params, grad.len()));
+        }
+        hyper.validate()?;
+        self.prepare(self.params_key.batch.max(1), hyper)?;
+        let mut at = 0;
+        for (l, g) in self.net.layers().iter().zip(&self.layers) {
+            let w = l.weights.len();
+            let q = &self.ctx.queue;
+            q.write_buffer(&g.gw, 0, bytemuck::cast_slice(&grad[at..at + w]));
+            at += w;
+            if let Some(b) = &l.bias {
+                q.write_buffer(&g.gb, 0, bytemuck::cast_slice(&grad[at..at + b.len()]));
+                at += b.len();
+            }
+        }
+        let t0 = self.opt.map_or(0, |(_, t)| t);
+        self.write_step_values(hyper, t0, 1);
+        self.submit(&[0], Work::Update, &[])?;
+        self.opt = Some((hyper.optimizer, t0 + 1));
+        Ok(())
     }
 
     fn take_device_time(&mut self) -> Option<std::time::Duration> {

@@ -22,6 +22,9 @@ pub(super) enum Work {
     /// written to `loss` (`infer.rs`). With `external` the rows and targets are read from
     /// the inference buffers (`GpuEngine::infer_rows`) instead of the engine's dataset.
     Forward { steps: usize, loss: bool, external: bool },
+    /// One step's update from the gradients already in the layers' gradient buffers
+    /// (data-parallel training: a gradient summed over the ranks), then the step counter.
+    Update,
 }
 
 impl<T: Real> GpuEngine<T> {
@@ -140,22 +143,30 @@ impl<T: Real> GpuEngine<T> {
             }
         }
         if train {
-            pass.set_pipeline(&k.update.pipeline);
-            for (l, layer) in layers.iter().enumerate() {
-                pass.set_bind_group(0, &bg.update[l], &[]);
-                pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
-            }
-            if self.max_norm {
-                pass.set_pipeline(&k.max_norm.pipeline);
-                for (l, layer) in layers.iter().enumerate() {
-                    pass.set_bind_group(0, &bg.max_norm[l], &[]);
-                    pass.dispatch_workgroups(groups(layer.fan_out()), 1, 1);
-                }
-            }
-            pass.set_pipeline(&k.advance.pipeline);
-            pass.set_bind_group(0, &bg.advance, &[]);
-            pass.dispatch_workgroups(1, 1, 1);
+            self.record_update(pass);
         }
+    }
+
+    /// Records one step's update from the gradient buffers: the optimizer's rule per
+    /// layer, max-norm when set, and the step counter's advance.
+    fn record_update(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
+        let (k, bg, layers) = (&self.kernels, &self.bindings, self.net.layers());
+        pass.set_pipeline(&k.update.pipeline);
+        for (l, layer) in layers.iter().enumerate() {
+            pass.set_bind_group(0, &bg.update[l], &[]);
+            pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
+        }
+        if self.max_norm {
+            pass.set_pipeline(&k.max_norm.pipeline);
+            for (l, layer) in layers.iter().enumerate() {
+                pass.set_bind_group(0, &bg.max_norm[l], &[]);
+                pass.dispatch_workgroups(groups(layer.fan_out()), 1, 1);
+            }
+        }
+        pass.set_pipeline(&k.advance.pipeline);
+        pass.set_bind_group(0, &bg.advance, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
     }
 
     /// Writes `order` and resets the step counter, records `work` (separate passes for
@@ -170,6 +181,7 @@ impl<T: Real> GpuEngine<T> {
         let state = SubmissionState {
             step: 0,
             first_step: t0,
+            first_row: self.first_row,
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
         };
@@ -197,6 +209,13 @@ impl<T: Real> GpuEngine<T> {
                 }
             }
             Work::Fused { steps } => self.record_fused(&mut enc, steps, stamps),
+            Work::Update => {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("bprop update"),
+                    timestamp_writes: None,
+                });
+                self.record_update(&mut pass);
+            }
             Work::Forward { steps, loss, external } => {
                 let outputs = self.outputs.as_ref().expect("infer sizes the outputs buffer");
                 let last = &self.layers[self.layers.len() - 1];
