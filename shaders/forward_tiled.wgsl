@@ -7,7 +7,8 @@
 // row order[step·B + r], under dropout times its mask m ∈ {0, 1/(1 − p)}) and
 // tile_b(j, i) = W[i, j] (Wᵀ read in place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
 //
-// Dispatch: (ceil(fan_out / TILE), ceil(batch / TILE), 1), workgroups of 16 × 16.
+// Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
+// (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w: array<real>;
@@ -24,28 +25,36 @@ fn tile_a(r: u32, j: u32) -> real {
 }
 
 fn tile_b(j: u32, i: u32) -> real {
-    return w[i * p.fan_in + j];
+    return w[i * lp.fan_in + j];
 }
 
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let m0 = wg.y * TILE;
-    let n0 = wg.x * TILE;
-    let acc = gemm_block(m0, n0, lid, p.batch, p.fan_out, p.fan_in);
-    let slope = scal.slope[p.layer];
-    for (var ii = 0u; ii < RT; ii++) {
-        let r = m0 + lid.y * RT + ii;
-        for (var jj = 0u; jj < RT; jj++) {
-            let i = n0 + lid.x * RT + jj;
-            if (r < p.batch && i < p.fan_out) {
-                var v = acc[ii * RT + jj];
-                if (p.has_bias == 1u) {
-                    v = v + b[i];
-                }
-                let o = r * p.fan_out + i;
-                z[o] = v;
-                a[o] = activate(p.activation, v, slope);
-            }
-        }
-    }
+// The layer's parameters and the submission's state, read once per invocation
+// (tile_setup, called first by every product variant's main): compilers do not always
+// hoist storage reads out of the product's loops, and on lavapipe each one is a loop over
+// the subgroup's lanes.
+var<private> lp: LayerParams;
+var<private> ls: SubmissionState;
+
+fn tile_setup() {
+    lp = p;
+    ls = state;
 }
+
+// The product's shape (M, N, K).
+fn tile_shape() -> vec3<u32> {
+    return vec3<u32>(lp.batch, lp.fan_out, lp.fan_in);
+}
+
+// Epilogue of output (r, i), in range: bias and activation.
+fn tile_store(r: u32, i: u32, acc: real) {
+    var v = acc;
+    if (lp.has_bias == 1u) {
+        v = v + b[i];
+    }
+    let o = r * lp.fan_out + i;
+    z[o] = v;
+    a[o] = activate(lp.activation, v, scal.slope[lp.layer]);
+}
+
+// Nothing per row.
+fn tile_row_done(r: u32) {}

@@ -1,8 +1,10 @@
 //! The tiled matrix-product kernels (`shaders/*_tiled.wgsl`) against their plain twins
-//! and the CPU path, for every tile size (`bprop::gpu::Tile`: 32, 64 and 128 outputs a
-//! side per workgroup), on edge shapes: 1, tile − 1, tile, tile + 1 for each tile, tall
-//! (many rows, few columns) and skinny (one row, many columns) layers and batches, with
-//! and without dropout. Zero-sized layers and batches are refused before any kernel runs
+//! and the CPU path, in every product variant the adapter can run (`bprop::gpu::Product`:
+//! workgroup tiles of 32, 64 and 128 outputs a side, 4 × 4 register blocks, subgroup
+//! broadcasts), on edge shapes: 1, tile − 1, tile, tile + 1 for each tile, tall
+//! (many rows, few columns) and skinny (one row, many columns) layers and batches, a long
+//! reduction (2500 inputs: more loop iterations than lavapipe runs when inner loops are not
+//! unrolled), with and without dropout. Zero-sized layers and batches are refused before any kernel runs
 //! (tests/io/errors.rs). Tolerance: `Tolerance::for_precision` (f32 atol 1e-5, rtol 1e-4;
 //! f64 atol 1e-12, rtol 1e-9).
 
@@ -11,7 +13,7 @@ use crate::common;
 use bprop::cpu::CpuEngine;
 use bprop::driver::{cross_check, Tolerance};
 use bprop::engine::{Engine, StepTrace};
-use bprop::gpu::{GpuEngine, KernelChoice, Tile};
+use bprop::gpu::{GpuEngine, KernelChoice, Product, ProductChoice, Tile};
 use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -59,6 +61,7 @@ fn twins_agree<T: Real>(f64_adapter: bool) {
         (257, 65, 2, 1),
         (7, 130, 64, 65),
         (129, 127, 128, 33),
+        (2500, 9, 2, 5),
     ];
     for (inputs, hidden, outputs, batch) in shapes {
         let shape = format!("{inputs}-{hidden}-{outputs} batch {batch} ({})", T::NAME);
@@ -78,7 +81,23 @@ fn twins_agree<T: Real>(f64_adapter: bool) {
             assert_traces_close(&shape, &t_tiled, &t_plain);
             assert_traces_close(&shape, &t_tiled, &t_cpu);
         }
+        for product in available(&tiled) {
+            tiled.set_product_choice(ProductChoice::Fixed(product)).unwrap();
+            assert!(tiled.products().iter().flatten().all(|&p| p == product));
+            let t_tiled = tiled.trace(&samples).unwrap();
+            let shape = format!("{shape}, {product}");
+            assert_traces_close(&shape, &t_tiled, &t_plain);
+            assert_traces_close(&shape, &t_tiled, &t_cpu);
+        }
     }
+}
+
+/// The product variants `gpu`'s adapter can run (every workgroup and register variant on
+/// any adapter that runs the tiled passes; the subgroup one where its size matches).
+fn available<T: Real>(gpu: &GpuEngine<T>) -> Vec<Product> {
+    let v: Vec<Product> = Product::ALL.into_iter().filter(|&p| gpu.product_available(p)).collect();
+    assert!(v.len() >= 4, "{v:?}");
+    v
 }
 
 #[test]
@@ -103,13 +122,14 @@ fn tiled_training_with_dropout_matches_the_cpu_path() {
         ..Hyper::sgd(0.05).with_optimizer(Optimizer::ADAM)
     };
     let order: Vec<u32> = (0..80).map(|i| (i * 3 % 40) as u32).collect();
-    for tile in Tile::ALL {
+    let probe = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
+    for product in available(&probe) {
         let mut gpu = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
         gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
-        gpu.set_tile(tile).unwrap();
+        gpu.set_product_choice(ProductChoice::Fixed(product)).unwrap();
         let mut cpu = CpuEngine::new(net.clone(), data.clone()).unwrap();
         let report = cross_check(&mut gpu, &mut cpu, &order, 20, &hyper, 1).unwrap();
-        assert!(report.passed(), "{tile} tiles: {report}");
+        assert!(report.passed(), "{product}: {report}");
     }
 }
 
