@@ -3,9 +3,9 @@
 //   z[r, i] = Σ_j a_in[r, j] · W[i, j] + b[i],   a[r, i] = f(z[r, i])
 //
 // i.e. Z = A_in Wᵀ + b, a matrix product with M = batch, N = fan_out, K = fan_in
-// (tile.wgsl): tile_a(r, j) = ã_in[r, j] (input.wgsl's input_at: for layer 0 the dataset
-// row order[step·B + r], under dropout times its mask m ∈ {0, 1/(1 − p)}) and
-// tile_b(j, i) = W[i, j] (Wᵀ read in place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
+// (tile.wgsl): tile_a(·, r, j) = ã_in[r, j] (input.wgsl's input_at: for layer 0 the dataset
+// row order[step·B + r], found once per row by tile_a_row, under dropout times its mask
+// m ∈ {0, 1/(1 − p)}) and tile_b(·, j, i) = W[i, j] (Wᵀ read in place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
 // (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
@@ -20,11 +20,20 @@
 @group(0) @binding(7) var<storage, read_write> z: array<real>;
 @group(0) @binding(8) var<storage, read_write> a: array<real>;
 
-fn tile_a(r: u32, j: u32) -> real {
-    return input_at(r, j);
+fn tile_a_row(r: u32) -> u32 {
+    return input_row(r);
 }
 
-fn tile_b(j: u32, i: u32) -> real {
+fn tile_a(row: u32, r: u32, j: u32) -> real {
+    return input_at(row, r, j);
+}
+
+// B's rows need no lookup.
+fn tile_b_row(j: u32) -> u32 {
+    return 0u;
+}
+
+fn tile_b(row: u32, j: u32, i: u32) -> real {
     return w[i * lp.fan_in + j];
 }
 

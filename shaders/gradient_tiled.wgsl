@@ -4,9 +4,9 @@
 //   ∂E/∂W[i, j] = (1/B) Σ_r δ[r, i] · ã_in[r, j],    ∂E/∂b[i] = (1/B) Σ_r δ[r, i]
 //
 // i.e. ∂E/∂W = Δᵀ Ã_in / B, a matrix product with M = fan_out, N = fan_in, K = B
-// (tile.wgsl): tile_a(i, r) = δ[r, i] (Δᵀ read in place), tile_b(r, j) = ã_in[r, j], the
-// input as the forward pass used it (input.wgsl: dataset rows through `order` for layer 0,
-// times the dropout mask). The first column block also sums the bias gradient.
+// (tile.wgsl): tile_a(·, i, r) = δ[r, i] (Δᵀ read in place), tile_b(·, r, j) = ã_in[r, j],
+// the input as the forward pass used it (input.wgsl: dataset rows through `order` for
+// layer 0, found once per row by tile_b_row, times the dropout mask). The first column block also sums the bias gradient.
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
 // (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
@@ -20,12 +20,21 @@
 @group(0) @binding(6) var<storage, read_write> gb: array<real>;
 @group(0) @binding(7) var<storage, read> scal: Scalars;
 
-fn tile_a(i: u32, r: u32) -> real {
+// A's rows need no lookup.
+fn tile_a_row(i: u32) -> u32 {
+    return 0u;
+}
+
+fn tile_a(row: u32, i: u32, r: u32) -> real {
     return delta[r * lp.fan_out + i];
 }
 
-fn tile_b(r: u32, j: u32) -> real {
-    return input_at(r, j);
+fn tile_b_row(r: u32) -> u32 {
+    return input_row(r);
+}
+
+fn tile_b(row: u32, r: u32, j: u32) -> real {
+    return input_at(row, r, j);
 }
 
 // The layer's parameters and the submission's state, read once per invocation

@@ -3,8 +3,8 @@
 //   δ_l[r, j] = (Σ_i δ_{l+1}[r, i] · W_{l+1}[i, j]) · m[r, j] · f'(z_l[r, j])
 //
 // i.e. Δ_l = (Δ_{l+1} W_{l+1}) ⊙ M ⊙ f'(Z_l), a matrix product with M = batch,
-// N = n = fan_out of l, K = m = fan_out of l + 1 (tile.wgsl): tile_a(r, i) = δ_{l+1}[r, i],
-// tile_b(i, j) = W_{l+1}[i, j]. The dropout mask m of layer l + 1's input (1 without
+// N = n = fan_out of l, K = m = fan_out of l + 1 (tile.wgsl): tile_a(·, r, i) = δ_{l+1}[r, i],
+// tile_b(·, i, j) = W_{l+1}[i, j]. The dropout mask m of layer l + 1's input (1 without
 // dropout) and f' from a_l (common.wgsl) are applied in the epilogue.
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
@@ -18,12 +18,21 @@
 @group(0) @binding(5) var<storage, read_write> delta: array<real>;
 @group(0) @binding(6) var<storage, read> state: SubmissionState;
 
-fn tile_a(r: u32, i: u32) -> real {
-    return delta_next[r * lp.next_fan_out + i];
+// Neither operand's rows need a lookup: the row handles are the rows' offsets.
+fn tile_a_row(r: u32) -> u32 {
+    return r * lp.next_fan_out;
 }
 
-fn tile_b(i: u32, j: u32) -> real {
-    return w_next[i * lp.fan_out + j];
+fn tile_a(row: u32, r: u32, i: u32) -> real {
+    return delta_next[row + i];
+}
+
+fn tile_b_row(i: u32) -> u32 {
+    return i * lp.fan_out;
+}
+
+fn tile_b(row: u32, i: u32, j: u32) -> real {
+    return w_next[row + j];
 }
 
 // The layer's parameters and the submission's state, read once per invocation

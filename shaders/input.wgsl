@@ -7,11 +7,17 @@
 // it, and m is the dropout mask under dropout — 0, or the scale 1/(1 − p): scal.drop_in_scale on the
 // network's inputs, scal.drop_hidden_scale on hidden layers — recomputed from the counter-based hash
 // (common.wgsl's dropout_keep), and 1 without dropout.
-fn input_at(r: u32, j: u32) -> real {
-    var row = r;
+// The row of a_in that batch row r reads: the dataset row order[step · B + r] for layer
+// 0 (lp.gather), r after it. Products call it once per row, not per element.
+fn input_row(r: u32) -> u32 {
     if (lp.gather == 1u) {
-        row = order[ls.step * lp.batch + r];
+        return order[ls.step * lp.batch + r];
     }
+    return r;
+}
+
+// ã_in[r, j], reading a_in's row `row` = input_row(r).
+fn input_at(row: u32, r: u32, j: u32) -> real {
     var x = load_in(row * lp.fan_in + j);
     if (lp.drop_in != 0u) {
         let keep = dropout_keep(lp.drop_in, ls.first_step + ls.step, lp.layer, r, j, ls.seed_lo, ls.seed_hi);

@@ -20,16 +20,23 @@
 override WGX: u32 = 8u;
 override WGY: u32 = 8u;
 
-fn rg_a(m: u32, k: u32, rows: u32) -> real {
+fn rg_row(m: u32, rows: u32) -> u32 {
     if (m < rows) {
-        return tile_a(m, k);
+        return tile_a_row(m);
+    }
+    return 0u;
+}
+
+fn rg_a(h: u32, m: u32, k: u32, rows: u32) -> real {
+    if (m < rows) {
+        return tile_a(h, m, k);
     }
     return 0.0;
 }
 
-fn rg_b(k: u32, n: u32, cols: u32) -> real {
+fn rg_b(h: u32, k: u32, n: u32, cols: u32) -> real {
     if (n < cols) {
-        return tile_b(k, n);
+        return tile_b(h, k, n);
     }
     return 0.0;
 }
@@ -55,9 +62,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var c1 = vec4<real>(0.0);
     var c2 = vec4<real>(0.0);
     var c3 = vec4<real>(0.0);
+    let h0 = rg_row(m, shape.x);
+    let h1 = rg_row(m + WGY, shape.x);
+    let h2 = rg_row(m + 2u * WGY, shape.x);
+    let h3 = rg_row(m + 3u * WGY, shape.x);
     for (var k = 0u; k < shape.z; k++) {
-        let a = vec4<real>(rg_a(m, k, shape.x), rg_a(m + WGY, k, shape.x), rg_a(m + 2u * WGY, k, shape.x), rg_a(m + 3u * WGY, k, shape.x));
-        let b = vec4<real>(rg_b(k, n, shape.y), rg_b(k, n + WGX, shape.y), rg_b(k, n + 2u * WGX, shape.y), rg_b(k, n + 3u * WGX, shape.y));
+        let a = vec4<real>(
+            rg_a(h0, m, k, shape.x),
+            rg_a(h1, m + WGY, k, shape.x),
+            rg_a(h2, m + 2u * WGY, k, shape.x),
+            rg_a(h3, m + 3u * WGY, k, shape.x)
+        );
+        let hb = tile_b_row(k);
+        let b = vec4<real>(
+            rg_b(hb, k, n, shape.y),
+            rg_b(hb, k, n + WGX, shape.y),
+            rg_b(hb, k, n + 2u * WGX, shape.y),
+            rg_b(hb, k, n + 3u * WGX, shape.y)
+        );
         c0 = c0 + a.x * b;
         c1 = c1 + a.y * b;
         c2 = c2 + a.z * b;

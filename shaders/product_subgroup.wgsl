@@ -20,16 +20,23 @@
 //
 // Dispatch: (ceil(N / 32), ceil(M / 16), 1), workgroups of 8.
 
-fn sg_a(m: u32, k: u32, rows: u32) -> real {
+fn sg_row(m: u32, rows: u32) -> u32 {
     if (m < rows) {
-        return tile_a(m, k);
+        return tile_a_row(m);
+    }
+    return 0u;
+}
+
+fn sg_a(h: u32, m: u32, k: u32, rows: u32) -> real {
+    if (m < rows) {
+        return tile_a(h, m, k);
     }
     return 0.0;
 }
 
-fn sg_b(k: u32, n: u32, cols: u32) -> real {
+fn sg_b(h: u32, k: u32, n: u32, cols: u32) -> real {
     if (n < cols) {
-        return tile_b(k, n);
+        return tile_b(h, k, n);
     }
     return 0.0;
 }
@@ -67,10 +74,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     var c13 = vec4<real>(0.0);
     var c14 = vec4<real>(0.0);
     var c15 = vec4<real>(0.0);
+    let h0 = sg_row(m0 + lane, shape.x);
+    let h1 = sg_row(m0 + 8u + lane, shape.x);
     for (var k = 0u; k < shape.z; k++) {
-        let a0 = sg_a(m0 + lane, k, shape.x);
-        let a1 = sg_a(m0 + 8u + lane, k, shape.x);
-        let b = vec4<real>(sg_b(k, n, shape.y), sg_b(k, n + 8u, shape.y), sg_b(k, n + 16u, shape.y), sg_b(k, n + 24u, shape.y));
+        let a0 = sg_a(h0, m0 + lane, k, shape.x);
+        let a1 = sg_a(h1, m0 + 8u + lane, k, shape.x);
+        let hb = tile_b_row(k);
+        let b = vec4<real>(
+            sg_b(hb, k, n, shape.y),
+            sg_b(hb, k, n + 8u, shape.y),
+            sg_b(hb, k, n + 16u, shape.y),
+            sg_b(hb, k, n + 24u, shape.y)
+        );
         c0 = c0 + subgroupBroadcast(a0, 0u) * b;
         c1 = c1 + subgroupBroadcast(a0, 1u) * b;
         c2 = c2 + subgroupBroadcast(a0, 2u) * b;

@@ -20,11 +20,15 @@
 // others are product_register.wgsl and product_subgroup.wgsl. Each pass defines
 //   fn tile_setup()                                   (called first: reads parameters once)
 //   fn tile_shape() -> vec3<u32>                      (M, N, K)
-//   fn tile_a(m: u32, k: u32) -> real, fn tile_b(k: u32, n: u32) -> real
-//                                                     (element loads, in-range indices only)
+//   fn tile_a_row(m: u32) -> u32, fn tile_b_row(k: u32) -> u32
+//                                                     (a row's handle, e.g. its dataset row)
+//   fn tile_a(h: u32, m: u32, k: u32) -> real, fn tile_b(h: u32, k: u32, n: u32) -> real
+//                                                     (element loads given the row's handle,
+//                                                      in-range indices only)
 //   fn tile_store(m: u32, n: u32, acc: real)          (the epilogue of one output, in range)
 //   fn tile_row_done(m: u32)                          (once per row m < M, column block 0)
-// so transposes, gathers through `order` and dropout masks happen while loading. Every
+// so transposes, gathers through `order` and dropout masks happen while loading; variants
+// that reuse a row across loads ask for its handle once. Every
 // variant sums k in order 0, 1, …, K − 1 from 0 into one accumulator per output.
 //
 // Dispatch: (ceil(N / TILE), ceil(M / TILE), 1), workgroups of 16 × 16.
@@ -47,14 +51,14 @@ fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array
             let ak = k0 + idx % TK;
             var va: real = 0.0;
             if (am < M && ak < K) {
-                va = tile_a(am, ak);
+                va = tile_a(tile_a_row(am), am, ak);
             }
             sa[idx] = va;
             let bk = k0 + idx / TILE;
             let bn = n0 + idx % TILE;
             var vb: real = 0.0;
             if (bk < K && bn < N) {
-                vb = tile_b(bk, bn);
+                vb = tile_b(tile_b_row(bk), bk, bn);
             }
             sb[idx] = vb;
         }
