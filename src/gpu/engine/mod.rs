@@ -355,6 +355,17 @@ impl<T: Real> GpuEngine<T> {
         Ok(())
     }
 
+    /// Uses `cache` for tuned choices instead of the one in the user's cache directory
+    /// (tests; a per-project cache).
+    pub fn set_tune_cache(&mut self, cache: TuneCache) {
+        self.tune_cache = Some(cache);
+    }
+
+    /// The tuner's cache, once tuning has been turned on.
+    pub fn tune_cache(&self) -> Option<&TuneCache> {
+        self.tune_cache.as_ref()
+    }
+
     /// How product variants are chosen.
     pub fn product_choice(&self) -> ProductChoice {
         self.product_choice
