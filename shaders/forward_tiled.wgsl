@@ -2,10 +2,15 @@
 //
 //   z[r, i] = Σ_j a_in[r, j] · W[i, j] + b[i],   a[r, i] = f(z[r, i])
 //
-// i.e. Z = A_in Wᵀ + b, a matrix product with M = batch, N = fan_out, K = fan_in
-// (tile.wgsl): tile_a(·, r, j) = ã_in[r, j] (input.wgsl's input_at: for layer 0 the dataset
-// row order[step·B + r], found once per row by tile_a_row, under dropout times its mask
-// m ∈ {0, 1/(1 − p)}) and tile_b(·, j, i) = W[i, j] (Wᵀ read in place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
+// i.e. Z = A_in Wᵀ + b, computed as its transpose Zᵀ = W Ã_inᵀ: a matrix product with
+// M = fan_out, N = batch, K = fan_in (tile.wgsl): tile_a(·, i, j) = W[i, j] and
+// tile_b(·, ·, j, r) = ã_in[r, j] (input.wgsl's input_at: for layer 0 the dataset row
+// order[step·B + r], found once per column by tile_b_col, under dropout times its mask
+// m ∈ {0, 1/(1 − p)}), stored back as z[r, i]. Each output is the same sum in the same
+// order either way; this way round the weights are the operand the subgroup kernel
+// broadcasts (8·RA rows per k) and the input, with its gather and dropout, the one each
+// lane reads four of. Softmax layers get a = z here; softmax.wgsl normalises the rows
+// afterwards.
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
 // (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
@@ -20,21 +25,26 @@
 @group(0) @binding(7) var<storage, read_write> z: array<real>;
 @group(0) @binding(8) var<storage, read_write> a: array<real>;
 
-fn tile_a_row(r: u32) -> u32 {
-    return input_row(r);
+// A = W: a row's handle is its offset.
+fn tile_a_row(i: u32) -> u32 {
+    return i * lp.fan_in;
 }
 
-fn tile_a(row: u32, r: u32, j: u32) -> real {
-    return input_at(row, r, j);
+fn tile_a(row: u32, i: u32, j: u32) -> real {
+    return w[row + j];
 }
 
-// B's rows need no lookup.
+// B = Ãᵀ: nothing per k; per column r the input's row.
 fn tile_b_row(j: u32) -> u32 {
     return 0u;
 }
 
-fn tile_b(row: u32, j: u32, i: u32) -> real {
-    return w[i * lp.fan_in + j];
+fn tile_b_col(r: u32) -> u32 {
+    return input_row(r);
+}
+
+fn tile_b(hk: u32, row: u32, j: u32, r: u32) -> real {
+    return input_at(row, r, j);
 }
 
 // The layer's parameters and the submission's state, read once per invocation
@@ -51,11 +61,11 @@ fn tile_setup() {
 
 // The product's shape (M, N, K).
 fn tile_shape() -> vec3<u32> {
-    return vec3<u32>(lp.batch, lp.fan_out, lp.fan_in);
+    return vec3<u32>(lp.fan_out, lp.batch, lp.fan_in);
 }
 
-// Epilogue of output (r, i), in range: bias and activation.
-fn tile_store(r: u32, i: u32, acc: real) {
+// Epilogue of output (i, r) of Zᵀ, in range: bias and activation.
+fn tile_store(i: u32, r: u32, acc: real) {
     var v = acc;
     if (lp.has_bias == 1u) {
         v = v + b[i];
@@ -66,4 +76,4 @@ fn tile_store(r: u32, i: u32, acc: real) {
 }
 
 // Nothing per row.
-fn tile_row_done(r: u32) {}
+fn tile_row_done(i: u32) {}

@@ -33,7 +33,11 @@ fn tile_b_row(r: u32) -> u32 {
     return input_row(r);
 }
 
-fn tile_b(row: u32, r: u32, j: u32) -> real {
+fn tile_b_col(j: u32) -> u32 {
+    return 0u;
+}
+
+fn tile_b(row: u32, col: u32, r: u32, j: u32) -> real {
     return input_at(row, r, j);
 }
 

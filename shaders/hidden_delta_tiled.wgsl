@@ -31,7 +31,11 @@ fn tile_b_row(i: u32) -> u32 {
     return i * lp.fan_out;
 }
 
-fn tile_b(row: u32, i: u32, j: u32) -> real {
+fn tile_b_col(j: u32) -> u32 {
+    return 0u;
+}
+
+fn tile_b(row: u32, col: u32, i: u32, j: u32) -> real {
     return w_next[row + j];
 }
 

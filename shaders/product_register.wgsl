@@ -34,9 +34,16 @@ fn rg_a(h: u32, m: u32, k: u32, rows: u32) -> real {
     return 0.0;
 }
 
-fn rg_b(h: u32, k: u32, n: u32, cols: u32) -> real {
+fn rg_col(n: u32, cols: u32) -> u32 {
     if (n < cols) {
-        return tile_b(h, k, n);
+        return tile_b_col(n);
+    }
+    return 0u;
+}
+
+fn rg_b(hk: u32, hn: u32, k: u32, n: u32, cols: u32) -> real {
+    if (n < cols) {
+        return tile_b(hk, hn, k, n);
     }
     return 0.0;
 }
@@ -66,6 +73,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let h1 = rg_row(m + WGY, shape.x);
     let h2 = rg_row(m + 2u * WGY, shape.x);
     let h3 = rg_row(m + 3u * WGY, shape.x);
+    let g0 = rg_col(n, shape.y);
+    let g1 = rg_col(n + WGX, shape.y);
+    let g2 = rg_col(n + 2u * WGX, shape.y);
+    let g3 = rg_col(n + 3u * WGX, shape.y);
     for (var k = 0u; k < shape.z; k++) {
         let a = vec4<real>(
             rg_a(h0, m, k, shape.x),
@@ -75,10 +86,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         );
         let hb = tile_b_row(k);
         let b = vec4<real>(
-            rg_b(hb, k, n, shape.y),
-            rg_b(hb, k, n + WGX, shape.y),
-            rg_b(hb, k, n + 2u * WGX, shape.y),
-            rg_b(hb, k, n + 3u * WGX, shape.y)
+            rg_b(hb, g0, k, n, shape.y),
+            rg_b(hb, g1, k, n + WGX, shape.y),
+            rg_b(hb, g2, k, n + 2u * WGX, shape.y),
+            rg_b(hb, g3, k, n + 3u * WGX, shape.y)
         );
         c0 = c0 + a.x * b;
         c1 = c1 + a.y * b;

@@ -20,10 +20,10 @@
 // others are product_register.wgsl and product_subgroup.wgsl. Each pass defines
 //   fn tile_setup()                                   (called first: reads parameters once)
 //   fn tile_shape() -> vec3<u32>                      (M, N, K)
-//   fn tile_a_row(m: u32) -> u32, fn tile_b_row(k: u32) -> u32
-//                                                     (a row's handle, e.g. its dataset row)
-//   fn tile_a(h: u32, m: u32, k: u32) -> real, fn tile_b(h: u32, k: u32, n: u32) -> real
-//                                                     (element loads given the row's handle,
+//   fn tile_a_row(m: u32) -> u32, fn tile_b_row(k: u32) -> u32, fn tile_b_col(n: u32) -> u32
+//                                                     (handles: an offset, a dataset row)
+//   fn tile_a(h: u32, m: u32, k: u32) -> real, fn tile_b(hk: u32, hn: u32, k: u32, n: u32) -> real
+//                                                     (element loads given the handles,
 //                                                      in-range indices only)
 //   fn tile_store(m: u32, n: u32, acc: real)          (the epilogue of one output, in range)
 //   fn tile_row_done(m: u32)                          (once per row m < M, column block 0)
@@ -58,7 +58,7 @@ fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array
             let bn = n0 + idx % TILE;
             var vb: real = 0.0;
             if (bk < K && bn < N) {
-                vb = tile_b(tile_b_row(bk), bk, bn);
+                vb = tile_b(tile_b_row(bk), tile_b_col(bn), bk, bn);
             }
             sb[idx] = vb;
         }

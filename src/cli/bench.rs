@@ -21,7 +21,9 @@ Examples:
   bprop bench --seed-step --steps 10000000 --rounds 7
   bprop bench --thread-scaling       MNIST-sized steps with 1 and 2 threads, alternating
   bprop bench --large                4096-wide layers at batch 1024: matrix-product GFLOP/s (a real GPU)
-  bprop bench --only 784 --tiles     the MNIST-sized step with every product kernel variant side by side
+  bprop bench --only 784 --tiles     the MNIST-sized step with every product kernel variant side by side,
+                                     and each product of the step timed in every variant
+  BPROP_KERNEL=subgroup-16x32 bprop bench --large --no-plain    one product variant, no plain passes
   WGPU_ADAPTER_NAME=llvmpipe bprop bench    choose the adapter
 
 Each workload runs on every engine in turn, ROUNDS times, each run starting from the same
@@ -72,6 +74,10 @@ pub struct BenchArgs {
     /// beside Auto (tuned per product) and Plain.
     #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "cpu_only"])]
     tiles: bool,
+    /// Leave out the GPU path's plain passes (minutes per step on large products on a
+    /// software adapter); the CPU path and Auto stay.
+    #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "cpu_only"])]
+    no_plain: bool,
     /// Print one line per engine and round, `RAW<TAB>workload<TAB>engine<TAB>seconds`
     /// (what --thread-scaling reads from its child processes).
     #[arg(long, hide = true)]
@@ -98,6 +104,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         raw: args.raw,
         cpu_only: args.cpu_only,
         tiles: args.tiles,
+        no_plain: args.no_plain,
         rounds,
         printed_header: false,
     };
@@ -141,8 +148,10 @@ fn mnist_sized(steps: usize) -> Workload<f32> {
 struct Report {
     raw: bool,
     cpu_only: bool,
-    /// Tiled passes at every tile size as well (`--tiles`).
+    /// Every product kernel variant as well (`--tiles`).
     tiles: bool,
+    /// No plain-pass GPU engine (`--no-plain`).
+    no_plain: bool,
     rounds: usize,
     printed_header: bool,
 }
@@ -177,7 +186,10 @@ impl Report {
         let mut gpus: Vec<(String, GpuEngine<T>)> = Vec::new();
         let mut skipped = None;
         if !self.cpu_only {
-            let mut choices = vec![(KernelChoice::Auto, None), (KernelChoice::Plain, None)];
+            let mut choices = vec![(KernelChoice::Auto, None)];
+            if !self.no_plain {
+                choices.push((KernelChoice::Plain, None));
+            }
             if self.tiles {
                 choices.extend(Product::ALL.map(|p| (KernelChoice::Tiled, Some(p))));
             }

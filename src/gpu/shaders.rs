@@ -236,11 +236,11 @@ pub enum Product {
     /// `product_register.wgsl`: a 4 × 4 register block per invocation loaded straight from
     /// global memory, 8 × 8 invocations (32 × 32 outputs): no workgroup memory, no barrier.
     Register,
-    /// `product_subgroup.wgsl`: one subgroup of 8 invocations per workgroup (16 × 32
-    /// outputs); each lane loads two rows' elements of A and the subgroup broadcasts them,
-    /// so 6 loads feed 64 multiply-adds per lane. Needs `SUBGROUP` and subgroups of exactly
-    /// 8 invocations (lavapipe; Intel's SIMD8).
-    Subgroup,
+    /// `product_subgroup.wgsl`: one subgroup of 8 invocations per workgroup, (8·RA) × 32
+    /// outputs for RA = 2, 4 or 8 rows of A per lane; the subgroup broadcasts each lane's A
+    /// elements, so 6 loads feed 64 multiply-adds per lane (RA = 2), 8 feed 128, 12 feed 256. Needs
+    /// `SUBGROUP` and subgroups of exactly 8 invocations (lavapipe; Intel's SIMD8).
+    Subgroup(u32),
 }
 
 impl Default for Product {
@@ -258,12 +258,14 @@ pub const SUBGROUP_LANES: u32 = 8;
 
 impl Product {
     /// Every variant there is.
-    pub const ALL: [Product; 5] = [
+    pub const ALL: [Product; 7] = [
         Product::Workgroup(Tile::T32),
         Product::Workgroup(Tile::T64),
         Product::Workgroup(Tile::T128),
         Product::Register,
-        Product::Subgroup,
+        Product::Subgroup(2),
+        Product::Subgroup(4),
+        Product::Subgroup(8),
     ];
 
     /// The output block of one workgroup, (rows BM, columns BN): the dispatch is
@@ -272,7 +274,7 @@ impl Product {
         match self {
             Product::Workgroup(t) => (t.size(), t.size()),
             Product::Register => (4 * REGISTER_WG, 4 * REGISTER_WG),
-            Product::Subgroup => (2 * SUBGROUP_LANES, 4 * SUBGROUP_LANES),
+            Product::Subgroup(ra) => (ra * SUBGROUP_LANES, 4 * SUBGROUP_LANES),
         }
     }
 
@@ -281,7 +283,7 @@ impl Product {
         match self {
             Product::Workgroup(_) => (16, 16),
             Product::Register => (REGISTER_WG, REGISTER_WG),
-            Product::Subgroup => (SUBGROUP_LANES, 1),
+            Product::Subgroup(_) => (SUBGROUP_LANES, 1),
         }
     }
 
@@ -300,11 +302,13 @@ impl Product {
         }
     }
 
-    /// The constants the variant's file is written over, as WGSL (the workgroup tile's).
+    /// The constants the variant's file is written over, as WGSL (the workgroup tile's,
+    /// the subgroup kernel's rows per lane).
     pub fn constants(self) -> String {
         match self {
             Product::Workgroup(t) => t.constants(),
-            Product::Register | Product::Subgroup => String::new(),
+            Product::Register => String::new(),
+            Product::Subgroup(ra) => format!("const RA: u32 = {ra}u;\n"),
         }
     }
 
@@ -313,7 +317,7 @@ impl Product {
         match self {
             Product::Workgroup(_) => "tile.wgsl",
             Product::Register => "product_register.wgsl",
-            Product::Subgroup => "product_subgroup.wgsl",
+            Product::Subgroup(_) => "product_subgroup.wgsl",
         }
     }
 
@@ -321,7 +325,7 @@ impl Product {
         match self {
             Product::Workgroup(_) => include_str!("../../shaders/tile.wgsl"),
             Product::Register => include_str!("../../shaders/product_register.wgsl"),
-            Product::Subgroup => include_str!("../../shaders/product_subgroup.wgsl"),
+            Product::Subgroup(_) => include_str!("../../shaders/product_subgroup.wgsl"),
         }
     }
 }
@@ -331,7 +335,7 @@ impl std::fmt::Display for Product {
         match self {
             Product::Workgroup(t) => write!(f, "workgroup-{}", t.size()),
             Product::Register => write!(f, "register-4x4"),
-            Product::Subgroup => write!(f, "subgroup-8"),
+            Product::Subgroup(ra) => write!(f, "subgroup-{}x32", 8 * ra),
         }
     }
 }
@@ -345,7 +349,7 @@ impl std::str::FromStr for Product {
             .ok_or_else(|| crate::BpropError::UnknownName {
                 kind: "product kernel",
                 name: s.to_string(),
-                expected: "workgroup-32, workgroup-64, workgroup-128, register-4x4, subgroup-8",
+                expected: "workgroup-32, workgroup-64, workgroup-128, register-4x4, subgroup-16x32, subgroup-32x32, subgroup-64x32",
             })
     }
 }
@@ -448,7 +452,7 @@ impl ShaderKey {
 
     /// Whether the variant uses subgroup operations (needs `SUBGROUP`).
     pub fn uses_subgroups(&self) -> bool {
-        self.pass.is_tiled() && self.product == Product::Subgroup
+        self.pass.is_tiled() && matches!(self.product, Product::Subgroup(_))
     }
 
     /// The complete WGSL source of this variant (the module's doc gives the order).

@@ -26,13 +26,13 @@ fn the_cache_round_trips_through_its_file() {
     let k2 = key(ProductPass::Gradient, [800, 784, 128]);
     let mut cache = TuneCache::in_dir(dir.path());
     assert_eq!(cache.get(&k1), None);
-    cache.insert(&k1, Product::Subgroup);
+    cache.insert(&k1, Product::Subgroup(2));
     cache.insert(&k2, Product::Workgroup(Tile::T32));
     assert!(cache.warnings().is_empty(), "{:?}", cache.warnings());
     let path = dir.path().join("kernels.json");
     assert_eq!(cache.path(), Some(path.as_path()));
     let mut again = TuneCache::in_dir(dir.path());
-    assert_eq!(again.get(&k1), Some(Product::Subgroup));
+    assert_eq!(again.get(&k1), Some(Product::Subgroup(2)));
     assert_eq!(again.get(&k2), Some(Product::Workgroup(Tile::T32)));
     assert_eq!(again.get(&key(ProductPass::HiddenDelta, [128, 800, 10])), None);
     // A missing directory is created at the first write.
@@ -113,7 +113,7 @@ fn forced_choices_parse_and_name_the_variants() {
         assert_eq!(p.to_string().parse::<Product>().unwrap(), p);
     }
     let err = ProductChoice::parse("turbo").unwrap_err().to_string();
-    assert!(err.contains("turbo") && err.contains("subgroup-8"), "{err}");
+    assert!(err.contains("turbo") && err.contains("subgroup-16x32"), "{err}");
 }
 
 fn problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize) -> (Network<T>, Dataset<T>) {

@@ -13,7 +13,7 @@
 //! cache only saves time.
 //!
 //! `BPROP_KERNEL` ([`KERNEL_ENV`]) forces one variant (`workgroup-64`, `register-4x4`,
-//! `subgroup-8`, …) or asks for tuning (`auto`, the default of `driver::open_gpu`); tests
+//! `subgroup-16x32`, …) or asks for tuning (`auto`, the default of `driver::open_gpu`); tests
 //! fix variants through [`GpuEngine::set_product_choice`] and never depend on which wins.
 
 use super::kernels::ProductPass;
@@ -37,7 +37,7 @@ pub const CACHE_ENV: &str = "BPROP_CACHE_DIR";
 const CACHE_VERSION: u64 = 1;
 
 /// The variants the tuner times, where the device can run them: all of them.
-const CANDIDATES: [Product; 5] = Product::ALL;
+const CANDIDATES: [Product; 7] = Product::ALL;
 
 /// Dispatches of a product per timed submission (after one untimed dispatch).
 const TIMED_DISPATCHES: u32 = 2;

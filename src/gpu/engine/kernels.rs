@@ -26,7 +26,7 @@ pub(super) struct ProductKernels {
 /// ([`super::GpuEngine`]'s `products`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProductPass {
-    /// Z = A Wᵀ: M = batch, N = fan_out, K = fan_in.
+    /// Zᵀ = W Aᵀ (Z = A Wᵀ computed transposed): M = fan_out, N = batch, K = fan_in.
     Forward = 0,
     /// Δ_l = Δ_{l+1} W_{l+1}: M = batch, N = fan_out of l, K = fan_out of l + 1.
     HiddenDelta = 1,
@@ -153,7 +153,7 @@ impl Kernels {
     /// The error for a device that cannot run `product` in precision `T`.
     pub(super) fn product_unavailable<T: Real>(ctx: &GpuContext, product: Product) -> BpropError {
         let need = match product {
-            Product::Subgroup => format!(
+            Product::Subgroup(_) => format!(
                 "SUBGROUP and subgroups of exactly {} invocations (it has {}–{}{})",
                 shaders::SUBGROUP_LANES,
                 ctx.adapter.get_info().subgroup_min_size,
@@ -189,7 +189,7 @@ pub(super) fn product_fits<T: Real>(ctx: &GpuContext, product: Product) -> bool 
         && lim.max_compute_workgroup_size_y >= y
         && lim.max_compute_workgroup_storage_size >= product.workgroup_bytes(T::PRECISION);
     match product {
-        Product::Subgroup => {
+        Product::Subgroup(_) => {
             let info = ctx.adapter.get_info();
             shape
                 && ctx.device.features().contains(wgpu::Features::SUBGROUP)

@@ -46,7 +46,9 @@ impl<T: Real> GpuEngine<T> {
         let layers = self.net.layers();
         let b = self.params_key.batch;
         match pass {
-            ProductPass::Forward | ProductPass::HiddenDelta => (b, layers[l].fan_out()),
+            // Zᵀ = W Ãᵀ (forward_tiled.wgsl).
+            ProductPass::Forward => (layers[l].fan_out(), b),
+            ProductPass::HiddenDelta => (b, layers[l].fan_out()),
             ProductPass::Gradient => (layers[l].fan_out(), layers[l].fan_in()),
         }
     }
