@@ -20,7 +20,7 @@ use super::kernels::ProductPass;
 use super::readback::read_mapped;
 use super::{GpuEngine, KernelChoice, TILED_MIN_BATCH};
 use crate::error::{BpropError, Result};
-use crate::gpu::shaders::Product;
+use crate::gpu::shaders::{Product, Tile};
 use crate::model::{Precision, Real};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,8 +36,23 @@ pub const CACHE_ENV: &str = "BPROP_CACHE_DIR";
 /// The cache file's format version (`"version"`); a file of another version is ignored.
 const CACHE_VERSION: u64 = 1;
 
-/// The variants the tuner times, where the device can run them: all of them.
-const CANDIDATES: [Product; 7] = Product::ALL;
+/// The variants the tuner times, where the device can run them: all of them, the ones
+/// that were fastest on the adapters measured so far first (BENCHMARKS.md), so that the
+/// slow ones are cut short (`PRUNE`).
+const CANDIDATES: [Product; 7] = [
+    Product::Subgroup(8),
+    Product::Subgroup(4),
+    Product::Subgroup(2),
+    Product::Workgroup(Tile::T64),
+    Product::Register,
+    Product::Workgroup(Tile::T32),
+    Product::Workgroup(Tile::T128),
+];
+
+/// A candidate whose untimed first dispatch takes over this many times the best time per
+/// dispatch so far is not timed further (on a software adapter the slow variants of a
+/// large product take seconds each).
+const PRUNE: f64 = 3.0;
 
 /// Dispatches of a product per timed submission (after one untimed dispatch).
 const TIMED_DISPATCHES: u32 = 2;
@@ -317,7 +332,8 @@ impl<T: Real> GpuEngine<T> {
     }
 
     /// Times every candidate the device can run on layer `l`'s `pass` product and returns
-    /// the fastest (ties: the earlier in [`CANDIDATES`], the default first among equals).
+    /// the fastest (ties: the earlier in [`CANDIDATES`]); a candidate whose first dispatch
+    /// is over [`PRUNE`] times the best so far is dropped untimed.
     fn time_candidates(&mut self, l: usize, pass: ProductPass) -> Result<Product> {
         let mut best: Option<(f64, Product)> = None;
         for p in CANDIDATES {
@@ -326,8 +342,11 @@ impl<T: Real> GpuEngine<T> {
             }
             self.kernels.ensure_product::<T>(&self.ctx, p)?;
             self.products[l][pass as usize] = p;
-            self.run_product(l, pass, 1, false)?;
-            let secs = self.run_product(l, pass, TIMED_DISPATCHES, true)?;
+            let first = self.run_product(l, pass, 1, false)?;
+            if best.is_some_and(|(t, _)| first > PRUNE * t) {
+                continue;
+            }
+            let secs = self.run_product(l, pass, TIMED_DISPATCHES, true)? / f64::from(TIMED_DISPATCHES);
             if best.is_none_or(|(t, _)| secs < t) {
                 best = Some((secs, p));
             }
