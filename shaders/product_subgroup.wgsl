@@ -9,11 +9,12 @@
 // 2, 4 or 8 (a constant of the variant). For each k, lane ℓ loads RA elements of A (rows
 // m0 + 8q + ℓ, q < RA) and four of B (columns n0 + ℓ + 8j, j < 4: consecutive lanes,
 // consecutive addresses); the subgroup then hands every lane all 8·RA rows' A elements by
-// broadcast, and each lane does 8·RA × 4 multiply-adds on its four columns. With RA = 2
-// that is 6 loads per 64 multiply-adds (register-4x4: 8 per 16), with RA = 4 8 per 128, with RA = 8
-// 12 per 256,
-// with no workgroup memory and no barrier; on lavapipe, where each storage load is a loop
-// over the subgroup's lanes with a bounds check per lane, a broadcast is one extract.
+// broadcast, and each lane does 8·RA × 4 multiply-adds on its four columns: 6 loads per 64
+// multiply-adds with RA = 2 (register-4x4: 8 per 16), 8 per 128 with RA = 4, 12 per 256
+// with RA = 8, and no workgroup memory and no barrier. On lavapipe, where each storage
+// load is a loop over the subgroup's lanes with a bounds check per lane, a broadcast is
+// one extract. The accumulators are 8·RA·4 values per lane (128 at RA = 8): registers
+// spill to the stack there, which is still cheaper than a load.
 //
 // Written out for 8 lanes, with vector accumulators and no private arrays: WGSL's
 // broadcast takes a constant lane, and an array indexed in a loop the compiler does not
