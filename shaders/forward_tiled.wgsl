@@ -2,12 +2,18 @@
 //
 //   z[r, i] = Σ_j a_in[r, j] · W[i, j] + b[i],   a[r, i] = f(z[r, i])
 //
-// i.e. Z = A_in Wᵀ + b, a matrix product with M = batch, N = fan_out, K = fan_in
-// (tile.wgsl): tile_a(r, j) = ã_in[r, j] (input.wgsl's input_at: for layer 0 the dataset
-// row order[step·B + r], under dropout times its mask m ∈ {0, 1/(1 − p)}) and
-// tile_b(j, i) = W[i, j] (Wᵀ read in place). Softmax layers get a = z here; softmax.wgsl normalises the rows afterwards.
+// i.e. Z = A_in Wᵀ + b, computed as its transpose Zᵀ = W Ã_inᵀ: a matrix product with
+// M = fan_out, N = batch, K = fan_in (tile.wgsl): tile_a(·, i, j) = W[i, j] and
+// tile_b(·, ·, j, r) = ã_in[r, j] (input.wgsl's input_at: for layer 0 the dataset row
+// order[step·B + r], found once per column by tile_b_col, under dropout times its mask
+// m ∈ {0, 1/(1 − p)}), stored back as z[r, i]. Each output is the same sum in the same
+// order either way; this way round the weights are the operand the subgroup kernel
+// broadcasts (8·RA rows per k) and the input, with its gather and dropout, the one each
+// lane reads four of. Softmax layers get a = z here; softmax.wgsl normalises the rows
+// afterwards.
 //
-// Dispatch: (ceil(fan_out / TILE), ceil(batch / TILE), 1), workgroups of 16 × 16.
+// Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
+// (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> w: array<real>;
@@ -19,33 +25,55 @@
 @group(0) @binding(7) var<storage, read_write> z: array<real>;
 @group(0) @binding(8) var<storage, read_write> a: array<real>;
 
-fn tile_a(r: u32, j: u32) -> real {
-    return input_at(r, j);
+// A = W: a row's handle is its offset.
+fn tile_a_row(i: u32) -> u32 {
+    return i * lp.fan_in;
 }
 
-fn tile_b(j: u32, i: u32) -> real {
-    return w[i * p.fan_in + j];
+fn tile_a(row: u32, i: u32, j: u32) -> real {
+    return w[row + j];
 }
 
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let m0 = wg.y * TILE;
-    let n0 = wg.x * TILE;
-    let acc = gemm_block(m0, n0, lid, p.batch, p.fan_out, p.fan_in);
-    let slope = scal.slope[p.layer];
-    for (var ii = 0u; ii < RT; ii++) {
-        let r = m0 + lid.y * RT + ii;
-        for (var jj = 0u; jj < RT; jj++) {
-            let i = n0 + lid.x * RT + jj;
-            if (r < p.batch && i < p.fan_out) {
-                var v = acc[ii * RT + jj];
-                if (p.has_bias == 1u) {
-                    v = v + b[i];
-                }
-                let o = r * p.fan_out + i;
-                z[o] = v;
-                a[o] = activate(p.activation, v, slope);
-            }
-        }
+// B = Ãᵀ: nothing per k; per column r the input's row.
+fn tile_b_row(j: u32) -> u32 {
+    return 0u;
+}
+
+fn tile_b_col(r: u32) -> u32 {
+    return input_row(r);
+}
+
+fn tile_b(hk: u32, row: u32, j: u32, r: u32) -> real {
+    return input_at(row, r, j);
+}
+
+// The layer's parameters and the submission's state, read once per invocation
+// (tile_setup, called first by every product variant's main): compilers do not always
+// hoist storage reads out of the product's loops, and on lavapipe each one is a loop over
+// the subgroup's lanes.
+var<private> lp: LayerParams;
+var<private> ls: SubmissionState;
+
+fn tile_setup() {
+    lp = p;
+    ls = state;
+}
+
+// The product's shape (M, N, K).
+fn tile_shape() -> vec3<u32> {
+    return vec3<u32>(lp.fan_out, lp.batch, lp.fan_in);
+}
+
+// Epilogue of output (i, r) of Zᵀ, in range: bias and activation.
+fn tile_store(i: u32, r: u32, acc: real) {
+    var v = acc;
+    if (lp.has_bias == 1u) {
+        v = v + b[i];
     }
+    let o = r * lp.fan_out + i;
+    z[o] = v;
+    a[o] = activate(lp.activation, v, scal.slope[lp.layer]);
 }
+
+// Nothing per row.
+fn tile_row_done(i: u32) {}

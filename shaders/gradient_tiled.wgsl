@@ -4,11 +4,12 @@
 //   ∂E/∂W[i, j] = (1/B) Σ_r δ[r, i] · ã_in[r, j],    ∂E/∂b[i] = (1/B) Σ_r δ[r, i]
 //
 // i.e. ∂E/∂W = Δᵀ Ã_in / B, a matrix product with M = fan_out, N = fan_in, K = B
-// (tile.wgsl): tile_a(i, r) = δ[r, i] (Δᵀ read in place), tile_b(r, j) = ã_in[r, j], the
-// input as the forward pass used it (input.wgsl: dataset rows through `order` for layer 0,
-// times the dropout mask). The workgroups of the first column block also sum the bias gradient.
+// (tile.wgsl): tile_a(·, i, r) = δ[r, i] (Δᵀ read in place), tile_b(·, r, j) = ã_in[r, j],
+// the input as the forward pass used it (input.wgsl: dataset rows through `order` for
+// layer 0, found once per row by tile_b_row, times the dropout mask). The first column block also sums the bias gradient.
 //
-// Dispatch: (ceil(fan_in / TILE), ceil(fan_out / TILE), 1), workgroups of 16 × 16.
+// Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
+// (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> delta: array<real>;
@@ -19,34 +20,57 @@
 @group(0) @binding(6) var<storage, read_write> gb: array<real>;
 @group(0) @binding(7) var<storage, read> scal: Scalars;
 
-fn tile_a(i: u32, r: u32) -> real {
-    return delta[r * p.fan_out + i];
+// A's rows need no lookup.
+fn tile_a_row(i: u32) -> u32 {
+    return 0u;
 }
 
-fn tile_b(r: u32, j: u32) -> real {
-    return input_at(r, j);
+fn tile_a(row: u32, i: u32, r: u32) -> real {
+    return delta[r * lp.fan_out + i];
 }
 
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let m0 = wg.y * TILE;
-    let n0 = wg.x * TILE;
-    let acc = gemm_block(m0, n0, lid, p.fan_out, p.fan_in, p.batch);
-    let inv_b = 1.0 / real(p.batch);
-    for (var ii = 0u; ii < RT; ii++) {
-        let i = m0 + lid.y * RT + ii;
-        for (var jj = 0u; jj < RT; jj++) {
-            let j = n0 + lid.x * RT + jj;
-            if (i < p.fan_out && j < p.fan_in) {
-                gw[i * p.fan_in + j] = acc[ii * RT + jj] * inv_b;
-            }
+fn tile_b_row(r: u32) -> u32 {
+    return input_row(r);
+}
+
+fn tile_b_col(j: u32) -> u32 {
+    return 0u;
+}
+
+fn tile_b(row: u32, col: u32, r: u32, j: u32) -> real {
+    return input_at(row, r, j);
+}
+
+// The layer's parameters and the submission's state, read once per invocation
+// (tile_setup, called first by every product variant's main): compilers do not always
+// hoist storage reads out of the product's loops, and on lavapipe each one is a loop over
+// the subgroup's lanes.
+var<private> lp: LayerParams;
+var<private> ls: SubmissionState;
+
+fn tile_setup() {
+    lp = p;
+    ls = state;
+}
+
+// The product's shape (M, N, K).
+fn tile_shape() -> vec3<u32> {
+    return vec3<u32>(lp.fan_out, lp.fan_in, lp.batch);
+}
+
+// Epilogue of output (i, j), in range: the mean over the batch.
+fn tile_store(i: u32, j: u32, acc: real) {
+    gw[i * lp.fan_in + j] = acc * (1.0 / real(lp.batch));
+}
+
+// The bias gradient of row i, summed over the batch in order (called once per row, by
+// one invocation of the first column block).
+fn tile_row_done(i: u32) {
+    if (lp.has_bias == 1u) {
+        var bias_sum: real = 0.0;
+        for (var r = 0u; r < lp.batch; r++) {
+            bias_sum = bias_sum + delta[r * lp.fan_out + i];
         }
-        if (wg.x == 0u && lid.x == 0u && i < p.fan_out && p.has_bias == 1u) {
-            var bias_sum: real = 0.0;
-            for (var r = 0u; r < p.batch; r++) {
-                bias_sum = bias_sum + delta[r * p.fan_out + i];
-            }
-            gb[i] = bias_sum * inv_b;
-        }
+        gb[i] = bias_sum * (1.0 / real(lp.batch));
     }
 }

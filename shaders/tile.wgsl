@@ -16,10 +16,22 @@
 // matrices), 4 (64 × 64, the default) or 8 (128 × 128: fewer shared-memory loads per
 // multiply-add, for large matrices). Each invocation stages RT elements of each slice.
 //
-// The pass that includes this file defines the element loads
-//   fn tile_a(m: u32, k: u32) -> real   and   fn tile_b(k: u32, n: u32) -> real
-// (called only for in-range indices), so transposes, gathers through `order` and dropout
-// masks happen while loading, and applies its own epilogue to the accumulators.
+// This is the `Product::Workgroup` variant of the product passes (src/gpu/shaders.rs); the
+// others are product_register.wgsl and product_subgroup.wgsl. Each pass defines
+//   fn tile_setup()                                   (called first: reads parameters once)
+//   fn tile_shape() -> vec3<u32>                      (M, N, K)
+//   fn tile_a_row(m: u32) -> u32, fn tile_b_row(k: u32) -> u32, fn tile_b_col(n: u32) -> u32
+//                                                     (handles: an offset, a dataset row)
+//   fn tile_a(h: u32, m: u32, k: u32) -> real, fn tile_b(hk: u32, hn: u32, k: u32, n: u32) -> real
+//                                                     (element loads given the handles,
+//                                                      in-range indices only)
+//   fn tile_store(m: u32, n: u32, acc: real)          (the epilogue of one output, in range)
+//   fn tile_row_done(m: u32)                          (once per row m < M, column block 0)
+// so transposes, gathers through `order` and dropout masks happen while loading; variants
+// that reuse a row across loads ask for its handle once. Every
+// variant sums k in order 0, 1, …, K − 1 from 0 into one accumulator per output.
+//
+// Dispatch: (ceil(N / TILE), ceil(M / TILE), 1), workgroups of 16 × 16.
 
 var<workgroup> sa: array<real, TILE_TK>; // A slice, [m * TK + k], m < TILE, k < TK
 var<workgroup> sb: array<real, TILE_TK>; // B slice, [k * TILE + n]
@@ -39,14 +51,14 @@ fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array
             let ak = k0 + idx % TK;
             var va: real = 0.0;
             if (am < M && ak < K) {
-                va = tile_a(am, ak);
+                va = tile_a(tile_a_row(am), am, ak);
             }
             sa[idx] = va;
             let bk = k0 + idx / TILE;
             let bn = n0 + idx % TILE;
             var vb: real = 0.0;
             if (bk < K && bn < N) {
-                vb = tile_b(bk, bn);
+                vb = tile_b(tile_b_row(bk), tile_b_col(bn), bk, bn);
             }
             sb[idx] = vb;
         }
@@ -67,4 +79,25 @@ fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array
         workgroupBarrier();
     }
     return acc;
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    tile_setup();
+    let shape = tile_shape();
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    let acc = gemm_block(m0, n0, lid, shape.x, shape.y, shape.z);
+    for (var ii = 0u; ii < RT; ii++) {
+        let m = m0 + lid.y * RT + ii;
+        for (var jj = 0u; jj < RT; jj++) {
+            let n = n0 + lid.x * RT + jj;
+            if (m < shape.x && n < shape.y) {
+                tile_store(m, n, acc[ii * RT + jj]);
+            }
+        }
+        if (wg.x == 0u && lid.x == 0u && m < shape.x) {
+            tile_row_done(m);
+        }
+    }
 }

@@ -27,15 +27,22 @@ override WG: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    // Each storage value read once (on lavapipe every storage read is a loop over the
+    // subgroup's lanes); the arithmetic is unchanged.
+    let fan_in = p.fan_in;
+    let fan_out = p.fan_out;
     let j = gid.x;
     let i = gid.y;
-    if (j >= p.fan_in || i >= p.fan_out) {
+    if (j >= fan_in || i >= fan_out) {
         return;
     }
-    let n_w = p.fan_out * p.fan_in;
-    let k = i * p.fan_in + j;
-    w[k] = step_param(p.optimizer, state.step, w[k], gw[k] + scal.l2 * w[k], k, n_w + k, true);
+    let kind = p.optimizer;
+    let step = state.step;
+    let n_w = fan_out * fan_in;
+    let k = i * fan_in + j;
+    let wk = w[k];
+    w[k] = step_param(kind, step, wk, gw[k] + scal.l2 * wk, k, n_w + k, true);
     if (j == 0u && p.has_bias == 1u) {
-        b[i] = step_param(p.optimizer, state.step, b[i], gb[i], 2u * n_w + i, 2u * n_w + p.fan_out + i, false);
+        b[i] = step_param(kind, step, b[i], gb[i], 2u * n_w + i, 2u * n_w + fan_out + i, false);
     }
 }

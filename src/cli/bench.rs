@@ -6,7 +6,7 @@ use bprop::bench::{alternate_timed, cpu_description, median, random_workload, se
 use bprop::cpu::{threads, CpuEngine, LOOPS_MAX_WORK};
 use bprop::driver::open_gpu;
 use bprop::engine::Engine;
-use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice, Tile, TILED_MIN_BATCH};
+use bprop::gpu::{AdapterRequest, GpuEngine, KernelChoice, Product, ProductChoice, TILED_MIN_BATCH};
 use bprop::model::Real;
 use bprop::{BpropError, Result};
 use clap::Args;
@@ -21,7 +21,9 @@ Examples:
   bprop bench --seed-step --steps 10000000 --rounds 7
   bprop bench --thread-scaling       MNIST-sized steps with 1 and 2 threads, alternating
   bprop bench --large                4096-wide layers at batch 1024: matrix-product GFLOP/s (a real GPU)
-  bprop bench --large --tiles        the same with the tiled passes at each tile size (32, 64, 128)
+  bprop bench --only 784 --tiles     the MNIST-sized step with every product kernel variant side by side,
+                                     and each product of the step timed in every variant
+  BPROP_KERNEL=subgroup-16x32 bprop bench --large --no-plain    one product variant, no plain passes
   WGPU_ADAPTER_NAME=llvmpipe bprop bench    choose the adapter
 
 Each workload runs on every engine in turn, ROUNDS times, each run starting from the same
@@ -67,10 +69,15 @@ pub struct BenchArgs {
     /// (f32), to read the GPU's matrix-product throughput (GFLOP/s from device time).
     #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "only"])]
     large: bool,
-    /// Also run the tiled passes with each tile size (32, 64 and 128 outputs a side per
-    /// workgroup) beside Auto and Plain, to choose the size on a given GPU.
+    /// Also run the tiled passes with every product kernel variant the adapter can run
+    /// (workgroup tiles of 32, 64 and 128, register blocks 4 and 8, subgroup broadcasts)
+    /// beside Auto (tuned per product) and Plain.
     #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "cpu_only"])]
     tiles: bool,
+    /// Leave out the GPU path's plain passes (minutes per step on large products on a
+    /// software adapter); the CPU path and Auto stay.
+    #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "cpu_only"])]
+    no_plain: bool,
     /// Print one line per engine and round, `RAW<TAB>workload<TAB>engine<TAB>seconds`
     /// (what --thread-scaling reads from its child processes).
     #[arg(long, hide = true)]
@@ -97,6 +104,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         raw: args.raw,
         cpu_only: args.cpu_only,
         tiles: args.tiles,
+        no_plain: args.no_plain,
         rounds,
         printed_header: false,
     };
@@ -140,8 +148,10 @@ fn mnist_sized(steps: usize) -> Workload<f32> {
 struct Report {
     raw: bool,
     cpu_only: bool,
-    /// Tiled passes at every tile size as well (`--tiles`).
+    /// Every product kernel variant as well (`--tiles`).
     tiles: bool,
+    /// No plain-pass GPU engine (`--no-plain`).
+    no_plain: bool,
     rounds: usize,
     printed_header: bool,
 }
@@ -176,23 +186,33 @@ impl Report {
         let mut gpus: Vec<(String, GpuEngine<T>)> = Vec::new();
         let mut skipped = None;
         if !self.cpu_only {
-            let mut choices = vec![(KernelChoice::Auto, None), (KernelChoice::Plain, None)];
-            if self.tiles {
-                choices.extend(Tile::ALL.map(|t| (KernelChoice::Tiled, Some(t))));
+            let mut choices = vec![(KernelChoice::Auto, None)];
+            if !self.no_plain {
+                choices.push((KernelChoice::Plain, None));
             }
-            for (choice, tile) in choices {
+            if self.tiles {
+                choices.extend(Product::ALL.map(|p| (KernelChoice::Tiled, Some(p))));
+            }
+            for (choice, product) in choices {
                 match open_gpu(&AdapterRequest::from_env(), &w.net, &w.data) {
                     Ok(mut g) => {
-                        g.set_kernel_choice(choice)?;
-                        if let Some(t) = tile {
-                            g.set_tile(t)?;
+                        if let Some(p) = product {
+                            if !g.product_available(p) {
+                                continue;
+                            }
+                            g.set_product_choice(ProductChoice::Fixed(p))?;
                         }
+                        g.set_kernel_choice(choice)?;
                         g.set_timing(true);
+                        let products = match g.product_choice() {
+                            ProductChoice::Fixed(p) => p.to_string(),
+                            ProductChoice::Tuned => "tuned per product".into(),
+                        };
                         let route = match g.fused_route(w.batch, &w.hyper)? {
-                            _ if choice == KernelChoice::Tiled => format!("tiled passes, {}", g.tile()),
+                            _ if choice == KernelChoice::Tiled => format!("tiled passes, {products}"),
                             Some(_) => "fused kernel".into(),
                             None if choice == KernelChoice::Plain => "plain passes".into(),
-                            None if w.batch >= TILED_MIN_BATCH => format!("tiled passes, {}", g.tile()),
+                            None if w.batch >= TILED_MIN_BATCH => format!("tiled passes, {products}"),
                             None => "plain passes".into(),
                         };
                         gpus.push((format!("GPU, {choice:?}: {route}"), g));
@@ -223,6 +243,11 @@ impl Report {
         if let Some(why) = skipped {
             println!("  (GPU path not run: {why})");
         }
+        if self.tiles {
+            if let Some((_, g)) = gpus.first_mut() {
+                print_product_timings(g, w.batch, self.rounds)?;
+            }
+        }
         let cpu_median = median(&times[0]);
         for ((name, t), d) in names.iter().zip(&times).zip(&device) {
             let m = median(t);
@@ -245,6 +270,43 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// `--tiles`: each product of one step at `batch`, every variant side by side (median per
+/// dispatch of `rounds` alternating rounds), with GFLOP/s and the ratio to the default
+/// variant's time (below 1: faster than it).
+fn print_product_timings<T: Real>(g: &mut GpuEngine<T>, batch: usize, rounds: usize) -> Result<()> {
+    let timings = g.product_timings(batch, rounds, 2)?;
+    println!(
+        "  products of one step, each variant's median per dispatch ({} rounds; ratios to {}, below 1: faster):",
+        rounds,
+        Product::default()
+    );
+    for t in &timings {
+        let [m, n, k] = t.mnk;
+        let flops = 2.0 * (m * n * k) as f64;
+        let base = t
+            .seconds
+            .iter()
+            .find(|(p, _)| *p == Product::default())
+            .map_or(f64::NAN, |(_, s)| *s);
+        let best = t.seconds.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map(|(p, _)| *p);
+        println!(
+            "    layer {} {:?} product, M x N x K = {m} x {n} x {k}:",
+            t.layer, t.pass
+        );
+        for (p, s) in &t.seconds {
+            let mark = if Some(*p) == best { "  <- fastest" } else { "" };
+            println!(
+                "      {:<16} {:>10.3} ms {:>9.2} GFLOP/s {:>7.2}x{mark}",
+                p.to_string(),
+                s * 1e3,
+                flops / s / 1e9,
+                s / base
+            );
+        }
+    }
+    Ok(())
 }
 
 fn describe_gpu(info: &bprop::engine::BackendInfo) -> String {

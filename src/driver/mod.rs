@@ -203,7 +203,10 @@ pub struct Selected<T: Real> {
 /// [`BpropError::NoAdapter`] or [`BpropError::Gpu`].
 pub fn open_gpu<T: Real>(req: &AdapterRequest, net: &Network<T>, data: &Dataset<T>) -> Result<GpuEngine<T>> {
     let ctx = Arc::new(GpuContext::new(req, T::PRECISION == Precision::F64)?);
-    GpuEngine::new(ctx, net.clone(), data)
+    let mut engine = GpuEngine::new(ctx, net.clone(), data)?;
+    // Product kernels tuned per shape unless BPROP_KERNEL names one (src/gpu/engine/autotune.rs).
+    engine.set_product_choice(crate::gpu::ProductChoice::from_env()?)?;
+    Ok(engine)
 }
 
 /// Builds the engine `choice` asks for. Under `Auto` the run's length is not known here, so

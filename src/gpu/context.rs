@@ -266,8 +266,8 @@ pub struct GpuContext {
 
 impl GpuContext {
     /// Picks an adapter for `req` (see [`pick`]) and creates a device on it with
-    /// `SHADER_F64` when `need_f64`, `TIMESTAMP_QUERY` when the adapter has it, and the
-    /// adapter's full limits.
+    /// `SHADER_F64` when `need_f64`, `TIMESTAMP_QUERY` and `SUBGROUP` when the adapter has
+    /// them, and the adapter's full limits.
     ///
     /// # Errors
     /// [`BpropError::NoAdapter`] from [`pick`]; [`BpropError::Gpu`] when the device cannot
@@ -298,6 +298,10 @@ impl GpuContext {
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         if timestamps {
             features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        // The subgroup product kernel (shaders/product_subgroup.wgsl) where there is one.
+        if adapter.features().contains(wgpu::Features::SUBGROUP) {
+            features |= wgpu::Features::SUBGROUP;
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("bprop"),

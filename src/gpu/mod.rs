@@ -9,6 +9,9 @@ pub mod engine;
 pub mod shaders;
 
 pub use context::{AdapterRequest, AdapterSummary, GpuContext};
-pub use engine::{GpuEngine, GpuInference, KernelChoice, FUSED_MAX_WORK, INFER_ROWS, TILED_MIN_BATCH};
+pub use engine::{
+    GpuEngine, GpuInference, KernelChoice, ProductChoice, ProductPass, ProductTiming, ShapeKey, TuneCache,
+    FUSED_MAX_WORK, INFER_ROWS, KERNEL_ENV, TILED_MIN_BATCH,
+};
 pub use shaders::FusedCaps;
-pub use shaders::Tile;
+pub use shaders::{Product, Tile};

@@ -1,9 +1,11 @@
 //! WGSL sources and compute pipelines. Each pass is one file in `shaders/`; every compiled
-//! variant is named by one [`ShaderKey`] (pass, precision, input kind, tile, fused
-//! capacities), whose [`ShaderKey::source`] assembles, in this order: the precision prelude
+//! variant is named by one [`ShaderKey`] (pass, precision, input kind, product variant,
+//! fused capacities), whose [`ShaderKey::source`] assembles, in this order: the precision
+//! prelude
 //! (`real_f32.wgsl` or `real_f64.wgsl`), the contract's generated header
-//! ([`contract::wgsl_header`]), `common.wgsl`, the variant's constants (tile sizes, fused
-//! capacities, the input's element type), the tile helpers for tiled passes, the pass, and
+//! ([`contract::wgsl_header`]), `common.wgsl`, the variant's constants (tile and register
+//! block sizes, fused capacities, the input's element type), the product variant's file for
+//! tiled passes ([`Product`]: its `main`), the pass, and
 //! the files it includes ([`Pass::includes`]), listed explicitly, never found by searching
 //! the text, and never edited by text replacement.
 
@@ -222,6 +224,136 @@ impl std::str::FromStr for Tile {
     }
 }
 
+/// How a product pass ([`Pass::is_tiled`]: the forward, hidden-delta and gradient matrix
+/// products of a batch) computes its product: one WGSL file per variant, each defining the
+/// pass's `main` over the element loads and epilogue the pass defines (`tile.wgsl` states
+/// the interface). Every variant sums k in order from 0 into one accumulator per output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Product {
+    /// `tile.wgsl`: 16 × 16 invocations stage TILE × 16 slices of both operands in
+    /// workgroup memory between barriers (the default, [`Tile::T64`]).
+    Workgroup(Tile),
+    /// `product_register.wgsl`: a 4 × 4 register block per invocation loaded straight from
+    /// global memory, 8 × 8 invocations (32 × 32 outputs): no workgroup memory, no barrier.
+    Register,
+    /// `product_subgroup.wgsl`: one subgroup of 8 invocations per workgroup, (8·RA) × 32
+    /// outputs for RA = 2, 4 or 8 rows of A per lane; the subgroup broadcasts each lane's A
+    /// elements, so 6 loads feed 64 multiply-adds per lane (RA = 2), 8 feed 128, 12 feed 256. Needs
+    /// `SUBGROUP` and subgroups of exactly 8 invocations (lavapipe; Intel's SIMD8).
+    Subgroup(u32),
+}
+
+impl Default for Product {
+    fn default() -> Self {
+        Product::Workgroup(Tile::default())
+    }
+}
+
+/// The register variant's workgroup side (`WGX` = `WGY` overrides of
+/// `product_register.wgsl`): 64 invocations, a multiple of every vendor's SIMD width.
+pub const REGISTER_WG: u32 = 8;
+
+/// The subgroup size `product_subgroup.wgsl` is written for.
+pub const SUBGROUP_LANES: u32 = 8;
+
+impl Product {
+    /// Every variant there is.
+    pub const ALL: [Product; 7] = [
+        Product::Workgroup(Tile::T32),
+        Product::Workgroup(Tile::T64),
+        Product::Workgroup(Tile::T128),
+        Product::Register,
+        Product::Subgroup(2),
+        Product::Subgroup(4),
+        Product::Subgroup(8),
+    ];
+
+    /// The output block of one workgroup, (rows BM, columns BN): the dispatch is
+    /// (⌈N / BN⌉, ⌈M / BM⌉, 1).
+    pub fn block(self) -> (u32, u32) {
+        match self {
+            Product::Workgroup(t) => (t.size(), t.size()),
+            Product::Register => (4 * REGISTER_WG, 4 * REGISTER_WG),
+            Product::Subgroup(ra) => (ra * SUBGROUP_LANES, 4 * SUBGROUP_LANES),
+        }
+    }
+
+    /// The workgroup's shape (x, y).
+    pub fn workgroup(self) -> (u32, u32) {
+        match self {
+            Product::Workgroup(_) => (16, 16),
+            Product::Register => (REGISTER_WG, REGISTER_WG),
+            Product::Subgroup(_) => (SUBGROUP_LANES, 1),
+        }
+    }
+
+    /// Invocations per workgroup.
+    pub fn invocations(self) -> u32 {
+        let (x, y) = self.workgroup();
+        x * y
+    }
+
+    /// Workgroup memory the variant needs in `precision` (bytes; 0 for all but
+    /// [`Product::Workgroup`]).
+    pub fn workgroup_bytes(self, precision: Precision) -> u32 {
+        match self {
+            Product::Workgroup(t) => tiled_workgroup_bytes(precision, t),
+            _ => 0,
+        }
+    }
+
+    /// The constants the variant's file is written over, as WGSL (the workgroup tile's,
+    /// the subgroup kernel's rows per lane).
+    pub fn constants(self) -> String {
+        match self {
+            Product::Workgroup(t) => t.constants(),
+            Product::Register => String::new(),
+            Product::Subgroup(ra) => format!("const RA: u32 = {ra}u;\n"),
+        }
+    }
+
+    /// The variant's WGSL file.
+    pub fn file(self) -> &'static str {
+        match self {
+            Product::Workgroup(_) => "tile.wgsl",
+            Product::Register => "product_register.wgsl",
+            Product::Subgroup(_) => "product_subgroup.wgsl",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Product::Workgroup(_) => include_str!("../../shaders/tile.wgsl"),
+            Product::Register => include_str!("../../shaders/product_register.wgsl"),
+            Product::Subgroup(_) => include_str!("../../shaders/product_subgroup.wgsl"),
+        }
+    }
+}
+
+impl std::fmt::Display for Product {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Product::Workgroup(t) => write!(f, "workgroup-{}", t.size()),
+            Product::Register => write!(f, "register-4x4"),
+            Product::Subgroup(ra) => write!(f, "subgroup-{}x32", 8 * ra),
+        }
+    }
+}
+
+impl std::str::FromStr for Product {
+    type Err = crate::BpropError;
+    fn from_str(s: &str) -> Result<Self> {
+        Product::ALL
+            .into_iter()
+            .find(|p| p.to_string() == s)
+            .ok_or_else(|| crate::BpropError::UnknownName {
+                kind: "product kernel",
+                name: s.to_string(),
+                expected: "workgroup-32, workgroup-64, workgroup-128, register-4x4, subgroup-16x32, subgroup-32x32, subgroup-64x32",
+            })
+    }
+}
+
 /// Everything that makes one compiled variant of a pass different from another. Every
 /// pipeline the engine builds comes from one key, and `tests/gpu/shaders.rs` validates the
 /// source of every key [`ShaderKey::all`] lists, with no device.
@@ -234,8 +366,8 @@ pub struct ShaderKey {
     /// How `a_in` is read (only for passes that [read an input](Pass::reads_input); else
     /// [`Input::Real`]).
     pub input: Input,
-    /// The output block of a tiled pass (only for [`Pass::is_tiled`]; else the default).
-    pub tile: Tile,
+    /// The product variant of a tiled pass (only for [`Pass::is_tiled`]; else the default).
+    pub product: Product,
     /// The workgroup arrays of [`Pass::Fused`] (only for it; else `None`).
     pub caps: Option<FusedCaps>,
 }
@@ -248,7 +380,7 @@ impl ShaderKey {
             pass,
             precision,
             input: Input::Real,
-            tile: Tile::default(),
+            product: Product::default(),
             caps: (pass == Pass::Fused).then_some(FusedCaps::MIN),
         }
     }
@@ -267,15 +399,24 @@ impl ShaderKey {
         ShaderKey { input, ..self }
     }
 
-    /// This key with `tile` (ignored by passes that are not tiled).
+    /// This key with [`Product::Workgroup`] at `tile` (ignored by passes that are not tiled).
     pub fn with_tile(self, tile: Tile) -> Self {
-        let tile = if self.pass.is_tiled() { tile } else { Tile::default() };
-        ShaderKey { tile, ..self }
+        self.with_product(Product::Workgroup(tile))
+    }
+
+    /// This key with the product variant `product` (ignored by passes that are not tiled).
+    pub fn with_product(self, product: Product) -> Self {
+        let product = if self.pass.is_tiled() {
+            product
+        } else {
+            Product::default()
+        };
+        ShaderKey { product, ..self }
     }
 
     /// Every variant there is, up to the fused kernel's capacities (taken once, at
-    /// [`FusedCaps::MIN`]): each pass × precision × input kind it can read × tile size
-    /// it can take.
+    /// [`FusedCaps::MIN`]): each pass × precision × input kind it can read × product
+    /// variant it can take.
     pub fn all() -> Vec<ShaderKey> {
         let mut keys = Vec::new();
         for precision in [Precision::F32, Precision::F64] {
@@ -285,10 +426,14 @@ impl ShaderKey {
                 } else {
                     &[Input::Real]
                 };
-                let tiles: &[Tile] = if pass.is_tiled() { &Tile::ALL } else { &[Tile::T64] };
+                let products: &[Product] = if pass.is_tiled() {
+                    &Product::ALL
+                } else {
+                    &[Product::Workgroup(Tile::T64)]
+                };
                 for &input in inputs {
-                    for &tile in tiles {
-                        keys.push(ShaderKey::new(pass, precision).with_input(input).with_tile(tile));
+                    for &product in products {
+                        keys.push(ShaderKey::new(pass, precision).with_input(input).with_product(product));
                     }
                 }
             }
@@ -305,6 +450,11 @@ impl ShaderKey {
         }
     }
 
+    /// Whether the variant uses subgroup operations (needs `SUBGROUP`).
+    pub fn uses_subgroups(&self) -> bool {
+        self.pass.is_tiled() && matches!(self.product, Product::Subgroup(_))
+    }
+
     /// The complete WGSL source of this variant (the module's doc gives the order).
     pub fn source(&self) -> String {
         let prelude = match self.precision {
@@ -318,7 +468,7 @@ impl ShaderKey {
         );
         s.push_str("// Constants of this variant (src/gpu/shaders.rs, ShaderKey).\n");
         if self.pass.is_tiled() {
-            s.push_str(&self.tile.constants());
+            s.push_str(&self.product.constants());
         }
         if let Some(caps) = self.caps {
             s.push_str(&caps.constants());
@@ -332,7 +482,7 @@ impl ShaderKey {
         }
         if self.pass.is_tiled() {
             s.push('\n');
-            s.push_str(include_str!("../../shaders/tile.wgsl"));
+            s.push_str(self.product.body());
         }
         s.push('\n');
         s.push_str(self.pass.body());
@@ -355,7 +505,7 @@ impl ShaderKey {
             l.push_str(", byte inputs");
         }
         if self.pass.is_tiled() {
-            l.push_str(&format!(", {} tiles", self.tile));
+            l.push_str(&format!(", {}", self.product));
         }
         l.push(')');
         l
@@ -511,8 +661,13 @@ fn compile(
         label: Some(&label),
         source: wgpu::ShaderSource::Wgsl(key.source().into()),
     });
-    let wg_constant = [("WG", f64::from(wg.unwrap_or(WORKGROUP)))];
-    let constants: &[(&str, f64)] = if wg.is_some() { &wg_constant } else { &[] };
+    let mut constants: Vec<(&str, f64)> = Vec::new();
+    if let Some(wg) = wg {
+        constants.push(("WG", f64::from(wg)));
+    }
+    if key.pass.is_tiled() && key.product == Product::Register {
+        constants.extend([("WGX", f64::from(REGISTER_WG)), ("WGY", f64::from(REGISTER_WG))]);
+    }
     let layout = match layout {
         Some(l) => l.clone(),
         None => bind_group_layout(device, key.pass.file(), key.pass.bindings()),
@@ -528,7 +683,7 @@ fn compile(
         module: &module,
         entry_point: Some("main"),
         compilation_options: wgpu::PipelineCompilationOptions {
-            constants,
+            constants: &constants,
             ..Default::default()
         },
         cache: None,

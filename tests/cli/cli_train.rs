@@ -1125,3 +1125,85 @@ fn checkpoints_change_nothing_and_need_an_output() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("checkpoint-every") && err.contains("-o"), "{err}");
 }
+
+/// Trains with `--backend gpu` a network too large for the fused kernel (400 hidden units:
+/// its activations exceed lavapipe's workgroup memory) in batches of up to 32, which take
+/// the tiled product passes, under the environment `env`; returns the output.
+fn train_gpu_with_env(d: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bprop"));
+    c.args([
+        "train",
+        "train.csv",
+        "--layers",
+        "400",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--backend",
+        "gpu",
+        "--cross-check",
+        "2",
+        "-q",
+    ])
+    .current_dir(d)
+    .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the binary runs")
+}
+
+#[test]
+fn the_gpu_path_tunes_its_product_kernels_into_the_cache_or_takes_the_one_forced() {
+    let (_keep, d) = setup();
+    let cache = d.join("kernel cache");
+    let cache_s = cache.to_str().unwrap();
+    // Tuned (the default): every product shape's choice lands in the cache file, and the
+    // cross-check against the CPU path passes whichever variant won.
+    let out = train_gpu_with_env(&d, &[("BPROP_CACHE_DIR", cache_s)]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    assert!(stdout.contains("result: PASS"), "{stdout}");
+    let text = std::fs::read_to_string(cache.join("kernels.json")).unwrap();
+    assert!(
+        text.contains("forward_tiled.wgsl") && text.contains("gradient_tiled.wgsl"),
+        "{text}"
+    );
+    // A corrupt cache: a warning, the run goes on, the file is rewritten.
+    std::fs::write(cache.join("kernels.json"), "{ torn").unwrap();
+    let out = train_gpu_with_env(&d, &[("BPROP_CACHE_DIR", cache_s)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning") && stderr.contains("corrupt"), "{stderr}");
+    assert!(std::fs::read_to_string(cache.join("kernels.json"))
+        .unwrap()
+        .contains("\"version\""));
+    // Forced: no tuning, so nothing is written to an empty cache directory.
+    let forced = d.join("forced cache");
+    let out = train_gpu_with_env(
+        &d,
+        &[
+            ("BPROP_CACHE_DIR", forced.to_str().unwrap()),
+            ("BPROP_KERNEL", "register-4x4"),
+        ],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    assert!(stdout.contains("result: PASS"), "{stdout}");
+    assert!(!forced.join("kernels.json").exists());
+    // A name that is no variant: a clear error naming the variable and the choices.
+    let out = train_gpu_with_env(&d, &[("BPROP_KERNEL", "warp-drive")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("BPROP_KERNEL") && stderr.contains("warp-drive") && stderr.contains("workgroup-64"),
+        "{stderr}"
+    );
+}

@@ -6,7 +6,7 @@
 use crate::common::{gpu, ranks::Threads};
 use bprop::dist::{DistEngine, Local};
 use bprop::engine::Engine;
-use bprop::gpu::GpuEngine;
+use bprop::gpu::{GpuEngine, KernelChoice};
 use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer};
 use ndarray::Array2;
 use std::rc::Rc;
@@ -40,8 +40,14 @@ fn order(steps: usize, batch: usize) -> Vec<u32> {
 }
 
 fn gpu_engine() -> GpuEngine<f64> {
+    gpu_engine_with(KernelChoice::Auto)
+}
+
+fn gpu_engine_with(kernels: KernelChoice) -> GpuEngine<f64> {
     let (net, data) = problem();
-    GpuEngine::new(gpu(true), net, &data).unwrap()
+    let mut e = GpuEngine::new(gpu(true), net, &data).unwrap();
+    e.set_kernel_choice(kernels).unwrap();
+    e
 }
 
 fn max_rel_diff(a: &Network<f64>, b: &Network<f64>) -> f64 {
@@ -109,7 +115,14 @@ fn one_gpu_rank_is_the_gpu_path() {
 
 #[test]
 fn gpu_shards_draw_the_single_gpu_dropout_masks() {
-    // masks keyed by the row of the global batch: the shards drop what one GPU drops
+    // masks keyed by the row of the global batch: the shards drop what one GPU drops, in
+    // the plain passes and in the tiled product passes alike
+    for kernels in [KernelChoice::Plain, KernelChoice::Tiled] {
+        shards_draw_the_single_gpu_masks(kernels);
+    }
+}
+
+fn shards_draw_the_single_gpu_masks(kernels: KernelChoice) {
     let hyper = Hyper {
         dropout: Some(Dropout {
             input: 0.2,
@@ -120,7 +133,7 @@ fn gpu_shards_draw_the_single_gpu_dropout_masks() {
     };
     let (ranks, batch, steps) = (3, 8, 5);
     let order = order(steps, batch);
-    let mut one = gpu_engine();
+    let mut one = gpu_engine_with(kernels);
     one.train_with(&order, batch, &hyper).unwrap();
     let want = one.network().unwrap();
     let got: Vec<Network<f64>> = std::thread::scope(|s| {
@@ -129,7 +142,7 @@ fn gpu_shards_draw_the_single_gpu_dropout_masks() {
             .map(|comm| {
                 let (order, hyper) = (&order, &hyper);
                 s.spawn(move || {
-                    let mut e = DistEngine::new(Box::new(gpu_engine()), Rc::new(comm), SAMPLES).unwrap();
+                    let mut e = DistEngine::new(Box::new(gpu_engine_with(kernels)), Rc::new(comm), SAMPLES).unwrap();
                     e.train_with(order, batch, hyper).unwrap();
                     e.network().unwrap()
                 })
@@ -138,7 +151,10 @@ fn gpu_shards_draw_the_single_gpu_dropout_masks() {
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let d = max_rel_diff(&got[0], &want);
-    assert!(d <= 1e-12, "{ranks} GPU ranks with dropout: {d:e} relative");
+    assert!(
+        d <= 1e-12,
+        "{ranks} GPU ranks with dropout ({kernels:?}): {d:e} relative"
+    );
     // and the CPU path's shards agree with them
     let (net, data) = problem();
     let mut cpu = bprop::cpu::CpuEngine::new(net, data).unwrap();

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod autotune;
 mod bytes;
 mod dist;
 mod fallback;

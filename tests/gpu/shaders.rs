@@ -7,7 +7,7 @@
 //! case for each code of one family and no other, with no case written as a bare number.
 
 use bprop::gpu::contract::{self, Access};
-use bprop::gpu::shaders::{FusedCaps, Pass, ShaderKey};
+use bprop::gpu::shaders::{FusedCaps, Pass, Product, ShaderKey};
 use bprop::gpu::Tile;
 use bprop::model::{Precision, Real};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
@@ -18,11 +18,16 @@ fn module(key: &ShaderKey) -> naga::Module {
     let src = key.source();
     let module = naga::front::wgsl::parse_str(&src)
         .unwrap_or_else(|e| panic!("{} does not parse:\n{}", key.label(), e.emit_to_string(&src)));
-    let caps = match key.precision {
+    let mut caps = match key.precision {
         Precision::F32 => Capabilities::empty(),
         Precision::F64 => Capabilities::FLOAT64,
     };
+    if key.uses_subgroups() {
+        caps |= Capabilities::SUBGROUP;
+    }
     Validator::new(ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{} is invalid:\n{}", key.label(), e.emit_to_string(&src)));
     module
@@ -56,9 +61,16 @@ fn every_key() -> Vec<ShaderKey> {
 fn every_variant_parses_and_validates() {
     let keys = every_key();
     // Per precision: seven passes with one variant each; forward and gradient with two
-    // inputs; their tiled twins with two inputs at three tiles; the tiled hidden delta at
-    // three tiles. Plus the fused kernel's extra capacities.
-    assert_eq!(keys.len(), 2 * (7 + 2 * 2 + 2 * 2 * 3 + 3) + 4, "{keys:#?}");
+    // inputs; their tiled twins with two inputs in every product variant (three workgroup
+    // tiles, the register block, the subgroup one at three heights); the tiled hidden delta in every
+    // product variant. Plus the fused kernel's extra capacities.
+    let products = Product::ALL.len();
+    assert_eq!(products, 7);
+    assert_eq!(
+        keys.len(),
+        2 * (7 + 2 * 2 + 2 * 2 * products + products) + 4,
+        "{keys:#?}"
+    );
     let distinct: BTreeSet<String> = keys.iter().map(|k| k.source()).collect();
     assert_eq!(distinct.len(), keys.len(), "two keys gave the same source");
     for key in &keys {

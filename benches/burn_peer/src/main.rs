@@ -13,6 +13,14 @@
 //! ReLU, softmax cross-entropy, batch 128, SGD with momentum 0.9 (no dampening), the
 //! 60 000 training images in a fixed shuffled order; prints `epoch_s=T loss=L` (L: the
 //! epoch's mean training loss).
+//!
+//!   burn_peer mnist-step-wgpu STEPS
+//!
+//! `bprop bench`'s MNIST-sized step on burn's wgpu backend (f32, the first adapter):
+//! 784-800-10, ReLU, softmax cross-entropy, batch 128, plain SGD at 0.01, on 256 random
+//! samples in [−1, 1) with one-hot targets; 5 untimed steps first (cubecl's autotune and
+//! pipeline compilation happen there), then STEPS timed ones with the weights read back
+//! at the end; prints `burn-wgpu mnist-step steps=N ns_per_step=T loss=L`.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -133,8 +141,65 @@ fn mnist_epoch(dir: &Path) {
     println!("burn-ndarray mnist epoch_s={secs:.4} loss={:.4}", total / steps as f64);
 }
 
+fn mnist_step_wgpu(steps: usize) {
+    let (n, batch, inputs, outputs) = (256, 128, 784, 10);
+    // A 64-bit LCG for the inputs in [−1, 1).
+    let mut s: u64 = 2;
+    let x: Vec<f32> = (0..n * inputs)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    let y: Vec<f32> = (0..n * outputs)
+        .map(|i| f32::from(u8::from((i / outputs) % outputs == i % outputs)))
+        .collect();
+    let device = Device::wgpu(DeviceKind::DefaultDevice).autodiff();
+    let mut net = Mlp {
+        hidden: LinearConfig::new(inputs, 800).init(&device),
+        output: LinearConfig::new(800, outputs).init(&device),
+    };
+    let mut opt = SgdConfig::new().init();
+    let batches: Vec<(Tensor<2>, Tensor<2>)> = (0..n / batch)
+        .map(|b| {
+            let xb = x[b * batch * inputs..(b + 1) * batch * inputs].to_vec();
+            let yb = y[b * batch * outputs..(b + 1) * batch * outputs].to_vec();
+            (
+                Tensor::<2>::from_data(TensorData::new(xb, [batch, inputs]), &device),
+                Tensor::<2>::from_data(TensorData::new(yb, [batch, outputs]), &device),
+            )
+        })
+        .collect();
+    let mut loss_value = 0.0;
+    let mut run = |net: Mlp, count: usize, last: &mut f64| -> Mlp {
+        let mut net = net;
+        for i in 0..count {
+            let (xb, yb) = &batches[i % batches.len()];
+            let logits = net.output.forward(relu(net.hidden.forward(xb.clone())));
+            // E = −mean over the batch of Σ_k y_k log softmax(z)_k
+            let loss = (log_softmax(logits, 1) * yb.clone()).sum_dim(1).mean().neg();
+            if i + 1 == count {
+                *last = loss.clone().into_scalar::<f64>();
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = opt.step(0.01, net, grads);
+        }
+        let _ = net.hidden.weight.val().into_data();
+        net
+    };
+    net = run(net, 5, &mut loss_value);
+    let t = Instant::now();
+    let _ = run(net, steps, &mut loss_value);
+    let ns = t.elapsed().as_secs_f64() * 1e9 / steps as f64;
+    println!("burn-wgpu mnist-step steps={steps} ns_per_step={ns:.1} loss={loss_value:.4}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("mnist-step-wgpu") {
+        let steps = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+        return mnist_step_wgpu(steps);
+    }
     if args.get(1).map(String::as_str) == Some("mnist-epoch") {
         let dir = args.get(2).expect("usage: burn_peer mnist-epoch MNIST_DIR");
         return mnist_epoch(Path::new(dir));

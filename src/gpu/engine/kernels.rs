@@ -1,32 +1,60 @@
-//! The engine's compiled passes: the plain kernels, their tiled twins (sharing their bind
-//! group layouts, so one bind group serves both), and layer 0's variants reading a
-//! byte-coded dataset. Every pipeline comes from one [`ShaderKey`].
+//! The engine's compiled passes: the plain kernels, the product variants of their tiled
+//! twins (sharing their bind group layouts, so one bind group serves all), compiled on
+//! first use, and layer 0's variants reading a byte-coded dataset. Every pipeline comes
+//! from one [`ShaderKey`].
 
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
-use crate::gpu::shaders::{self, Input, Kernel, Pass, ShaderKey, Tile};
+use crate::gpu::shaders::{self, Input, Kernel, Pass, Product, ShaderKey, Tile};
 use crate::model::Real;
+use std::collections::HashMap;
 
-/// The three matrix products of a step as tiled kernels.
-pub(super) struct TiledKernels {
+/// The three matrix products of a step in one product variant ([`Product`]).
+pub(super) struct ProductKernels {
     /// Z = A Wᵀ (`forward_tiled.wgsl`).
     pub(super) forward: Kernel,
     /// Δ_l = Δ_{l+1} W_{l+1} (`hidden_delta_tiled.wgsl`).
     pub(super) hidden_delta: Kernel,
     /// ∂E/∂W = Δᵀ A / B (`gradient_tiled.wgsl`).
     pub(super) gradient: Kernel,
+    /// Layer 0's forward and gradient products reading a byte-coded dataset, when the
+    /// engine has one (a layer-0 input never needs a delta).
+    pub(super) bytes: Option<(Kernel, Kernel)>,
 }
 
-/// Layer 0's forward and gradient passes reading a byte-coded dataset
-/// ([`Input::Bytes`]), plain and, where the tiled kernels exist, tiled.
+/// The three product passes of a step, as indices into a layer's choice
+/// ([`super::GpuEngine`]'s `products`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProductPass {
+    /// Zᵀ = W Aᵀ (Z = A Wᵀ computed transposed): M = fan_out, N = batch, K = fan_in.
+    Forward = 0,
+    /// Δ_l = Δ_{l+1} W_{l+1}: M = batch, N = fan_out of l, K = fan_out of l + 1.
+    HiddenDelta = 1,
+    /// ∂E/∂W = Δᵀ A / B: M = fan_out, N = fan_in, K = batch.
+    Gradient = 2,
+}
+
+impl ProductPass {
+    /// The three, in a step's order.
+    pub const ALL: [ProductPass; 3] = [ProductPass::Forward, ProductPass::HiddenDelta, ProductPass::Gradient];
+
+    /// The pass's shader.
+    pub fn pass(self) -> Pass {
+        match self {
+            ProductPass::Forward => Pass::ForwardTiled,
+            ProductPass::HiddenDelta => Pass::HiddenDeltaTiled,
+            ProductPass::Gradient => Pass::GradientTiled,
+        }
+    }
+}
+
+/// Layer 0's plain forward and gradient passes reading a byte-coded dataset
+/// ([`Input::Bytes`]); the product variants hold their own.
 pub(super) struct ByteKernels {
     /// `forward.wgsl` reading bytes.
     pub(super) forward: Kernel,
     /// `gradient.wgsl` reading bytes.
     pub(super) gradient: Kernel,
-    /// `forward_tiled.wgsl` and `gradient_tiled.wgsl` reading bytes (`hidden_delta` is
-    /// unused: a layer-0 input never needs a delta).
-    pub(super) tiled: Option<(Kernel, Kernel)>,
 }
 
 /// Every compiled pass of the separate-pass route (the fused kernel is built per batch
@@ -40,18 +68,18 @@ pub(super) struct Kernels {
     pub(super) update: Kernel,
     pub(super) max_norm: Kernel,
     pub(super) advance: Kernel,
-    /// The tiled twins of forward, hidden_delta and gradient (same bind group layouts),
-    /// when the device's limits allow 16 × 16 workgroups and their workgroup memory.
-    pub(super) tiled: Option<TiledKernels>,
-    /// The output block the tiled kernels were built for.
+    /// The product variants compiled so far (same bind group layouts as the plain twins),
+    /// each built on first use.
+    pub(super) products: HashMap<Product, ProductKernels>,
+    /// The output block [`GpuEngine::set_tile`](super::GpuEngine::set_tile) last chose.
     pub(super) tile: Tile,
     /// For a byte-coded dataset (`Dataset::byte_inputs`): layer 0's passes reading bytes.
     pub(super) bytes: Option<ByteKernels>,
 }
 
 impl Kernels {
-    /// Builds every pass in precision `T`, the tiled ones for `tile` where the device
-    /// allows them, and with `bytes` layer 0's byte-reading variants.
+    /// Builds every plain pass in precision `T`, with `bytes` layer 0's byte-reading
+    /// variants, and the workgroup product at `tile` where the device allows it.
     pub(super) fn build<T: Real>(ctx: &GpuContext, bytes: bool, tile: Tile) -> Result<Kernels> {
         let dev = &ctx.device;
         let build = |pass| shaders::build(dev, ShaderKey::new(pass, T::PRECISION), None);
@@ -59,7 +87,7 @@ impl Kernels {
         let gradient = build(Pass::Gradient)?;
         let mut kernels = Kernels {
             bytes: None,
-            tiled: None,
+            products: HashMap::new(),
             tile,
             softmax: build(Pass::Softmax)?,
             output_delta: build(Pass::OutputDelta)?,
@@ -78,26 +106,31 @@ impl Kernels {
             kernels.bytes = Some(ByteKernels {
                 forward: variant(Pass::Forward, &kernels.forward)?,
                 gradient: variant(Pass::Gradient, &kernels.gradient)?,
-                tiled: None,
             });
         }
-        if tiled_fits::<T>(ctx, tile) {
-            kernels.set_tiled::<T>(ctx, tile)?;
+        if product_fits::<T>(ctx, Product::Workgroup(tile)) {
+            kernels.ensure_product::<T>(ctx, Product::Workgroup(tile))?;
         }
         Ok(kernels)
     }
 
-    /// Builds the tiled twins (and their byte-reading variants, where the plain ones exist)
-    /// for `tile` and puts them in place; on an error the previous ones stay.
-    pub(super) fn set_tiled<T: Real>(&mut self, ctx: &GpuContext, tile: Tile) -> Result<()> {
+    /// Compiles `product`'s three passes (and their byte-reading variants, where the plain
+    /// ones exist) unless they are already there.
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] when the device cannot run the variant or compiling fails.
+    pub(super) fn ensure_product<T: Real>(&mut self, ctx: &GpuContext, product: Product) -> Result<()> {
+        if self.products.contains_key(&product) {
+            return Ok(());
+        }
+        if !product_fits::<T>(ctx, product) {
+            return Err(Kernels::product_unavailable::<T>(ctx, product));
+        }
         let twin = |pass, of: &Kernel, input| {
-            let key = ShaderKey::new(pass, T::PRECISION).with_input(input).with_tile(tile);
+            let key = ShaderKey::new(pass, T::PRECISION)
+                .with_input(input)
+                .with_product(product);
             shaders::build(&ctx.device, key, Some(&of.layout))
-        };
-        let tiled = TiledKernels {
-            forward: twin(Pass::ForwardTiled, &self.forward, Input::Real)?,
-            hidden_delta: twin(Pass::HiddenDeltaTiled, &self.hidden_delta, Input::Real)?,
-            gradient: twin(Pass::GradientTiled, &self.gradient, Input::Real)?,
         };
         let bytes = match &self.bytes {
             Some(_) => Some((
@@ -106,32 +139,63 @@ impl Kernels {
             )),
             None => None,
         };
+        let kernels = ProductKernels {
+            forward: twin(Pass::ForwardTiled, &self.forward, Input::Real)?,
+            hidden_delta: twin(Pass::HiddenDeltaTiled, &self.hidden_delta, Input::Real)?,
+            gradient: twin(Pass::GradientTiled, &self.gradient, Input::Real)?,
+            bytes,
+        };
         ctx.check()?;
-        self.tiled = Some(tiled);
-        if let Some(b) = &mut self.bytes {
-            b.tiled = bytes;
-        }
-        self.tile = tile;
+        self.products.insert(product, kernels);
         Ok(())
     }
 
-    /// The error for a device that cannot run `tile`'s tiled kernels in precision `T`.
-    pub(super) fn tiled_unavailable<T: Real>(ctx: &GpuContext, tile: Tile) -> BpropError {
+    /// The error for a device that cannot run `product` in precision `T`.
+    pub(super) fn product_unavailable<T: Real>(ctx: &GpuContext, product: Product) -> BpropError {
+        let need = match product {
+            Product::Subgroup(_) => format!(
+                "SUBGROUP and subgroups of exactly {} invocations (it has {}–{}{})",
+                shaders::SUBGROUP_LANES,
+                ctx.adapter.get_info().subgroup_min_size,
+                ctx.adapter.get_info().subgroup_max_size,
+                if ctx.device.features().contains(wgpu::Features::SUBGROUP) {
+                    ""
+                } else {
+                    ", without SUBGROUP"
+                }
+            ),
+            _ => format!(
+                "{} invocations per workgroup and {} bytes of workgroup memory (it allows {} and {})",
+                product.invocations(),
+                product.workgroup_bytes(T::PRECISION),
+                ctx.limits.max_compute_invocations_per_workgroup,
+                ctx.limits.max_compute_workgroup_storage_size
+            ),
+        };
         BpropError::Gpu(format!(
-            "{} cannot run {tile} tiles (they need 16 × 16 workgroups and {} bytes of workgroup memory, it allows {})",
-            ctx.summary.name,
-            shaders::tiled_workgroup_bytes(T::PRECISION, tile),
-            ctx.limits.max_compute_workgroup_storage_size
+            "{} cannot run the {product} product kernels: they need {need}",
+            ctx.summary.name
         ))
     }
 }
 
-/// Whether the device's limits allow the tiled kernels with `tile`: 16 × 16 workgroups
-/// and the tile's workgroup memory.
-pub(super) fn tiled_fits<T: Real>(ctx: &GpuContext, tile: Tile) -> bool {
+/// Whether the device can run `product` in precision `T`: its workgroup shape and memory,
+/// and for [`Product::Subgroup`] the `SUBGROUP` feature with subgroups of exactly its size.
+pub(super) fn product_fits<T: Real>(ctx: &GpuContext, product: Product) -> bool {
     let lim = &ctx.limits;
-    lim.max_compute_invocations_per_workgroup >= 256
-        && lim.max_compute_workgroup_size_x >= 16
-        && lim.max_compute_workgroup_size_y >= 16
-        && lim.max_compute_workgroup_storage_size >= shaders::tiled_workgroup_bytes(T::PRECISION, tile)
+    let (x, y) = product.workgroup();
+    let shape = lim.max_compute_invocations_per_workgroup >= product.invocations()
+        && lim.max_compute_workgroup_size_x >= x
+        && lim.max_compute_workgroup_size_y >= y
+        && lim.max_compute_workgroup_storage_size >= product.workgroup_bytes(T::PRECISION);
+    match product {
+        Product::Subgroup(_) => {
+            let info = ctx.adapter.get_info();
+            shape
+                && ctx.device.features().contains(wgpu::Features::SUBGROUP)
+                && info.subgroup_min_size == shaders::SUBGROUP_LANES
+                && info.subgroup_max_size == shaders::SUBGROUP_LANES
+        }
+        _ => shape,
+    }
 }

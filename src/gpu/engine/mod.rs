@@ -6,9 +6,11 @@
 //! The rooms: [`GpuEngine`] and its [`Engine`] implementation here; `kernels` (the compiled
 //! passes), `buffers` (per-layer buffers and parameter blocks), `bindings` (bind groups),
 //! `record` (a step's dispatches and a submission), `readback` (mapping staging buffers),
+//! `autotune` (choosing each product's kernel variant by timing them, cached on disk),
 //! `fused` (the whole-step kernel of small networks), `infer` (the forward-only route of
 //! inference) and `timing` (timestamp queries).
 
+mod autotune;
 mod bindings;
 mod buffers;
 mod fused;
@@ -18,19 +20,21 @@ mod readback;
 mod record;
 mod timing;
 
+pub use autotune::{ProductChoice, ProductTiming, ShapeKey, TuneCache, KERNEL_ENV};
 pub use fused::{FUSED_LOOP_BUDGET, FUSED_MAX_WORK};
 pub use infer::{GpuInference, INFER_ROWS};
+pub use kernels::ProductPass;
 
 use crate::engine::{check_order, check_shard, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::contract::{self, LayerParams, Scalars, StepValues, SubmissionState};
-use crate::gpu::shaders::{self, Tile};
+use crate::gpu::shaders::{self, Product, Tile};
 use crate::model::{ByteInputs, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Precision, Real};
 use bindings::{make_bindings, Bindings};
 use buffers::{GpuLayer, ParamsKey, Shared};
 use fused::Fused;
-use kernels::{tiled_fits, Kernels};
+use kernels::{product_fits, Kernels};
 use ndarray::{Array1, Array2};
 use record::Work;
 use std::sync::Arc;
@@ -94,6 +98,13 @@ pub struct GpuEngine<T: Real> {
     max_norm: bool,
     /// Plain or tiled kernels.
     kernel_choice: KernelChoice,
+    /// Per layer, the product variant of its forward, hidden-delta and gradient products
+    /// ([`ProductPass`] order).
+    products: Vec<[Product; 3]>,
+    /// Fixed product variants, or timed on first use per shape ([`ProductChoice`]).
+    product_choice: ProductChoice,
+    /// The tuner's cache of choices (memory and disk), once tuning is on.
+    tune_cache: Option<TuneCache>,
     /// The dataset's byte-coded inputs, when `x` holds them as packed bytes.
     byte_inputs: Option<Arc<ByteInputs>>,
     /// The fused kernel, once a training call has used it (rebuilt when the batch changes).
@@ -238,6 +249,7 @@ impl<T: Real> GpuEngine<T> {
             loss,
         };
         let bindings = make_bindings(&ctx, &kernels, &layers, &shared);
+        let n_layers = layers.len();
         let mut engine = GpuEngine {
             ctx,
             info,
@@ -258,6 +270,9 @@ impl<T: Real> GpuEngine<T> {
             first_row: 0,
             max_norm: false,
             kernel_choice: KernelChoice::Auto,
+            products: vec![[Product::default(); 3]; n_layers],
+            product_choice: ProductChoice::Fixed(Product::default()),
+            tune_cache: None,
             byte_inputs,
             fused: None,
             timing: None,
@@ -280,35 +295,96 @@ impl<T: Real> GpuEngine<T> {
     ///
     /// # Errors
     /// [`BpropError::Gpu`] for [`KernelChoice::Tiled`] on a device whose limits do not
-    /// allow the tiled kernels.
+    /// allow the chosen product kernels.
     pub fn set_kernel_choice(&mut self, choice: KernelChoice) -> Result<()> {
-        if choice == KernelChoice::Tiled && self.kernels.tiled.is_none() {
-            return Err(Kernels::tiled_unavailable::<T>(&self.ctx, self.kernels.tile));
+        if choice == KernelChoice::Tiled {
+            if let Some(p) = self.missing_product() {
+                return Err(Kernels::product_unavailable::<T>(&self.ctx, p));
+            }
         }
         self.kernel_choice = choice;
         Ok(())
     }
 
-    /// Rebuilds the tiled kernels for `tile`'s output blocks (default [`Tile::T64`]); the
-    /// results agree with every other tile size within the cross-check's tolerance
-    /// (`tests/gpu/tiled.rs`), only the speed differs.
+    /// A product variant some layer is set to that is not compiled (the device cannot run it).
+    fn missing_product(&self) -> Option<Product> {
+        self.products
+            .iter()
+            .flatten()
+            .find(|p| !self.kernels.products.contains_key(p))
+            .copied()
+    }
+
+    /// Uses [`Product::Workgroup`] with `tile`'s output blocks (default [`Tile::T64`]) for
+    /// every product, and stops tuning; the results agree with every other variant within
+    /// the cross-check's tolerance (`tests/gpu/tiled.rs`), only the speed differs.
     ///
     /// # Errors
     /// [`BpropError::Gpu`] when the device's limits do not allow the tile (its workgroup
     /// memory), or when compiling fails; the previous kernels stay in use.
     pub fn set_tile(&mut self, tile: Tile) -> Result<()> {
-        if tile == self.kernels.tile && self.kernels.tiled.is_some() {
-            return Ok(());
-        }
-        if !tiled_fits::<T>(&self.ctx, tile) {
-            return Err(Kernels::tiled_unavailable::<T>(&self.ctx, tile));
-        }
-        self.kernels.set_tiled::<T>(&self.ctx, tile)
+        self.set_product_choice(ProductChoice::Fixed(Product::Workgroup(tile)))?;
+        self.kernels.tile = tile;
+        Ok(())
     }
 
-    /// The output block the tiled kernels compute per workgroup.
+    /// The output block of [`Product::Workgroup`] last set by [`GpuEngine::set_tile`].
     pub fn tile(&self) -> Tile {
         self.kernels.tile
+    }
+
+    /// Fixes every product to one variant, or turns on tuning: each product shape's
+    /// variant timed on first use among those the device can run, the choice cached
+    /// in memory and in the on-disk cache ([`TuneCache`]) per adapter, driver and shape
+    /// bucket. The default is `Fixed(Product::default())`; `driver::open_gpu` applies
+    /// [`KERNEL_ENV`] (tuning unless it names a variant).
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] when the device cannot run a fixed variant or compiling fails;
+    /// the previous choice stays.
+    pub fn set_product_choice(&mut self, choice: ProductChoice) -> Result<()> {
+        match choice {
+            ProductChoice::Fixed(p) => {
+                self.kernels.ensure_product::<T>(&self.ctx, p)?;
+                for l in &mut self.products {
+                    *l = [p; 3];
+                }
+            }
+            ProductChoice::Tuned => {
+                if self.tune_cache.is_none() {
+                    self.tune_cache = Some(TuneCache::open_default());
+                }
+            }
+        }
+        self.product_choice = choice;
+        Ok(())
+    }
+
+    /// Uses `cache` for tuned choices instead of the one in the user's cache directory
+    /// (tests; a per-project cache).
+    pub fn set_tune_cache(&mut self, cache: TuneCache) {
+        self.tune_cache = Some(cache);
+    }
+
+    /// The tuner's cache, once tuning has been turned on.
+    pub fn tune_cache(&self) -> Option<&TuneCache> {
+        self.tune_cache.as_ref()
+    }
+
+    /// How product variants are chosen.
+    pub fn product_choice(&self) -> ProductChoice {
+        self.product_choice
+    }
+
+    /// The product variant each layer's forward, hidden-delta and gradient products run
+    /// with now ([`ProductPass`] order; under tuning, what the last tuned call chose).
+    pub fn products(&self) -> &[[Product; 3]] {
+        &self.products
+    }
+
+    /// Whether the device can run `product` in this engine's precision.
+    pub fn product_available(&self, product: Product) -> bool {
+        product_fits::<T>(&self.ctx, product)
     }
 
     /// The device context this engine runs on.

@@ -2,7 +2,7 @@
 //! submission that writes the sample order, records many steps (or the fused kernel's),
 //! copies the requested buffers to staging and reads them back once at its end.
 
-use super::kernels::TiledKernels;
+use super::kernels::{ProductKernels, ProductPass};
 use super::readback::read_mapped;
 use super::{bytes_of, read_timestamps, GpuEngine, KernelChoice, Read, TILED_MIN_BATCH};
 use crate::error::Result;
@@ -28,13 +28,56 @@ pub(super) enum Work {
 }
 
 impl<T: Real> GpuEngine<T> {
-    /// The tiled kernels when the current kernel choice and batch size take them.
-    fn tiled_for_batch(&self) -> Option<&TiledKernels> {
-        match (self.kernel_choice, &self.kernels.tiled) {
-            (KernelChoice::Plain, _) | (_, None) => None,
-            (KernelChoice::Auto, Some(_)) if self.params_key.batch < TILED_MIN_BATCH => None,
-            (_, Some(t)) => Some(t),
+    /// Whether the current kernel choice and batch size take the product (tiled) passes,
+    /// and their variants are compiled.
+    pub(super) fn tiled_for_batch(&self) -> bool {
+        match self.kernel_choice {
+            KernelChoice::Plain => false,
+            KernelChoice::Auto if self.params_key.batch < TILED_MIN_BATCH => false,
+            _ => self.missing_product().is_none(),
         }
+    }
+
+    /// Layer `l`'s kernels for `pass` (compiled: [`Self::tiled_for_batch`] checked).
+    fn product_kernels(&self, l: usize, pass: ProductPass) -> (&ProductKernels, (u32, u32)) {
+        let p = self.products[l][pass as usize];
+        (&self.kernels.products[&p], p.block())
+    }
+
+    /// The (M, N) of layer `l`'s `pass` product at the current batch size.
+    pub(super) fn product_mn(&self, l: usize, pass: ProductPass) -> (usize, usize) {
+        let layers = self.net.layers();
+        let b = self.params_key.batch;
+        match pass {
+            // Zᵀ = W Ãᵀ (forward_tiled.wgsl).
+            ProductPass::Forward => (layers[l].fan_out(), b),
+            ProductPass::HiddenDelta => (b, layers[l].fan_out()),
+            ProductPass::Gradient => (layers[l].fan_out(), layers[l].fan_in()),
+        }
+    }
+
+    /// Records layer `l`'s `pass` product with its chosen variant (`bytes`: layer 0 reading
+    /// a byte-coded dataset).
+    pub(super) fn dispatch_product(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        l: usize,
+        which: ProductPass,
+        bind_group: &wgpu::BindGroup,
+        bytes: bool,
+    ) {
+        let (k, (bm, bn)) = self.product_kernels(l, which);
+        let kernel = match (which, &k.bytes) {
+            (ProductPass::Forward, Some((forward, _))) if bytes => forward,
+            (ProductPass::Gradient, Some((_, gradient))) if bytes => gradient,
+            (ProductPass::Forward, _) => &k.forward,
+            (ProductPass::HiddenDelta, _) => &k.hidden_delta,
+            (ProductPass::Gradient, _) => &k.gradient,
+        };
+        let (m, n) = self.product_mn(l, which);
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups((n as u32).div_ceil(bn), (m as u32).div_ceil(bm), 1);
     }
 
     /// Records the forward passes of one step for the current batch size (every layer,
@@ -44,7 +87,6 @@ impl<T: Real> GpuEngine<T> {
     /// (`GpuEngine::infer_rows`: real-valued rows, so the plain kernels' real variants).
     fn record_forward(&self, pass: &mut wgpu::ComputePass<'_>, loss: bool, external: bool) {
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
-        let tiles = |n: usize| (n as u32).div_ceil(self.kernels.tile.size());
         let batch = self.params_key.batch;
         let b = batch as u32;
         let layers = self.net.layers();
@@ -54,23 +96,16 @@ impl<T: Real> GpuEngine<T> {
             (Some(b), true) => b,
             _ => &self.bindings,
         };
-        let tiled = self.tiled_for_batch();
         // Layer 0 of a byte-coded dataset reads bytes: its own pipelines (same layouts).
         let bytes = k.bytes.as_ref().filter(|_| !external);
-        let bytes_tiled = bytes.and_then(|b| b.tiled.as_ref());
-        match tiled {
-            Some(t) => {
-                for (l, layer) in layers.iter().enumerate() {
-                    let kernel = match bytes_tiled {
-                        Some((forward, _)) if l == 0 => forward,
-                        _ => &t.forward,
-                    };
-                    pass.set_pipeline(&kernel.pipeline);
-                    pass.set_bind_group(0, &bg.forward[l], &[]);
-                    pass.dispatch_workgroups(tiles(layer.fan_out()), tiles(batch), 1);
+        match self.tiled_for_batch() {
+            true => {
+                for l in 0..layers.len() {
+                    let on_bytes = l == 0 && bytes.is_some();
+                    self.dispatch_product(pass, l, ProductPass::Forward, &bg.forward[l], on_bytes);
                 }
             }
-            None => {
+            false => {
                 for (l, layer) in layers.iter().enumerate() {
                     let kernel = match bytes {
                         Some(b) if l == 0 => &b.forward,
@@ -99,33 +134,23 @@ impl<T: Real> GpuEngine<T> {
     pub(super) fn record_step(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
         self.record_forward(pass, true, false);
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
-        let tiles = |n: usize| (n as u32).div_ceil(self.kernels.tile.size());
-        let batch = self.params_key.batch;
-        let b = batch as u32;
+        let b = self.params_key.batch as u32;
         let layers = self.net.layers();
         let last = layers.len() - 1;
         let k = &self.kernels;
         let bg = &self.bindings;
         let bytes = k.bytes.as_ref();
-        let bytes_tiled = bytes.and_then(|b| b.tiled.as_ref());
         match self.tiled_for_batch() {
-            Some(t) => {
-                pass.set_pipeline(&t.hidden_delta.pipeline);
+            true => {
                 for l in (0..last).rev() {
-                    pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
-                    pass.dispatch_workgroups(tiles(layers[l].fan_out()), tiles(batch), 1);
+                    self.dispatch_product(pass, l, ProductPass::HiddenDelta, &bg.hidden_delta[l], false);
                 }
-                for (l, layer) in layers.iter().enumerate() {
-                    let kernel = match bytes_tiled {
-                        Some((_, gradient)) if l == 0 => gradient,
-                        _ => &t.gradient,
-                    };
-                    pass.set_pipeline(&kernel.pipeline);
-                    pass.set_bind_group(0, &bg.gradient[l], &[]);
-                    pass.dispatch_workgroups(tiles(layer.fan_in()), tiles(layer.fan_out()), 1);
+                for l in 0..layers.len() {
+                    let on_bytes = l == 0 && bytes.is_some();
+                    self.dispatch_product(pass, l, ProductPass::Gradient, &bg.gradient[l], on_bytes);
                 }
             }
-            None => {
+            false => {
                 pass.set_pipeline(&k.hidden_delta.pipeline);
                 for l in (0..last).rev() {
                     pass.set_bind_group(0, &bg.hidden_delta[l], &[]);
@@ -186,6 +211,14 @@ impl<T: Real> GpuEngine<T> {
             seed_hi: (seed >> 32) as u32,
         };
         q.write_buffer(&self.shared.state, 0, bytemuck::bytes_of(&state));
+        // Under tuning, the product variants for this batch size (the writes above land
+        // before the tuning submissions, which change no buffer the work reads first).
+        match work {
+            Work::Steps { steps, .. } if steps > 0 => self.tune_products(false)?,
+            Work::Forward { .. } => self.tune_products(true)?,
+            _ => {}
+        }
+        let q = &self.ctx.queue;
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("bprop steps"),
         });
