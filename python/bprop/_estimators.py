@@ -866,12 +866,23 @@ def mpi_rank():
     In a package built with the ``mpi`` feature and started by ``mpirun -n N``, ``fit``
     trains one model on the N processes together (data-parallel, as ``mpirun -n N bprop
     train`` does); this is the rank, e.g. to print or save on rank 0 only. It is 0
-    outside ``mpirun``, and in a package built without the feature (which refuses to fit
-    under a multi-process ``mpirun``). Under ``mpirun`` the first call initialises MPI.
+    outside ``mpirun``. Under ``mpirun`` the first call initialises MPI.
 
     Returns
     -------
     int
+
+    Raises
+    ------
+    ValueError
+        Under a multi-process ``mpirun``, in a package built without the ``mpi`` feature
+        (which would train one model per process).
+
+    Examples
+    --------
+    >>> import bprop
+    >>> bprop.mpi_rank(), bprop.mpi_size()   # one process, outside mpirun
+    (0, 1)
     """
     return _native.mpi_rank()
 
@@ -879,8 +890,8 @@ def mpi_rank():
 def mpi_size():
     """The number of processes that train together: ``mpirun``'s N, else 1.
 
-    As :func:`mpi_rank`: N only in a package built with the ``mpi`` feature and started
-    by ``mpirun -n N``.
+    As :func:`mpi_rank`: 1 outside ``mpirun``, and raises the same ``ValueError`` in a
+    package built without the ``mpi`` feature under a multi-process ``mpirun``.
 
     Returns
     -------

@@ -670,15 +670,16 @@ fn on_every_rank<R>(comm: &dyn Collective, f: impl FnOnce() -> bprop::Result<R>)
     result
 }
 
-/// This process's rank among those `mpirun` started (0 outside mpirun, or in a build
-/// without the `mpi` feature). Initialises MPI under mpirun.
+/// This process's rank among those `mpirun` started (0 outside mpirun). Initialises MPI
+/// under mpirun; in a build without the `mpi` feature, a multi-process mpirun is refused
+/// ([`world`]).
 #[pyfunction]
 fn mpi_rank() -> PyResult<usize> {
     Ok(world().map_err(to_py)?.map_or(0, |c| c.rank()))
 }
 
-/// The number of processes training together: `mpirun`'s N in a build with the `mpi`
-/// feature, else 1. Initialises MPI under mpirun.
+/// The number of processes training together: `mpirun`'s N, 1 outside mpirun. As
+/// [`mpi_rank`].
 #[pyfunction]
 fn mpi_size() -> PyResult<usize> {
     Ok(world().map_err(to_py)?.map_or(1, |c| c.size()))

@@ -97,6 +97,12 @@ def test_mpirun_ranks_given_other_data_get_a_typed_error(tmp_path):
         assert "rank 1" in message and "training data (X, y) differ" in message, message
 
 
+def test_one_process_is_rank_0_of_1():
+    import bprop
+
+    assert (bprop.mpi_rank(), bprop.mpi_size()) == (0, 1)
+
+
 @needs_mpirun
 @pytest.mark.skipif(_native.HAS_MPI, reason="the package was built with the `mpi` feature")
 def test_mpirun_refused_without_the_mpi_feature(tmp_path):
