@@ -22,8 +22,23 @@ Examples
 [1, 0]
 """
 
-from ._native import BpropError
-from ._estimators import MLPClassifier, MLPRegressor, devices, explain, load, set_threads
+import atexit
+
+from ._native import BpropError, mpi_finalize
+from ._estimators import (
+    MLPClassifier,
+    MLPRegressor,
+    devices,
+    explain,
+    load,
+    mpi_rank,
+    mpi_size,
+    set_threads,
+)
+
+# Under mpirun, MPI (initialised by the first fit) is finalised before the interpreter exits.
+atexit.register(mpi_finalize)
+del atexit, mpi_finalize
 
 __all__ = [
     "BpropError",
@@ -32,6 +47,8 @@ __all__ = [
     "devices",
     "explain",
     "load",
+    "mpi_rank",
+    "mpi_size",
     "set_threads",
 ]
 

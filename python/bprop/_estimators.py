@@ -200,6 +200,8 @@ class _BaseMLP(BaseEstimator):
         state = {"best": np.inf, "count": 0, "converged": False}
         early = self.early_stopping and not partial
         y_var = float(np.mean(np.var(Y, axis=0))) if task == "regression" else None
+        # Under mpirun only rank 0 prints, as `bprop train` does.
+        verbose = self.verbose and (not _native.HAS_MPI or _native.mpi_rank() == 0)
 
         def on_epoch(epoch, loss, val_loss, val_acc):
             curve.append(loss)
@@ -209,7 +211,7 @@ class _BaseMLP(BaseEstimator):
                 elif y_var:
                     # R² from the validation MSE and the targets' variance.
                     scores.append(1.0 - val_loss / y_var)
-            if self.verbose:
+            if verbose:
                 print(f"Iteration {epoch}, loss = {loss:.8f}")
             if early or partial:
                 return False
@@ -222,7 +224,7 @@ class _BaseMLP(BaseEstimator):
             state["best"] = min(state["best"], loss)
             if state["count"] > self.n_iter_no_change:
                 state["converged"] = True
-                if self.verbose:
+                if verbose:
                     print(
                         f"Training loss did not improve more than tol={self.tol} for "
                         f"{self.n_iter_no_change} consecutive epochs. Stopping."
@@ -856,6 +858,46 @@ def set_threads(n):
     >>> bprop.set_threads(2)
     """
     _native.set_threads(int(n))
+
+
+def mpi_rank():
+    """This process's rank among the processes ``mpirun`` started, 0-based.
+
+    In a package built with the ``mpi`` feature and started by ``mpirun -n N``, ``fit``
+    trains one model on the N processes together (data-parallel, as ``mpirun -n N bprop
+    train`` does); this is the rank, e.g. to print or save on rank 0 only. It is 0
+    outside ``mpirun``. Under ``mpirun`` the first call initialises MPI.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        Under a multi-process ``mpirun``, in a package built without the ``mpi`` feature
+        (which would train one model per process).
+
+    Examples
+    --------
+    >>> import bprop
+    >>> bprop.mpi_rank(), bprop.mpi_size()   # one process, outside mpirun
+    (0, 1)
+    """
+    return _native.mpi_rank()
+
+
+def mpi_size():
+    """The number of processes that train together: ``mpirun``'s N, else 1.
+
+    As :func:`mpi_rank`: 1 outside ``mpirun``, and raises the same ``ValueError`` in a
+    package built without the ``mpi`` feature under a multi-process ``mpirun``.
+
+    Returns
+    -------
+    int
+    """
+    return _native.mpi_size()
 
 
 def devices():

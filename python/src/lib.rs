@@ -9,14 +9,19 @@
 //!
 //! The GIL is released while training and predicting. Each epoch's callback takes it back
 //! briefly to check for signals (Ctrl-C) and to ask Python whether to stop.
+//!
+//! Built with the `mpi` cargo feature and started by `mpirun`, [`fit`] trains one model
+//! data-parallel on every rank ([`bprop::dist::DistEngine`], as `mpirun -n N bprop train`
+//! does); without it, a multi-rank launch is refused rather than training N models.
 
 use bprop::cpu::CpuEngine;
 use bprop::data::{table_from_dataset, TableOptions, Task};
+use bprop::dist::{Collective, DistEngine};
 use bprop::driver::{
     cross_check, infer, parse_activations, BackendChoice, EpochRecord, RunOutcome, ScaleChoice, ScheduleSpec,
     StopReason, TargetScale, TrainPlan, Trainer, INFER_BATCH,
 };
-use bprop::engine::BackendKind;
+use bprop::engine::{BackendKind, Engine};
 use bprop::gpu::AdapterRequest;
 use bprop::io::{parse_model, write_model, AnyModel, ModelFile};
 use bprop::model::{Activation, Dataset, Loss, Optimizer, Real};
@@ -26,6 +31,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArray, P
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -368,7 +374,7 @@ fn fit_typed<'py, T: Real + numpy::Element>(
         input_dropout: None,
         epochs: Some(a.max_iter),
         batch_size: a.batch_size,
-        seed: a.seed,
+        seed: shared_seed(a.seed).map_err(to_py)?,
         validation: Some(if a.early_stopping && !a.partial {
             a.validation_fraction
         } else {
@@ -437,18 +443,31 @@ fn fit_typed<'py, T: Real + numpy::Element>(
         // at the end of the epoch it is raised in.
         r.config.checkpoint_steps = 1;
         r.config.validate(r.train.len())?;
-        let mut trainer = Trainer::new(
-            a.backend,
-            &AdapterRequest::from_env(),
-            r.network.clone(),
-            r.train.clone(),
-        )?;
+        let comm = world()?;
+        let req = AdapterRequest::from_env();
+        let mut trainer = match &comm {
+            Some(c) => on_every_rank(c.as_ref(), || {
+                bprop::dist::check_agree(c.as_ref(), "training data (X, y)", &[checksum(&r.train)])?;
+                let work = Some(r.workload());
+                let (local, note) = bprop::dist::rank_engine(c.as_ref(), a.backend, &req, &r.network, &r.train, work)?;
+                let mut engine = DistEngine::new(local, c.clone(), r.train.len())?;
+                let start = engine.network()?;
+                let mut trainer = Trainer::from_engine(Box::new(engine), start, r.train.clone());
+                if let Some(note) = note {
+                    trainer.add_note(note);
+                }
+                Ok(trainer)
+            })?,
+            None => Trainer::new(a.backend, &req, r.network.clone(), r.train.clone())?,
+        };
         if let Some(state) = resumed.as_ref().and_then(|m| m.optimizer.clone()) {
             trainer.set_optimizer_state(Some(state))?;
         }
         let mut notes: Vec<String> = trainer.notes().to_vec();
         if let Some(steps) = a.cross_check {
-            if trainer.info().kind != BackendKind::Gpu {
+            if comm.is_some() {
+                notes.push("cross-check not run under mpirun (run it in one process)".into());
+            } else if trainer.info().kind != BackendKind::Gpu {
                 notes.push("cross-check not run: training runs on the CPU path".into());
             } else {
                 let batch = r.config.batch_size;
@@ -467,7 +486,7 @@ fn fit_typed<'py, T: Real + numpy::Element>(
         trainer.set_stop_flag(stop.clone());
         let notes_seen = trainer.notes().len();
         let backend_before = trainer.info().to_string();
-        let result = trainer.train_observed(&r.config, r.validation.as_ref(), &mut |rec| {
+        let mut observe = |rec: &EpochRecord| {
             records.push(rec.clone());
             let halt = Python::attach(|py| -> PyResult<bool> {
                 py.check_signals()?;
@@ -491,7 +510,17 @@ fn fit_typed<'py, T: Real + numpy::Element>(
                     stop.store(true, Ordering::SeqCst);
                 }
             }
-        });
+        };
+        let result = match &comm {
+            // Every rank sees the same losses and the OR of the ranks' stop flags, so they
+            // stop at the same epoch; a rank's own failure ends them all.
+            Some(c) => on_every_rank(c.as_ref(), || {
+                let report = trainer.train_observed(&r.config, r.validation.as_ref(), &mut observe)?;
+                bprop::dist::check_same_parameters(c.as_ref(), trainer.network())?;
+                Ok(report)
+            }),
+            None => trainer.train_observed(&r.config, r.validation.as_ref(), &mut observe),
+        };
         // A fallback to the CPU path during the run.
         notes.extend(trainer.notes()[notes_seen..].iter().cloned());
         let outcome = RunOutcome {
@@ -545,6 +574,123 @@ fn fit_typed<'py, T: Real + numpy::Element>(
     report.set_item("best_epoch", best_epoch)?;
     report.set_item("steps", steps)?;
     Ok((model, report))
+}
+
+/// The ranks `mpirun` started this process among (MPI is initialised on the first call),
+/// or `None` in one process.
+///
+/// # Errors
+/// Without the `mpi` feature, [`BpropError::InvalidArgument`] under a launcher of more
+/// than one process; with it, [`BpropError::Distributed`] when MPI was initialised by
+/// someone else (e.g. mpi4py) or by another thread of this process.
+fn world() -> bprop::Result<Option<Rc<dyn Collective>>> {
+    #[cfg(feature = "mpi")]
+    {
+        if !bprop::dist::Mpi::launched() {
+            return Ok(None);
+        }
+        WORLD.with(|w| {
+            let mut w = w.borrow_mut();
+            if w.is_none() {
+                *w = Some(Rc::new(bprop::dist::Mpi::init().map_err(|e| match e {
+                    BpropError::Distributed { rank, why } => BpropError::Distributed {
+                        rank,
+                        why: format!(
+                            "{why}: under mpirun, bprop initialises MPI itself, on the first thread that \
+                             fits (or calls mpi_rank/mpi_size); do not import mpi4py before it"
+                        ),
+                    },
+                    e => e,
+                })?));
+            }
+            Ok(w.clone().map(|m| m as Rc<dyn Collective>))
+        })
+    }
+    #[cfg(not(feature = "mpi"))]
+    match bprop::dist::launcher_size().filter(|&n| n > 1) {
+        // N copies would each train a model of their own.
+        Some(n) => Err(BpropError::InvalidArgument {
+            name: "mpirun",
+            value: format!("{n} processes"),
+            why: "this bprop Python package was built without MPI; reinstall it with the `mpi` feature \
+                  (MATURIN_PEP517_ARGS=\"--features mpi\" pip install ./python) to train one model on \
+                  several processes"
+                .into(),
+        }),
+        None => Ok(None),
+    }
+}
+
+#[cfg(feature = "mpi")]
+thread_local! {
+    /// MPI's world communicator, once [`world`] has initialised it; MPI is finalised when
+    /// it is dropped ([`mpi_finalize`], at the interpreter's exit).
+    static WORLD: std::cell::RefCell<Option<Rc<bprop::dist::Mpi>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `seed`, or under mpirun rank 0's: every rank must shuffle and split alike, and an
+/// estimator with `random_state=None` draws a seed of its own on each rank.
+///
+/// # Errors
+/// Those of [`world`].
+fn shared_seed(seed: u64) -> bprop::Result<u64> {
+    let Some(c) = world()? else { return Ok(seed) };
+    // two 32-bit halves: an f64 holds each exactly
+    let mut halves = [(seed >> 32) as f64, (seed & 0xffff_ffff) as f64];
+    c.broadcast_f64(&mut halves)?;
+    Ok(((halves[0] as u64) << 32) | halves[1] as u64)
+}
+
+/// A checksum of a dataset's values (their bits), for the ranks to check that they were
+/// given the same data.
+fn checksum<T: Real>(data: &Dataset<T>) -> f64 {
+    let values = data.inputs().iter().chain(data.targets().iter());
+    let h = values.fold(data.len() as u64, |h, v| {
+        (h.wrapping_mul(0x100_0000_01b3) ^ v.f64().to_bits()) % (1 << 52)
+    });
+    h as f64
+}
+
+/// Runs `f`, a step every rank takes together: when it fails on this rank with an error of
+/// its own (not a [`BpropError::Distributed`] that every rank returns alike), the other
+/// ranks would wait for this one forever, so every rank is ended (MPI_Abort) after saying
+/// which failed and why, as `mpirun -n N bprop train` does.
+fn on_every_rank<R>(comm: &dyn Collective, f: impl FnOnce() -> bprop::Result<R>) -> bprop::Result<R> {
+    let result = f();
+    if let Err(e) = &result {
+        if comm.size() > 1 && !matches!(e, BpropError::Distributed { .. }) {
+            eprintln!(
+                "bprop: error on rank {} of {}: {e}; ending all ranks",
+                comm.rank(),
+                comm.size()
+            );
+            comm.abort(1);
+        }
+    }
+    result
+}
+
+/// This process's rank among those `mpirun` started (0 outside mpirun). Initialises MPI
+/// under mpirun; in a build without the `mpi` feature, a multi-process mpirun is refused
+/// ([`world`]).
+#[pyfunction]
+fn mpi_rank() -> PyResult<usize> {
+    Ok(world().map_err(to_py)?.map_or(0, |c| c.rank()))
+}
+
+/// The number of processes training together: `mpirun`'s N, 1 outside mpirun. As
+/// [`mpi_rank`].
+#[pyfunction]
+fn mpi_size() -> PyResult<usize> {
+    Ok(world().map_err(to_py)?.map_or(1, |c| c.size()))
+}
+
+/// Finalises MPI if this thread initialised it (registered with `atexit` by the package);
+/// afterwards a fit under mpirun fails with a typed error.
+#[pyfunction]
+fn mpi_finalize() {
+    #[cfg(feature = "mpi")]
+    WORLD.with(|w| drop(w.borrow_mut().take()));
 }
 
 fn parse_output(s: Option<&str>) -> PyResult<Option<(Activation, Loss)>> {
@@ -789,6 +935,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(explain_json, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(mpi_rank, m)?)?;
+    m.add_function(wrap_pyfunction!(mpi_size, m)?)?;
+    m.add_function(wrap_pyfunction!(mpi_finalize, m)?)?;
+    // Whether this build trains data-parallel under mpirun (the `mpi` feature).
+    m.add("HAS_MPI", cfg!(feature = "mpi"))?;
     m.add("BpropError", m.py().get_type::<BpropError_>())?;
     Ok(())
 }
