@@ -32,3 +32,9 @@ def blobs():
     y = np.repeat(np.arange(3), 50)
     X = centers[y] + 0.4 * rng.randn(150, 4)
     return X, y
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _kernel_cache(tmp_path_factory):
+    """The GPU kernel tuner's cache in a temporary directory, not the user's ~/.cache."""
+    os.environ.setdefault("BPROP_CACHE_DIR", str(tmp_path_factory.mktemp("bprop-cache")))
