@@ -534,7 +534,7 @@ pub const WORKGROUP: u32 = 64;
 /// `UPDATE_RUN`): the layer's parameters and the optimizer's constants are read once per
 /// run, not once per weight (on lavapipe every storage read is a loop over the subgroup's
 /// lanes). The dispatch is ⌈⌈fan_in / UPDATE_RUN⌉ / [`WORKGROUP`]⌉ × fan_out.
-pub const UPDATE_RUN: u32 = 4;
+pub const UPDATE_RUN: u32 = 8;
 
 /// Creates the bind group layout `bindings` describe (visible to compute shaders).
 pub fn bind_group_layout(device: &wgpu::Device, label: &str, bindings: &[contract::Slot]) -> wgpu::BindGroupLayout {
