@@ -18,7 +18,7 @@
 //   hidden    δ_l[r, j] = (Σ_i W_{l+1}[i, j] δ_{l+1}[r, i]) f_l'(a_l[r, j])   (chain rule through z_{l+1})
 //   gradient  ∂E/∂W_l[i, j] = (1/B) Σ_r δ_l[r, i] a_{l−1}[r, j] + λ W_l[i, j]
 //             ∂E/∂b_l[i]    = (1/B) Σ_r δ_l[r, i]
-//   update    p ← step_param(optimizer, p, g) (optim.wgsl, appended by src/gpu/shaders.rs)
+//   update    p ← step_rule(optimizer, p, g) (optim.wgsl, appended by src/gpu/shaders.rs)
 //
 // in the same order of operations per value as the separate passes, so both routes agree
 // within rounding. No dropout and no max-norm here: the engine uses the separate passes
@@ -215,6 +215,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
         // Gradients and updates, one invocation per parameter. Each invocation reads only
         // its own parameter, so the layers need no barrier between them.
         let kind_opt = spec.optimizer;
+        let oc = opt_consts(s);
                 for (var l = 0u; l < n_layers; l++) {
             let fan_in = spec.layers[l].fan_in;
             let fan_out = spec.layers[l].fan_out;
@@ -231,7 +232,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
                     sw = sw + dlt[d_off + r * fan_out + i] * act[in_off + r * fan_in + j];
                 }
                 let wk = wp[w_off + k];
-                wp[w_off + k] = step_param(kind_opt, s, wk, sw * inv_b + scal.l2 * wk, o_off + k, o_off + n_w + k, true);
+                wp[w_off + k] = step_rule(kind_opt, oc, wk, sw * inv_b + scal.l2 * wk, o_off + k, o_off + n_w + k, true);
             }
             if (spec.layers[l].has_bias == 1u) {
                 let b_off = spec.layers[l].b_offset;
@@ -241,7 +242,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
                         sb = sb + dlt[d_off + r * fan_out + i];
                     }
                     let i0 = o_off + 2u * n_w + i;
-                    wp[b_off + i] = step_param(kind_opt, s, wp[b_off + i], sb * inv_b, i0, i0 + fan_out, false);
+                    wp[b_off + i] = step_rule(kind_opt, oc, wp[b_off + i], sb * inv_b, i0, i0 + fan_out, false);
                 }
             }
         }

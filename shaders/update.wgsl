@@ -2,8 +2,8 @@
 // (when has_bias) every bias b[i], with g the batch-mean gradient from gradient.wgsl:
 //
 //   weights: g ← g + λ W        coupled L2 decay: ∂(E + ½ λ ‖W‖²)/∂W = ∂E/∂W + λ W
-//   then p ← step_param(optimizer, p, g)   (the optimizer's rule: optim.wgsl, appended by
-//                                            src/gpu/shaders.rs)
+//   then p ← step_rule(optimizer, p, g)   (the optimizer's rule: optim.wgsl, appended by
+//                                          src/gpu/shaders.rs)
 //
 // η, c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ are this step's values from `hyper` (computed on the host),
 // read at hyper[state.step]; λ is scal.l2.
@@ -11,7 +11,13 @@
 // `opt` holds the layer's optimizer state: [s₀ of W (n_w), s₁ of W (n_w), s₀ of b (fan_out),
 // s₁ of b (fan_out)], n_w = fan_out · fan_in.
 //
-// Dispatch: (ceil(fan_in / WG), fan_out, 1), the gradient pass's grid.
+// Each invocation updates UPDATE_RUN consecutive weights of one row (the constant is
+// prepended by src/gpu/shaders.rs). On lavapipe every storage read is a loop over the
+// subgroup's lanes, so the parameters and the optimizer's constants are read once per
+// invocation, not once per weight, and the optimizer is chosen once, outside the loop.
+// The arithmetic of each weight is unchanged.
+//
+// Dispatch: (ceil(ceil(fan_in / UPDATE_RUN) / WG), fan_out, 1).
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> scal: Scalars;
@@ -27,22 +33,58 @@ override WG: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    // Each storage value read once (on lavapipe every storage read is a loop over the
-    // subgroup's lanes); the arithmetic is unchanged.
     let fan_in = p.fan_in;
     let fan_out = p.fan_out;
-    let j = gid.x;
+    let j0 = gid.x * UPDATE_RUN;
     let i = gid.y;
-    if (j >= fan_in || i >= fan_out) {
+    if (j0 >= fan_in || i >= fan_out) {
         return;
     }
     let kind = p.optimizer;
-    let step = state.step;
+    let c = opt_consts(state.step);
+    let l2 = scal.l2;
     let n_w = fan_out * fan_in;
-    let k = i * fan_in + j;
-    let wk = w[k];
-    w[k] = step_param(kind, step, wk, gw[k] + scal.l2 * wk, k, n_w + k, true);
-    if (j == 0u && p.has_bias == 1u) {
-        b[i] = step_param(kind, step, b[i], gb[i], 2u * n_w + i, 2u * n_w + fan_out + i, false);
+    // This invocation's weights: k in [k0, k1) of row i.
+    let k0 = i * fan_in + j0;
+    let k1 = i * fan_in + min(j0 + UPDATE_RUN, fan_in);
+    switch kind {
+        case OPT_SGD: {
+            for (var k = k0; k < k1; k++) {
+                let wk = w[k];
+                w[k] = rule_sgd(c, wk, gw[k] + l2 * wk);
+            }
+        }
+        case OPT_MOMENTUM: {
+            for (var k = k0; k < k1; k++) {
+                let wk = w[k];
+                w[k] = rule_momentum(c, wk, gw[k] + l2 * wk, k);
+            }
+        }
+        case OPT_NESTEROV: {
+            for (var k = k0; k < k1; k++) {
+                let wk = w[k];
+                w[k] = rule_nesterov(c, wk, gw[k] + l2 * wk, k);
+            }
+        }
+        case OPT_ADAM: {
+            for (var k = k0; k < k1; k++) {
+                let wk = w[k];
+                w[k] = rule_adam(c, wk, gw[k] + l2 * wk, k, n_w + k, true);
+            }
+        }
+        case OPT_IRPROP_MINUS: {
+            for (var k = k0; k < k1; k++) {
+                let wk = w[k];
+                w[k] = rule_irprop_minus(c, wk, gw[k] + l2 * wk, k, n_w + k);
+            }
+        }
+        default: {
+            for (var k = k0; k < k1; k++) {
+                w[k] = unreachable_code(kind);
+            }
+        }
+    }
+    if (j0 == 0u && p.has_bias == 1u) {
+        b[i] = step_rule(kind, c, b[i], gb[i], 2u * n_w + i, 2u * n_w + fan_out + i, false);
     }
 }

@@ -115,7 +115,7 @@ pub fn loss_code(loss: Loss) -> u32 {
     }
 }
 
-/// The code the shaders switch on for `o` (`step_param` in optim.wgsl).
+/// The code the shaders switch on for `o` (`step_rule` in optim.wgsl).
 pub fn optimizer_code(o: &Optimizer) -> u32 {
     match o {
         Optimizer::Sgd => OPT_SGD,
@@ -126,7 +126,7 @@ pub fn optimizer_code(o: &Optimizer) -> u32 {
     }
 }
 
-/// The optimizer's constants as `step_param` reads them from [`Scalars`]' `k`:
+/// The optimizer's constants as `opt_consts` reads them from [`Scalars`]' `k`:
 /// [μ | β₁ | η⁺, β₂ | η⁻, ε | Δ_max, λ_w | Δ_min] (zeros where a rule has fewer).
 pub fn optimizer_constants(o: &Optimizer) -> [f64; 4] {
     match *o {

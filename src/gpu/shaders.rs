@@ -135,7 +135,7 @@ pub enum Include {
     InputAt,
     /// `load_real.wgsl` or `load_bytes.wgsl` (by [`Input`]): `load_in`, one element of `a_in`.
     LoadIn,
-    /// `optim.wgsl`: `step_param`, the optimizer's rule.
+    /// `optim.wgsl`: `step_rule` and `rule_*`, the optimizer's rules.
     Optim,
 }
 
@@ -473,6 +473,9 @@ impl ShaderKey {
         if let Some(caps) = self.caps {
             s.push_str(&caps.constants());
         }
+        if self.pass == Pass::Update {
+            s.push_str(&format!("const UPDATE_RUN: u32 = {UPDATE_RUN}u;\n"));
+        }
         if self.pass.reads_input() {
             let word = match self.input {
                 Input::Real => "real",
@@ -526,6 +529,12 @@ pub fn tiled_workgroup_bytes(precision: Precision, tile: Tile) -> u32 {
 /// The workgroup size used for every 1-D and 2-D pass (the `WG` override constant).
 /// 64 is a multiple of every vendor's SIMD width (32 NVIDIA, 64 AMD, 8–16 Intel, 8 lavapipe).
 pub const WORKGROUP: u32 = 64;
+
+/// The consecutive weights of a row each invocation of `update.wgsl` updates (its
+/// `UPDATE_RUN`): the layer's parameters and the optimizer's constants are read once per
+/// run, not once per weight (on lavapipe every storage read is a loop over the subgroup's
+/// lanes). The dispatch is ⌈⌈fan_in / UPDATE_RUN⌉ / [`WORKGROUP`]⌉ × fan_out.
+pub const UPDATE_RUN: u32 = 8;
 
 /// Creates the bind group layout `bindings` describe (visible to compute shaders).
 pub fn bind_group_layout(device: &wgpu::Device, label: &str, bindings: &[contract::Slot]) -> wgpu::BindGroupLayout {

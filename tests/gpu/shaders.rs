@@ -238,7 +238,7 @@ fn every_switch_over_a_code_has_one_case_per_code() {
             seen += 1;
         }
     }
-    // activate and activate_deriv in every variant, step_param in update and fused, the
+    // activate and activate_deriv in every variant, step_rule in update and fused, the
     // loss switch in output_delta and fused: the walk did find them.
     assert!(seen > 2 * ShaderKey::all().len(), "{seen}");
 }

@@ -7,7 +7,7 @@ use super::readback::read_mapped;
 use super::{bytes_of, read_timestamps, GpuEngine, KernelChoice, Read, TILED_MIN_BATCH};
 use crate::error::Result;
 use crate::gpu::contract::SubmissionState;
-use crate::gpu::shaders::WORKGROUP;
+use crate::gpu::shaders::{UPDATE_RUN, WORKGROUP};
 use crate::model::{Activation, Real};
 
 /// What one submission records.
@@ -180,7 +180,8 @@ impl<T: Real> GpuEngine<T> {
         pass.set_pipeline(&k.update.pipeline);
         for (l, layer) in layers.iter().enumerate() {
             pass.set_bind_group(0, &bg.update[l], &[]);
-            pass.dispatch_workgroups(groups(layer.fan_in()), layer.fan_out() as u32, 1);
+            let runs = layer.fan_in().div_ceil(UPDATE_RUN as usize);
+            pass.dispatch_workgroups(groups(runs), layer.fan_out() as u32, 1);
         }
         if self.max_norm {
             pass.set_pipeline(&k.max_norm.pipeline);
