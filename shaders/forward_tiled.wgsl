@@ -13,10 +13,12 @@
 // afterwards.
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
-// (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
+// (src/gpu/shaders.rs `Product`); the variant's file holds `main`. `w` and a real-valued
+// `a_in` are arrays of `Packed`: `real`, or vec4<real> for the four-wide kernels
+// (forward_tiled_vec4.wgsl), read element by element through `unpack`.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
-@group(0) @binding(1) var<storage, read> w: array<real>;
+@group(0) @binding(1) var<storage, read> w: array<Packed>;
 @group(0) @binding(2) var<storage, read> b: array<real>;
 @group(0) @binding(3) var<storage, read> a_in: array<InputWord>;
 @group(0) @binding(4) var<storage, read> order: array<u32>;
@@ -31,7 +33,8 @@ fn tile_a_row(i: u32) -> u32 {
 }
 
 fn tile_a(row: u32, i: u32, j: u32) -> real {
-    return w[row + j];
+    let e = row + j;
+    return unpack(w[e >> PACK_SHIFT], e & PACK_MASK);
 }
 
 // B = Ãᵀ: nothing per k; per column r the input's row.

@@ -9,10 +9,12 @@
 // layer 0, found once per row by tile_b_row, times the dropout mask). The first column block also sums the bias gradient.
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
-// (src/gpu/shaders.rs `Product`); the variant's file holds `main`.
+// (src/gpu/shaders.rs `Product`); the variant's file holds `main`. `delta` and a
+// real-valued `a_in` are arrays of `Packed`: `real`, or vec4<real> for the four-wide
+// kernels (gradient_tiled_vec4.wgsl), read element by element through `unpack`.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
-@group(0) @binding(1) var<storage, read> delta: array<real>;
+@group(0) @binding(1) var<storage, read> delta: array<Packed>;
 @group(0) @binding(2) var<storage, read> a_in: array<InputWord>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
 @group(0) @binding(4) var<storage, read> state: SubmissionState;
@@ -26,7 +28,12 @@ fn tile_a_row(i: u32) -> u32 {
 }
 
 fn tile_a(row: u32, i: u32, r: u32) -> real {
-    return delta[r * lp.fan_out + i];
+    return delta_at(r * lp.fan_out + i);
+}
+
+// δ as a flat array of `real` (delta is bound as `Packed`: vec4<real> for the vec4 kernels).
+fn delta_at(e: u32) -> real {
+    return unpack(delta[e >> PACK_SHIFT], e & PACK_MASK);
 }
 
 fn tile_b_row(r: u32) -> u32 {
@@ -69,7 +76,7 @@ fn tile_row_done(i: u32) {
     if (lp.has_bias == 1u) {
         var bias_sum: real = 0.0;
         for (var r = 0u; r < lp.batch; r++) {
-            bias_sum = bias_sum + delta[r * lp.fan_out + i];
+            bias_sum = bias_sum + delta_at(r * lp.fan_out + i);
         }
         gb[i] = bias_sum * (1.0 / real(lp.batch));
     }

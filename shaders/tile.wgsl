@@ -17,7 +17,9 @@
 // multiply-add, for large matrices). Each invocation stages RT elements of each slice.
 //
 // This is the `Product::Workgroup` variant of the product passes (src/gpu/shaders.rs); the
-// others are product_register.wgsl and product_subgroup.wgsl. Each pass defines
+// others are product_register.wgsl, product_subgroup.wgsl, and the four-wide
+// product_vec4_k.wgsl (forward) and product_vec4_mn.wgsl (gradient), which also call the
+// pass's four-wide loads (forward_tiled_vec4.wgsl, gradient_tiled_vec4.wgsl). Each pass defines
 //   fn tile_setup()                                   (called first: reads parameters once)
 //   fn tile_shape() -> vec3<u32>                      (M, N, K)
 //   fn tile_a_row(m: u32) -> u32, fn tile_b_row(k: u32) -> u32, fn tile_b_col(n: u32) -> u32

@@ -70,7 +70,7 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "only"])]
     large: bool,
     /// Also run the tiled passes with every product kernel variant the adapter can run
-    /// (workgroup tiles of 32, 64 and 128, register blocks 4 and 8, subgroup broadcasts)
+    /// (workgroup tiles of 32, 64 and 128, register blocks 4 and 8, subgroup broadcasts, with four-wide loads)
     /// beside Auto (tuned per product) and Plain.
     #[arg(long, conflicts_with_all = ["seed_step", "thread_scaling", "cpu_only"])]
     tiles: bool,

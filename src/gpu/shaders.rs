@@ -4,10 +4,12 @@
 //! prelude
 //! (`real_f32.wgsl` or `real_f64.wgsl`), the contract's generated header
 //! ([`contract::wgsl_header`]), `common.wgsl`, the variant's constants (tile and register
-//! block sizes, fused capacities, the input's element type), the product variant's file for
-//! tiled passes ([`Product`]: its `main`), the pass, and
-//! the files it includes ([`Pass::includes`]), listed explicitly, never found by searching
-//! the text, and never edited by text replacement.
+//! block sizes, fused capacities, the input's element type, and for passes that read an
+//! input the `Packed` element of the bindings the four-wide kernels read as `vec4<real>`),
+//! the product variant's file for tiled passes ([`Product`]: its `main`), the pass, the
+//! files it includes ([`Pass::includes`]), and for [`Product::Vec4`] the four-wide loads
+//! (`input4.wgsl`, `load_*4.wgsl`, the pass's `*_vec4.wgsl`): listed explicitly, never
+//! found by searching the text, and never edited by text replacement.
 
 use crate::error::{BpropError, Result};
 use crate::gpu::contract::{self, Access};
@@ -241,6 +243,13 @@ pub enum Product {
     /// elements, so 6 loads feed 64 multiply-adds per lane (RA = 2), 8 feed 128, 12 feed 256. Needs
     /// `SUBGROUP` and subgroups of exactly 8 invocations (lavapipe; Intel's SIMD8).
     Subgroup(u32),
+    /// [`Product::Subgroup`]'s block with four-wide loads (`vec4<real>` bindings), RA = 4 or
+    /// 8: `product_vec4_k.wgsl` for the forward product (A and B both run along k in
+    /// memory; needs K % 4 = 0) and `product_vec4_mn.wgsl` for the gradient (A runs along
+    /// m, B along n; needs M % 4 = N % 4 = 0): a quarter of the loads. The hidden-delta
+    /// product (A along k, B along n) and shapes that are not 4-aligned run its
+    /// [`Product::fallback`], the subgroup kernel of the same block ([`Product::fits`]).
+    Vec4(u32),
 }
 
 impl Default for Product {
@@ -258,7 +267,7 @@ pub const SUBGROUP_LANES: u32 = 8;
 
 impl Product {
     /// Every variant there is.
-    pub const ALL: [Product; 7] = [
+    pub const ALL: [Product; 9] = [
         Product::Workgroup(Tile::T32),
         Product::Workgroup(Tile::T64),
         Product::Workgroup(Tile::T128),
@@ -266,7 +275,45 @@ impl Product {
         Product::Subgroup(2),
         Product::Subgroup(4),
         Product::Subgroup(8),
+        Product::Vec4(4),
+        Product::Vec4(8),
     ];
+
+    /// Whether the variant has a kernel for `pass` at the shape M × N × K (`mnk`):
+    /// [`Product::Vec4`]'s four-wide loads need 16-byte aligned runs (K % 4 = 0 for the
+    /// forward product, M % 4 = N % 4 = 0 for the gradient) and it has no hidden-delta
+    /// kernel; every other variant runs every pass at every shape.
+    pub fn fits(self, pass: Pass, mnk: [usize; 3]) -> bool {
+        let [m, n, k] = mnk;
+        match self {
+            Product::Vec4(_) => match pass {
+                Pass::ForwardTiled => k % 4 == 0,
+                Pass::GradientTiled => m % 4 == 0 && n % 4 == 0,
+                _ => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// The variant that runs a product this one does not [fit](Product::fits): the subgroup
+    /// kernel of the same block for [`Product::Vec4`] (the same sums in the same order, so
+    /// the same bits); itself for the others.
+    pub fn fallback(self) -> Product {
+        match self {
+            Product::Vec4(ra) => Product::Subgroup(ra),
+            p => p,
+        }
+    }
+
+    /// The variant that runs `pass` at `mnk`: this one where it [fits](Product::fits), else
+    /// its [fallback](Product::fallback).
+    pub fn for_shape(self, pass: Pass, mnk: [usize; 3]) -> Product {
+        if self.fits(pass, mnk) {
+            self
+        } else {
+            self.fallback()
+        }
+    }
 
     /// The output block of one workgroup, (rows BM, columns BN): the dispatch is
     /// (⌈N / BN⌉, ⌈M / BM⌉, 1).
@@ -274,7 +321,7 @@ impl Product {
         match self {
             Product::Workgroup(t) => (t.size(), t.size()),
             Product::Register => (4 * REGISTER_WG, 4 * REGISTER_WG),
-            Product::Subgroup(ra) => (ra * SUBGROUP_LANES, 4 * SUBGROUP_LANES),
+            Product::Subgroup(ra) | Product::Vec4(ra) => (ra * SUBGROUP_LANES, 4 * SUBGROUP_LANES),
         }
     }
 
@@ -283,7 +330,7 @@ impl Product {
         match self {
             Product::Workgroup(_) => (16, 16),
             Product::Register => (REGISTER_WG, REGISTER_WG),
-            Product::Subgroup(_) => (SUBGROUP_LANES, 1),
+            Product::Subgroup(_) | Product::Vec4(_) => (SUBGROUP_LANES, 1),
         }
     }
 
@@ -308,24 +355,34 @@ impl Product {
         match self {
             Product::Workgroup(t) => t.constants(),
             Product::Register => String::new(),
-            Product::Subgroup(ra) => format!("const RA: u32 = {ra}u;\n"),
+            Product::Subgroup(ra) | Product::Vec4(ra) => format!("const RA: u32 = {ra}u;\n"),
         }
     }
 
-    /// The variant's WGSL file.
-    pub fn file(self) -> &'static str {
+    /// Whether the variant's kernels use subgroup operations (need `SUBGROUP`).
+    pub fn uses_subgroups(self) -> bool {
+        matches!(self, Product::Subgroup(_) | Product::Vec4(_))
+    }
+
+    /// The variant's WGSL file for `pass` (only [`Product::Vec4`]'s depends on it; the
+    /// forward product's for a pass it does not [fit](Product::fits)).
+    pub fn file(self, pass: Pass) -> &'static str {
         match self {
             Product::Workgroup(_) => "tile.wgsl",
             Product::Register => "product_register.wgsl",
             Product::Subgroup(_) => "product_subgroup.wgsl",
+            Product::Vec4(_) if pass == Pass::GradientTiled => "product_vec4_mn.wgsl",
+            Product::Vec4(_) => "product_vec4_k.wgsl",
         }
     }
 
-    fn body(self) -> &'static str {
+    fn body(self, pass: Pass) -> &'static str {
         match self {
             Product::Workgroup(_) => include_str!("../../shaders/tile.wgsl"),
             Product::Register => include_str!("../../shaders/product_register.wgsl"),
             Product::Subgroup(_) => include_str!("../../shaders/product_subgroup.wgsl"),
+            Product::Vec4(_) if pass == Pass::GradientTiled => include_str!("../../shaders/product_vec4_mn.wgsl"),
+            Product::Vec4(_) => include_str!("../../shaders/product_vec4_k.wgsl"),
         }
     }
 }
@@ -336,6 +393,7 @@ impl std::fmt::Display for Product {
             Product::Workgroup(t) => write!(f, "workgroup-{}", t.size()),
             Product::Register => write!(f, "register-4x4"),
             Product::Subgroup(ra) => write!(f, "subgroup-{}x32", 8 * ra),
+            Product::Vec4(ra) => write!(f, "subgroup-vec4-{}x32", 8 * ra),
         }
     }
 }
@@ -349,7 +407,7 @@ impl std::str::FromStr for Product {
             .ok_or_else(|| crate::BpropError::UnknownName {
                 kind: "product kernel",
                 name: s.to_string(),
-                expected: "workgroup-32, workgroup-64, workgroup-128, register-4x4, subgroup-16x32, subgroup-32x32, subgroup-64x32",
+                expected: "workgroup-32, workgroup-64, workgroup-128, register-4x4, subgroup-16x32, subgroup-32x32, subgroup-64x32, subgroup-vec4-32x32, subgroup-vec4-64x32",
             })
     }
 }
@@ -404,12 +462,14 @@ impl ShaderKey {
         self.with_product(Product::Workgroup(tile))
     }
 
-    /// This key with the product variant `product` (ignored by passes that are not tiled).
+    /// This key with the product variant `product` (ignored by passes that are not tiled;
+    /// a variant with no kernel for the pass, [`Product::Vec4`]'s hidden delta, gives its
+    /// [fallback](Product::fallback)).
     pub fn with_product(self, product: Product) -> Self {
-        let product = if self.pass.is_tiled() {
-            product
-        } else {
-            Product::default()
+        let product = match (self.pass.is_tiled(), product) {
+            (false, _) => Product::default(),
+            (true, Product::Vec4(_)) if self.pass == Pass::HiddenDeltaTiled => product.fallback(),
+            (true, p) => p,
         };
         ShaderKey { product, ..self }
     }
@@ -433,7 +493,11 @@ impl ShaderKey {
                 };
                 for &input in inputs {
                     for &product in products {
-                        keys.push(ShaderKey::new(pass, precision).with_input(input).with_product(product));
+                        let key = ShaderKey::new(pass, precision).with_input(input).with_product(product);
+                        // Vec4's hidden delta is its fallback, listed already.
+                        if key.product == product {
+                            keys.push(key);
+                        }
                     }
                 }
             }
@@ -452,7 +516,13 @@ impl ShaderKey {
 
     /// Whether the variant uses subgroup operations (needs `SUBGROUP`).
     pub fn uses_subgroups(&self) -> bool {
-        self.pass.is_tiled() && matches!(self.product, Product::Subgroup(_))
+        self.pass.is_tiled() && self.product.uses_subgroups()
+    }
+
+    /// Whether `a_in` and the product's other operand are read four at a time
+    /// ([`Product::Vec4`]): bound as arrays of `vec4<real>` (`Packed`).
+    fn packs4(&self) -> bool {
+        self.pass.is_tiled() && matches!(self.product, Product::Vec4(_))
     }
 
     /// The complete WGSL source of this variant (the module's doc gives the order).
@@ -477,15 +547,24 @@ impl ShaderKey {
             s.push_str(&format!("const UPDATE_RUN: u32 = {UPDATE_RUN}u;\n"));
         }
         if self.pass.reads_input() {
+            // How a binding read four at a time is declared: `Packed` elements, one `real`
+            // (or four, for the vec4 kernels) each; `unpack` gives element c of one.
+            s.push_str(if self.packs4() {
+                "alias Packed = vec4<real>;\nconst PACK_SHIFT: u32 = 2u;\nconst PACK_MASK: u32 = 3u;\n\
+                 fn unpack(v: Packed, c: u32) -> real {\n    return v[c];\n}\n"
+            } else {
+                "alias Packed = real;\nconst PACK_SHIFT: u32 = 0u;\nconst PACK_MASK: u32 = 0u;\n\
+                 fn unpack(v: Packed, c: u32) -> real {\n    return v;\n}\n"
+            });
             let word = match self.input {
-                Input::Real => "real",
+                Input::Real => "Packed",
                 Input::Bytes => "u32",
             };
             s.push_str(&format!("alias InputWord = {word};\n"));
         }
         if self.pass.is_tiled() {
             s.push('\n');
-            s.push_str(self.product.body());
+            s.push_str(self.product.body(self.pass));
         }
         s.push('\n');
         s.push_str(self.pass.body());
@@ -497,6 +576,24 @@ impl ShaderKey {
                 (Include::LoadIn, Input::Bytes) => include_str!("../../shaders/load_bytes.wgsl"),
                 (Include::Optim, _) => include_str!("../../shaders/optim.wgsl"),
             });
+        }
+        if self.packs4() {
+            // The four-wide loads: the input's (input4.wgsl over load_*4.wgsl) and the
+            // pass's own (forward_tiled_vec4.wgsl, gradient_tiled_vec4.wgsl).
+            for part in [
+                include_str!("../../shaders/input4.wgsl"),
+                match self.input {
+                    Input::Real => include_str!("../../shaders/load_real4.wgsl"),
+                    Input::Bytes => include_str!("../../shaders/load_bytes4.wgsl"),
+                },
+                match self.pass {
+                    Pass::GradientTiled => include_str!("../../shaders/gradient_tiled_vec4.wgsl"),
+                    _ => include_str!("../../shaders/forward_tiled_vec4.wgsl"),
+                },
+            ] {
+                s.push('\n');
+                s.push_str(part);
+            }
         }
         s
     }

@@ -48,9 +48,10 @@ fn a_corrupt_cache_is_ignored_with_a_warning_and_rewritten() {
     let bad = [
         "{ not json",
         r#"{"version": 99, "choices": {}}"#,
-        r#"{"version": 1}"#,
-        r#"{"version": 1, "choices": {"x": "warp-drive"}}"#,
-        r#"{"version": 1, "choices": {"x": 7}}"#,
+        r#"{"version": 1, "choices": {}}"#,
+        r#"{"version": 2}"#,
+        r#"{"version": 2, "choices": {"x": "warp-drive"}}"#,
+        r#"{"version": 2, "choices": {"x": 7}}"#,
     ];
     for text in bad {
         let dir = tempfile::tempdir().unwrap();
@@ -65,6 +66,27 @@ fn a_corrupt_cache_is_ignored_with_a_warning_and_rewritten() {
         assert_eq!(reread.get(&k), Some(Product::Register), "{text}");
         assert!(reread.warnings().is_empty(), "{text}: {:?}", reread.warnings());
     }
+}
+
+#[test]
+fn choices_timed_with_other_kernels_are_dropped_quietly() {
+    let k = key(ProductPass::Forward, [128, 800, 784]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kernels.json");
+    let mut cache = TuneCache::in_dir(dir.path());
+    cache.insert(&k, Product::Register);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ours = doc["kernels"].as_str().unwrap().to_string();
+    assert_eq!(ours.len(), 16, "{text}");
+    // The same file, as another build of the kernels would have written it.
+    std::fs::write(&path, text.replace(&ours, "0123456789abcdef")).unwrap();
+    let mut stale = TuneCache::in_dir(dir.path());
+    assert_eq!(stale.get(&k), None);
+    assert!(stale.warnings().is_empty(), "{:?}", stale.warnings());
+    stale.insert(&k, Product::Workgroup(Tile::T32));
+    let mut reread = TuneCache::in_dir(dir.path());
+    assert_eq!(reread.get(&k), Some(Product::Workgroup(Tile::T32)));
 }
 
 #[test]
@@ -89,7 +111,10 @@ fn shape_keys_bucket_dimensions_and_name_every_part() {
     let base = key(ProductPass::Forward, [100, 800, 784]);
     // Each dimension is rounded up to a power of two.
     assert_eq!(base, key(ProductPass::Forward, [128, 1024, 1024]));
-    assert_eq!(base, key(ProductPass::Forward, [65, 513, 513]));
+    assert_eq!(base, key(ProductPass::Forward, [68, 516, 516]));
+    // Which dimensions 4 divides is part of the key (the four-wide kernels need it).
+    assert_ne!(base, key(ProductPass::Forward, [101, 800, 784]));
+    assert_ne!(base, key(ProductPass::Forward, [100, 800, 783]));
     assert_ne!(base, key(ProductPass::Forward, [129, 800, 784]));
     assert_ne!(base, key(ProductPass::Forward, [100, 800, 1025]));
     assert_ne!(base, key(ProductPass::Gradient, [100, 800, 784]));

@@ -15,3 +15,4 @@ mod gpu_vs_cpu;
 mod infer;
 mod shaders;
 mod tiled;
+mod vec4;

@@ -73,6 +73,12 @@ fn twins_agree<T: Real>(f64_adapter: bool) {
         (7, 130, 64, 65),
         (129, 127, 128, 33),
         (2500, 9, 2, 5),
+        // 4-aligned fan-ins and fan-outs, where the four-wide kernels run (not the
+        // subgroup fallback): over 64 rows, partial column blocks, odd batches.
+        (36, 68, 12, 37),
+        (128, 64, 4, 9),
+        // Aligned only in part: layer 0's forward product four-wide, the rest falls back.
+        (36, 66, 8, 20),
     ];
     for (inputs, hidden, outputs, batch) in shapes {
         let shape = format!("{inputs}-{hidden}-{outputs} batch {batch} ({})", T::NAME);
@@ -130,7 +136,7 @@ fn tiled_kernels_match_their_plain_twins_f64() {
 
 #[test]
 fn tiled_training_with_dropout_matches_the_cpu_path() {
-    let (net, data) = problem::<f32>(20, 70, 4, 40);
+    let (net, data) = problem::<f32>(20, 72, 4, 40);
     let hyper = Hyper {
         dropout: Some(Dropout {
             input: 0.1,

@@ -20,7 +20,7 @@ use super::kernels::ProductPass;
 use super::readback::read_mapped;
 use super::{GpuEngine, KernelChoice, TILED_MIN_BATCH};
 use crate::error::{BpropError, Result};
-use crate::gpu::shaders::{Product, Tile};
+use crate::gpu::shaders::{Product, ShaderKey, Tile};
 use crate::model::{Precision, Real};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,12 +34,14 @@ pub const KERNEL_ENV: &str = "BPROP_KERNEL";
 pub const CACHE_ENV: &str = "BPROP_CACHE_DIR";
 
 /// The cache file's format version (`"version"`); a file of another version is ignored.
-const CACHE_VERSION: u64 = 1;
+const CACHE_VERSION: u64 = 2;
 
 /// The variants the tuner times, where the device can run them: all of them, the ones
 /// that were fastest on the adapters measured so far first (BENCHMARKS.md), so that the
 /// slow ones are cut short (`PRUNE`).
-const CANDIDATES: [Product; 7] = [
+const CANDIDATES: [Product; 9] = [
+    Product::Vec4(8),
+    Product::Vec4(4),
     Product::Subgroup(8),
     Product::Subgroup(4),
     Product::Subgroup(2),
@@ -56,6 +58,11 @@ const PRUNE: f64 = 3.0;
 
 /// Dispatches of a product per timed submission (after one untimed dispatch).
 const TIMED_DISPATCHES: u32 = 2;
+
+/// Timed submissions per candidate, the candidates alternating round by round; the
+/// fastest median wins (one timing per candidate let a burst of load elsewhere on the
+/// machine pick a variant 40% slower than the best, seen on lavapipe).
+const TUNING_ROUNDS: usize = 3;
 
 /// How the product passes' kernel variants are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +105,8 @@ impl ProductChoice {
 
 /// What a tuned choice is keyed by: the adapter, its backend and driver version, the
 /// precision, the product pass, whether it reads a byte-coded input, and the shape bucket
-/// (M, N and K each rounded up to a power of two).
+/// (M, N and K each rounded up to a power of two, and which of them are multiples of 4:
+/// [`Product::Vec4`] fits only 4-aligned shapes).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShapeKey(String);
 
@@ -113,9 +121,15 @@ impl ShapeKey {
         mnk: [usize; 3],
     ) -> Self {
         let [m, n, k] = mnk.map(|d| d.max(1).next_power_of_two());
+        let by4: String = ["m", "n", "k"]
+            .iter()
+            .zip(mnk)
+            .filter(|(_, d)| d % 4 == 0)
+            .map(|(name, _)| *name)
+            .collect();
         let input = if bytes { "bytes" } else { "real" };
         ShapeKey(format!(
-            "{adapter} | {driver} | {precision} | {} | {input} | {m}x{n}x{k}",
+            "{adapter} | {driver} | {precision} | {} | {input} | {m}x{n}x{k} | 4 divides {by4:-<3}",
             pass.pass().file()
         ))
     }
@@ -227,7 +241,11 @@ impl TuneCache {
             .iter()
             .map(|(k, p)| (k.clone(), serde_json::Value::String(p.to_string())))
             .collect();
-        let doc = serde_json::json!({ "version": CACHE_VERSION, "choices": choices });
+        let doc = serde_json::json!({
+            "version": CACHE_VERSION,
+            "kernels": kernels_fingerprint(),
+            "choices": choices,
+        });
         let text = serde_json::to_string_pretty(&doc).expect("a JSON value serialises") + "\n";
         let written = match path.parent() {
             Some(dir) => std::fs::create_dir_all(dir).map_err(|e| BpropError::Io {
@@ -243,7 +261,24 @@ impl TuneCache {
     }
 }
 
-/// The choices of a cache file's text, or why it is not one.
+/// A digest of every product kernel's source (64-bit FNV-1a of each tiled pass variant's
+/// WGSL, hex): a cache file records the one its choices were timed with, and choices
+/// timed with other kernels are dropped.
+pub fn kernels_fingerprint() -> &'static str {
+    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for key in ShaderKey::all().iter().filter(|k| k.pass.is_tiled()) {
+            for b in key.source().bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    })
+}
+
+/// The choices of a cache file's text (none when they were timed with other kernels),
+/// or why it is not one.
 fn parse_cache(text: &str) -> std::result::Result<BTreeMap<String, Product>, String> {
     let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     match doc.get("version").and_then(|v| v.as_u64()) {
@@ -254,26 +289,26 @@ fn parse_cache(text: &str) -> std::result::Result<BTreeMap<String, Product>, Str
         .get("choices")
         .and_then(|c| c.as_object())
         .ok_or("no \"choices\" object")?;
-    choices
+    let entries = choices
         .iter()
         .map(|(k, v)| {
             let name = v.as_str().ok_or_else(|| format!("{k}: not a string"))?;
             let p: Product = name.parse().map_err(|e: BpropError| format!("{k}: {e}"))?;
             Ok((k.clone(), p))
         })
-        .collect()
+        .collect::<std::result::Result<BTreeMap<_, _>, String>>()?;
+    if doc.get("kernels").and_then(|v| v.as_str()) != Some(kernels_fingerprint()) {
+        // Timed with other product kernels (another bprop): its choices say nothing
+        // about these.
+        return Ok(BTreeMap::new());
+    }
+    Ok(entries)
 }
 
 impl<T: Real> GpuEngine<T> {
     /// The key of layer `l`'s `pass` product at the current batch size.
     fn shape_key(&self, l: usize, pass: ProductPass) -> ShapeKey {
-        let (m, n) = self.product_mn(l, pass);
-        let layers = self.net.layers();
-        let k = match pass {
-            ProductPass::Forward => layers[l].fan_in(),
-            ProductPass::HiddenDelta => layers[l + 1].fan_out(),
-            ProductPass::Gradient => self.params_key.batch,
-        };
+        let [m, n, k] = self.product_mnk(l, pass);
         let bytes = l == 0 && pass != ProductPass::HiddenDelta && self.kernels.bytes.is_some();
         let s = &self.ctx.summary;
         ShapeKey::new(
@@ -331,23 +366,38 @@ impl<T: Real> GpuEngine<T> {
         Ok(())
     }
 
-    /// Times every candidate the device can run on layer `l`'s `pass` product and returns
-    /// the fastest (ties: the earlier in [`CANDIDATES`]); a candidate whose first dispatch
-    /// is over [`PRUNE`] times the best so far is dropped untimed.
+    /// Times every candidate the device can run on layer `l`'s `pass` product at its
+    /// shape and returns the fastest median over [`TUNING_ROUNDS`] alternating rounds (ties:
+    /// the earlier in [`CANDIDATES`]); a candidate whose first, untimed dispatch is over
+    /// [`PRUNE`] times the best first dispatch so far is dropped untimed.
     fn time_candidates(&mut self, l: usize, pass: ProductPass) -> Result<Product> {
-        let mut best: Option<(f64, Product)> = None;
+        let mnk = self.product_mnk(l, pass);
+        let mut alive: Vec<Product> = Vec::new();
+        let mut fastest_first = f64::INFINITY;
         for p in CANDIDATES {
-            if !super::kernels::product_fits::<T>(&self.ctx, p) {
+            if !super::kernels::product_fits::<T>(&self.ctx, p) || !p.fits(pass.pass(), mnk) {
                 continue;
             }
             self.kernels.ensure_product::<T>(&self.ctx, p)?;
             self.products[l][pass as usize] = p;
             let first = self.run_product(l, pass, 1, false)?;
-            if best.is_some_and(|(t, _)| first > PRUNE * t) {
+            if first > PRUNE * fastest_first {
                 continue;
             }
-            let secs = self.run_product(l, pass, TIMED_DISPATCHES, true)? / f64::from(TIMED_DISPATCHES);
-            if best.is_none_or(|(t, _)| secs < t) {
+            fastest_first = fastest_first.min(first);
+            alive.push(p);
+        }
+        let mut times = vec![Vec::new(); alive.len()];
+        for _ in 0..TUNING_ROUNDS {
+            for (i, &p) in alive.iter().enumerate() {
+                self.products[l][pass as usize] = p;
+                times[i].push(self.run_product(l, pass, TIMED_DISPATCHES, true)? / f64::from(TIMED_DISPATCHES));
+            }
+        }
+        let mut best: Option<(f64, Product)> = None;
+        for (&p, t) in alive.iter().zip(&times) {
+            let secs = crate::bench::median(t);
+            if best.is_none_or(|(b, _)| secs < b) {
                 best = Some((secs, p));
             }
         }
@@ -499,12 +549,12 @@ impl<T: Real> GpuEngine<T> {
                 if pass == ProductPass::HiddenDelta && l + 1 == layers {
                     continue;
                 }
-                let (m, n) = self.product_mn(l, pass);
-                let k = match pass {
-                    ProductPass::Forward => self.net.layers()[l].fan_in(),
-                    ProductPass::HiddenDelta => self.net.layers()[l + 1].fan_out(),
-                    ProductPass::Gradient => batch,
-                };
+                let [m, n, k] = self.product_mnk(l, pass);
+                let variants: Vec<Product> = variants
+                    .iter()
+                    .copied()
+                    .filter(|p| p.fits(pass.pass(), [m, n, k]))
+                    .collect();
                 let mut times = vec![Vec::new(); variants.len()];
                 for &p in &variants {
                     self.products[l][pass as usize] = p;

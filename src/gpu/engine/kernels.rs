@@ -126,6 +126,10 @@ impl Kernels {
         if !product_fits::<T>(ctx, product) {
             return Err(Kernels::product_unavailable::<T>(ctx, product));
         }
+        if product.fallback() != product {
+            // It runs the shapes it does not fit with its fallback.
+            self.ensure_product::<T>(ctx, product.fallback())?;
+        }
         let twin = |pass, of: &Kernel, input| {
             let key = ShaderKey::new(pass, T::PRECISION)
                 .with_input(input)
@@ -153,7 +157,7 @@ impl Kernels {
     /// The error for a device that cannot run `product` in precision `T`.
     pub(super) fn product_unavailable<T: Real>(ctx: &GpuContext, product: Product) -> BpropError {
         let need = match product {
-            Product::Subgroup(_) => format!(
+            Product::Subgroup(_) | Product::Vec4(_) => format!(
                 "SUBGROUP and subgroups of exactly {} invocations (it has {}–{}{})",
                 shaders::SUBGROUP_LANES,
                 ctx.adapter.get_info().subgroup_min_size,
@@ -189,7 +193,7 @@ pub(super) fn product_fits<T: Real>(ctx: &GpuContext, product: Product) -> bool 
         && lim.max_compute_workgroup_size_y >= y
         && lim.max_compute_workgroup_storage_size >= product.workgroup_bytes(T::PRECISION);
     match product {
-        Product::Subgroup(_) => {
+        Product::Subgroup(_) | Product::Vec4(_) => {
             let info = ctx.adapter.get_info();
             shape
                 && ctx.device.features().contains(wgpu::Features::SUBGROUP)

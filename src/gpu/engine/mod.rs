@@ -382,6 +382,24 @@ impl<T: Real> GpuEngine<T> {
         &self.products
     }
 
+    /// The product variant each layer's forward, hidden-delta and gradient products run
+    /// with at the batch size of the last call: [`GpuEngine::products`], or their
+    /// fallbacks where a variant does not fit the shape ([`Product::for_shape`]). The output
+    /// layer has no hidden-delta product; its entry is the variant chosen.
+    pub fn running_products(&self) -> Vec<[Product; 3]> {
+        (0..self.products.len())
+            .map(|l| {
+                ProductPass::ALL.map(|pass| {
+                    if pass == ProductPass::HiddenDelta && l + 1 == self.products.len() {
+                        self.products[l][pass as usize]
+                    } else {
+                        self.product_for_shape(l, pass)
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// Whether the device can run `product` in this engine's precision.
     pub fn product_available(&self, product: Product) -> bool {
         product_fits::<T>(&self.ctx, product)

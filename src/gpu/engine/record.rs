@@ -7,7 +7,7 @@ use super::readback::read_mapped;
 use super::{bytes_of, read_timestamps, GpuEngine, KernelChoice, Read, TILED_MIN_BATCH};
 use crate::error::Result;
 use crate::gpu::contract::SubmissionState;
-use crate::gpu::shaders::{UPDATE_RUN, WORKGROUP};
+use crate::gpu::shaders::{Product, UPDATE_RUN, WORKGROUP};
 use crate::model::{Activation, Real};
 
 /// What one submission records.
@@ -40,8 +40,27 @@ impl<T: Real> GpuEngine<T> {
 
     /// Layer `l`'s kernels for `pass` (compiled: [`Self::tiled_for_batch`] checked).
     fn product_kernels(&self, l: usize, pass: ProductPass) -> (&ProductKernels, (u32, u32)) {
-        let p = self.products[l][pass as usize];
+        let p = self.product_for_shape(l, pass);
         (&self.kernels.products[&p], p.block())
+    }
+
+    /// The variant that runs layer `l`'s `pass` product at the current batch size: the one
+    /// chosen for it, or that one's fallback where it does not fit the shape
+    /// ([`Product::for_shape`]; compiled alongside it).
+    pub(super) fn product_for_shape(&self, l: usize, pass: ProductPass) -> Product {
+        self.products[l][pass as usize].for_shape(pass.pass(), self.product_mnk(l, pass))
+    }
+
+    /// The (M, N, K) of layer `l`'s `pass` product at the current batch size.
+    pub(super) fn product_mnk(&self, l: usize, pass: ProductPass) -> [usize; 3] {
+        let (m, n) = self.product_mn(l, pass);
+        let layers = self.net.layers();
+        let k = match pass {
+            ProductPass::Forward => layers[l].fan_in(),
+            ProductPass::HiddenDelta => layers[l + 1].fan_out(),
+            ProductPass::Gradient => self.params_key.batch,
+        };
+        [m, n, k]
     }
 
     /// The (M, N) of layer `l`'s `pass` product at the current batch size.

@@ -1,0 +1,142 @@
+//! The four-wide product kernels (`Product::Vec4`: `shaders/product_vec4_k.wgsl` for the
+//! forward product, `product_vec4_mn.wgsl` for the gradient) against the subgroup kernels
+//! of the same block: the same bits in every intermediate of a step and after training
+//! steps with dropout and Adam, with real-valued and byte-coded inputs, in f32 and f64; and
+//! they run where the product's runs are 4-aligned, the subgroup fallback elsewhere.
+
+use crate::common;
+
+use bprop::engine::{Engine, StepTrace};
+use bprop::gpu::{GpuEngine, KernelChoice, Product, ProductChoice};
+use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn spec(inputs: usize, hidden: usize, outputs: usize) -> NetworkSpec {
+    NetworkSpec::new(inputs, Loss::CrossEntropy)
+        .layer(hidden, Activation::Relu)
+        .layer(outputs, Activation::Softmax)
+}
+
+fn real_problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize) -> (Network<T>, Dataset<T>) {
+    let net = Network::random(&spec(inputs, hidden, outputs), Init::Auto, 8).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let x = Array2::from_shape_simple_fn((n, inputs), || T::of(rng.random_range(-1.0..1.0)));
+    let y = Array2::from_shape_fn((n, outputs), |(i, k)| T::of(f64::from(u8::from(i % outputs == k))));
+    (net, Dataset::new(x, y).unwrap())
+}
+
+fn byte_problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize) -> (Network<T>, Dataset<T>) {
+    let net = Network::random(&spec(inputs, hidden, outputs), Init::Auto, 9).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let bytes = Array2::from_shape_simple_fn((n, inputs), || rng.random::<u8>());
+    let y = Array2::from_shape_fn((n, outputs), |(i, k)| T::of(f64::from(u8::from(i % outputs == k))));
+    (net, Dataset::from_bytes(bytes, 255.0, y).unwrap())
+}
+
+fn assert_traces_equal<T: Real>(what: &str, a: &StepTrace<T>, b: &StepTrace<T>) {
+    for (l, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
+        assert!(la.z == lb.z, "{what}: layer {l} z differs");
+        assert!(la.a == lb.a, "{what}: layer {l} a differs");
+        assert!(la.delta == lb.delta, "{what}: layer {l} delta differs");
+        assert!(la.grad_w == lb.grad_w, "{what}: layer {l} grad_w differs");
+        assert!(la.grad_b == lb.grad_b, "{what}: layer {l} grad_b differs");
+    }
+}
+
+fn engine<T: Real>(f64_adapter: bool, net: &Network<T>, data: &Dataset<T>, product: Product) -> GpuEngine<T> {
+    let mut gpu = GpuEngine::new(common::gpu(f64_adapter), net.clone(), data).unwrap();
+    gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
+    gpu.set_product_choice(ProductChoice::Fixed(product)).unwrap();
+    gpu
+}
+
+/// Traces a batch and trains 3 steps of Adam with dropout with `Vec4(ra)` and with
+/// `Subgroup(ra)`, asserting the same bits, and returns the variants the four-wide engine
+/// ran (per layer: forward, hidden delta, gradient).
+fn same_bits<T: Real>(
+    f64_adapter: bool,
+    net: &Network<T>,
+    data: &Dataset<T>,
+    batch: usize,
+    ra: u32,
+) -> Vec<[Product; 3]> {
+    let what = format!("{} rows of {} ({}), RA {ra}", batch, data.len(), T::NAME);
+    let mut wide = engine(f64_adapter, net, data, Product::Vec4(ra));
+    let mut narrow = engine(f64_adapter, net, data, Product::Subgroup(ra));
+    let samples: Vec<u32> = (0..batch as u32).map(|i| (i * 5 + 3) % data.len() as u32).collect();
+    assert_traces_equal(&what, &wide.trace(&samples).unwrap(), &narrow.trace(&samples).unwrap());
+    let ran = wide.running_products();
+    let hyper = Hyper {
+        dropout: Some(Dropout {
+            input: 0.2,
+            hidden: 0.3,
+            seed: 5,
+        }),
+        ..Hyper::sgd(0.01).with_optimizer(Optimizer::ADAM)
+    };
+    let order: Vec<u32> = (0..3 * batch as u32).map(|i| (i * 7 + 1) % data.len() as u32).collect();
+    let (lw, ln) = (
+        wide.train_with(&order, batch, &hyper).unwrap(),
+        narrow.train_with(&order, batch, &hyper).unwrap(),
+    );
+    assert_eq!(bits(&lw), bits(&ln), "{what}: losses differ");
+    let (nw, nn) = (wide.network().unwrap(), narrow.network().unwrap());
+    for (l, (a, b)) in nw.layers().iter().zip(nn.layers()).enumerate() {
+        let w = |x: &bprop::model::Layer<T>| bits(x.weights.as_slice().unwrap());
+        let b_ = |x: &bprop::model::Layer<T>| x.bias.as_ref().map(|v| bits(v.as_slice().unwrap()));
+        assert!(w(a) == w(b), "{what}: layer {l} weights differ after training");
+        assert!(b_(a) == b_(b), "{what}: layer {l} biases differ after training");
+    }
+    ran
+}
+
+/// Each value's bits (through f64, which holds every f32 exactly).
+fn bits<T: Real>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|x| x.f64().to_bits()).collect()
+}
+
+fn four_wide_kernels_give_the_subgroup_kernels_bits<T: Real>(f64_adapter: bool) {
+    let probe = {
+        let (net, data) = real_problem::<T>(4, 4, 4, 4);
+        GpuEngine::new(common::gpu(f64_adapter), net, &data).unwrap()
+    };
+    if !probe.product_available(Product::Vec4(8)) {
+        // Adapters without subgroups of 8 refuse the variant, by name.
+        let (net, data) = real_problem::<T>(4, 4, 4, 4);
+        let mut gpu = GpuEngine::new(common::gpu(f64_adapter), net, &data).unwrap();
+        let err = gpu
+            .set_product_choice(ProductChoice::Fixed(Product::Vec4(8)))
+            .unwrap_err();
+        assert!(err.to_string().contains("SUBGROUP"), "{err}");
+        return;
+    }
+    let (v, s) = (Product::Vec4, Product::Subgroup);
+    for ra in [4, 8] {
+        // Every product 4-aligned: the forward and gradient products run four-wide (over
+        // 64 rows, a partial column block, an odd batch; a batch past one block of 32).
+        let (net, data) = real_problem::<T>(36, 68, 12, 50);
+        let ran = same_bits(f64_adapter, &net, &data, 37, ra);
+        assert_eq!(ran, vec![[v(ra), s(ra), v(ra)], [v(ra), v(ra), v(ra)]], "RA {ra}");
+        // Layer 0 aligned, the hidden layer not: its products fall back.
+        let (net, data) = real_problem::<T>(36, 66, 8, 30);
+        let ran = same_bits(f64_adapter, &net, &data, 20, ra);
+        // (The output layer has no hidden-delta product: its entry is the choice.)
+        assert_eq!(ran, vec![[v(ra), s(ra), s(ra)], [s(ra), v(ra), s(ra)]], "RA {ra}");
+        // Byte-coded inputs: one packed word is four inputs.
+        let (net, data) = byte_problem::<T>(12, 40, 4, 45);
+        let ran = same_bits(f64_adapter, &net, &data, 33, ra);
+        assert_eq!(ran, vec![[v(ra), s(ra), v(ra)], [v(ra), v(ra), v(ra)]], "RA {ra}");
+    }
+}
+
+#[test]
+fn four_wide_kernels_give_the_subgroup_kernels_bits_f32() {
+    four_wide_kernels_give_the_subgroup_kernels_bits::<f32>(false);
+}
+
+#[test]
+fn four_wide_kernels_give_the_subgroup_kernels_bits_f64() {
+    four_wide_kernels_give_the_subgroup_kernels_bits::<f64>(true);
+}
