@@ -38,6 +38,11 @@
 var<workgroup> sa: array<real, TILE_TK>; // A slice, [m * TK + k], m < TILE, k < TK
 var<workgroup> sb: array<real, TILE_TK>; // B slice, [k * TILE + n]
 
+// The slices are staged by `tile_stage(m0, n0, k0, tid, shape)`, which fills sa and sb
+// for k0 ≤ k < k0 + TK (zeros outside the matrices): tile_stage.wgsl's element by element
+// (`Product::Workgroup`), or four-wide runs stored transposed where the layout asks
+// (tile_stage_k4.wgsl, tile_stage_mn4.wgsl: `Product::WorkgroupVec4`).
+
 // The RT × RT accumulators of invocation `lid` in the block at (m0, n0), row-major.
 fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array<real, RT_RT> {
     var acc: array<real, RT_RT>;
@@ -46,24 +51,7 @@ fn gemm_block(m0: u32, n0: u32, lid: vec3<u32>, M: u32, N: u32, K: u32) -> array
     }
     let tid = lid.y * 16u + lid.x;
     for (var k0 = 0u; k0 < K; k0 += TK) {
-        // TILE_TK = 256 RT elements of each slice: RT per invocation
-        for (var e = 0u; e < RT; e++) {
-            let idx = tid + e * 256u;
-            let am = m0 + idx / TK;
-            let ak = k0 + idx % TK;
-            var va: real = 0.0;
-            if (am < M && ak < K) {
-                va = tile_a(tile_a_row(am), am, ak);
-            }
-            sa[idx] = va;
-            let bk = k0 + idx / TILE;
-            let bn = n0 + idx % TILE;
-            var vb: real = 0.0;
-            if (bk < K && bn < N) {
-                vb = tile_b(tile_b_row(bk), tile_b_col(bn), bk, bn);
-            }
-            sb[idx] = vb;
-        }
+        tile_stage(m0, n0, k0, tid, vec3<u32>(M, N, K));
         workgroupBarrier();
         for (var k = 0u; k < TK; k++) {
             var ra: array<real, RT>;

@@ -250,6 +250,13 @@ pub enum Product {
     /// product (A along k, B along n) and shapes that are not 4-aligned run its
     /// [`Product::fallback`], the subgroup kernel of the same block ([`Product::fits`]).
     Vec4(u32),
+    /// [`Product::Workgroup`] staging its slices in four-wide runs, consecutive invocations
+    /// on consecutive 16 bytes, transposed on store where the layout asks
+    /// (`tile_stage_k4.wgsl` for the forward product, `tile_stage_mn4.wgsl` for the
+    /// gradient): the coalesced, vectorised loads GPUs with wide memory transactions want.
+    /// The same shapes as [`Product::Vec4`] [fit](Product::fits); the rest run
+    /// [`Product::Workgroup`] at the same tile.
+    WorkgroupVec4(Tile),
 }
 
 impl Default for Product {
@@ -267,7 +274,7 @@ pub const SUBGROUP_LANES: u32 = 8;
 
 impl Product {
     /// Every variant there is.
-    pub const ALL: [Product; 9] = [
+    pub const ALL: [Product; 11] = [
         Product::Workgroup(Tile::T32),
         Product::Workgroup(Tile::T64),
         Product::Workgroup(Tile::T128),
@@ -277,6 +284,8 @@ impl Product {
         Product::Subgroup(8),
         Product::Vec4(4),
         Product::Vec4(8),
+        Product::WorkgroupVec4(Tile::T64),
+        Product::WorkgroupVec4(Tile::T128),
     ];
 
     /// Whether the variant has a kernel for `pass` at the shape M × N × K (`mnk`):
@@ -286,7 +295,7 @@ impl Product {
     pub fn fits(self, pass: Pass, mnk: [usize; 3]) -> bool {
         let [m, n, k] = mnk;
         match self {
-            Product::Vec4(_) => match pass {
+            Product::Vec4(_) | Product::WorkgroupVec4(_) => match pass {
                 Pass::ForwardTiled => k % 4 == 0,
                 Pass::GradientTiled => m % 4 == 0 && n % 4 == 0,
                 _ => false,
@@ -296,11 +305,13 @@ impl Product {
     }
 
     /// The variant that runs a product this one does not [fit](Product::fits): the subgroup
-    /// kernel of the same block for [`Product::Vec4`] (the same sums in the same order, so
-    /// the same bits); itself for the others.
+    /// kernel of the same block for [`Product::Vec4`], the element-wise staging of the same
+    /// tile for [`Product::WorkgroupVec4`] (the same sums in the same order, so the same
+    /// bits); itself for the others.
     pub fn fallback(self) -> Product {
         match self {
             Product::Vec4(ra) => Product::Subgroup(ra),
+            Product::WorkgroupVec4(t) => Product::Workgroup(t),
             p => p,
         }
     }
@@ -319,7 +330,7 @@ impl Product {
     /// (⌈N / BN⌉, ⌈M / BM⌉, 1).
     pub fn block(self) -> (u32, u32) {
         match self {
-            Product::Workgroup(t) => (t.size(), t.size()),
+            Product::Workgroup(t) | Product::WorkgroupVec4(t) => (t.size(), t.size()),
             Product::Register => (4 * REGISTER_WG, 4 * REGISTER_WG),
             Product::Subgroup(ra) | Product::Vec4(ra) => (ra * SUBGROUP_LANES, 4 * SUBGROUP_LANES),
         }
@@ -328,7 +339,7 @@ impl Product {
     /// The workgroup's shape (x, y).
     pub fn workgroup(self) -> (u32, u32) {
         match self {
-            Product::Workgroup(_) => (16, 16),
+            Product::Workgroup(_) | Product::WorkgroupVec4(_) => (16, 16),
             Product::Register => (REGISTER_WG, REGISTER_WG),
             Product::Subgroup(_) | Product::Vec4(_) => (SUBGROUP_LANES, 1),
         }
@@ -344,7 +355,7 @@ impl Product {
     /// [`Product::Workgroup`]).
     pub fn workgroup_bytes(self, precision: Precision) -> u32 {
         match self {
-            Product::Workgroup(t) => tiled_workgroup_bytes(precision, t),
+            Product::Workgroup(t) | Product::WorkgroupVec4(t) => tiled_workgroup_bytes(precision, t),
             _ => 0,
         }
     }
@@ -353,7 +364,7 @@ impl Product {
     /// the subgroup kernel's rows per lane).
     pub fn constants(self) -> String {
         match self {
-            Product::Workgroup(t) => t.constants(),
+            Product::Workgroup(t) | Product::WorkgroupVec4(t) => t.constants(),
             Product::Register => String::new(),
             Product::Subgroup(ra) | Product::Vec4(ra) => format!("const RA: u32 = {ra}u;\n"),
         }
@@ -368,7 +379,7 @@ impl Product {
     /// forward product's for a pass it does not [fit](Product::fits)).
     pub fn file(self, pass: Pass) -> &'static str {
         match self {
-            Product::Workgroup(_) => "tile.wgsl",
+            Product::Workgroup(_) | Product::WorkgroupVec4(_) => "tile.wgsl",
             Product::Register => "product_register.wgsl",
             Product::Subgroup(_) => "product_subgroup.wgsl",
             Product::Vec4(_) if pass == Pass::GradientTiled => "product_vec4_mn.wgsl",
@@ -376,9 +387,28 @@ impl Product {
         }
     }
 
+    /// Whether the variant reads `w`, `delta` and a real-valued `a_in` four-wide, bound as
+    /// `vec4<real>` (`Packed`).
+    pub fn packs4(self) -> bool {
+        matches!(self, Product::Vec4(_) | Product::WorkgroupVec4(_))
+    }
+
+    /// The staging file of the workgroup variants for `pass` (`tile.wgsl` calls
+    /// `tile_stage`).
+    fn stage(self, pass: Pass) -> Option<&'static str> {
+        match self {
+            Product::Workgroup(_) => Some(include_str!("../../shaders/tile_stage.wgsl")),
+            Product::WorkgroupVec4(_) if pass == Pass::GradientTiled => {
+                Some(include_str!("../../shaders/tile_stage_mn4.wgsl"))
+            }
+            Product::WorkgroupVec4(_) => Some(include_str!("../../shaders/tile_stage_k4.wgsl")),
+            _ => None,
+        }
+    }
+
     fn body(self, pass: Pass) -> &'static str {
         match self {
-            Product::Workgroup(_) => include_str!("../../shaders/tile.wgsl"),
+            Product::Workgroup(_) | Product::WorkgroupVec4(_) => include_str!("../../shaders/tile.wgsl"),
             Product::Register => include_str!("../../shaders/product_register.wgsl"),
             Product::Subgroup(_) => include_str!("../../shaders/product_subgroup.wgsl"),
             Product::Vec4(_) if pass == Pass::GradientTiled => include_str!("../../shaders/product_vec4_mn.wgsl"),
@@ -394,6 +424,7 @@ impl std::fmt::Display for Product {
             Product::Register => write!(f, "register-4x4"),
             Product::Subgroup(ra) => write!(f, "subgroup-{}x32", 8 * ra),
             Product::Vec4(ra) => write!(f, "subgroup-vec4-{}x32", 8 * ra),
+            Product::WorkgroupVec4(t) => write!(f, "workgroup-vec4-{}", t.size()),
         }
     }
 }
@@ -407,7 +438,7 @@ impl std::str::FromStr for Product {
             .ok_or_else(|| crate::BpropError::UnknownName {
                 kind: "product kernel",
                 name: s.to_string(),
-                expected: "workgroup-32, workgroup-64, workgroup-128, register-4x4, subgroup-16x32, subgroup-32x32, subgroup-64x32, subgroup-vec4-32x32, subgroup-vec4-64x32",
+                expected: "workgroup-32, workgroup-64, workgroup-128, register-4x4, subgroup-16x32, subgroup-32x32, subgroup-64x32, subgroup-vec4-32x32, subgroup-vec4-64x32, workgroup-vec4-64, workgroup-vec4-128",
             })
     }
 }
@@ -468,7 +499,7 @@ impl ShaderKey {
     pub fn with_product(self, product: Product) -> Self {
         let product = match (self.pass.is_tiled(), product) {
             (false, _) => Product::default(),
-            (true, Product::Vec4(_)) if self.pass == Pass::HiddenDeltaTiled => product.fallback(),
+            (true, p) if p.packs4() && self.pass == Pass::HiddenDeltaTiled => p.fallback(),
             (true, p) => p,
         };
         ShaderKey { product, ..self }
@@ -522,7 +553,7 @@ impl ShaderKey {
     /// Whether `a_in` and the product's other operand are read four at a time
     /// ([`Product::Vec4`]): bound as arrays of `vec4<real>` (`Packed`).
     fn packs4(&self) -> bool {
-        self.pass.is_tiled() && matches!(self.product, Product::Vec4(_))
+        self.pass.is_tiled() && self.product.packs4()
     }
 
     /// The complete WGSL source of this variant (the module's doc gives the order).
@@ -565,6 +596,10 @@ impl ShaderKey {
         if self.pass.is_tiled() {
             s.push('\n');
             s.push_str(self.product.body(self.pass));
+            if let Some(stage) = self.product.stage(self.pass) {
+                s.push('\n');
+                s.push_str(stage);
+            }
         }
         s.push('\n');
         s.push_str(self.pass.body());

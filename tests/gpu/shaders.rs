@@ -62,14 +62,15 @@ fn every_variant_parses_and_validates() {
     let keys = every_key();
     // Per precision: seven passes with one variant each; forward and gradient with two
     // inputs; their tiled twins with two inputs in every product variant (three workgroup
-    // tiles, the register block, the subgroup one at three heights, its four-wide twin at
-    // two); the tiled hidden delta in every product variant but the four-wide ones (it runs
-    // their subgroup fallback). Plus the fused kernel's extra capacities.
+    // tiles, the register block, the subgroup one at three heights, the four-wide twins of
+    // the subgroup one at two heights and of the workgroup one at two tiles); the tiled
+    // hidden delta in every product variant but the four four-wide ones (it runs their
+    // fallbacks). Plus the fused kernel's extra capacities.
     let products = Product::ALL.len();
-    assert_eq!(products, 9);
+    assert_eq!(products, 11);
     assert_eq!(
         keys.len(),
-        2 * (7 + 2 * 2 + 2 * 2 * products + (products - 2)) + 4,
+        2 * (7 + 2 * 2 + 2 * 2 * products + (products - 4)) + 4,
         "{keys:#?}"
     );
     let distinct: BTreeSet<String> = keys.iter().map(|k| k.source()).collect();

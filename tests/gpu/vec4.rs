@@ -1,13 +1,15 @@
-//! The four-wide product kernels (`Product::Vec4`: `shaders/product_vec4_k.wgsl` for the
-//! forward product, `product_vec4_mn.wgsl` for the gradient) against the subgroup kernels
-//! of the same block: the same bits in every intermediate of a step and after training
-//! steps with dropout and Adam, with real-valued and byte-coded inputs, in f32 and f64; and
-//! they run where the product's runs are 4-aligned, the subgroup fallback elsewhere.
+//! The four-wide product kernels against their element-wise twins: `Product::Vec4`
+//! (`shaders/product_vec4_k.wgsl` for the forward product, `product_vec4_mn.wgsl` for the
+//! gradient) against the subgroup kernels of the same block, and `Product::WorkgroupVec4`
+//! (`tile_stage_k4.wgsl`, `tile_stage_mn4.wgsl`) against the workgroup tiles: the same bits
+//! in every intermediate of a step and after training steps with dropout and Adam, with
+//! real-valued and byte-coded inputs, in f32 and f64; and they run where the product's runs
+//! are 4-aligned, their fallback elsewhere.
 
 use crate::common;
 
 use bprop::engine::{Engine, StepTrace};
-use bprop::gpu::{GpuEngine, KernelChoice, Product, ProductChoice};
+use bprop::gpu::{GpuEngine, KernelChoice, Product, ProductChoice, Tile};
 use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -52,19 +54,19 @@ fn engine<T: Real>(f64_adapter: bool, net: &Network<T>, data: &Dataset<T>, produ
     gpu
 }
 
-/// Traces a batch and trains 3 steps of Adam with dropout with `Vec4(ra)` and with
-/// `Subgroup(ra)`, asserting the same bits, and returns the variants the four-wide engine
-/// ran (per layer: forward, hidden delta, gradient).
+/// Traces a batch and trains 3 steps of Adam with dropout with the four-wide variant
+/// `wide` and its fallback, asserting the same bits, and returns the variants the
+/// four-wide engine ran (per layer: forward, hidden delta, gradient).
 fn same_bits<T: Real>(
     f64_adapter: bool,
     net: &Network<T>,
     data: &Dataset<T>,
     batch: usize,
-    ra: u32,
+    wide: Product,
 ) -> Vec<[Product; 3]> {
-    let what = format!("{} rows of {} ({}), RA {ra}", batch, data.len(), T::NAME);
-    let mut wide = engine(f64_adapter, net, data, Product::Vec4(ra));
-    let mut narrow = engine(f64_adapter, net, data, Product::Subgroup(ra));
+    let what = format!("{} rows of {} ({}), {wide}", batch, data.len(), T::NAME);
+    let mut narrow = engine(f64_adapter, net, data, wide.fallback());
+    let mut wide = engine(f64_adapter, net, data, wide);
     let samples: Vec<u32> = (0..batch as u32).map(|i| (i * 5 + 3) % data.len() as u32).collect();
     assert_traces_equal(&what, &wide.trace(&samples).unwrap(), &narrow.trace(&samples).unwrap());
     let ran = wide.running_products();
@@ -97,7 +99,7 @@ fn bits<T: Real>(v: &[T]) -> Vec<u64> {
     v.iter().map(|x| x.f64().to_bits()).collect()
 }
 
-fn four_wide_kernels_give_the_subgroup_kernels_bits<T: Real>(f64_adapter: bool) {
+fn four_wide_kernels_give_their_fallbacks_bits<T: Real>(f64_adapter: bool) {
     let probe = {
         let (net, data) = real_problem::<T>(4, 4, 4, 4);
         GpuEngine::new(common::gpu(f64_adapter), net, &data).unwrap()
@@ -112,31 +114,38 @@ fn four_wide_kernels_give_the_subgroup_kernels_bits<T: Real>(f64_adapter: bool) 
         assert!(err.to_string().contains("SUBGROUP"), "{err}");
         return;
     }
-    let (v, s) = (Product::Vec4, Product::Subgroup);
-    for ra in [4, 8] {
+    let wides = [
+        Product::Vec4(4),
+        Product::Vec4(8),
+        Product::WorkgroupVec4(Tile::T64),
+        Product::WorkgroupVec4(Tile::T128),
+    ];
+    for v in wides {
+        let s = v.fallback();
+        assert_ne!(s, v);
         // Every product 4-aligned: the forward and gradient products run four-wide (over
         // 64 rows, a partial column block, an odd batch; a batch past one block of 32).
         let (net, data) = real_problem::<T>(36, 68, 12, 50);
-        let ran = same_bits(f64_adapter, &net, &data, 37, ra);
-        assert_eq!(ran, vec![[v(ra), s(ra), v(ra)], [v(ra), v(ra), v(ra)]], "RA {ra}");
+        let ran = same_bits(f64_adapter, &net, &data, 37, v);
+        assert_eq!(ran, vec![[v, s, v], [v, v, v]], "{v}");
         // Layer 0 aligned, the hidden layer not: its products fall back.
         let (net, data) = real_problem::<T>(36, 66, 8, 30);
-        let ran = same_bits(f64_adapter, &net, &data, 20, ra);
+        let ran = same_bits(f64_adapter, &net, &data, 20, v);
         // (The output layer has no hidden-delta product: its entry is the choice.)
-        assert_eq!(ran, vec![[v(ra), s(ra), s(ra)], [s(ra), v(ra), s(ra)]], "RA {ra}");
+        assert_eq!(ran, vec![[v, s, s], [s, v, s]], "{v}");
         // Byte-coded inputs: one packed word is four inputs.
         let (net, data) = byte_problem::<T>(12, 40, 4, 45);
-        let ran = same_bits(f64_adapter, &net, &data, 33, ra);
-        assert_eq!(ran, vec![[v(ra), s(ra), v(ra)], [v(ra), v(ra), v(ra)]], "RA {ra}");
+        let ran = same_bits(f64_adapter, &net, &data, 33, v);
+        assert_eq!(ran, vec![[v, s, v], [v, v, v]], "{v}");
     }
 }
 
 #[test]
-fn four_wide_kernels_give_the_subgroup_kernels_bits_f32() {
-    four_wide_kernels_give_the_subgroup_kernels_bits::<f32>(false);
+fn four_wide_kernels_give_their_fallbacks_bits_f32() {
+    four_wide_kernels_give_their_fallbacks_bits::<f32>(false);
 }
 
 #[test]
-fn four_wide_kernels_give_the_subgroup_kernels_bits_f64() {
-    four_wide_kernels_give_the_subgroup_kernels_bits::<f64>(true);
+fn four_wide_kernels_give_their_fallbacks_bits_f64() {
+    four_wide_kernels_give_their_fallbacks_bits::<f64>(true);
 }

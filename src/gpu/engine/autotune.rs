@@ -39,7 +39,7 @@ const CACHE_VERSION: u64 = 2;
 /// The variants the tuner times, where the device can run them: all of them, the ones
 /// that were fastest on the adapters measured so far first (BENCHMARKS.md), so that the
 /// slow ones are cut short (`PRUNE`).
-const CANDIDATES: [Product; 9] = [
+const CANDIDATES: [Product; 11] = [
     Product::Vec4(8),
     Product::Vec4(4),
     Product::Subgroup(8),
@@ -49,6 +49,10 @@ const CANDIDATES: [Product; 9] = [
     Product::Register,
     Product::Workgroup(Tile::T32),
     Product::Workgroup(Tile::T128),
+    // Coalesced four-wide staging: made for GPUs with wide memory transactions, not
+    // measured on one yet (lavapipe prefers the subgroup kernels by 10x).
+    Product::WorkgroupVec4(Tile::T64),
+    Product::WorkgroupVec4(Tile::T128),
 ];
 
 /// A candidate whose untimed first dispatch takes over this many times the best time per
