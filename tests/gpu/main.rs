@@ -13,5 +13,6 @@ mod fallback;
 mod fused;
 mod gpu_vs_cpu;
 mod infer;
+mod reduce;
 mod shaders;
 mod tiled;
