@@ -6,7 +6,8 @@
 // i.e. ∂E/∂W = Δᵀ Ã_in / B, a matrix product with M = fan_out, N = fan_in, K = B
 // (tile.wgsl): tile_a(·, i, r) = δ[r, i] (Δᵀ read in place), tile_b(·, r, j) = ã_in[r, j],
 // the input as the forward pass used it (input.wgsl: dataset rows through `order` for
-// layer 0, found once per row by tile_b_row, times the dropout mask). The first column block also sums the bias gradient.
+// layer 0, found once per row by tile_b_row, times the dropout mask). The first column block also sums the bias gradient
+// (unless bias_gradient.wgsl does: BIAS_IN_PRODUCT, below).
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
 // (src/gpu/shaders.rs `Product`); the variant's file holds `main`. `delta` and a
@@ -71,9 +72,11 @@ fn tile_store(i: u32, j: u32, acc: real) {
 }
 
 // The bias gradient of row i, summed over the batch in order (called once per row, by
-// one invocation of the first column block).
+// one invocation of the first column block). With subgroup reductions (BIAS_IN_PRODUCT =
+// false, a constant of the variant: src/gpu/shaders.rs `Reduce`) bias_gradient.wgsl
+// computes the same sum in the same order, one subgroup per row, after this pass.
 fn tile_row_done(i: u32) {
-    if (lp.has_bias == 1u) {
+    if (BIAS_IN_PRODUCT && lp.has_bias == 1u) {
         var bias_sum: real = 0.0;
         for (var r = 0u; r < lp.batch; r++) {
             bias_sum = bias_sum + delta_at(r * lp.fan_out + i);

@@ -412,6 +412,7 @@ pub fn bindings(pass: super::shaders::Pass) -> &'static [Slot] {
             ("opt", W),
         ],
         Pass::Advance => &[("state", W)],
+        Pass::BiasGradient => &[("p", R), ("delta", R), ("gb", W)],
         Pass::Fused => &[
             ("spec", R),
             ("scal", R),

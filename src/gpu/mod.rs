@@ -11,7 +11,7 @@ pub mod shaders;
 pub use context::{AdapterRequest, AdapterSummary, GpuContext};
 pub use engine::{
     GpuEngine, GpuInference, KernelChoice, ProductChoice, ProductPass, ProductTiming, ShapeKey, TuneCache,
-    FUSED_MAX_WORK, INFER_ROWS, KERNEL_ENV, TILED_MIN_BATCH,
+    FUSED_MAX_WORK, INFER_ROWS, KERNEL_ENV, REDUCE_ENV, TILED_MIN_BATCH,
 };
 pub use shaders::FusedCaps;
-pub use shaders::{Product, Tile};
+pub use shaders::{Product, Reduce, Tile};

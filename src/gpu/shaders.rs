@@ -1,6 +1,7 @@
 //! WGSL sources and compute pipelines. Each pass is one file in `shaders/`; every compiled
 //! variant is named by one [`ShaderKey`] (pass, precision, input kind, product variant,
-//! fused capacities), whose [`ShaderKey::source`] assembles, in this order: the precision
+//! reduction variant, fused capacities), whose [`ShaderKey::source`] assembles, in this
+//! order: the precision
 //! prelude
 //! (`real_f32.wgsl` or `real_f64.wgsl`), the contract's generated header
 //! ([`contract::wgsl_header`]), `common.wgsl`, the variant's constants (tile and register
@@ -43,11 +44,14 @@ pub enum Pass {
     /// `fused.wgsl`: every pass of many steps of a small network in one workgroup, its
     /// parameters in workgroup memory (compiled per network by [`build_fused`]).
     Fused,
+    /// `bias_gradient.wgsl`: ∂E/∂b = mean δ, one subgroup per neuron, after
+    /// [`Pass::GradientTiled`] with [`Reduce::Subgroup`] (which then leaves the bias out).
+    BiasGradient,
 }
 
 impl Pass {
     /// Every pass, in the order a step runs them.
-    pub const ALL: [Pass; 12] = [
+    pub const ALL: [Pass; 13] = [
         Pass::Forward,
         Pass::Softmax,
         Pass::OutputDelta,
@@ -60,6 +64,7 @@ impl Pass {
         Pass::HiddenDeltaTiled,
         Pass::GradientTiled,
         Pass::Fused,
+        Pass::BiasGradient,
     ];
 
     /// Group 0's bindings, in order ([`contract::bindings`]).
@@ -80,7 +85,8 @@ impl Pass {
             | Pass::HiddenDelta
             | Pass::HiddenDeltaTiled
             | Pass::MaxNorm
-            | Pass::Advance => &[],
+            | Pass::Advance
+            | Pass::BiasGradient => &[],
         }
     }
 
@@ -94,7 +100,17 @@ impl Pass {
         matches!(self, Pass::ForwardTiled | Pass::HiddenDeltaTiled | Pass::GradientTiled)
     }
 
-    /// The file name in `shaders/`.
+    /// The reduction variants the pass has ([`Reduce`]; the first is [`ShaderKey::new`]'s).
+    pub fn reductions(self) -> &'static [Reduce] {
+        match self {
+            Pass::Softmax | Pass::OutputDelta | Pass::GradientTiled => &Reduce::ALL,
+            Pass::BiasGradient => &[Reduce::Subgroup],
+            _ => &[Reduce::Serial],
+        }
+    }
+
+    /// The file name in `shaders/` (of its [`Reduce::Serial`] variant where it has two;
+    /// [`ShaderKey::file`] names each variant's).
     pub fn file(self) -> &'static str {
         match self {
             Pass::Forward => "forward.wgsl",
@@ -109,6 +125,7 @@ impl Pass {
             Pass::HiddenDeltaTiled => "hidden_delta_tiled.wgsl",
             Pass::GradientTiled => "gradient_tiled.wgsl",
             Pass::Fused => "fused.wgsl",
+            Pass::BiasGradient => "bias_gradient.wgsl",
         }
     }
 
@@ -126,7 +143,54 @@ impl Pass {
             Pass::HiddenDeltaTiled => include_str!("../../shaders/hidden_delta_tiled.wgsl"),
             Pass::GradientTiled => include_str!("../../shaders/gradient_tiled.wgsl"),
             Pass::Fused => include_str!("../../shaders/fused.wgsl"),
+            Pass::BiasGradient => include_str!("../../shaders/bias_gradient.wgsl"),
         }
+    }
+}
+
+/// How the reductions over a row of the batch are computed: the softmax's max and
+/// Σ e^{z−m} (`softmax.wgsl`), the per-sample loss's Σ_k (`output_delta.wgsl`), and the
+/// bias gradient's Σ_r δ[r, i] of the tiled gradient (`gradient_tiled.wgsl`). Both
+/// variants add the same values in the same order, so they give the same bits
+/// (`tests/gpu/reduce.rs`); only who loads and computes the terms differs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Reduce {
+    /// One invocation per row loops over it (the fallback, on any adapter).
+    #[default]
+    Serial,
+    /// One subgroup per row (`softmax_subgroup.wgsl`, `output_delta_subgroup.wgsl`, and
+    /// `bias_gradient.wgsl` after the tiled gradient, whose bias sum is then left out):
+    /// the lanes load the row's elements and compute their terms side by side, and every
+    /// lane adds the terms in the serial order, fetched with `subgroupShuffle`. Needs
+    /// `SUBGROUP`, with subgroup sizes that are powers of two (any size: 8, 32, 64, …).
+    Subgroup,
+}
+
+impl Reduce {
+    /// Both variants.
+    pub const ALL: [Reduce; 2] = [Reduce::Serial, Reduce::Subgroup];
+}
+
+impl std::fmt::Display for Reduce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reduce::Serial => "serial",
+            Reduce::Subgroup => "subgroup",
+        })
+    }
+}
+
+impl std::str::FromStr for Reduce {
+    type Err = crate::BpropError;
+    fn from_str(s: &str) -> Result<Self> {
+        Reduce::ALL
+            .into_iter()
+            .find(|r| r.to_string() == s)
+            .ok_or_else(|| crate::BpropError::UnknownName {
+                kind: "reduction",
+                name: s.to_string(),
+                expected: "serial, subgroup",
+            })
     }
 }
 
@@ -457,6 +521,8 @@ pub struct ShaderKey {
     pub input: Input,
     /// The product variant of a tiled pass (only for [`Pass::is_tiled`]; else the default).
     pub product: Product,
+    /// The reduction variant (one of [`Pass::reductions`]).
+    pub reduce: Reduce,
     /// The workgroup arrays of [`Pass::Fused`] (only for it; else `None`).
     pub caps: Option<FusedCaps>,
 }
@@ -470,6 +536,7 @@ impl ShaderKey {
             precision,
             input: Input::Real,
             product: Product::default(),
+            reduce: pass.reductions()[0],
             caps: (pass == Pass::Fused).then_some(FusedCaps::MIN),
         }
     }
@@ -505,9 +572,21 @@ impl ShaderKey {
         ShaderKey { product, ..self }
     }
 
+    /// This key with the reduction variant `reduce` (ignored by passes that have one
+    /// variant only, [`Pass::reductions`]).
+    pub fn with_reduce(self, reduce: Reduce) -> Self {
+        let reductions = self.pass.reductions();
+        let reduce = if reductions.contains(&reduce) {
+            reduce
+        } else {
+            reductions[0]
+        };
+        ShaderKey { reduce, ..self }
+    }
+
     /// Every variant there is, up to the fused kernel's capacities (taken once, at
     /// [`FusedCaps::MIN`]): each pass × precision × input kind it can read × product
-    /// variant it can take.
+    /// variant it can take × reduction variant it has.
     pub fn all() -> Vec<ShaderKey> {
         let mut keys = Vec::new();
         for precision in [Precision::F32, Precision::F64] {
@@ -524,10 +603,15 @@ impl ShaderKey {
                 };
                 for &input in inputs {
                     for &product in products {
-                        let key = ShaderKey::new(pass, precision).with_input(input).with_product(product);
-                        // Vec4's hidden delta is its fallback, listed already.
-                        if key.product == product {
-                            keys.push(key);
+                        for &reduce in pass.reductions() {
+                            let key = ShaderKey::new(pass, precision)
+                                .with_input(input)
+                                .with_product(product)
+                                .with_reduce(reduce);
+                            // A four-wide variant's hidden delta is its fallback, listed already.
+                            if key.product == product {
+                                keys.push(key);
+                            }
                         }
                     }
                 }
@@ -545,15 +629,37 @@ impl ShaderKey {
         }
     }
 
-    /// Whether the variant uses subgroup operations (needs `SUBGROUP`).
+    /// Whether the variant uses subgroup operations (needs `SUBGROUP`): the subgroup
+    /// product kernel, and the subgroup reductions — except the tiled gradient's variant
+    /// for them, which only leaves its bias sum to [`Pass::BiasGradient`].
     pub fn uses_subgroups(&self) -> bool {
-        self.pass.is_tiled() && self.product.uses_subgroups()
+        let product = self.pass.is_tiled() && self.product.uses_subgroups();
+        let reduce = self.reduce == Reduce::Subgroup && self.pass != Pass::GradientTiled;
+        product || reduce
     }
 
     /// Whether `a_in` and the product's other operand are read four at a time
-    /// ([`Product::Vec4`]): bound as arrays of `vec4<real>` (`Packed`).
+    /// ([`Product::Vec4`], [`Product::WorkgroupVec4`]): bound as arrays of `vec4<real>`
+    /// (`Packed`).
     fn packs4(&self) -> bool {
         self.pass.is_tiled() && self.product.packs4()
+    }
+
+    /// The pass's file in `shaders/` for this variant.
+    pub fn file(&self) -> &'static str {
+        match (self.pass, self.reduce) {
+            (Pass::Softmax, Reduce::Subgroup) => "softmax_subgroup.wgsl",
+            (Pass::OutputDelta, Reduce::Subgroup) => "output_delta_subgroup.wgsl",
+            (pass, _) => pass.file(),
+        }
+    }
+
+    fn body(&self) -> &'static str {
+        match (self.pass, self.reduce) {
+            (Pass::Softmax, Reduce::Subgroup) => include_str!("../../shaders/softmax_subgroup.wgsl"),
+            (Pass::OutputDelta, Reduce::Subgroup) => include_str!("../../shaders/output_delta_subgroup.wgsl"),
+            (pass, _) => pass.body(),
+        }
     }
 
     /// The complete WGSL source of this variant (the module's doc gives the order).
@@ -576,6 +682,10 @@ impl ShaderKey {
         }
         if self.pass == Pass::Update {
             s.push_str(&format!("const UPDATE_RUN: u32 = {UPDATE_RUN}u;\n"));
+        }
+        if self.pass == Pass::GradientTiled {
+            let in_product = self.reduce == Reduce::Serial;
+            s.push_str(&format!("const BIAS_IN_PRODUCT: bool = {in_product};\n"));
         }
         if self.pass.reads_input() {
             // How a binding read four at a time is declared: `Packed` elements, one `real`
@@ -602,7 +712,7 @@ impl ShaderKey {
             }
         }
         s.push('\n');
-        s.push_str(self.pass.body());
+        s.push_str(self.body());
         for include in self.pass.includes() {
             s.push('\n');
             s.push_str(match (include, self.input) {
@@ -633,14 +743,18 @@ impl ShaderKey {
         s
     }
 
-    /// A label naming the variant (file, precision, input, tile), for pipelines and errors.
+    /// A label naming the variant (file, precision, input, tile, reduction), for pipelines
+    /// and errors.
     pub fn label(&self) -> String {
-        let mut l = format!("shaders/{} ({}", self.pass.file(), self.precision);
+        let mut l = format!("shaders/{} ({}", self.file(), self.precision);
         if self.input == Input::Bytes {
             l.push_str(", byte inputs");
         }
         if self.pass.is_tiled() {
             l.push_str(&format!(", {}", self.product));
+        }
+        if self.pass == Pass::GradientTiled && self.reduce == Reduce::Subgroup {
+            l.push_str(", bias in bias_gradient.wgsl");
         }
         l.push(')');
         l
@@ -705,7 +819,39 @@ pub struct Kernel {
 /// that one bind group serves both pipelines) or as [`Pass::bindings`] describes when
 /// `None`, turning validation errors into [`BpropError::Gpu`] that names the variant.
 pub fn build(device: &wgpu::Device, key: ShaderKey, layout: Option<&wgpu::BindGroupLayout>) -> Result<Kernel> {
-    compile(device, key, layout, key.default_workgroup())
+    let wg = key.default_workgroup().map(|wg| ("WG", f64::from(wg)));
+    compile(device, key, layout, wg.as_slice())
+}
+
+/// The subgroup reductions' workgroup on an adapter whose subgroups have at most
+/// `max_lanes` invocations: (WG, PER_WG) = ([`WORKGROUP`] or `max_lanes` if larger, WG /
+/// `max_lanes`). With power-of-two subgroup sizes WG is a multiple of every size, so
+/// subgroups are whole, and a workgroup has at least PER_WG subgroups for its PER_WG rows
+/// (`softmax_subgroup.wgsl`). The dispatch is ⌈rows / PER_WG⌉ workgroups.
+pub fn reduce_workgroup(max_lanes: u32) -> (u32, u32) {
+    let wg = WORKGROUP.max(max_lanes);
+    (wg, wg / max_lanes.max(1))
+}
+
+/// Compiles `key`, a [`Reduce::Subgroup`] variant of [`Pass::Softmax`],
+/// [`Pass::OutputDelta`] or [`Pass::BiasGradient`], for subgroups of at most `max_lanes`
+/// invocations ([`reduce_workgroup`]); otherwise as [`build`].
+pub fn build_reduction(
+    device: &wgpu::Device,
+    key: ShaderKey,
+    layout: Option<&wgpu::BindGroupLayout>,
+    max_lanes: u32,
+) -> Result<Kernel> {
+    if key.reduce != Reduce::Subgroup || key.pass == Pass::GradientTiled {
+        return build(device, key, layout);
+    }
+    let (wg, per_wg) = reduce_workgroup(max_lanes);
+    compile(
+        device,
+        key,
+        layout,
+        &[("WG", f64::from(wg)), ("PER_WG", f64::from(per_wg))],
+    )
 }
 
 /// The workgroup arrays of [`Pass::Fused`], in elements (`CAP_*` in fused.wgsl).
@@ -785,16 +931,21 @@ pub fn build_fused(
         label: Some(Pass::Fused.file()),
         entries: &entries,
     });
-    compile(device, ShaderKey::fused(precision, caps), Some(&layout), Some(wg))
+    compile(
+        device,
+        ShaderKey::fused(precision, caps),
+        Some(&layout),
+        &[("WG", f64::from(wg))],
+    )
 }
 
-/// Compiles `key`'s source, with the override `WG` set to `wg` when given, turning
-/// validation errors into [`BpropError::Gpu`] that names the variant.
+/// Compiles `key`'s source with the pipeline-overridable constants `overrides` (`WG`,
+/// `PER_WG`), turning validation errors into [`BpropError::Gpu`] that names the variant.
 fn compile(
     device: &wgpu::Device,
     key: ShaderKey,
     layout: Option<&wgpu::BindGroupLayout>,
-    wg: Option<u32>,
+    overrides: &[(&'static str, f64)],
 ) -> Result<Kernel> {
     let label = key.label();
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -802,10 +953,7 @@ fn compile(
         label: Some(&label),
         source: wgpu::ShaderSource::Wgsl(key.source().into()),
     });
-    let mut constants: Vec<(&str, f64)> = Vec::new();
-    if let Some(wg) = wg {
-        constants.push(("WG", f64::from(wg)));
-    }
+    let mut constants: Vec<(&str, f64)> = overrides.to_vec();
     if key.pass.is_tiled() && key.product == Product::Register {
         constants.extend([("WGX", f64::from(REGISTER_WG)), ("WGY", f64::from(REGISTER_WG))]);
     }

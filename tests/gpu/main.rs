@@ -13,6 +13,7 @@ mod fallback;
 mod fused;
 mod gpu_vs_cpu;
 mod infer;
+mod reduce;
 mod shaders;
 mod tiled;
 mod vec4;

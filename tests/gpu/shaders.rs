@@ -7,7 +7,7 @@
 //! case for each code of one family and no other, with no case written as a bare number.
 
 use bprop::gpu::contract::{self, Access};
-use bprop::gpu::shaders::{FusedCaps, Pass, Product, ShaderKey};
+use bprop::gpu::shaders::{FusedCaps, Pass, Product, Reduce, ShaderKey};
 use bprop::gpu::Tile;
 use bprop::model::{Precision, Real};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
@@ -60,19 +60,37 @@ fn every_key() -> Vec<ShaderKey> {
 #[test]
 fn every_variant_parses_and_validates() {
     let keys = every_key();
-    // Per precision: seven passes with one variant each; forward and gradient with two
-    // inputs; their tiled twins with two inputs in every product variant (three workgroup
-    // tiles, the register block, the subgroup one at three heights, the four-wide twins of
-    // the subgroup one at two heights and of the workgroup one at two tiles); the tiled
-    // hidden delta in every product variant but the four four-wide ones (it runs their
-    // fallbacks). Plus the fused kernel's extra capacities.
+    // Per precision: six passes with one variant each (hidden delta, update, max-norm,
+    // advance, the fused kernel, the subgroup bias gradient); softmax and the output delta in both
+    // reductions (serial, subgroup); forward and gradient with two inputs; the tiled
+    // forward with two inputs in every product variant (three workgroup tiles, the register
+    // block, the subgroup one at three heights, the four-wide twins of the subgroup one at
+    // two heights and of the workgroup one at two tiles), the tiled gradient likewise, each
+    // with its bias sum in the product or left to the bias pass; the tiled hidden delta in
+    // every product variant but the four four-wide ones (it runs their fallbacks). Plus the
+    // fused kernel's extra capacities.
     let products = Product::ALL.len();
     assert_eq!(products, 11);
+    assert_eq!(Reduce::ALL.len(), 2);
     assert_eq!(
         keys.len(),
-        2 * (7 + 2 * 2 + 2 * 2 * products + (products - 4)) + 4,
+        2 * (6 + 2 * 2 + 2 * 2 + 2 * products + 2 * products * 2 + (products - 4)) + 4,
         "{keys:#?}"
     );
+    let subgroup_reductions = keys
+        .iter()
+        .filter(|k| k.reduce == Reduce::Subgroup && k.pass != Pass::GradientTiled)
+        .count();
+    assert_eq!(subgroup_reductions, 2 * 3, "softmax, output delta, bias gradient");
+    // uses_subgroups (which asks the device for SUBGROUP) says whether the code calls a
+    // subgroup operation.
+    for key in &keys {
+        let src = key.source();
+        let calls = ["subgroupShuffle(", "subgroupBroadcast(", "subgroupMax("]
+            .iter()
+            .any(|op| src.contains(op));
+        assert_eq!(key.uses_subgroups(), calls, "{}", key.label());
+    }
     let distinct: BTreeSet<String> = keys.iter().map(|k| k.source()).collect();
     assert_eq!(distinct.len(), keys.len(), "two keys gave the same source");
     for key in &keys {

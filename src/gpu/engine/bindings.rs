@@ -13,6 +13,8 @@ pub(super) struct Bindings {
     pub(super) output_delta: wgpu::BindGroup,
     pub(super) hidden_delta: Vec<wgpu::BindGroup>,
     pub(super) gradient: Vec<wgpu::BindGroup>,
+    /// `bias_gradient.wgsl`'s, per layer (used with the subgroup reductions).
+    pub(super) bias: Vec<wgpu::BindGroup>,
     pub(super) update: Vec<wgpu::BindGroup>,
     pub(super) max_norm: Vec<wgpu::BindGroup>,
     pub(super) advance: wgpu::BindGroup,
@@ -38,7 +40,7 @@ pub(super) fn make_bindings(ctx: &GpuContext, k: &Kernels, layers: &[GpuLayer], 
         order,
         loss,
     } = shared;
-    let group = |kernel: &Kernel, bufs: &[&wgpu::Buffer]| {
+    let group_in = |layout: &wgpu::BindGroupLayout, bufs: &[&wgpu::Buffer]| {
         let entries: Vec<_> = bufs
             .iter()
             .enumerate()
@@ -49,10 +51,11 @@ pub(super) fn make_bindings(ctx: &GpuContext, k: &Kernels, layers: &[GpuLayer], 
             .collect();
         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
-            layout: &kernel.layout,
+            layout,
             entries: &entries,
         })
     };
+    let group = |kernel: &Kernel, bufs: &[&wgpu::Buffer]| group_in(&kernel.layout, bufs);
     let last = layers.len() - 1;
     let a_in = |l: usize| if l == 0 { x } else { &layers[l - 1].a };
     let out = &layers[last];
@@ -88,6 +91,10 @@ pub(super) fn make_bindings(ctx: &GpuContext, k: &Kernels, layers: &[GpuLayer], 
                     &[&g.params, &g.delta, a_in(l), order, state, &g.gw, &g.gb, scal],
                 )
             })
+            .collect(),
+        bias: layers
+            .iter()
+            .map(|g| group_in(&k.bias_layout, &[&g.params, &g.delta, &g.gb]))
             .collect(),
         update: layers
             .iter()

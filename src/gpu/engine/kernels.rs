@@ -1,11 +1,13 @@
 //! The engine's compiled passes: the plain kernels, the product variants of their tiled
 //! twins (sharing their bind group layouts, so one bind group serves all), compiled on
-//! first use, and layer 0's variants reading a byte-coded dataset. Every pipeline comes
-//! from one [`ShaderKey`].
+//! first use, layer 0's variants reading a byte-coded dataset, and the reductions' variant
+//! ([`Reduce`]: subgroup reductions where the device has `SUBGROUP`, serial loops
+//! otherwise or when [`REDUCE_ENV`] or `GpuEngine::set_reduce` ask for them). Every
+//! pipeline comes from one [`ShaderKey`].
 
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
-use crate::gpu::shaders::{self, Input, Kernel, Pass, Product, ShaderKey, Tile};
+use crate::gpu::shaders::{self, Input, Kernel, Pass, Product, Reduce, ShaderKey, Tile};
 use crate::model::Real;
 use std::collections::HashMap;
 
@@ -57,6 +59,71 @@ pub(super) struct ByteKernels {
     pub(super) gradient: Kernel,
 }
 
+/// The environment variable that chooses the reductions' variant ([`Reduce`]) of engines
+/// built afterwards: `serial` forces the fallback, `subgroup` asks for the subgroup
+/// variant (an error where the device cannot run it), `auto` or unset takes it where the
+/// device can. Both give the same bits; the variable is for tests and measurements.
+pub const REDUCE_ENV: &str = "BPROP_REDUCE";
+
+/// The reductions' variant [`REDUCE_ENV`] asks for on `ctx`'s device.
+///
+/// # Errors
+/// [`BpropError::UnknownName`] for a value other than `auto`, `serial`, `subgroup`;
+/// [`BpropError::Gpu`] for `subgroup` on a device that cannot run it.
+pub(super) fn reduce_from_env(ctx: &GpuContext) -> Result<Reduce> {
+    let value = std::env::var(REDUCE_ENV).unwrap_or_default();
+    let value = value.trim();
+    if value.is_empty() || value == "auto" {
+        return Ok(if reduce_fits(ctx) {
+            Reduce::Subgroup
+        } else {
+            Reduce::Serial
+        });
+    }
+    let reduce: Reduce = value.parse().map_err(|_| BpropError::UnknownName {
+        kind: REDUCE_ENV,
+        name: value.to_string(),
+        expected: "auto, serial, subgroup",
+    })?;
+    check_reduce(ctx, reduce)?;
+    Ok(reduce)
+}
+
+/// Whether the device can run the subgroup reductions: `SUBGROUP`, subgroup sizes that
+/// are powers of two (so the reductions' workgroup, [`shaders::reduce_workgroup`], is a
+/// multiple of every size the device may pick), and that workgroup within its limits.
+pub(super) fn reduce_fits(ctx: &GpuContext) -> bool {
+    let info = ctx.adapter.get_info();
+    let (min, max) = (info.subgroup_min_size, info.subgroup_max_size);
+    let (wg, _) = shaders::reduce_workgroup(max);
+    ctx.device.features().contains(wgpu::Features::SUBGROUP)
+        && min >= 1
+        && min <= max
+        && min.is_power_of_two()
+        && max.is_power_of_two()
+        && ctx.limits.max_compute_invocations_per_workgroup >= wg
+        && ctx.limits.max_compute_workgroup_size_x >= wg
+}
+
+/// `Ok` where the device can run `reduce`.
+pub(super) fn check_reduce(ctx: &GpuContext, reduce: Reduce) -> Result<()> {
+    if reduce == Reduce::Subgroup && !reduce_fits(ctx) {
+        let info = ctx.adapter.get_info();
+        return Err(BpropError::Gpu(format!(
+            "{} cannot run the subgroup reductions: they need SUBGROUP and subgroup sizes that are powers of two (it has {}–{}{})",
+            ctx.summary.name,
+            info.subgroup_min_size,
+            info.subgroup_max_size,
+            if ctx.device.features().contains(wgpu::Features::SUBGROUP) {
+                ""
+            } else {
+                ", without SUBGROUP"
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// Every compiled pass of the separate-pass route (the fused kernel is built per batch
 /// size, `fused.rs`).
 pub(super) struct Kernels {
@@ -68,6 +135,14 @@ pub(super) struct Kernels {
     pub(super) update: Kernel,
     pub(super) max_norm: Kernel,
     pub(super) advance: Kernel,
+    /// The reductions' variant of `softmax`, `output_delta` and the tiled gradients.
+    pub(super) reduce: Reduce,
+    /// The largest subgroup size of the device (the subgroup reductions' workgroup).
+    lanes: u32,
+    /// `bias_gradient.wgsl`'s bind group layout (its bind groups exist whichever variant).
+    pub(super) bias_layout: wgpu::BindGroupLayout,
+    /// `bias_gradient.wgsl`, after each tiled gradient, with [`Reduce::Subgroup`].
+    pub(super) bias: Option<Kernel>,
     /// The product variants compiled so far (same bind group layouts as the plain twins),
     /// each built on first use.
     pub(super) products: HashMap<Product, ProductKernels>,
@@ -78,19 +153,39 @@ pub(super) struct Kernels {
 }
 
 impl Kernels {
-    /// Builds every plain pass in precision `T`, with `bytes` layer 0's byte-reading
-    /// variants, and the workgroup product at `tile` where the device allows it.
-    pub(super) fn build<T: Real>(ctx: &GpuContext, bytes: bool, tile: Tile) -> Result<Kernels> {
+    /// Builds every plain pass in precision `T` with the reductions `reduce` (checked by
+    /// the caller: [`check_reduce`]), with `bytes` layer 0's byte-reading variants, and the
+    /// workgroup product at `tile` where the device allows it.
+    pub(super) fn build<T: Real>(ctx: &GpuContext, bytes: bool, tile: Tile, reduce: Reduce) -> Result<Kernels> {
         let dev = &ctx.device;
+        let lanes = ctx.adapter.get_info().subgroup_max_size;
         let build = |pass| shaders::build(dev, ShaderKey::new(pass, T::PRECISION), None);
+        let reduction = |pass| {
+            let key = ShaderKey::new(pass, T::PRECISION).with_reduce(reduce);
+            shaders::build_reduction(dev, key, None, lanes)
+        };
+        let bias_layout = shaders::bind_group_layout(dev, Pass::BiasGradient.file(), Pass::BiasGradient.bindings());
+        let bias = match reduce {
+            Reduce::Serial => None,
+            Reduce::Subgroup => Some(shaders::build_reduction(
+                dev,
+                ShaderKey::new(Pass::BiasGradient, T::PRECISION),
+                Some(&bias_layout),
+                lanes,
+            )?),
+        };
         let forward = build(Pass::Forward)?;
         let gradient = build(Pass::Gradient)?;
         let mut kernels = Kernels {
             bytes: None,
             products: HashMap::new(),
             tile,
-            softmax: build(Pass::Softmax)?,
-            output_delta: build(Pass::OutputDelta)?,
+            reduce,
+            lanes,
+            bias_layout,
+            bias,
+            softmax: reduction(Pass::Softmax)?,
+            output_delta: reduction(Pass::OutputDelta)?,
             hidden_delta: build(Pass::HiddenDelta)?,
             update: build(Pass::Update)?,
             max_norm: build(Pass::MaxNorm)?,
@@ -130,10 +225,19 @@ impl Kernels {
             // It runs the shapes it does not fit with its fallback.
             self.ensure_product::<T>(ctx, product.fallback())?;
         }
+        let kernels = self.build_product::<T>(ctx, product, self.reduce)?;
+        self.products.insert(product, kernels);
+        Ok(())
+    }
+
+    /// Compiles `product`'s three passes (and their byte-reading variants, where the plain
+    /// ones exist) with the reductions `reduce` (the tiled gradient's bias sum).
+    fn build_product<T: Real>(&self, ctx: &GpuContext, product: Product, reduce: Reduce) -> Result<ProductKernels> {
         let twin = |pass, of: &Kernel, input| {
             let key = ShaderKey::new(pass, T::PRECISION)
                 .with_input(input)
-                .with_product(product);
+                .with_product(product)
+                .with_reduce(reduce);
             shaders::build(&ctx.device, key, Some(&of.layout))
         };
         let bytes = match &self.bytes {
@@ -150,8 +254,54 @@ impl Kernels {
             bytes,
         };
         ctx.check()?;
-        self.products.insert(product, kernels);
+        Ok(kernels)
+    }
+
+    /// Switches the reductions to `reduce` (checked by the caller: [`check_reduce`]):
+    /// rebuilds the softmax and output passes over their layouts (so the bind groups stay
+    /// valid), the bias pass, and every product variant compiled so far (the tiled
+    /// gradient's bias sum is in or out of it).
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] when compiling fails; the previous kernels stay.
+    pub(super) fn set_reduce<T: Real>(&mut self, ctx: &GpuContext, reduce: Reduce) -> Result<()> {
+        if reduce == self.reduce {
+            return Ok(());
+        }
+        let dev = &ctx.device;
+        let reduction = |pass, of: &Kernel| {
+            let key = ShaderKey::new(pass, T::PRECISION).with_reduce(reduce);
+            shaders::build_reduction(dev, key, Some(&of.layout), self.lanes)
+        };
+        let softmax = reduction(Pass::Softmax, &self.softmax)?;
+        let output_delta = reduction(Pass::OutputDelta, &self.output_delta)?;
+        let bias = match reduce {
+            Reduce::Serial => None,
+            Reduce::Subgroup => Some(shaders::build_reduction(
+                dev,
+                ShaderKey::new(Pass::BiasGradient, T::PRECISION),
+                Some(&self.bias_layout),
+                self.lanes,
+            )?),
+        };
+        let mut products = HashMap::new();
+        for &product in self.products.keys() {
+            products.insert(product, self.build_product::<T>(ctx, product, reduce)?);
+        }
+        (self.softmax, self.output_delta, self.bias, self.reduce) = (softmax, output_delta, bias, reduce);
+        self.products = products;
         Ok(())
+    }
+
+    /// Workgroups for a reduction pass over `items` rows (batch rows, or neurons for the
+    /// bias pass): one row per invocation with [`Reduce::Serial`], PER_WG rows per
+    /// workgroup with [`Reduce::Subgroup`] ([`shaders::reduce_workgroup`]).
+    pub(super) fn reduce_groups(&self, items: usize) -> u32 {
+        let per = match self.reduce {
+            Reduce::Serial => shaders::WORKGROUP,
+            Reduce::Subgroup => shaders::reduce_workgroup(self.lanes).1,
+        };
+        (items as u32).div_ceil(per)
     }
 
     /// The error for a device that cannot run `product` in precision `T`.

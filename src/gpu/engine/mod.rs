@@ -23,18 +23,18 @@ mod timing;
 pub use autotune::{ProductChoice, ProductTiming, ShapeKey, TuneCache, KERNEL_ENV};
 pub use fused::{FUSED_LOOP_BUDGET, FUSED_MAX_WORK};
 pub use infer::{GpuInference, INFER_ROWS};
-pub use kernels::ProductPass;
+pub use kernels::{ProductPass, REDUCE_ENV};
 
 use crate::engine::{check_order, check_shard, check_trace, BackendInfo, BackendKind, Engine, LayerTrace, StepTrace};
 use crate::error::{BpropError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::contract::{self, LayerParams, Scalars, StepValues, SubmissionState};
-use crate::gpu::shaders::{self, Product, Tile};
+use crate::gpu::shaders::{self, Product, Reduce, Tile};
 use crate::model::{ByteInputs, Dataset, Dropout, Hyper, Network, OptimState, Optimizer, Precision, Real};
 use bindings::{make_bindings, Bindings};
 use buffers::{GpuLayer, ParamsKey, Shared};
 use fused::Fused;
-use kernels::{product_fits, Kernels};
+use kernels::{check_reduce, product_fits, reduce_fits, Kernels};
 use ndarray::{Array1, Array2};
 use record::Work;
 use std::sync::Arc;
@@ -126,12 +126,15 @@ fn bytes_of<T>(n: usize) -> u64 {
 }
 
 impl<T: Real> GpuEngine<T> {
-    /// Uploads `net` and `data` to `ctx`'s device and builds the pipelines.
+    /// Uploads `net` and `data` to `ctx`'s device and builds the pipelines, with the
+    /// subgroup reductions where the device can run them unless [`REDUCE_ENV`] says
+    /// otherwise ([`GpuEngine::set_reduce`]).
     ///
     /// # Errors
     /// The errors of [`Dataset::check_fits`]; [`BpropError::Gpu`] when a buffer exceeds the
-    /// adapter's limits, a shader fails to build, or `f64` is asked of a device without
-    /// `SHADER_F64`.
+    /// adapter's limits, a shader fails to build, `f64` is asked of a device without
+    /// `SHADER_F64`, or [`REDUCE_ENV`] asks for subgroup reductions the device cannot run;
+    /// [`BpropError::UnknownName`] for another value of [`REDUCE_ENV`].
     pub fn new(ctx: Arc<GpuContext>, net: Network<T>, data: &Dataset<T>) -> Result<Self> {
         data.check_fits(&net)?;
         if T::PRECISION == Precision::F64 && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
@@ -186,7 +189,8 @@ impl<T: Real> GpuEngine<T> {
             mapped_at_creation: false,
         });
 
-        let kernels = Kernels::build::<T>(&ctx, byte_inputs.is_some(), Tile::default())?;
+        let reduce = kernels::reduce_from_env(&ctx)?;
+        let kernels = Kernels::build::<T>(&ctx, byte_inputs.is_some(), Tile::default(), reduce)?;
 
         let max_groups = ctx.limits.max_compute_workgroups_per_dimension as usize;
         let mut layers = Vec::new();
@@ -398,6 +402,29 @@ impl<T: Real> GpuEngine<T> {
                 })
             })
             .collect()
+    }
+
+    /// Chooses how the reductions over a row are computed — the softmax, the per-sample
+    /// loss and the tiled gradient's bias sum ([`Reduce`]): with subgroup operations (the
+    /// default where the device has them) or serial loops (the fallback). Both add the same
+    /// values in the same order, so they give the same bits; only the speed differs.
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] for [`Reduce::Subgroup`] on a device that cannot run it, or when
+    /// compiling fails; the previous variant stays.
+    pub fn set_reduce(&mut self, reduce: Reduce) -> Result<()> {
+        check_reduce(&self.ctx, reduce)?;
+        self.kernels.set_reduce::<T>(&self.ctx, reduce)
+    }
+
+    /// The reductions' variant in use ([`GpuEngine::set_reduce`]).
+    pub fn reduce(&self) -> Reduce {
+        self.kernels.reduce
+    }
+
+    /// Whether the device can run the subgroup reductions ([`Reduce::Subgroup`]).
+    pub fn reduce_available(&self) -> bool {
+        reduce_fits(&self.ctx)
     }
 
     /// Whether the device can run `product` in this engine's precision.

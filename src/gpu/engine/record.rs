@@ -136,15 +136,16 @@ impl<T: Real> GpuEngine<T> {
                 }
             }
         }
+        // One row per invocation, or per subgroup (the reductions' variant).
         if layers[last].activation == Activation::Softmax {
             pass.set_pipeline(&k.softmax.pipeline);
             pass.set_bind_group(0, &bg.softmax, &[]);
-            pass.dispatch_workgroups(groups(batch), 1, 1);
+            pass.dispatch_workgroups(k.reduce_groups(batch), 1, 1);
         }
         if loss {
             pass.set_pipeline(&k.output_delta.pipeline);
             pass.set_bind_group(0, &bg.output_delta, &[]);
-            pass.dispatch_workgroups(groups(batch), 1, 1);
+            pass.dispatch_workgroups(k.reduce_groups(batch), 1, 1);
         }
     }
 
@@ -164,9 +165,15 @@ impl<T: Real> GpuEngine<T> {
                 for l in (0..last).rev() {
                     self.dispatch_product(pass, l, ProductPass::HiddenDelta, &bg.hidden_delta[l], false);
                 }
-                for l in 0..layers.len() {
+                for (l, layer) in layers.iter().enumerate() {
                     let on_bytes = l == 0 && bytes.is_some();
                     self.dispatch_product(pass, l, ProductPass::Gradient, &bg.gradient[l], on_bytes);
+                    // With the subgroup reductions the product leaves the bias sum to this.
+                    if let (Some(bias), Some(_)) = (&k.bias, &layer.bias) {
+                        pass.set_pipeline(&bias.pipeline);
+                        pass.set_bind_group(0, &bg.bias[l], &[]);
+                        pass.dispatch_workgroups(k.reduce_groups(layer.fan_out()), 1, 1);
+                    }
                 }
             }
             false => {
