@@ -400,7 +400,7 @@ pub fn bindings(pass: super::shaders::Pass) -> &'static [Slot] {
             ("gb", W),
             ("scal", R),
         ],
-        Pass::Update => &[
+        Pass::Update | Pass::UpdateWide => &[
             ("p", R),
             ("scal", R),
             ("hyper", R),

@@ -31,6 +31,9 @@ pub enum Pass {
     Gradient,
     /// `update.wgsl`: the optimizer's update of W and b.
     Update,
+    /// `update4.wgsl`: [`Pass::Update`] reading and writing W and its gradient four at a
+    /// time, for layers whose rows are 16-byte aligned (fan_in % 4 = 0); same bits.
+    UpdateWide,
     /// `max_norm.wgsl`: ‖W[i, :]‖₂ ≤ c.
     MaxNorm,
     /// `advance.wgsl`: step counter + 1.
@@ -51,13 +54,14 @@ pub enum Pass {
 
 impl Pass {
     /// Every pass, in the order a step runs them.
-    pub const ALL: [Pass; 13] = [
+    pub const ALL: [Pass; 14] = [
         Pass::Forward,
         Pass::Softmax,
         Pass::OutputDelta,
         Pass::HiddenDelta,
         Pass::Gradient,
         Pass::Update,
+        Pass::UpdateWide,
         Pass::MaxNorm,
         Pass::Advance,
         Pass::ForwardTiled,
@@ -79,7 +83,7 @@ impl Pass {
         match self {
             Pass::Forward | Pass::Gradient => &[Include::LoadIn],
             Pass::ForwardTiled | Pass::GradientTiled => &[Include::InputAt, Include::LoadIn],
-            Pass::Update | Pass::Fused => &[Include::Optim],
+            Pass::Update | Pass::UpdateWide | Pass::Fused => &[Include::Optim],
             Pass::Softmax
             | Pass::OutputDelta
             | Pass::HiddenDelta
@@ -119,6 +123,7 @@ impl Pass {
             Pass::HiddenDelta => "hidden_delta.wgsl",
             Pass::Gradient => "gradient.wgsl",
             Pass::Update => "update.wgsl",
+            Pass::UpdateWide => "update4.wgsl",
             Pass::MaxNorm => "max_norm.wgsl",
             Pass::Advance => "advance.wgsl",
             Pass::ForwardTiled => "forward_tiled.wgsl",
@@ -137,6 +142,7 @@ impl Pass {
             Pass::HiddenDelta => include_str!("../../shaders/hidden_delta.wgsl"),
             Pass::Gradient => include_str!("../../shaders/gradient.wgsl"),
             Pass::Update => include_str!("../../shaders/update.wgsl"),
+            Pass::UpdateWide => include_str!("../../shaders/update4.wgsl"),
             Pass::MaxNorm => include_str!("../../shaders/max_norm.wgsl"),
             Pass::Advance => include_str!("../../shaders/advance.wgsl"),
             Pass::ForwardTiled => include_str!("../../shaders/forward_tiled.wgsl"),
@@ -680,7 +686,7 @@ impl ShaderKey {
         if let Some(caps) = self.caps {
             s.push_str(&caps.constants());
         }
-        if self.pass == Pass::Update {
+        if matches!(self.pass, Pass::Update | Pass::UpdateWide) {
             s.push_str(&format!("const UPDATE_RUN: u32 = {UPDATE_RUN}u;\n"));
         }
         if self.pass == Pass::GradientTiled {

@@ -60,8 +60,8 @@ fn every_key() -> Vec<ShaderKey> {
 #[test]
 fn every_variant_parses_and_validates() {
     let keys = every_key();
-    // Per precision: six passes with one variant each (hidden delta, update, max-norm,
-    // advance, the fused kernel, the subgroup bias gradient); softmax and the output delta in both
+    // Per precision: seven passes with one variant each (hidden delta, update and its
+    // four-wide twin, max-norm, advance, the fused kernel, the subgroup bias gradient); softmax and the output delta in both
     // reductions (serial, subgroup); forward and gradient with two inputs; the tiled
     // forward with two inputs in every product variant (three workgroup tiles, the register
     // block, the subgroup one at three heights, the four-wide twins of the subgroup one at
@@ -74,7 +74,7 @@ fn every_variant_parses_and_validates() {
     assert_eq!(Reduce::ALL.len(), 2);
     assert_eq!(
         keys.len(),
-        2 * (6 + 2 * 2 + 2 * 2 + 2 * products + 2 * products * 2 + (products - 4)) + 4,
+        2 * (7 + 2 * 2 + 2 * 2 + 2 * products + 2 * products * 2 + (products - 4)) + 4,
         "{keys:#?}"
     );
     let subgroup_reductions = keys

@@ -149,3 +149,58 @@ fn four_wide_kernels_give_their_fallbacks_bits_f32() {
 fn four_wide_kernels_give_their_fallbacks_bits_f64() {
     four_wide_kernels_give_their_fallbacks_bits::<f64>(true);
 }
+
+/// `update4.wgsl` (W and its gradient four at a time, for layers with fan_in % 4 = 0)
+/// against `update.wgsl`: every optimizer, with weight decay and max-norm, gives the same
+/// bits; a layer whose fan-in is not a multiple of 4 (the second: 6) keeps the scalar pass.
+fn wide_update_gives_the_scalar_updates_bits<T: Real>(f64_adapter: bool) {
+    let (net, data) = real_problem::<T>(12, 6, 3, 20);
+    let optimizers = [
+        Optimizer::Sgd,
+        Optimizer::Momentum { momentum: 0.9 },
+        Optimizer::Nesterov { momentum: 0.8 },
+        Optimizer::ADAM,
+        Optimizer::IRPROP,
+    ];
+    let order: Vec<u32> = (0..40).map(|i| (i * 3 + 1) % 20).collect();
+    for optimizer in optimizers {
+        let hyper = Hyper {
+            weight_decay: 1e-3,
+            max_norm: Some(2.0),
+            ..Hyper::sgd(0.05).with_optimizer(optimizer)
+        };
+        let run = |wide: bool| {
+            let mut gpu = GpuEngine::new(common::gpu(f64_adapter), net.clone(), &data).unwrap();
+            gpu.set_kernel_choice(KernelChoice::Plain).unwrap();
+            gpu.set_wide_update(wide);
+            let losses = gpu.train_with(&order, 5, &hyper).unwrap();
+            (bits(&losses), gpu.network().unwrap())
+        };
+        let ((lw, nw), (ln, nn)) = (run(true), run(false));
+        let what = format!("{optimizer:?} ({})", T::NAME);
+        assert_eq!(lw, ln, "{what}: losses differ");
+        for (l, (a, b)) in nw.layers().iter().zip(nn.layers()).enumerate() {
+            assert!(
+                bits(a.weights.as_slice().unwrap()) == bits(b.weights.as_slice().unwrap()),
+                "{what}: layer {l} weights differ"
+            );
+            let bias = |x: &bprop::model::Layer<T>| x.bias.as_ref().map(|v| bits(v.as_slice().unwrap()));
+            assert!(bias(a) == bias(b), "{what}: layer {l} biases differ");
+        }
+        // The run moved the weights (the comparison is not of two untouched networks).
+        assert_ne!(
+            bits(nw.layers()[0].weights.as_slice().unwrap()),
+            bits(net.layers()[0].weights.as_slice().unwrap())
+        );
+    }
+}
+
+#[test]
+fn wide_update_gives_the_scalar_updates_bits_f32() {
+    wide_update_gives_the_scalar_updates_bits::<f32>(false);
+}
+
+#[test]
+fn wide_update_gives_the_scalar_updates_bits_f64() {
+    wide_update_gives_the_scalar_updates_bits::<f64>(true);
+}

@@ -133,6 +133,8 @@ pub(super) struct Kernels {
     pub(super) hidden_delta: Kernel,
     pub(super) gradient: Kernel,
     pub(super) update: Kernel,
+    /// `update4.wgsl` over `update`'s layout, for layers with fan_in % 4 = 0.
+    pub(super) update_wide: Kernel,
     pub(super) max_norm: Kernel,
     pub(super) advance: Kernel,
     /// The reductions' variant of `softmax`, `output_delta` and the tiled gradients.
@@ -176,6 +178,12 @@ impl Kernels {
         };
         let forward = build(Pass::Forward)?;
         let gradient = build(Pass::Gradient)?;
+        let update = build(Pass::Update)?;
+        let update_wide = shaders::build(
+            dev,
+            ShaderKey::new(Pass::UpdateWide, T::PRECISION),
+            Some(&update.layout),
+        )?;
         let mut kernels = Kernels {
             bytes: None,
             products: HashMap::new(),
@@ -187,7 +195,8 @@ impl Kernels {
             softmax: reduction(Pass::Softmax)?,
             output_delta: reduction(Pass::OutputDelta)?,
             hidden_delta: build(Pass::HiddenDelta)?,
-            update: build(Pass::Update)?,
+            update,
+            update_wide,
             max_norm: build(Pass::MaxNorm)?,
             advance: build(Pass::Advance)?,
             forward,

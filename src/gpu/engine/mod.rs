@@ -96,6 +96,8 @@ pub struct GpuEngine<T: Real> {
     first_row: u32,
     /// Whether the last `train_with` asked for max-norm.
     max_norm: bool,
+    /// Whether layers with fan_in % 4 = 0 update through `update4.wgsl` (the default).
+    wide_update: bool,
     /// Plain or tiled kernels.
     kernel_choice: KernelChoice,
     /// Per layer, the product variant of its forward, hidden-delta and gradient products
@@ -273,6 +275,7 @@ impl<T: Real> GpuEngine<T> {
             opt: None,
             first_row: 0,
             max_norm: false,
+            wide_update: true,
             kernel_choice: KernelChoice::Auto,
             products: vec![[Product::default(); 3]; n_layers],
             product_choice: ProductChoice::Fixed(Product::default()),
@@ -425,6 +428,13 @@ impl<T: Real> GpuEngine<T> {
     /// Whether the device can run the subgroup reductions ([`Reduce::Subgroup`]).
     pub fn reduce_available(&self) -> bool {
         reduce_fits(&self.ctx)
+    }
+
+    /// Whether layers whose fan-in is a multiple of 4 update their weights four at a time
+    /// (`update4.wgsl`, the default) or one at a time (`update.wgsl`); both give the same
+    /// bits, so this is for tests and measurements.
+    pub fn set_wide_update(&mut self, on: bool) {
+        self.wide_update = on;
     }
 
     /// Whether the device can run `product` in this engine's precision.

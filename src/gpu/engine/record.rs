@@ -203,8 +203,10 @@ impl<T: Real> GpuEngine<T> {
     fn record_update(&self, pass: &mut wgpu::ComputePass<'_>) {
         let groups = |n: usize| (n as u32).div_ceil(WORKGROUP);
         let (k, bg, layers) = (&self.kernels, &self.bindings, self.net.layers());
-        pass.set_pipeline(&k.update.pipeline);
         for (l, layer) in layers.iter().enumerate() {
+            // Rows 16-byte aligned: W and its gradient four at a time (the same bits).
+            let wide = self.wide_update && layer.fan_in() % 4 == 0;
+            pass.set_pipeline(&if wide { &k.update_wide } else { &k.update }.pipeline);
             pass.set_bind_group(0, &bg.update[l], &[]);
             let runs = layer.fan_in().div_ceil(UPDATE_RUN as usize);
             pass.dispatch_workgroups(groups(runs), layer.fan_out() as u32, 1);
