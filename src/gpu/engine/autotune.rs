@@ -353,7 +353,8 @@ impl<T: Real> GpuEngine<T> {
                     .filter(|&p| super::kernels::product_fits::<T>(&self.ctx, p));
                 let best = match cached {
                     Some(p) => {
-                        self.kernels.ensure_product::<T>(&self.ctx, p)?;
+                        let runs = p.for_shape(pass.pass(), self.product_mnk(l, pass));
+                        self.kernels.ensure_pass::<T>(&self.ctx, runs, pass)?;
                         p
                     }
                     None => {
@@ -382,7 +383,7 @@ impl<T: Real> GpuEngine<T> {
             if !super::kernels::product_fits::<T>(&self.ctx, p) || !p.fits(pass.pass(), mnk) {
                 continue;
             }
-            self.kernels.ensure_product::<T>(&self.ctx, p)?;
+            self.kernels.ensure_pass::<T>(&self.ctx, p, pass)?;
             self.products[l][pass as usize] = p;
             let first = self.run_product(l, pass, 1, false)?;
             if first > PRUNE * fastest_first {

@@ -11,17 +11,31 @@ use crate::gpu::shaders::{self, Input, Kernel, Pass, Product, Reduce, ShaderKey,
 use crate::model::Real;
 use std::collections::HashMap;
 
-/// The three matrix products of a step in one product variant ([`Product`]).
+/// The three matrix products of a step in one product variant ([`Product`]), each
+/// compiled when first asked for ([`Kernels::ensure_pass`]): inference needs only the
+/// forward product, and the tuner times one product of each candidate (on lavapipe a
+/// written-out product kernel takes about a second to compile).
+#[derive(Default)]
 pub(super) struct ProductKernels {
-    /// Z = A Wᵀ (`forward_tiled.wgsl`).
-    pub(super) forward: Kernel,
-    /// Δ_l = Δ_{l+1} W_{l+1} (`hidden_delta_tiled.wgsl`).
-    pub(super) hidden_delta: Kernel,
-    /// ∂E/∂W = Δᵀ A / B (`gradient_tiled.wgsl`).
-    pub(super) gradient: Kernel,
-    /// Layer 0's forward and gradient products reading a byte-coded dataset, when the
-    /// engine has one (a layer-0 input never needs a delta).
-    pub(super) bytes: Option<(Kernel, Kernel)>,
+    /// Per [`ProductPass`] (forward: Z = A Wᵀ, `forward_tiled.wgsl`; hidden delta:
+    /// Δ_l = Δ_{l+1} W_{l+1}, `hidden_delta_tiled.wgsl`; gradient: ∂E/∂W = Δᵀ A / B,
+    /// `gradient_tiled.wgsl`), reading real-valued inputs.
+    real: [Option<Kernel>; 3],
+    /// The same reading a byte-coded dataset, for layer 0's forward and gradient products
+    /// when the engine has one (a layer-0 input never needs a delta).
+    bytes: [Option<Kernel>; 3],
+}
+
+impl ProductKernels {
+    /// The compiled kernel of `pass` (`bytes`: layer 0 reading a byte-coded dataset).
+    pub(super) fn get(&self, pass: ProductPass, bytes: bool) -> Option<&Kernel> {
+        let slot = if bytes && pass != ProductPass::HiddenDelta {
+            &self.bytes
+        } else {
+            &self.real
+        };
+        slot[pass as usize].as_ref()
+    }
 }
 
 /// The three product passes of a step, as indices into a layer's choice
@@ -219,51 +233,71 @@ impl Kernels {
     }
 
     /// Compiles `product`'s three passes (and their byte-reading variants, where the plain
-    /// ones exist) unless they are already there.
+    /// ones exist), and its fallback's, unless they are already there.
     ///
     /// # Errors
     /// [`BpropError::Gpu`] when the device cannot run the variant or compiling fails.
     pub(super) fn ensure_product<T: Real>(&mut self, ctx: &GpuContext, product: Product) -> Result<()> {
-        if self.products.contains_key(&product) {
+        for pass in ProductPass::ALL {
+            self.ensure_pass::<T>(ctx, product, pass)?;
+            if product.fallback() != product {
+                // It runs the shapes it does not fit with its fallback.
+                self.ensure_pass::<T>(ctx, product.fallback(), pass)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles `product`'s kernel of `pass` (and its byte-reading variant, where the
+    /// engine has a byte-coded dataset) unless it is already there.
+    ///
+    /// # Errors
+    /// [`BpropError::Gpu`] when the device cannot run the variant or compiling fails.
+    pub(super) fn ensure_pass<T: Real>(&mut self, ctx: &GpuContext, product: Product, pass: ProductPass) -> Result<()> {
+        if self
+            .products
+            .get(&product)
+            .is_some_and(|k| k.get(pass, false).is_some())
+        {
             return Ok(());
         }
         if !product_fits::<T>(ctx, product) {
             return Err(Kernels::product_unavailable::<T>(ctx, product));
         }
-        if product.fallback() != product {
-            // It runs the shapes it does not fit with its fallback.
-            self.ensure_product::<T>(ctx, product.fallback())?;
-        }
-        let kernels = self.build_product::<T>(ctx, product, self.reduce)?;
-        self.products.insert(product, kernels);
+        let real = self.build_pass::<T>(ctx, product, pass, Input::Real, self.reduce)?;
+        let bytes = match (&self.bytes, pass) {
+            (Some(_), ProductPass::Forward | ProductPass::Gradient) => {
+                Some(self.build_pass::<T>(ctx, product, pass, Input::Bytes, self.reduce)?)
+            }
+            _ => None,
+        };
+        ctx.check()?;
+        let entry = self.products.entry(product).or_default();
+        entry.real[pass as usize] = Some(real);
+        entry.bytes[pass as usize] = bytes;
         Ok(())
     }
 
-    /// Compiles `product`'s three passes (and their byte-reading variants, where the plain
-    /// ones exist) with the reductions `reduce` (the tiled gradient's bias sum).
-    fn build_product<T: Real>(&self, ctx: &GpuContext, product: Product, reduce: Reduce) -> Result<ProductKernels> {
-        let twin = |pass, of: &Kernel, input| {
-            let key = ShaderKey::new(pass, T::PRECISION)
-                .with_input(input)
-                .with_product(product)
-                .with_reduce(reduce);
-            shaders::build(&ctx.device, key, Some(&of.layout))
+    /// Compiles `product`'s kernel of `pass` reading `input`, with the reductions `reduce`
+    /// (the tiled gradient's bias sum), over its plain twin's bind group layout.
+    fn build_pass<T: Real>(
+        &self,
+        ctx: &GpuContext,
+        product: Product,
+        pass: ProductPass,
+        input: Input,
+        reduce: Reduce,
+    ) -> Result<Kernel> {
+        let twin = match pass {
+            ProductPass::Forward => &self.forward,
+            ProductPass::HiddenDelta => &self.hidden_delta,
+            ProductPass::Gradient => &self.gradient,
         };
-        let bytes = match &self.bytes {
-            Some(_) => Some((
-                twin(Pass::ForwardTiled, &self.forward, Input::Bytes)?,
-                twin(Pass::GradientTiled, &self.gradient, Input::Bytes)?,
-            )),
-            None => None,
-        };
-        let kernels = ProductKernels {
-            forward: twin(Pass::ForwardTiled, &self.forward, Input::Real)?,
-            hidden_delta: twin(Pass::HiddenDeltaTiled, &self.hidden_delta, Input::Real)?,
-            gradient: twin(Pass::GradientTiled, &self.gradient, Input::Real)?,
-            bytes,
-        };
-        ctx.check()?;
-        Ok(kernels)
+        let key = ShaderKey::new(pass.pass(), T::PRECISION)
+            .with_input(input)
+            .with_product(product)
+            .with_reduce(reduce);
+        shaders::build(&ctx.device, key, Some(&twin.layout))
     }
 
     /// Switches the reductions to `reduce` (checked by the caller: [`check_reduce`]):
@@ -293,10 +327,20 @@ impl Kernels {
                 self.lanes,
             )?),
         };
-        let mut products = HashMap::new();
-        for &product in self.products.keys() {
-            products.insert(product, self.build_product::<T>(ctx, product, reduce)?);
+        let mut products: HashMap<Product, ProductKernels> = HashMap::new();
+        for (&product, compiled) in &self.products {
+            let rebuilt = products.entry(product).or_default();
+            for pass in ProductPass::ALL {
+                let i = pass as usize;
+                if compiled.real[i].is_some() {
+                    rebuilt.real[i] = Some(self.build_pass::<T>(ctx, product, pass, Input::Real, reduce)?);
+                }
+                if compiled.bytes[i].is_some() {
+                    rebuilt.bytes[i] = Some(self.build_pass::<T>(ctx, product, pass, Input::Bytes, reduce)?);
+                }
+            }
         }
+        ctx.check()?;
         (self.softmax, self.output_delta, self.bias, self.reduce) = (softmax, output_delta, bias, reduce);
         self.products = products;
         Ok(())

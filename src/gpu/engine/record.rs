@@ -86,13 +86,11 @@ impl<T: Real> GpuEngine<T> {
         bytes: bool,
     ) {
         let (k, (bm, bn)) = self.product_kernels(l, which);
-        let kernel = match (which, &k.bytes) {
-            (ProductPass::Forward, Some((forward, _))) if bytes => forward,
-            (ProductPass::Gradient, Some((_, gradient))) if bytes => gradient,
-            (ProductPass::Forward, _) => &k.forward,
-            (ProductPass::HiddenDelta, _) => &k.hidden_delta,
-            (ProductPass::Gradient, _) => &k.gradient,
-        };
+        // Compiled before recording: by set_product_choice (every pass of a fixed variant
+        // and its fallback) or tune_products (each product's pass at its shape).
+        let kernel = k
+            .get(which, bytes)
+            .expect("the product kernel is compiled before the step is recorded");
         let (m, n) = self.product_mn(l, which);
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, bind_group, &[]);
