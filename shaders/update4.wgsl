@@ -5,8 +5,10 @@
 //
 // with W and its gradient bound as arrays of vec4<real> (the same buffers and bind group
 // layout as update.wgsl) and read and written four at a time: an invocation's run of
-// UPDATE_RUN consecutive weights of row i is UPDATE_RUN / 4 vec4s, a quarter of the loads
-// and stores (on lavapipe each is a loop over the subgroup's lanes). The optimizer's state
+// UPDATE_RUN consecutive weights of row i (32 here, src/gpu/shaders.rs UPDATE_RUN_WIDE) is
+// UPDATE_RUN / 4 vec4s, a quarter of the loads and stores (on lavapipe each is a loop
+// over the subgroup's lanes), and the parameters and the optimizer's constants are read
+// once per 32 weights. The optimizer's state
 // stays an array of `real`, indexed per weight k = 4q + e as in update.wgsl, and each
 // weight's arithmetic is update.wgsl's (same bits).
 //

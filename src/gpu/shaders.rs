@@ -687,7 +687,12 @@ impl ShaderKey {
             s.push_str(&caps.constants());
         }
         if matches!(self.pass, Pass::Update | Pass::UpdateWide) {
-            s.push_str(&format!("const UPDATE_RUN: u32 = {UPDATE_RUN}u;\n"));
+            let run = if self.pass == Pass::UpdateWide {
+                UPDATE_RUN_WIDE
+            } else {
+                UPDATE_RUN
+            };
+            s.push_str(&format!("const UPDATE_RUN: u32 = {run}u;\n"));
         }
         if self.pass == Pass::GradientTiled {
             let in_product = self.reduce == Reduce::Serial;
@@ -787,6 +792,12 @@ pub const WORKGROUP: u32 = 64;
 /// run, not once per weight (on lavapipe every storage read is a loop over the subgroup's
 /// lanes). The dispatch is ⌈⌈fan_in / UPDATE_RUN⌉ / [`WORKGROUP`]⌉ × fan_out.
 pub const UPDATE_RUN: u32 = 8;
+
+/// [`UPDATE_RUN`] of `update4.wgsl` (eight vec4s): with the weights' loads four-wide, the
+/// per-invocation reads of the parameters and constants dominated at 8; 32 made the
+/// MNIST-sized step 15% faster on lavapipe (BENCHMARKS.md). Unmeasured on real GPUs, where
+/// shorter runs keep neighbouring invocations' accesses closer together.
+pub const UPDATE_RUN_WIDE: u32 = 32;
 
 /// Creates the bind group layout `bindings` describe (visible to compute shaders).
 pub fn bind_group_layout(device: &wgpu::Device, label: &str, bindings: &[contract::Slot]) -> wgpu::BindGroupLayout {

@@ -152,9 +152,10 @@ fn four_wide_kernels_give_their_fallbacks_bits_f64() {
 
 /// `update4.wgsl` (W and its gradient four at a time, for layers with fan_in % 4 = 0)
 /// against `update.wgsl`: every optimizer, with weight decay and max-norm, gives the same
-/// bits; a layer whose fan-in is not a multiple of 4 (the second: 6) keeps the scalar pass.
+/// bits; the first layer (fan-in 36: runs of 32 and 4) updates four-wide, the second
+/// (fan-in 6, not a multiple of 4) keeps the scalar pass.
 fn wide_update_gives_the_scalar_updates_bits<T: Real>(f64_adapter: bool) {
-    let (net, data) = real_problem::<T>(12, 6, 3, 20);
+    let (net, data) = real_problem::<T>(36, 6, 3, 20);
     let optimizers = [
         Optimizer::Sgd,
         Optimizer::Momentum { momentum: 0.9 },
