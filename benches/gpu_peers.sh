@@ -42,7 +42,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cat > "$WORK/bprop_step.sh" <<SH
 #!/bin/sh
-$BPROP bench --only MNIST-sized --rounds 1 --raw --no-plain 2>/dev/null |
+$BPROP bench --only MNIST-sized --rounds 3 --raw --no-plain 2>/dev/null |
     awk -F'\t' '\$3 ~ /^GPU, Auto/ { printf "ms_per_step=%.3f\\n", \$4 / 4 * 1e3 }'
 SH
 chmod +x "$WORK/bprop_step.sh"
