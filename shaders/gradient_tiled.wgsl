@@ -11,15 +11,16 @@
 //
 // Dispatch: (ceil(N / BN), ceil(M / BM), 1) for the product variant's BM × BN output block
 // (src/gpu/shaders.rs `Product`); the variant's file holds `main`. `delta` and a
-// real-valued `a_in` are arrays of `Packed`: `real`, or vec4<real> for the four-wide
-// kernels (gradient_tiled_vec4.wgsl), read element by element through `unpack`.
+// real-valued `a_in` (and the output `gw`) are arrays of `Packed`: `real`, or vec4<real>
+// for the four-wide kernels (gradient_tiled_vec4.wgsl), read element by element through
+// `unpack`.
 
 @group(0) @binding(0) var<storage, read> p: LayerParams;
 @group(0) @binding(1) var<storage, read> delta: array<Packed>;
 @group(0) @binding(2) var<storage, read> a_in: array<InputWord>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
 @group(0) @binding(4) var<storage, read> state: SubmissionState;
-@group(0) @binding(5) var<storage, read_write> gw: array<real>;
+@group(0) @binding(5) var<storage, read_write> gw: array<Packed>;
 @group(0) @binding(6) var<storage, read_write> gb: array<real>;
 @group(0) @binding(7) var<storage, read> scal: Scalars;
 
@@ -68,7 +69,12 @@ fn tile_shape() -> vec3<u32> {
 
 // Epilogue of output (i, j), in range: the mean over the batch.
 fn tile_store(i: u32, j: u32, acc: real) {
-    gw[i * lp.fan_in + j] = acc * (1.0 / real(lp.batch));
+    let e = i * lp.fan_in + j;
+    // One element of `Packed` gw: in the four-wide variants the invocation that stores
+    // element e also stores the other three of its vec4 (columns come in aligned fours per
+    // invocation), so this read-modify-write races with nothing.
+    let q = e >> PACK_SHIFT;
+    gw[q] = packed_with(gw[q], e & PACK_MASK, acc * (1.0 / real(lp.batch)));
 }
 
 // The bias gradient of row i, summed over the batch in order (called once per row, by

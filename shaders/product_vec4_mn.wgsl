@@ -51,13 +51,11 @@ fn mv_b(h: u32, k: u32, n: u32, cols: u32) -> vec4<real> {
     return vec4<real>(0.0);
 }
 
-// Row m, columns n .. n + 3, those in range (N % 4 = 0: all four or none).
+// Row m, columns n .. n + 3, those in range (N % 4 = 0: all four or none), as one
+// four-wide store (the pass's tile_store4: tile_store's epilogue for four outputs).
 fn mv_store(m: u32, n: u32, shape: vec3<u32>, v: vec4<real>) {
     if (m < shape.x && n < shape.y) {
-        tile_store(m, n, v.x);
-        tile_store(m, n + 1u, v.y);
-        tile_store(m, n + 2u, v.z);
-        tile_store(m, n + 3u, v.w);
+        tile_store4(m, n, v);
     }
 }
 

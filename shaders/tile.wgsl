@@ -29,6 +29,8 @@
 //                                                      in-range indices only)
 //   fn tile_store(m: u32, n: u32, acc: real)          (the epilogue of one output, in range)
 //   fn tile_row_done(m: u32)                          (once per row m < M, column block 0)
+// (and the four-wide loads, and for product_vec4_mn.wgsl tile_store4, in the pass's
+// *_vec4.wgsl)
 // so transposes, gathers through `order` and dropout masks happen while loading; variants
 // that reuse a row across loads ask for its handle once. Every
 // variant sums k in order 0, 1, …, K − 1 from 0 into one accumulator per output.

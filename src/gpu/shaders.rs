@@ -700,13 +700,16 @@ impl ShaderKey {
         }
         if self.pass.reads_input() {
             // How a binding read four at a time is declared: `Packed` elements, one `real`
-            // (or four, for the vec4 kernels) each; `unpack` gives element c of one.
+            // (or four, for the vec4 kernels) each; `unpack` gives element c of one,
+            // `packed_with` one with element c replaced.
             s.push_str(if self.packs4() {
                 "alias Packed = vec4<real>;\nconst PACK_SHIFT: u32 = 2u;\nconst PACK_MASK: u32 = 3u;\n\
-                 fn unpack(v: Packed, c: u32) -> real {\n    return v[c];\n}\n"
+                 fn unpack(v: Packed, c: u32) -> real {\n    return v[c];\n}\n\
+                 fn packed_with(v: Packed, c: u32, x: real) -> Packed {\n    var p = v;\n    p[c] = x;\n    return p;\n}\n"
             } else {
                 "alias Packed = real;\nconst PACK_SHIFT: u32 = 0u;\nconst PACK_MASK: u32 = 0u;\n\
-                 fn unpack(v: Packed, c: u32) -> real {\n    return v;\n}\n"
+                 fn unpack(v: Packed, c: u32) -> real {\n    return v;\n}\n\
+                 fn packed_with(v: Packed, c: u32, x: real) -> Packed {\n    return x;\n}\n"
             });
             let word = match self.input {
                 Input::Real => "Packed",
