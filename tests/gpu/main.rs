@@ -7,6 +7,7 @@
 mod common;
 
 mod autotune;
+mod bits;
 mod bytes;
 mod dist;
 mod fallback;

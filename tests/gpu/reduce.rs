@@ -10,6 +10,7 @@
 //! sum fails these tests (checked by hand when they were written). Against the CPU path
 //! within the usual tolerance too.
 
+use crate::bits::{assert_networks_equal, assert_traces_equal};
 use crate::common;
 
 use bprop::cpu::CpuEngine;
@@ -62,39 +63,6 @@ fn problem<T: Real>(head: Head, outputs: usize, n: usize) -> (Network<T>, Datase
         _ => T::of(((i * 13 + k * 7) % 19) as f64 / 7.0 - 1.2),
     });
     (net, Dataset::new(x, y).unwrap())
-}
-
-/// `a` and `b` hold the same bits in every intermediate of the step.
-fn assert_traces_equal<T: Real>(what: &str, a: &StepTrace<T>, b: &StepTrace<T>) {
-    let bits = |v: &[T]| v.iter().map(|x| x.f64().to_bits()).collect::<Vec<u64>>();
-    for (l, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
-        let same = |x: &Array2<T>, y: &Array2<T>| bits(x.as_slice().unwrap()) == bits(y.as_slice().unwrap());
-        assert!(same(&la.z, &lb.z), "{what}: layer {l} z differs");
-        assert!(same(&la.a, &lb.a), "{what}: layer {l} a differs");
-        assert!(same(&la.delta, &lb.delta), "{what}: layer {l} delta differs");
-        assert!(same(&la.grad_w, &lb.grad_w), "{what}: layer {l} grad_w differs");
-        let gb = |t: &Option<ndarray::Array1<T>>| t.as_ref().map(|v| bits(v.as_slice().unwrap()));
-        assert_eq!(gb(&la.grad_b), gb(&lb.grad_b), "{what}: layer {l} grad_b differs");
-    }
-    assert_eq!(a.loss.f64().to_bits(), b.loss.f64().to_bits(), "{what}: loss differs");
-}
-
-/// Every parameter of `a` and `b`, bit for bit.
-fn assert_networks_equal<T: Real>(what: &str, a: &Network<T>, b: &Network<T>) {
-    for (l, (la, lb)) in a.layers().iter().zip(b.layers()).enumerate() {
-        let wa: Vec<u64> = la.weights.iter().map(|x| x.f64().to_bits()).collect();
-        let wb: Vec<u64> = lb.weights.iter().map(|x| x.f64().to_bits()).collect();
-        assert!(wa == wb, "{what}: layer {l} weights differ");
-        let ba = la
-            .bias
-            .as_ref()
-            .map(|v| v.iter().map(|x| x.f64().to_bits()).collect::<Vec<_>>());
-        let bb = lb
-            .bias
-            .as_ref()
-            .map(|v| v.iter().map(|x| x.f64().to_bits()).collect::<Vec<_>>());
-        assert!(ba == bb, "{what}: layer {l} bias differs");
-    }
 }
 
 /// What one variant produced: per-step losses, the trained network, a trace after it.

@@ -8,6 +8,7 @@
 //! (tests/io/errors.rs). Tolerance: `Tolerance::for_precision` (f32 atol 1e-5, rtol 1e-4;
 //! f64 atol 1e-12, rtol 1e-9).
 
+use crate::bits::assert_traces_equal;
 use crate::common;
 
 use bprop::cpu::CpuEngine;
@@ -46,17 +47,6 @@ fn assert_traces_close<T: Real>(shape: &str, a: &StepTrace<T>, b: &StepTrace<T>)
         assert_close(&format!("{shape} layer {l} grad_w"), &la.grad_w, &lb.grad_w);
         let gb = |t: &Option<ndarray::Array1<T>>| t.clone().unwrap().insert_axis(ndarray::Axis(0));
         assert_close(&format!("{shape} layer {l} grad_b"), &gb(&la.grad_b), &gb(&lb.grad_b));
-    }
-}
-
-/// `a` and `b` hold the same bits in every intermediate of the step.
-fn assert_traces_equal<T: Real>(what: &str, a: &StepTrace<T>, b: &StepTrace<T>) {
-    for (l, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
-        assert!(la.z == lb.z, "{what}: layer {l} z differs");
-        assert!(la.a == lb.a, "{what}: layer {l} a differs");
-        assert!(la.delta == lb.delta, "{what}: layer {l} delta differs");
-        assert!(la.grad_w == lb.grad_w, "{what}: layer {l} grad_w differs");
-        assert!(la.grad_b == lb.grad_b, "{what}: layer {l} grad_b differs");
     }
 }
 

@@ -6,9 +6,10 @@
 //! real-valued and byte-coded inputs, in f32 and f64; and they run where the product's runs
 //! are 4-aligned, their fallback elsewhere.
 
+use crate::bits::{assert_networks_equal, assert_traces_equal, bits};
 use crate::common;
 
-use bprop::engine::{Engine, StepTrace};
+use bprop::engine::Engine;
 use bprop::gpu::{GpuEngine, KernelChoice, Product, ProductChoice, Tile};
 use bprop::model::{Activation, Dataset, Dropout, Hyper, Init, Loss, Network, NetworkSpec, Optimizer, Real};
 use ndarray::Array2;
@@ -35,16 +36,6 @@ fn byte_problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize)
     let bytes = Array2::from_shape_simple_fn((n, inputs), || rng.random::<u8>());
     let y = Array2::from_shape_fn((n, outputs), |(i, k)| T::of(f64::from(u8::from(i % outputs == k))));
     (net, Dataset::from_bytes(bytes, 255.0, y).unwrap())
-}
-
-fn assert_traces_equal<T: Real>(what: &str, a: &StepTrace<T>, b: &StepTrace<T>) {
-    for (l, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
-        assert!(la.z == lb.z, "{what}: layer {l} z differs");
-        assert!(la.a == lb.a, "{what}: layer {l} a differs");
-        assert!(la.delta == lb.delta, "{what}: layer {l} delta differs");
-        assert!(la.grad_w == lb.grad_w, "{what}: layer {l} grad_w differs");
-        assert!(la.grad_b == lb.grad_b, "{what}: layer {l} grad_b differs");
-    }
 }
 
 fn engine<T: Real>(f64_adapter: bool, net: &Network<T>, data: &Dataset<T>, product: Product) -> GpuEngine<T> {
@@ -84,19 +75,12 @@ fn same_bits<T: Real>(
         narrow.train_with(&order, batch, &hyper).unwrap(),
     );
     assert_eq!(bits(&lw), bits(&ln), "{what}: losses differ");
-    let (nw, nn) = (wide.network().unwrap(), narrow.network().unwrap());
-    for (l, (a, b)) in nw.layers().iter().zip(nn.layers()).enumerate() {
-        let w = |x: &bprop::model::Layer<T>| bits(x.weights.as_slice().unwrap());
-        let b_ = |x: &bprop::model::Layer<T>| x.bias.as_ref().map(|v| bits(v.as_slice().unwrap()));
-        assert!(w(a) == w(b), "{what}: layer {l} weights differ after training");
-        assert!(b_(a) == b_(b), "{what}: layer {l} biases differ after training");
-    }
+    assert_networks_equal(
+        &format!("{what}, after training"),
+        &wide.network().unwrap(),
+        &narrow.network().unwrap(),
+    );
     ran
-}
-
-/// Each value's bits (through f64, which holds every f32 exactly).
-fn bits<T: Real>(v: &[T]) -> Vec<u64> {
-    v.iter().map(|x| x.f64().to_bits()).collect()
 }
 
 fn four_wide_kernels_give_their_fallbacks_bits<T: Real>(f64_adapter: bool) {
@@ -180,19 +164,9 @@ fn wide_update_gives_the_scalar_updates_bits<T: Real>(f64_adapter: bool) {
         let ((lw, nw), (ln, nn)) = (run(true), run(false));
         let what = format!("{optimizer:?} ({})", T::NAME);
         assert_eq!(lw, ln, "{what}: losses differ");
-        for (l, (a, b)) in nw.layers().iter().zip(nn.layers()).enumerate() {
-            assert!(
-                bits(a.weights.as_slice().unwrap()) == bits(b.weights.as_slice().unwrap()),
-                "{what}: layer {l} weights differ"
-            );
-            let bias = |x: &bprop::model::Layer<T>| x.bias.as_ref().map(|v| bits(v.as_slice().unwrap()));
-            assert!(bias(a) == bias(b), "{what}: layer {l} biases differ");
-        }
+        assert_networks_equal(&what, &nw, &nn);
         // The run moved the weights (the comparison is not of two untouched networks).
-        assert_ne!(
-            bits(nw.layers()[0].weights.as_slice().unwrap()),
-            bits(net.layers()[0].weights.as_slice().unwrap())
-        );
+        assert_ne!(bits(&nw.layers()[0].weights), bits(&net.layers()[0].weights));
     }
 }
 
