@@ -28,15 +28,16 @@
 // count L, batch B, this dispatch's steps, the loss and optimizer codes, the parameter
 // count P, inputs, outputs, the submission's step this dispatch starts at, then per layer
 // its fan-in, fan-out, activation code, bias flag, offsets of W_l and b_l in `params`, of
-// its optimizer state in `opt`, and of a_l in the workgroup array `act` (a_{−1} = x at 0).
+// its optimizer state in `opt0` and `opt1`, and of a_l in the workgroup array `act` (a_{−1} = x at 0).
 // A submission's steps may be split over several dispatches (each loading the
 // parameters, running its steps, storing them): `spec` is bound with a dynamic offset, one
 // copy per dispatch. Mesa's lavapipe stops an invocation's loops after 65 535 iterations
 // in all, silently, so the engine keeps each dispatch's steps well below that
 // (FUSED_LOOP_BUDGET in src/gpu/engine/fused.rs).
 //
-// `params` holds every layer's W_l (row-major) and b_l; `opt` every layer's optimizer
-// state as update.wgsl lays it out ([s₀ W, s₁ W, s₀ b, s₁ b] per layer). The engine copies
+// `params` holds every layer's W_l (row-major) and b_l; `opt0` and `opt1` every layer's
+// optimizer state, one slot each, as update.wgsl lays it out ([s_s W, s_s b] per layer, at
+// the layer's opt_offset in both). The engine copies
 // them from and back to its per-layer buffers around a submission's dispatches.
 //
 // Dispatch: (1, 1, 1), per share of the submission's steps.
@@ -48,8 +49,9 @@
 @group(0) @binding(4) var<storage, read> y_data: array<real>;
 @group(0) @binding(5) var<storage, read> order: array<u32>;
 @group(0) @binding(6) var<storage, read_write> params: array<real>;
-@group(0) @binding(7) var<storage, read_write> opt: array<real>;
-@group(0) @binding(8) var<storage, read_write> loss_out: array<real>;
+@group(0) @binding(7) var<storage, read_write> opt0: array<real>;
+@group(0) @binding(8) var<storage, read_write> opt1: array<real>;
+@group(0) @binding(9) var<storage, read_write> loss_out: array<real>;
 
 // Capacities in elements, CAP_P, CAP_ACT, CAP_DELTA, CAP_Z, prepended by src/gpu/shaders.rs
 // (ShaderKey, FusedCaps) for the network and batch size at hand: parameters; inputs and
@@ -232,7 +234,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
                     sw = sw + dlt[d_off + r * fan_out + i] * act[in_off + r * fan_in + j];
                 }
                 let wk = wp[w_off + k];
-                wp[w_off + k] = step_rule(kind_opt, oc, wk, sw * inv_b + scal.l2 * wk, o_off + k, o_off + n_w + k, true);
+                wp[w_off + k] = step_rule(kind_opt, oc, wk, sw * inv_b + scal.l2 * wk, o_off + k, true);
             }
             if (spec.layers[l].has_bias == 1u) {
                 let b_off = spec.layers[l].b_offset;
@@ -241,8 +243,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
                     for (var r = 0u; r < batch; r++) {
                         sb = sb + dlt[d_off + r * fan_out + i];
                     }
-                    let i0 = o_off + 2u * n_w + i;
-                    wp[b_off + i] = step_rule(kind_opt, oc, wp[b_off + i], sb * inv_b, i0, i0 + fan_out, false);
+                    wp[b_off + i] = step_rule(kind_opt, oc, wp[b_off + i], sb * inv_b, o_off + n_w + i, false);
                 }
             }
         }

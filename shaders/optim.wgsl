@@ -16,7 +16,9 @@
 // opt_consts(step) reads the module's `scal` (the constants μ | β₁ | η⁺, β₂ | η⁻, ε | Δmax,
 // λ_w | Δmin in scal.k0..k3) and `hyper[step]` (that step's η, c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ)
 // once; step_rule (or the rule_* function of one optimizer, for a caller that switches once
-// outside its loop) reads and writes the parameter's state at opt[i0], opt[i1]. `kind` is
+// outside its loop) reads and writes the parameter's state s₀ at opt0[i] and s₁ at opt1[i]
+// (one buffer per state slot, so that each binding holds one value per parameter: a
+// 4096 × 4096 layer's two slots together would pass a 128 MiB binding limit). `kind` is
 // the optimizer's OPT_* code; `is_weight` enables AdamW's decoupled decay. Returns the new
 // value. The same rules, in the same order of operations, are src/model/optim.rs's.
 
@@ -39,19 +41,19 @@ fn opt_consts(step: u32) -> OptConsts {
 }
 
 // One optimizer step of one parameter value by the rule of `kind`, with constants `c`.
-fn step_rule(kind: u32, c: OptConsts, v: real, g: real, i0: u32, i1: u32, is_weight: bool) -> real {
+fn step_rule(kind: u32, c: OptConsts, v: real, g: real, i: u32, is_weight: bool) -> real {
     switch kind {
         case OPT_MOMENTUM: {
-            return rule_momentum(c, v, g, i0);
+            return rule_momentum(c, v, g, i);
         }
         case OPT_NESTEROV: {
-            return rule_nesterov(c, v, g, i0);
+            return rule_nesterov(c, v, g, i);
         }
         case OPT_ADAM: {
-            return rule_adam(c, v, g, i0, i1, is_weight);
+            return rule_adam(c, v, g, i, is_weight);
         }
         case OPT_IRPROP_MINUS: {
-            return rule_irprop_minus(c, v, g, i0, i1);
+            return rule_irprop_minus(c, v, g, i);
         }
         case OPT_SGD: {
             return rule_sgd(c, v, g);
@@ -68,53 +70,53 @@ fn rule_sgd(c: OptConsts, x: real, g: real) -> real {
 }
 
 // momentum: v ← μ v + g;  p ← p − η v.
-fn rule_momentum(c: OptConsts, x: real, g: real, i0: u32) -> real {
-    let m = flush_subnormal(c.k0 * opt[i0] + g);
-    opt[i0] = m;
+fn rule_momentum(c: OptConsts, x: real, g: real, i: u32) -> real {
+    let m = flush_subnormal(c.k0 * opt0[i] + g);
+    opt0[i] = m;
     return x - c.lr * m;
 }
 
 // nesterov: v ← μ v + g;  p ← p − η (g + μ v).
-fn rule_nesterov(c: OptConsts, x: real, g: real, i0: u32) -> real {
-    let m = flush_subnormal(c.k0 * opt[i0] + g);
-    opt[i0] = m;
+fn rule_nesterov(c: OptConsts, x: real, g: real, i: u32) -> real {
+    let m = flush_subnormal(c.k0 * opt0[i] + g);
+    opt0[i] = m;
     return x - c.lr * (g + c.k0 * m);
 }
 
 // adam(w): [weights, AdamW: p ← p − η λ_w p]  m ← β₁ m + (1 − β₁) g;
 // v ← β₂ v + (1 − β₂) g²;  p ← p − η (m / c₁) / (√(v / c₂) + ε).
-fn rule_adam(c: OptConsts, v: real, g: real, i0: u32, i1: u32, is_weight: bool) -> real {
+fn rule_adam(c: OptConsts, v: real, g: real, i: u32, is_weight: bool) -> real {
     var x = v;
     if (is_weight && c.k3 > 0.0) {
         x = x - c.lr * c.k3 * x;
     }
-    let m = flush_subnormal(c.k0 * opt[i0] + (1.0 - c.k0) * g);
-    let s = flush_subnormal(c.k1 * opt[i1] + (1.0 - c.k1) * g * g);
-    opt[i0] = m;
-    opt[i1] = s;
+    let m = flush_subnormal(c.k0 * opt0[i] + (1.0 - c.k0) * g);
+    let s = flush_subnormal(c.k1 * opt1[i] + (1.0 - c.k1) * g * g);
+    opt0[i] = m;
+    opt1[i] = s;
     return x - c.lr * (m / c.c1) / (sqrt(s / c.c2) + c.k2);
 }
 
 // irprop-: if g g₋ > 0: Δ ← min(η⁺ Δ, Δmax);  if g g₋ < 0: Δ ← max(η⁻ Δ, Δmin), g ← 0;
 // p ← p − sign(g) Δ;  g₋ ← g.
-fn rule_irprop_minus(c: OptConsts, v: real, g_in: real, i0: u32, i1: u32) -> real {
+fn rule_irprop_minus(c: OptConsts, v: real, g_in: real, i: u32) -> real {
     var x = v;
     var g = g_in;
-    let change = g * opt[i0];
-    var delta = opt[i1];
+    let change = g * opt0[i];
+    var delta = opt1[i];
     if (change > 0.0) {
         delta = min(delta * c.k0, c.k2);
     } else if (change < 0.0) {
         delta = max(delta * c.k1, c.k3);
         g = 0.0;
     }
-    opt[i1] = delta;
+    opt1[i] = delta;
     if (g > 0.0) {
         x = x - delta;
     } else if (g < 0.0) {
         x = x + delta;
     }
-    opt[i0] = g;
+    opt0[i] = g;
     return x;
 }
 

@@ -8,8 +8,9 @@
 // η, c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ are this step's values from `hyper` (computed on the host),
 // read at hyper[state.step]; λ is scal.l2.
 //
-// `opt` holds the layer's optimizer state: [s₀ of W (n_w), s₁ of W (n_w), s₀ of b (fan_out),
-// s₁ of b (fan_out)], n_w = fan_out · fan_in.
+// `opt0` and `opt1` hold the layer's optimizer state, one slot each: slot s is [s_s of W
+// (n_w), s_s of b (fan_out)], n_w = fan_out · fan_in, so weight k's state is at k and bias
+// i's at n_w + i in both.
 //
 // Each invocation updates UPDATE_RUN consecutive weights of one row (the constant is
 // prepended by src/gpu/shaders.rs). On lavapipe every storage read is a loop over the
@@ -27,7 +28,8 @@
 @group(0) @binding(5) var<storage, read> gb: array<real>;
 @group(0) @binding(6) var<storage, read_write> w: array<real>;
 @group(0) @binding(7) var<storage, read_write> b: array<real>;
-@group(0) @binding(8) var<storage, read_write> opt: array<real>;
+@group(0) @binding(8) var<storage, read_write> opt0: array<real>;
+@group(0) @binding(9) var<storage, read_write> opt1: array<real>;
 
 override WG: u32 = 64u;
 
@@ -69,13 +71,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         case OPT_ADAM: {
             for (var k = k0; k < k1; k++) {
                 let wk = w[k];
-                w[k] = rule_adam(c, wk, gw[k] + l2 * wk, k, n_w + k, true);
+                w[k] = rule_adam(c, wk, gw[k] + l2 * wk, k, true);
             }
         }
         case OPT_IRPROP_MINUS: {
             for (var k = k0; k < k1; k++) {
                 let wk = w[k];
-                w[k] = rule_irprop_minus(c, wk, gw[k] + l2 * wk, k, n_w + k);
+                w[k] = rule_irprop_minus(c, wk, gw[k] + l2 * wk, k);
             }
         }
         default: {
@@ -85,6 +87,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     if (j0 == 0u && p.has_bias == 1u) {
-        b[i] = step_rule(kind, c, b[i], gb[i], 2u * n_w + i, 2u * n_w + fan_out + i, false);
+        b[i] = step_rule(kind, c, b[i], gb[i], n_w + i, false);
     }
 }

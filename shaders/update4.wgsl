@@ -8,8 +8,8 @@
 // UPDATE_RUN consecutive weights of row i (32 here, src/gpu/shaders.rs UPDATE_RUN_WIDE) is
 // UPDATE_RUN / 4 vec4s, a quarter of the loads and stores (on lavapipe each is a loop
 // over the subgroup's lanes), and the parameters and the optimizer's constants are read
-// once per 32 weights. The optimizer's state
-// stays an array of `real`, indexed per weight k = 4q + e as in update.wgsl, and each
+// once per 32 weights. The optimizer's state (`opt0`, `opt1`)
+// stays arrays of `real`, indexed per weight k = 4q + e as in update.wgsl, and each
 // weight's arithmetic is update.wgsl's (same bits).
 //
 // Dispatch: (ceil(ceil(fan_in / UPDATE_RUN) / WG), fan_out, 1).
@@ -22,7 +22,8 @@
 @group(0) @binding(5) var<storage, read> gb: array<real>;
 @group(0) @binding(6) var<storage, read_write> w: array<vec4<real>>;
 @group(0) @binding(7) var<storage, read_write> b: array<real>;
-@group(0) @binding(8) var<storage, read_write> opt: array<real>;
+@group(0) @binding(8) var<storage, read_write> opt0: array<real>;
+@group(0) @binding(9) var<storage, read_write> opt1: array<real>;
 
 override WG: u32 = 64u;
 
@@ -95,7 +96,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                     let k = 4u * q + e;
                     let x = x4[e];
                     let g = g4[e] + l2 * x;
-                    out[e] = rule_adam(c, x, g, k, n_w + k, true);
+                    out[e] = rule_adam(c, x, g, k, true);
                 }
                 w[q] = out;
             }
@@ -109,7 +110,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                     let k = 4u * q + e;
                     let x = x4[e];
                     let g = g4[e] + l2 * x;
-                    out[e] = rule_irprop_minus(c, x, g, k, n_w + k);
+                    out[e] = rule_irprop_minus(c, x, g, k);
                 }
                 w[q] = out;
             }
@@ -121,6 +122,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     if (j0 == 0u && p.has_bias == 1u) {
-        b[i] = step_rule(kind, c, b[i], gb[i], 2u * n_w + i, 2u * n_w + fan_out + i, false);
+        b[i] = step_rule(kind, c, b[i], gb[i], n_w + i, false);
     }
 }

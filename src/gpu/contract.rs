@@ -255,7 +255,8 @@ u32_struct! {
         w_offset,
         /// Offset of b_l in `params`.
         b_offset,
-        /// Offset of the layer's optimizer state in `opt`.
+        /// Offset of the layer's optimizer state in each of `opt0` and `opt1` (one state
+        /// slot each: the layer's n_w weights', then its fan_out biases').
         opt_offset,
         /// Offset of a_l in the workgroup array `act` (the inputs a_{−1} are at 0).
         act_offset,
@@ -409,7 +410,8 @@ pub fn bindings(pass: super::shaders::Pass) -> &'static [Slot] {
             ("gb", R),
             ("w", W),
             ("b", W),
-            ("opt", W),
+            ("opt0", W),
+            ("opt1", W),
         ],
         Pass::Advance => &[("state", W)],
         Pass::BiasGradient => &[("p", R), ("delta", R), ("gb", W)],
@@ -421,7 +423,8 @@ pub fn bindings(pass: super::shaders::Pass) -> &'static [Slot] {
             ("y_data", R),
             ("order", R),
             ("params", W),
-            ("opt", W),
+            ("opt0", W),
+            ("opt1", W),
             ("loss_out", W),
         ],
     }

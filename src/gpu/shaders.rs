@@ -775,7 +775,7 @@ impl ShaderKey {
     }
 }
 
-/// The most storage buffers any pass binds (forward, output delta, update: 9).
+/// The most storage buffers any pass binds (update and the fused kernel: 10).
 pub fn max_storage_bindings() -> u32 {
     Pass::ALL.iter().map(|p| p.bindings().len() as u32).max().unwrap_or(0)
 }

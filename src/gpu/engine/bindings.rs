@@ -101,7 +101,9 @@ pub(super) fn make_bindings(ctx: &GpuContext, k: &Kernels, layers: &[GpuLayer], 
             .map(|g| {
                 group(
                     &k.update,
-                    &[&g.params, scal, hyper, state, &g.gw, &g.gb, &g.w, &g.b, &g.opt],
+                    &[
+                        &g.params, scal, hyper, state, &g.gw, &g.gb, &g.w, &g.b, &g.opt[0], &g.opt[1],
+                    ],
                 )
             })
             .collect(),

@@ -48,8 +48,9 @@ pub(super) struct GpuLayer {
     pub(super) delta: wgpu::Buffer,
     pub(super) gw: wgpu::Buffer,
     pub(super) gb: wgpu::Buffer,
-    /// Optimizer state: [s₀ of W, s₁ of W, s₀ of b, s₁ of b] (`shaders/update.wgsl`).
-    pub(super) opt: wgpu::Buffer,
+    /// Optimizer state, one buffer per slot s: [s_s of W, s_s of b] (`shaders/update.wgsl`;
+    /// per slot so that each binding holds one value per parameter).
+    pub(super) opt: [wgpu::Buffer; 2],
 }
 
 impl<T: Real> GpuEngine<T> {

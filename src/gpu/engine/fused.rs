@@ -43,8 +43,10 @@ pub(super) struct Fused {
     /// Steps per dispatch, within [`FUSED_LOOP_BUDGET`].
     pub(super) steps_per_dispatch: usize,
     pub(super) params: wgpu::Buffer,
-    pub(super) opt: wgpu::Buffer,
-    /// Per layer: offsets (elements) of W and b in `params`, of the optimizer state in `opt`.
+    /// The optimizer state, one buffer per slot (as the per-layer `opt` buffers).
+    pub(super) opt: [wgpu::Buffer; 2],
+    /// Per layer: offsets (elements) of W and b in `params`, of the optimizer state in each
+    /// of `opt`'s slots.
     pub(super) offsets: Vec<[usize; 3]>,
 }
 
@@ -210,7 +212,7 @@ impl<T: Real> GpuEngine<T> {
                 act_offset: a as u32,
             });
             p += n_w + n_b;
-            o += 2 * (n_w + layer.fan_out());
+            o += n_w + layer.fan_out();
             a += batch * layer.fan_out();
         }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
@@ -225,7 +227,10 @@ impl<T: Real> GpuEngine<T> {
         };
         let spec = make("fused network description", dispatches * spec_stride)?;
         let params = make("fused parameters", bytes_of::<T>(p))?;
-        let opt = make("fused optimizer state", bytes_of::<T>(o))?;
+        let opt = [
+            make("fused optimizer state s0", bytes_of::<T>(o))?,
+            make("fused optimizer state s1", bytes_of::<T>(o))?,
+        ];
         let mut entries: Vec<_> = [
             &spec,
             &self.shared.scal,
@@ -234,7 +239,8 @@ impl<T: Real> GpuEngine<T> {
             &self.shared.y,
             &self.shared.order,
             &params,
-            &opt,
+            &opt[0],
+            &opt[1],
             &self.shared.loss,
         ]
         .iter()
@@ -306,7 +312,8 @@ impl<T: Real> GpuEngine<T> {
                 [
                     (&g.w, &f.params, w_off, l.weights.len()),
                     (&g.b, &f.params, b_off, n_b),
-                    (&g.opt, &f.opt, o_off, 2 * (l.weights.len() + l.fan_out())),
+                    (&g.opt[0], &f.opt[0], o_off, l.weights.len() + l.fan_out()),
+                    (&g.opt[1], &f.opt[1], o_off, l.weights.len() + l.fan_out()),
                 ]
             })
             .filter(|&(_, _, _, n)| n > 0)

@@ -226,10 +226,16 @@ impl<T: Real> GpuEngine<T> {
                     &vec![T::zero(); layer.weights.len()],
                 )?,
                 gb: upload(&format!("layer {l} bias gradient"), &bias)?,
-                opt: upload(
-                    &format!("layer {l} optimizer state"),
-                    &vec![T::zero(); 2 * (layer.weights.len() + layer.fan_out())],
-                )?,
+                opt: [
+                    upload(
+                        &format!("layer {l} optimizer state s0"),
+                        &vec![T::zero(); layer.weights.len() + layer.fan_out()],
+                    )?,
+                    upload(
+                        &format!("layer {l} optimizer state s1"),
+                        &vec![T::zero(); layer.weights.len() + layer.fan_out()],
+                    )?,
+                ],
             });
         }
         let order = upload("order", &[])?;
@@ -449,7 +455,6 @@ impl<T: Real> GpuEngine<T> {
 }
 
 impl<T: Real> GpuEngine<T> {
-    /// Uploads `state` into the `opt` buffers (each layer: s₀ W, s₁ W, s₀ b, s₁ b).
     /// Sets up the buffers, bind groups, optimizer state (fresh for another optimizer)
     /// and scalars of training steps with `batch` rows and `hyper`'s rule.
     fn prepare(&mut self, batch: usize, hyper: &Hyper) -> Result<()> {
@@ -508,18 +513,17 @@ impl<T: Real> GpuEngine<T> {
             .write_buffer(&self.shared.hyper, 0, bytemuck::cast_slice(&per_step));
     }
 
+    /// Uploads `state` into the `opt` buffers (each layer, slot s: s_s of W, s_s of b).
     fn write_optimizer_state(&mut self, state: &OptimState<T>) {
         for (l, g) in self.layers.iter().enumerate() {
-            let [w0, w1] = &state.weights[l];
-            let [b0, b1] = &state.bias[l];
-            let flat: Vec<T> = w0
-                .iter()
-                .chain(w1.iter())
-                .chain(b0.iter())
-                .chain(b1.iter())
-                .copied()
-                .collect();
-            self.ctx.queue.write_buffer(&g.opt, 0, bytemuck::cast_slice(&flat));
+            for (s, buffer) in g.opt.iter().enumerate() {
+                let flat: Vec<T> = state.weights[l][s]
+                    .iter()
+                    .chain(state.bias[l][s].iter())
+                    .copied()
+                    .collect();
+                self.ctx.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&flat));
+            }
         }
         self.opt = Some((state.optimizer, state.step));
     }
@@ -647,23 +651,18 @@ impl<T: Real> Engine<T> for GpuEngine<T> {
             .layers()
             .iter()
             .zip(&self.layers)
-            .map(|(l, g)| (g.opt.clone(), 2 * (l.weights.len() + l.fan_out())))
+            .flat_map(|(l, g)| g.opt.iter().map(|b| (b.clone(), l.weights.len() + l.fan_out())))
             .collect();
         let refs: Vec<Read<'_>> = bufs.iter().map(|(b, n)| (b, 0, *n)).collect();
         let values = self.submit(&[0], Work::Steps { steps: 0, train: false }, &refs)?;
         let mut state = OptimState::new(optimizer, &self.net);
         state.step = step;
-        for (l, v) in values.iter().enumerate() {
-            let (nw, fo) = (self.net.layers()[l].weights.len(), self.net.layers()[l].fan_out());
+        for (i, v) in values.iter().enumerate() {
+            let (l, s) = (i / 2, i % 2);
+            let nw = self.net.layers()[l].weights.len();
             let dim = self.net.layers()[l].weights.dim();
-            state.weights[l] = [
-                Array2::from_shape_vec(dim, v[..nw].to_vec()).expect("shape as allocated"),
-                Array2::from_shape_vec(dim, v[nw..2 * nw].to_vec()).expect("shape as allocated"),
-            ];
-            state.bias[l] = [
-                Array1::from(v[2 * nw..2 * nw + fo].to_vec()),
-                Array1::from(v[2 * nw + fo..].to_vec()),
-            ];
+            state.weights[l][s] = Array2::from_shape_vec(dim, v[..nw].to_vec()).expect("shape as allocated");
+            state.bias[l][s] = Array1::from(v[nw..].to_vec());
         }
         Ok(Some(state))
     }
