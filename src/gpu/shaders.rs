@@ -361,10 +361,14 @@ impl Product {
     /// Whether the variant has a kernel for `pass` at the shape M × N × K (`mnk`):
     /// [`Product::Vec4`]'s four-wide loads need 16-byte aligned runs (K % 4 = 0 for the
     /// forward product, M % 4 = N % 4 = 0 for the gradient) and it has no hidden-delta
-    /// kernel; every other variant runs every pass at every shape.
+    /// kernel; [`Product::WorkgroupVec4`] also needs 4 or more outputs per invocation along
+    /// a row (its element-wise epilogue rewrites one element of a vec4 of ∂E/∂W, so one
+    /// invocation must own each vec4: never at [`Tile::T32`], 2 per invocation); every
+    /// other variant runs every pass at every shape.
     pub fn fits(self, pass: Pass, mnk: [usize; 3]) -> bool {
         let [m, n, k] = mnk;
         match self {
+            Product::WorkgroupVec4(t) if t.per_invocation() < 4 => false,
             Product::Vec4(_) | Product::WorkgroupVec4(_) => match pass {
                 Pass::ForwardTiled => k % 4 == 0,
                 Pass::GradientTiled => m % 4 == 0 && n % 4 == 0,

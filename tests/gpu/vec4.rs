@@ -22,16 +22,52 @@ fn spec(inputs: usize, hidden: usize, outputs: usize) -> NetworkSpec {
         .layer(outputs, Activation::Softmax)
 }
 
+/// `net` with every bias drawn from [−½, ½) (the initialisation's are zeros, which a bias
+/// read from the wrong unit would leave unchanged in a traced step).
+fn random_biases<T: Real>(net: Network<T>, seed: u64) -> Network<T> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let layers = net
+        .layers()
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            if let Some(b) = &mut l.bias {
+                b.mapv_inplace(|_| T::of(rng.random_range(-0.5..0.5)));
+            }
+            l
+        })
+        .collect();
+    Network::new(layers, net.loss()).unwrap()
+}
+
 fn real_problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize) -> (Network<T>, Dataset<T>) {
     let net = Network::random(&spec(inputs, hidden, outputs), Init::Auto, 8).unwrap();
+    let net = random_biases(net, 1);
     let mut rng = ChaCha8Rng::seed_from_u64(6);
     let x = Array2::from_shape_simple_fn((n, inputs), || T::of(rng.random_range(-1.0..1.0)));
     let y = Array2::from_shape_fn((n, outputs), |(i, k)| T::of(f64::from(u8::from(i % outputs == k))));
     (net, Dataset::new(x, y).unwrap())
 }
 
+/// Four hidden layers with every element-wise activation, the first without a bias, and
+/// an identity output under the MSE: every width a multiple of 4, none of 32 or 64.
+fn deep_problem<T: Real>(n: usize) -> (Network<T>, Dataset<T>) {
+    let spec = NetworkSpec::new(20, Loss::Mse)
+        .layer_without_bias(44, Activation::Tanh)
+        .layer(28, Activation::Sigmoid)
+        .layer(12, Activation::LeakyRelu { slope: 0.1 })
+        .layer(36, Activation::Relu)
+        .layer(8, Activation::Identity);
+    let net = random_biases(Network::random(&spec, Init::Auto, 10).unwrap(), 3);
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let x = Array2::from_shape_simple_fn((n, 20), || T::of(rng.random_range(-2.0..2.0)));
+    let y = Array2::from_shape_simple_fn((n, 8), || T::of(rng.random_range(-1.0..1.0)));
+    (net, Dataset::new(x, y).unwrap())
+}
+
 fn byte_problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize) -> (Network<T>, Dataset<T>) {
     let net = Network::random(&spec(inputs, hidden, outputs), Init::Auto, 9).unwrap();
+    let net = random_biases(net, 2);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let bytes = Array2::from_shape_simple_fn((n, inputs), || rng.random::<u8>());
     let y = Array2::from_shape_fn((n, outputs), |(i, k)| T::of(f64::from(u8::from(i % outputs == k))));
@@ -117,11 +153,40 @@ fn four_wide_kernels_give_their_fallbacks_bits<T: Real>(f64_adapter: bool) {
         let ran = same_bits(f64_adapter, &net, &data, 20, v);
         // (The output layer has no hidden-delta product: its entry is the choice.)
         assert_eq!(ran, vec![[v, s, s], [s, v, s]], "{v}");
+        // Every activation of a hidden layer, a layer without a bias, an identity output.
+        let (net, data) = deep_problem::<T>(60);
+        let ran = same_bits(f64_adapter, &net, &data, 41, v);
+        assert_eq!(ran, vec![[v, s, v], [v, s, v], [v, s, v], [v, s, v], [v, v, v]], "{v}");
         // Byte-coded inputs: one packed word is four inputs.
         let (net, data) = byte_problem::<T>(12, 40, 4, 45);
         let ran = same_bits(f64_adapter, &net, &data, 33, v);
         assert_eq!(ran, vec![[v, s, v], [v, v, v]], "{v}");
     }
+}
+
+/// Where the four-wide variants run (no device needed): the forward product needs K a
+/// multiple of 4, the gradient M and N; the workgroup variant also needs 4 or more outputs
+/// per invocation (its element-wise epilogue rewrites one element of a vec4 of ∂E/∂W, so
+/// one invocation must own each vec4), so never at tiles of 32.
+#[test]
+fn four_wide_variants_fit_aligned_shapes_only() {
+    use bprop::gpu::shaders::Pass;
+    for v in [Product::Vec4(4), Product::Vec4(8), Product::WorkgroupVec4(Tile::T64)] {
+        assert!(v.fits(Pass::ForwardTiled, [800, 128, 784]), "{v}");
+        assert!(v.fits(Pass::ForwardTiled, [10, 37, 68]), "{v}");
+        assert!(!v.fits(Pass::ForwardTiled, [800, 128, 30]), "{v}");
+        assert!(v.fits(Pass::GradientTiled, [800, 784, 37]), "{v}");
+        assert!(!v.fits(Pass::GradientTiled, [10, 800, 128]), "{v}");
+        assert!(!v.fits(Pass::HiddenDeltaTiled, [128, 800, 12]), "{v}");
+        assert_eq!(v.for_shape(Pass::ForwardTiled, [800, 128, 30]), v.fallback());
+    }
+    let t32 = Product::WorkgroupVec4(Tile::T32);
+    assert!(!t32.fits(Pass::ForwardTiled, [800, 128, 784]));
+    assert!(!t32.fits(Pass::GradientTiled, [800, 784, 128]));
+    assert_eq!(
+        t32.for_shape(Pass::GradientTiled, [800, 784, 128]),
+        Product::Workgroup(Tile::T32)
+    );
 }
 
 #[test]
