@@ -225,3 +225,32 @@ fn a_cached_choice_is_taken_without_timing() {
         assert_eq!(chosen.iter().filter(|&&p| p == forced).count(), 5, "{chosen:?}");
     }
 }
+
+/// A tuned engine on a byte-coded dataset: layer 0's products are tuned and run reading
+/// the bytes (their byte-reading kernels compiled for layer 0 alone), the others reading
+/// real activations, and the steps agree with the CPU path.
+#[test]
+fn a_tuned_engine_on_byte_inputs_matches_the_cpu_path() {
+    use bprop::driver::cross_check;
+    use bprop::model::{Hyper, Optimizer};
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let bytes = Array2::from_shape_simple_fn((40, 16), || rng.random::<u8>());
+    let y = Array2::from_shape_fn((40, 3), |(i, k)| f32::of(f64::from(u8::from(i % 3 == k))));
+    let data = Dataset::from_bytes(bytes, 255.0, y).unwrap();
+    let spec = NetworkSpec::new(16, Loss::CrossEntropy)
+        .layer(24, Activation::Relu)
+        .layer(3, Activation::Softmax);
+    let net = Network::<f32>::random(&spec, Init::Auto, 4).unwrap();
+    let mut gpu = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
+    gpu.set_tune_cache(TuneCache::in_dir(dir.path()));
+    gpu.set_product_choice(ProductChoice::Tuned).unwrap();
+    gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
+    let mut cpu = CpuEngine::new(net, data).unwrap();
+    let order: Vec<u32> = (0..96).map(|i| (i * 7 % 40) as u32).collect();
+    let hyper = Hyper::sgd(0.05).with_optimizer(Optimizer::Momentum { momentum: 0.9 });
+    let report = cross_check(&mut gpu, &mut cpu, &order, 24, &hyper, 1).unwrap();
+    assert!(report.passed(), "{report}");
+    let chosen: Vec<Product> = gpu.products().iter().flatten().copied().collect();
+    assert!(chosen.iter().all(|&p| gpu.product_available(p)), "{chosen:?}");
+}

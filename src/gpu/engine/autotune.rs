@@ -354,7 +354,7 @@ impl<T: Real> GpuEngine<T> {
                 let best = match cached {
                     Some(p) => {
                         let runs = p.for_shape(pass.pass(), self.product_mnk(l, pass));
-                        self.kernels.ensure_pass::<T>(&self.ctx, runs, pass)?;
+                        self.kernels.ensure_pass::<T>(&self.ctx, runs, pass, l == 0)?;
                         p
                     }
                     None => {
@@ -383,7 +383,7 @@ impl<T: Real> GpuEngine<T> {
             if !super::kernels::product_fits::<T>(&self.ctx, p) || !p.fits(pass.pass(), mnk) {
                 continue;
             }
-            self.kernels.ensure_pass::<T>(&self.ctx, p, pass)?;
+            self.kernels.ensure_pass::<T>(&self.ctx, p, pass, l == 0)?;
             self.products[l][pass as usize] = p;
             let first = self.run_product(l, pass, 1, false)?;
             if first > PRUNE * fastest_first {

@@ -239,42 +239,54 @@ impl Kernels {
     /// [`BpropError::Gpu`] when the device cannot run the variant or compiling fails.
     pub(super) fn ensure_product<T: Real>(&mut self, ctx: &GpuContext, product: Product) -> Result<()> {
         for pass in ProductPass::ALL {
-            self.ensure_pass::<T>(ctx, product, pass)?;
+            self.ensure_pass::<T>(ctx, product, pass, true)?;
             if product.fallback() != product {
                 // It runs the shapes it does not fit with its fallback.
-                self.ensure_pass::<T>(ctx, product.fallback(), pass)?;
+                self.ensure_pass::<T>(ctx, product.fallback(), pass, true)?;
             }
         }
         Ok(())
     }
 
-    /// Compiles `product`'s kernel of `pass` (and its byte-reading variant, where the
-    /// engine has a byte-coded dataset) unless it is already there.
+    /// Compiles `product`'s kernel of `pass` unless it is already there, and with `bytes`
+    /// its byte-reading variant too (layer 0's, where the engine has a byte-coded dataset;
+    /// the other layers read real activations, so their products need only the first).
     ///
     /// # Errors
     /// [`BpropError::Gpu`] when the device cannot run the variant or compiling fails.
-    pub(super) fn ensure_pass<T: Real>(&mut self, ctx: &GpuContext, product: Product, pass: ProductPass) -> Result<()> {
-        if self
-            .products
-            .get(&product)
-            .is_some_and(|k| k.get(pass, false).is_some())
-        {
+    pub(super) fn ensure_pass<T: Real>(
+        &mut self,
+        ctx: &GpuContext,
+        product: Product,
+        pass: ProductPass,
+        bytes: bool,
+    ) -> Result<()> {
+        let bytes = bytes && self.bytes.is_some() && pass != ProductPass::HiddenDelta;
+        let have = self.products.get(&product);
+        let need_real = have.is_none_or(|k| k.real[pass as usize].is_none());
+        let need_bytes = bytes && have.is_none_or(|k| k.bytes[pass as usize].is_none());
+        if !need_real && !need_bytes {
             return Ok(());
         }
         if !product_fits::<T>(ctx, product) {
             return Err(Kernels::product_unavailable::<T>(ctx, product));
         }
-        let real = self.build_pass::<T>(ctx, product, pass, Input::Real, self.reduce)?;
-        let bytes = match (&self.bytes, pass) {
-            (Some(_), ProductPass::Forward | ProductPass::Gradient) => {
-                Some(self.build_pass::<T>(ctx, product, pass, Input::Bytes, self.reduce)?)
-            }
-            _ => None,
+        let real = match need_real {
+            true => Some(self.build_pass::<T>(ctx, product, pass, Input::Real, self.reduce)?),
+            false => None,
+        };
+        let byte_kernel = match need_bytes {
+            true => Some(self.build_pass::<T>(ctx, product, pass, Input::Bytes, self.reduce)?),
+            false => None,
         };
         ctx.check()?;
         let entry = self.products.entry(product).or_default();
-        entry.real[pass as usize] = Some(real);
-        entry.bytes[pass as usize] = bytes;
+        if real.is_some() {
+            entry.real[pass as usize] = real;
+        }
+        if byte_kernel.is_some() {
+            entry.bytes[pass as usize] = byte_kernel;
+        }
         Ok(())
     }
 
