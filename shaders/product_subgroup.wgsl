@@ -21,14 +21,9 @@
 // unroll (a loop around the inlined element loads is too large for some) lives in scratch
 // memory, each access again a loop over the lanes.
 //
+// The block's edges (sg_row, sg_col, sg_store) are product_lanes8.wgsl's, appended.
+//
 // Dispatch: (ceil(N / 32), ceil(M / (8·RA)), 1), workgroups of 8.
-
-fn sg_row(m: u32, rows: u32) -> u32 {
-    if (m < rows) {
-        return tile_a_row(m);
-    }
-    return 0u;
-}
 
 fn sg_a(h: u32, m: u32, k: u32, rows: u32) -> real {
     if (m < rows) {
@@ -37,29 +32,11 @@ fn sg_a(h: u32, m: u32, k: u32, rows: u32) -> real {
     return 0.0;
 }
 
-fn sg_col(n: u32, cols: u32) -> u32 {
-    if (n < cols) {
-        return tile_b_col(n);
-    }
-    return 0u;
-}
-
 fn sg_b(hk: u32, hn: u32, k: u32, n: u32, cols: u32) -> real {
     if (n < cols) {
         return tile_b(hk, hn, k, n);
     }
     return 0.0;
-}
-
-// Columns n, n + 8, n + 16, n + 24 of row m, those in range.
-fn sg_store(m: u32, n: u32, shape: vec3<u32>, v: vec4<real>) {
-    if (m < shape.x) {
-        for (var j = 0u; j < 4u; j++) {
-            if (n + 8u * j < shape.y) {
-                tile_store(m, n + 8u * j, v[j]);
-            }
-        }
-    }
 }
 
 @compute @workgroup_size(8)

@@ -17,6 +17,9 @@
 // and every accumulator then takes its four terms k, k+1, k+2, k+3 in that order, so each
 // output is the same sum in the same order as in every other variant (same bits).
 //
+// The block's edges (sg_row, sg_col, sg_store) are product_subgroup.wgsl's, in
+// product_lanes8.wgsl, appended.
+//
 // Dispatch: (ceil(N / 32), ceil(M / (8·RA)), 1), workgroups of 8; K % 4 = 0 (the host
 // runs the subgroup kernel instead otherwise).
 
@@ -32,13 +35,6 @@ fn kv_terms(c: vec4<real>, t: vec4<real>) -> vec4<real> {
     return (((c + t.x * kb0) + t.y * kb1) + t.z * kb2) + t.w * kb3;
 }
 
-fn kv_row(m: u32, rows: u32) -> u32 {
-    if (m < rows) {
-        return tile_a_row(m);
-    }
-    return 0u;
-}
-
 fn kv_a(h: u32, m: u32, k: u32, rows: u32) -> vec4<real> {
     if (m < rows) {
         return tile_a_k4(h, m, k);
@@ -46,29 +42,11 @@ fn kv_a(h: u32, m: u32, k: u32, rows: u32) -> vec4<real> {
     return vec4<real>(0.0);
 }
 
-fn kv_col(n: u32, cols: u32) -> u32 {
-    if (n < cols) {
-        return tile_b_col(n);
-    }
-    return 0u;
-}
-
 fn kv_b(h: u32, n: u32, k: u32, cols: u32) -> vec4<real> {
     if (n < cols) {
         return tile_b_k4(h, n, k);
     }
     return vec4<real>(0.0);
-}
-
-// Columns n, n + 8, n + 16, n + 24 of row m, those in range.
-fn kv_store(m: u32, n: u32, shape: vec3<u32>, v: vec4<real>) {
-    if (m < shape.x) {
-        for (var j = 0u; j < 4u; j++) {
-            if (n + 8u * j < shape.y) {
-                tile_store(m, n + 8u * j, v[j]);
-            }
-        }
-    }
 }
 
 @compute @workgroup_size(8)
@@ -142,12 +120,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     var c62 = vec4<real>(0.0);
     var c63 = vec4<real>(0.0);
     // Row groups q ≥ 2 exist only for RA > q (the constant conditions fold).
-    let g0 = kv_col(n, shape.y);
-    let g1 = kv_col(n + 8u, shape.y);
-    let g2 = kv_col(n + 16u, shape.y);
-    let g3 = kv_col(n + 24u, shape.y);
-    let h0 = kv_row(m0 + lane, shape.x);
-    let h1 = kv_row(m0 + 8u + lane, shape.x);
+    let g0 = sg_col(n, shape.y);
+    let g1 = sg_col(n + 8u, shape.y);
+    let g2 = sg_col(n + 16u, shape.y);
+    let g3 = sg_col(n + 24u, shape.y);
+    let h0 = sg_row(m0 + lane, shape.x);
+    let h1 = sg_row(m0 + 8u + lane, shape.x);
     var h2 = 0u;
     var h3 = 0u;
     var h4 = 0u;
@@ -155,22 +133,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     var h6 = 0u;
     var h7 = 0u;
     if (RA > 2u) {
-        h2 = kv_row(m0 + 16u + lane, shape.x);
+        h2 = sg_row(m0 + 16u + lane, shape.x);
     }
     if (RA > 3u) {
-        h3 = kv_row(m0 + 24u + lane, shape.x);
+        h3 = sg_row(m0 + 24u + lane, shape.x);
     }
     if (RA > 4u) {
-        h4 = kv_row(m0 + 32u + lane, shape.x);
+        h4 = sg_row(m0 + 32u + lane, shape.x);
     }
     if (RA > 5u) {
-        h5 = kv_row(m0 + 40u + lane, shape.x);
+        h5 = sg_row(m0 + 40u + lane, shape.x);
     }
     if (RA > 6u) {
-        h6 = kv_row(m0 + 48u + lane, shape.x);
+        h6 = sg_row(m0 + 48u + lane, shape.x);
     }
     if (RA > 7u) {
-        h7 = kv_row(m0 + 56u + lane, shape.x);
+        h7 = sg_row(m0 + 56u + lane, shape.x);
     }
     for (var k = 0u; k < shape.z; k += 4u) {
         let b0 = kv_b(g0, n, k, shape.y);
@@ -266,81 +244,81 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
             c63 = kv_terms(c63, subgroupBroadcast(a7, 7u));
         }
     }
-    kv_store(m0 + 0u, n, shape, c0);
-    kv_store(m0 + 1u, n, shape, c1);
-    kv_store(m0 + 2u, n, shape, c2);
-    kv_store(m0 + 3u, n, shape, c3);
-    kv_store(m0 + 4u, n, shape, c4);
-    kv_store(m0 + 5u, n, shape, c5);
-    kv_store(m0 + 6u, n, shape, c6);
-    kv_store(m0 + 7u, n, shape, c7);
-    kv_store(m0 + 8u, n, shape, c8);
-    kv_store(m0 + 9u, n, shape, c9);
-    kv_store(m0 + 10u, n, shape, c10);
-    kv_store(m0 + 11u, n, shape, c11);
-    kv_store(m0 + 12u, n, shape, c12);
-    kv_store(m0 + 13u, n, shape, c13);
-    kv_store(m0 + 14u, n, shape, c14);
-    kv_store(m0 + 15u, n, shape, c15);
+    sg_store(m0 + 0u, n, shape, c0);
+    sg_store(m0 + 1u, n, shape, c1);
+    sg_store(m0 + 2u, n, shape, c2);
+    sg_store(m0 + 3u, n, shape, c3);
+    sg_store(m0 + 4u, n, shape, c4);
+    sg_store(m0 + 5u, n, shape, c5);
+    sg_store(m0 + 6u, n, shape, c6);
+    sg_store(m0 + 7u, n, shape, c7);
+    sg_store(m0 + 8u, n, shape, c8);
+    sg_store(m0 + 9u, n, shape, c9);
+    sg_store(m0 + 10u, n, shape, c10);
+    sg_store(m0 + 11u, n, shape, c11);
+    sg_store(m0 + 12u, n, shape, c12);
+    sg_store(m0 + 13u, n, shape, c13);
+    sg_store(m0 + 14u, n, shape, c14);
+    sg_store(m0 + 15u, n, shape, c15);
     if (RA > 2u) {
-        kv_store(m0 + 16u, n, shape, c16);
-        kv_store(m0 + 17u, n, shape, c17);
-        kv_store(m0 + 18u, n, shape, c18);
-        kv_store(m0 + 19u, n, shape, c19);
-        kv_store(m0 + 20u, n, shape, c20);
-        kv_store(m0 + 21u, n, shape, c21);
-        kv_store(m0 + 22u, n, shape, c22);
-        kv_store(m0 + 23u, n, shape, c23);
+        sg_store(m0 + 16u, n, shape, c16);
+        sg_store(m0 + 17u, n, shape, c17);
+        sg_store(m0 + 18u, n, shape, c18);
+        sg_store(m0 + 19u, n, shape, c19);
+        sg_store(m0 + 20u, n, shape, c20);
+        sg_store(m0 + 21u, n, shape, c21);
+        sg_store(m0 + 22u, n, shape, c22);
+        sg_store(m0 + 23u, n, shape, c23);
     }
     if (RA > 3u) {
-        kv_store(m0 + 24u, n, shape, c24);
-        kv_store(m0 + 25u, n, shape, c25);
-        kv_store(m0 + 26u, n, shape, c26);
-        kv_store(m0 + 27u, n, shape, c27);
-        kv_store(m0 + 28u, n, shape, c28);
-        kv_store(m0 + 29u, n, shape, c29);
-        kv_store(m0 + 30u, n, shape, c30);
-        kv_store(m0 + 31u, n, shape, c31);
+        sg_store(m0 + 24u, n, shape, c24);
+        sg_store(m0 + 25u, n, shape, c25);
+        sg_store(m0 + 26u, n, shape, c26);
+        sg_store(m0 + 27u, n, shape, c27);
+        sg_store(m0 + 28u, n, shape, c28);
+        sg_store(m0 + 29u, n, shape, c29);
+        sg_store(m0 + 30u, n, shape, c30);
+        sg_store(m0 + 31u, n, shape, c31);
     }
     if (RA > 4u) {
-        kv_store(m0 + 32u, n, shape, c32);
-        kv_store(m0 + 33u, n, shape, c33);
-        kv_store(m0 + 34u, n, shape, c34);
-        kv_store(m0 + 35u, n, shape, c35);
-        kv_store(m0 + 36u, n, shape, c36);
-        kv_store(m0 + 37u, n, shape, c37);
-        kv_store(m0 + 38u, n, shape, c38);
-        kv_store(m0 + 39u, n, shape, c39);
+        sg_store(m0 + 32u, n, shape, c32);
+        sg_store(m0 + 33u, n, shape, c33);
+        sg_store(m0 + 34u, n, shape, c34);
+        sg_store(m0 + 35u, n, shape, c35);
+        sg_store(m0 + 36u, n, shape, c36);
+        sg_store(m0 + 37u, n, shape, c37);
+        sg_store(m0 + 38u, n, shape, c38);
+        sg_store(m0 + 39u, n, shape, c39);
     }
     if (RA > 5u) {
-        kv_store(m0 + 40u, n, shape, c40);
-        kv_store(m0 + 41u, n, shape, c41);
-        kv_store(m0 + 42u, n, shape, c42);
-        kv_store(m0 + 43u, n, shape, c43);
-        kv_store(m0 + 44u, n, shape, c44);
-        kv_store(m0 + 45u, n, shape, c45);
-        kv_store(m0 + 46u, n, shape, c46);
-        kv_store(m0 + 47u, n, shape, c47);
+        sg_store(m0 + 40u, n, shape, c40);
+        sg_store(m0 + 41u, n, shape, c41);
+        sg_store(m0 + 42u, n, shape, c42);
+        sg_store(m0 + 43u, n, shape, c43);
+        sg_store(m0 + 44u, n, shape, c44);
+        sg_store(m0 + 45u, n, shape, c45);
+        sg_store(m0 + 46u, n, shape, c46);
+        sg_store(m0 + 47u, n, shape, c47);
     }
     if (RA > 6u) {
-        kv_store(m0 + 48u, n, shape, c48);
-        kv_store(m0 + 49u, n, shape, c49);
-        kv_store(m0 + 50u, n, shape, c50);
-        kv_store(m0 + 51u, n, shape, c51);
-        kv_store(m0 + 52u, n, shape, c52);
-        kv_store(m0 + 53u, n, shape, c53);
-        kv_store(m0 + 54u, n, shape, c54);
-        kv_store(m0 + 55u, n, shape, c55);
+        sg_store(m0 + 48u, n, shape, c48);
+        sg_store(m0 + 49u, n, shape, c49);
+        sg_store(m0 + 50u, n, shape, c50);
+        sg_store(m0 + 51u, n, shape, c51);
+        sg_store(m0 + 52u, n, shape, c52);
+        sg_store(m0 + 53u, n, shape, c53);
+        sg_store(m0 + 54u, n, shape, c54);
+        sg_store(m0 + 55u, n, shape, c55);
     }
     if (RA > 7u) {
-        kv_store(m0 + 56u, n, shape, c56);
-        kv_store(m0 + 57u, n, shape, c57);
-        kv_store(m0 + 58u, n, shape, c58);
-        kv_store(m0 + 59u, n, shape, c59);
-        kv_store(m0 + 60u, n, shape, c60);
-        kv_store(m0 + 61u, n, shape, c61);
-        kv_store(m0 + 62u, n, shape, c62);
-        kv_store(m0 + 63u, n, shape, c63);
+        sg_store(m0 + 56u, n, shape, c56);
+        sg_store(m0 + 57u, n, shape, c57);
+        sg_store(m0 + 58u, n, shape, c58);
+        sg_store(m0 + 59u, n, shape, c59);
+        sg_store(m0 + 60u, n, shape, c60);
+        sg_store(m0 + 61u, n, shape, c61);
+        sg_store(m0 + 62u, n, shape, c62);
+        sg_store(m0 + 63u, n, shape, c63);
     }
     if (wg.x == 0u) {
         for (var q = 0u; q < RA; q++) {

@@ -467,15 +467,18 @@ impl Product {
         matches!(self, Product::Vec4(_) | Product::WorkgroupVec4(_))
     }
 
-    /// The staging file of the workgroup variants for `pass` (`tile.wgsl` calls
-    /// `tile_stage`).
-    fn stage(self, pass: Pass) -> Option<&'static str> {
+    /// The file appended to the variant's own for `pass`: the staging of the workgroup
+    /// variants (`tile.wgsl` calls `tile_stage`), the block edges the 8-lane subgroup
+    /// kernels share (`product_lanes8.wgsl`: `sg_row`, `sg_col`, `sg_store`).
+    fn companion(self, pass: Pass) -> Option<&'static str> {
         match self {
             Product::Workgroup(_) => Some(include_str!("../../shaders/tile_stage.wgsl")),
             Product::WorkgroupVec4(_) if pass == Pass::GradientTiled => {
                 Some(include_str!("../../shaders/tile_stage_mn4.wgsl"))
             }
             Product::WorkgroupVec4(_) => Some(include_str!("../../shaders/tile_stage_k4.wgsl")),
+            Product::Subgroup(_) => Some(include_str!("../../shaders/product_lanes8.wgsl")),
+            Product::Vec4(_) if pass != Pass::GradientTiled => Some(include_str!("../../shaders/product_lanes8.wgsl")),
             _ => None,
         }
     }
@@ -724,9 +727,9 @@ impl ShaderKey {
         if self.pass.is_tiled() {
             s.push('\n');
             s.push_str(self.product.body(self.pass));
-            if let Some(stage) = self.product.stage(self.pass) {
+            if let Some(part) = self.product.companion(self.pass) {
                 s.push('\n');
-                s.push_str(stage);
+                s.push_str(part);
             }
         }
         s.push('\n');
