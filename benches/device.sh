@@ -11,9 +11,12 @@
 #                                 tile size (32, 64, 128), the fused kernel against the
 #                                 separate passes, and MNIST epochs on bprop's GPU path
 #                                 beside PyTorch CUDA eager with the same network, batch
-#                                 and optimizer. Everything is logged under $OUT.
+#                                 and optimizer, and the MNIST-sized step beside burn's
+#                                 wgpu backend (benches/gpu_peers.sh with the burn_peer
+#                                 built here, stripped and gzipped to fit the 64 MiB the
+#                                 device tool carries). Everything is logged under $OUT.
 #
-# Budget: about 7 minutes of run time; each part has its own timeout so a hang costs only
+# Budget: about 9 minutes of run time; each part has its own timeout so a hang costs only
 # that part. Ratios come from one run; absolute times of a shared machine drift.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +26,10 @@ prepare() {
     cargo build --release --bin bprop --example accuracy --bench fused
     mkdir -p .device/mnist
     cp target/release/bprop target/release/examples/accuracy .device/
+    # burn's peer (benches/burn_peer: a long first build), stripped and gzipped: 13 MB.
+    (cd benches/burn_peer && cargo build --release --quiet --target-dir target)
+    strip -o .device/burn_peer benches/burn_peer/target/release/burn_peer
+    gzip -9f .device/burn_peer
     # The criterion-free fused bench is a plain binary under target/release/deps.
     cp "$(ls -t target/release/deps/fused-* | grep -v '\.d$' | head -1)" .device/fused-bench
     cp ../shared/data/mnist/*-ubyte.gz .device/mnist/
@@ -64,6 +71,9 @@ run() {
         timeout 60 "$b" bench --tiles --only MNIST --rounds 5
         echo "== fused kernel vs separate passes"
         timeout 60 .device/fused-bench
+        echo "== MNIST-sized step: bprop beside burn's wgpu backend on the same adapter"
+        gzip -dc .device/burn_peer.gz >/tmp/burn_peer && chmod +x /tmp/burn_peer
+        BPROP=$b BURN=/tmp/burn_peer ROUNDS=5 STEPS=20 STEP_ONLY=1 timeout 120 benches/gpu_peers.sh
     } 2>&1 | tee "$out/bench.txt"
     {
         echo "== MNIST epochs: bprop GPU path vs PyTorch CUDA eager (SGD momentum 0.9, lr 0.1, fp32)"

@@ -17,6 +17,10 @@
 #   ROUNDS=5 STEPS=20 benches/gpu_peers.sh
 #   LARGE=1 BPROP_KERNEL=subgroup-16x32 benches/gpu_peers.sh
 #   BPROP=target/debug/bprop benches/gpu_peers.sh
+#   BPROP=.device/bprop BURN=/tmp/burn_peer STEP_ONLY=1 benches/gpu_peers.sh   (benches/device.sh)
+#
+# BURN=path takes a built burn_peer as it is (no Rust toolchain needed); STEP_ONLY=1 stops
+# after the step's comparison.
 #
 # Needs a Rust toolchain and a GPU adapter both libraries see first (WGPU_BACKEND=vulkan
 # pins Vulkan for both). Nothing is installed by this script.
@@ -48,16 +52,19 @@ SH
 chmod +x "$WORK/bprop_step.sh"
 add "bprop GPU path (tuned product kernels)" "$WORK/bprop_step.sh"
 
-if (cd benches/burn_peer && cargo build --release --quiet --target-dir target) >/dev/null 2>&1; then
+if [ -z "${BURN:-}" ] && (cd benches/burn_peer && cargo build --release --quiet --target-dir target) >/dev/null 2>&1; then
+    BURN=benches/burn_peer/target/release/burn_peer
+fi
+if [ -n "${BURN:-}" ] && [ -x "$BURN" ]; then
     cat > "$WORK/burn_step.sh" <<SH
 #!/bin/sh
-benches/burn_peer/target/release/burn_peer mnist-step-wgpu $STEPS |
+$BURN mnist-step-wgpu $STEPS |
     awk '{ for (i = 1; i <= NF; i++) if (\$i ~ /^ns_per_step=/) { split(\$i, v, "="); printf "ms_per_step=%.3f\\n", v[2] / 1e6 } }'
 SH
     chmod +x "$WORK/burn_step.sh"
     add "burn 0.22 wgpu backend" "$WORK/burn_step.sh"
 else
-    skip "burn 0.22 wgpu backend" "benches/burn_peer did not build"
+    skip "burn 0.22 wgpu backend" "benches/burn_peer did not build (or BURN is not an executable)"
 fi
 
 rounds "$ROUNDS" 'ms_per_step=[0-9.]+'
@@ -76,6 +83,7 @@ R="burn 0.22 wgpu backend"
 if [ -n "${MED[$R]:-}" ]; then
     awk -v b="${MED[$B]}" -v r="${MED[$R]}" 'BEGIN { printf "  burn / bprop: %.2fx (above 1: bprop is faster)\n", r / b }'
 fi
+[ "${STEP_ONLY:-0}" = 1 ] && exit 0
 
 echo
 "$BPROP" bench --only MNIST-sized --tiles --no-plain --rounds "$ROUNDS" | tee "$WORK/tiles.txt"
