@@ -271,14 +271,9 @@ impl Kernels {
         if !product_fits::<T>(ctx, product) {
             return Err(Kernels::product_unavailable::<T>(ctx, product));
         }
-        let real = match need_real {
-            true => Some(self.build_pass::<T>(ctx, product, pass, Input::Real, self.reduce)?),
-            false => None,
-        };
-        let byte_kernel = match need_bytes {
-            true => Some(self.build_pass::<T>(ctx, product, pass, Input::Bytes, self.reduce)?),
-            false => None,
-        };
+        let build = |input| self.build_pass::<T>(ctx, product, pass, input, self.reduce);
+        let real = need_real.then(|| build(Input::Real)).transpose()?;
+        let byte_kernel = need_bytes.then(|| build(Input::Bytes)).transpose()?;
         ctx.check()?;
         let entry = self.products.entry(product).or_default();
         if real.is_some() {
