@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 /// The container for `header` and `data`, with the checksum bprop computes, or `None`
-/// when the header lacks what the checksum needs.
+/// when the header lacks what the checksum needs. The tests' copy is `tests/io/seal.rs`
+/// (this crate cannot use theirs), which `tests/io/fuzz_regressions.rs` replays this
+/// target's failures through.
 fn seal(mut header: Value, data: &[u8]) -> Option<Vec<u8>> {
     let mut h = crc32fast::Hasher::new();
     h.update(b"bprop-model");

@@ -16,7 +16,7 @@ fn run(target: &str, bytes: &[u8]) -> Result<(), BpropError> {
     match target {
         "model_file" | "model_header" => {
             let bytes = if target == "model_header" {
-                match header_target::seal_input(bytes) {
+                match crate::seal::seal_input(bytes) {
                     Some(b) => b,
                     // Not a header the target seals: the target skips it.
                     None => return Ok(()),
@@ -57,47 +57,6 @@ fn run(target: &str, bytes: &[u8]) -> Result<(), BpropError> {
         }
         "fann_net" => parse_fann_net(&String::from_utf8_lossy(bytes), "fuzz.net").map(drop),
         other => panic!("no fuzz target {other}"),
-    }
-}
-
-/// The structure-aware model target's input: a JSON header, a 0 byte, the tensor data;
-/// sealed with the checksum bprop computes (as `fuzz/fuzz_targets/model_header.rs`).
-mod header_target {
-    use serde_json::Value;
-
-    pub fn seal_input(input: &[u8]) -> Option<Vec<u8>> {
-        let split = input.iter().position(|&b| b == 0).unwrap_or(input.len());
-        let (json, data) = (&input[..split], input.get(split + 1..).unwrap_or(&[]));
-        let mut header: Value = serde_json::from_slice(json).ok()?;
-        let mut h = crc32fast::Hasher::new();
-        h.update(b"bprop-model");
-        h.update(header.get("__metadata__")?.get("bprop")?.as_str()?.as_bytes());
-        let map = header.as_object()?;
-        let mut names: Vec<&String> = map.keys().filter(|k| *k != "__metadata__").collect();
-        names.sort();
-        for name in names {
-            let t = &map[name];
-            let offsets = t.get("data_offsets")?.as_array()?;
-            let (a, b) = (offsets.first()?.as_u64()? as usize, offsets.get(1)?.as_u64()? as usize);
-            h.update(name.as_bytes());
-            h.update(&[0]);
-            h.update(t.get("dtype")?.as_str()?.as_bytes());
-            for d in t.get("shape")?.as_array()? {
-                h.update(&d.as_u64()?.to_le_bytes());
-            }
-            h.update(data.get(a..b)?);
-        }
-        let sum = format!("crc32:{:08x}", h.finalize());
-        header
-            .get_mut("__metadata__")?
-            .as_object_mut()?
-            .insert("checksum".into(), Value::String(sum));
-        let mut hb = serde_json::to_vec(&header).ok()?;
-        hb.resize(hb.len().next_multiple_of(8), b' ');
-        let mut out = (hb.len() as u64).to_le_bytes().to_vec();
-        out.extend_from_slice(&hb);
-        out.extend_from_slice(data);
-        Some(out)
     }
 }
 

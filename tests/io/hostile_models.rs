@@ -63,36 +63,10 @@ fn split(bytes: &[u8]) -> (Value, Vec<u8>) {
     )
 }
 
-/// Builds a container from a header and data, with the checksum bprop would compute, so
-/// that the file passes every check up to the meaning of its fields.
-fn seal(mut header: Value, data: &[u8]) -> Vec<u8> {
-    let mut h = crc32fast::Hasher::new();
-    h.update(b"bprop-model");
-    h.update(header["__metadata__"]["bprop"].as_str().unwrap().as_bytes());
-    let map = header.as_object().unwrap();
-    let mut names: Vec<&String> = map.keys().filter(|k| *k != "__metadata__").collect();
-    names.sort();
-    for name in names {
-        let t = &map[name];
-        let (a, b) = (
-            t["data_offsets"][0].as_u64().unwrap() as usize,
-            t["data_offsets"][1].as_u64().unwrap() as usize,
-        );
-        h.update(name.as_bytes());
-        h.update(&[0]);
-        h.update(t["dtype"].as_str().unwrap().as_bytes());
-        for d in t["shape"].as_array().unwrap() {
-            h.update(&d.as_u64().unwrap().to_le_bytes());
-        }
-        h.update(&data[a..b]);
-    }
-    header["__metadata__"]["checksum"] = json!(format!("crc32:{:08x}", h.finalize()));
-    let mut hb = serde_json::to_vec(&header).unwrap();
-    hb.resize(hb.len().next_multiple_of(8), b' ');
-    let mut out = (hb.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(&hb);
-    out.extend_from_slice(data);
-    out
+/// The container for a header and data, with the checksum bprop would compute
+/// (`crate::seal`), so that the file passes every check up to the meaning of its fields.
+fn seal(header: Value, data: &[u8]) -> Vec<u8> {
+    crate::seal::seal(header, data).expect("the header has what the checksum needs")
 }
 
 /// The model with its `bprop` document edited, resealed.

@@ -19,3 +19,4 @@ mod hostile_inputs;
 mod hostile_models;
 mod model_file;
 mod onnx;
+mod seal;
