@@ -5,6 +5,7 @@
 //! CPU path and the GPU path (which must find an adapter: these fail, never skip, without
 //! one).
 
+use crate::spawn::{bprop, cmd};
 use bprop::io::read_model;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
@@ -13,18 +14,6 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BACKENDS: [&str; 2] = ["cpu", "gpu"];
-
-fn cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bprop"));
-    c.args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn bprop(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir, args).output().expect("the binary runs")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -4,20 +4,11 @@
 //! missing values counted per column or filled by `--impute` (with indicators). Predictions
 //! are checked against the encoding computed here from the saved stage and the network.
 
+use crate::spawn::bprop;
 use bprop::data::{Impute, Schema};
 use bprop::io::{read_model, AnyModel, ModelFile};
 use ndarray::Array2;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn bprop(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bprop"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("the binary runs")
-}
 
 /// Runs and asserts success; returns (stdout, stderr).
 #[track_caller]

@@ -5,18 +5,10 @@
 //! model, the cross-check, explain --model, and errors for bad model files.
 
 use crate::common;
+use crate::spawn::bprop;
 use bprop::io::{read_model, AnyModel};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn bprop(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bprop"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("the binary runs")
-}
 
 /// Runs and asserts success; returns stdout.
 #[track_caller]

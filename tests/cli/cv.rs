@@ -4,18 +4,9 @@
 //! regression, CPU path and GPU path); bad fold counts and single-run options are clear
 //! errors.
 
+use crate::spawn::bprop;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn bprop(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bprop"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("the binary runs")
-}
 
 #[track_caller]
 fn ok(dir: &Path, args: &[&str]) -> String {

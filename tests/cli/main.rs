@@ -13,3 +13,4 @@ mod cli_train;
 mod cv;
 mod explain;
 mod predict;
+mod spawn;

@@ -2,17 +2,8 @@
 //! holding labels unseen in training (not read), an identifier column carried to the
 //! output with `--id` (by name or index), and the errors `--id` gives.
 
+use crate::spawn::bprop;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn bprop(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bprop"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("the binary runs")
-}
 
 #[track_caller]
 fn ok(dir: &Path, args: &[&str]) -> String {
