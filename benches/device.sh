@@ -32,6 +32,7 @@ prepare() {
     gzip -9f .device/burn_peer
     # The criterion-free fused bench is a plain binary under target/release/deps.
     cp "$(ls -t target/release/deps/fused-* | grep -v '\.d$' | head -1)" .device/fused-bench
+    strip .device/bprop .device/accuracy .device/fused-bench
     cp ../shared/data/mnist/*-ubyte.gz .device/mnist/
     for d in /.device/ /.gl/; do
         grep -qxF "$d" .git/info/exclude || echo "$d" >>.git/info/exclude
@@ -42,6 +43,7 @@ prepare() {
     apt-get $o update -qq
     # shellcheck disable=SC2086
     (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+    # The device tool carries 64 MiB in all (this tree's files included).
     du -sh .device .gl
 }
 
