@@ -43,6 +43,17 @@ pyo3::create_exception!(
     "An error of bprop's that is not about the arguments: no GPU adapter under backend='gpu', a GPU failure, a failed cross-check, a diverged run, an unreadable model file."
 );
 
+/// `$body` with `$m` bound to the model of either precision (a `&ModelFile<f32>` or
+/// `&ModelFile<f64>`): one expression for both arms of [`AnyModel`].
+macro_rules! with_model {
+    ($model:expr, $m:ident => $body:expr) => {
+        match $model {
+            AnyModel::F32($m) => $body,
+            AnyModel::F64($m) => $body,
+        }
+    };
+}
+
 /// Maps a library error onto Python's: argument, shape and data errors are `ValueError`s
 /// (what scikit-learn raises for bad input); I/O errors `OSError`; the rest `bprop.BpropError`.
 fn to_py(e: BpropError) -> PyErr {
@@ -118,11 +129,7 @@ impl Model {
 
     /// The `.bprop` file's bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = match &self.inner {
-            AnyModel::F32(m) => m.to_bytes(),
-            AnyModel::F64(m) => m.to_bytes(),
-        }
-        .map_err(to_py)?;
+        let bytes = with_model!(&self.inner, m => m.to_bytes()).map_err(to_py)?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -135,11 +142,8 @@ impl Model {
 
     /// Writes a `.bprop` file, atomically.
     fn write(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
-        py.detach(|| match &self.inner {
-            AnyModel::F32(m) => write_model(&path, m),
-            AnyModel::F64(m) => write_model(&path, m),
-        })
-        .map_err(to_py)
+        py.detach(|| with_model!(&self.inner, m => write_model(&path, m)))
+            .map_err(to_py)
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
@@ -160,29 +164,21 @@ impl Model {
     /// Layer sizes from the inputs to the outputs.
     #[getter]
     fn sizes(&self) -> Vec<usize> {
-        match &self.inner {
-            AnyModel::F32(m) => m.network.sizes(),
-            AnyModel::F64(m) => m.network.sizes(),
-        }
+        with_model!(&self.inner, m => m.network.sizes())
     }
 
     /// Each layer's activation, by bprop's names.
     #[getter]
     fn activations(&self) -> Vec<String> {
-        let acts: Vec<Activation> = match &self.inner {
-            AnyModel::F32(m) => m.network.layers().iter().map(|l| l.activation).collect(),
-            AnyModel::F64(m) => m.network.layers().iter().map(|l| l.activation).collect(),
-        };
+        let acts: Vec<Activation> =
+            with_model!(&self.inner, m => m.network.layers().iter().map(|l| l.activation).collect());
         acts.iter().map(ToString::to_string).collect()
     }
 
     /// The loss, by bprop's name.
     #[getter]
     fn loss(&self) -> String {
-        match &self.inner {
-            AnyModel::F32(m) => m.network.loss().to_string(),
-            AnyModel::F64(m) => m.network.loss().to_string(),
-        }
+        with_model!(&self.inner, m => m.network.loss().to_string())
     }
 
     /// The metadata (schema, training settings, history) as JSON text.
@@ -219,10 +215,7 @@ impl Model {
                 .map(|l| l.weights.t().mapv(|v| v.f64()).into_pyarray(py))
                 .collect()
         }
-        match &self.inner {
-            AnyModel::F32(m) => go(py, m),
-            AnyModel::F64(m) => go(py, m),
-        }
+        with_model!(&self.inner, m => go(py, m))
     }
 
     /// The biases, one float64 array per layer (zeros for a layer without bias).
@@ -237,20 +230,14 @@ impl Model {
                 })
                 .collect()
         }
-        match &self.inner {
-            AnyModel::F32(m) => go(py, m),
-            AnyModel::F64(m) => go(py, m),
-        }
+        with_model!(&self.inner, m => go(py, m))
     }
 
     /// Whether the input scaling is part of the model (models trained by `bprop train` on
     /// CSV or .npy files standardize their inputs).
     #[getter]
     fn has_scaling(&self) -> bool {
-        match &self.inner {
-            AnyModel::F32(m) => m.scaling.is_some(),
-            AnyModel::F64(m) => m.scaling.is_some(),
-        }
+        with_model!(&self.inner, m => m.scaling.is_some())
     }
 
     /// The network's outputs for `x` (n, inputs), after the model's input scaling, as an
