@@ -28,7 +28,8 @@
 // count L, batch B, this dispatch's steps, the loss and optimizer codes, the parameter
 // count P, inputs, outputs, the submission's step this dispatch starts at, then per layer
 // its fan-in, fan-out, activation code, bias flag, offsets of W_l and b_l in `params`, of
-// its optimizer state in `opt0` and `opt1`, and of a_l in the workgroup array `act` (a_{−1} = x at 0).
+// its optimizer state in `opt0` and `opt1`, and of a_l in the workgroup array `act`
+// (a_{−1} = x at 0).
 // A submission's steps may be split over several dispatches (each loading the
 // parameters, running its steps, storing them): `spec` is bound with a dynamic offset, one
 // copy per dispatch. Mesa's lavapipe stops an invocation's loops after 65 535 iterations
@@ -37,8 +38,8 @@
 //
 // `params` holds every layer's W_l (row-major) and b_l; `opt0` and `opt1` every layer's
 // optimizer state, one slot each, as update.wgsl lays it out ([s_s W, s_s b] per layer, at
-// the layer's opt_offset in both). The engine copies
-// them from and back to its per-layer buffers around a submission's dispatches.
+// the layer's opt_offset in both). The engine copies them from and back to its per-layer
+// buffers around a submission's dispatches.
 //
 // Dispatch: (1, 1, 1), per share of the submission's steps.
 

@@ -18,7 +18,7 @@
 // once; step_rule (or the rule_* function of one optimizer, for a caller that switches once
 // outside its loop) reads and writes the parameter's state s₀ at opt0[i] and s₁ at opt1[i]
 // (one buffer per state slot, so that each binding holds one value per parameter: a
-// 4096 × 4096 layer's two slots together would pass a 128 MiB binding limit). `kind` is
+// 4096 × 4096 layer's two slots together would exceed a 128 MiB binding limit). `kind` is
 // the optimizer's OPT_* code; `is_weight` enables AdamW's decoupled decay. Returns the new
 // value. The same rules, in the same order of operations, are src/model/optim.rs's.
 
