@@ -21,7 +21,8 @@
 // unroll (a loop around the inlined element loads is too large for some) lives in scratch
 // memory, each access again a loop over the lanes.
 //
-// The block's edges (sg_row, sg_col, sg_store) are product_lanes8.wgsl's, appended.
+// The block's edges and epilogue (sg_row, sg_col, sg_store_block, sg_rows_done) are
+// product_lanes8.wgsl's, appended.
 //
 // Dispatch: (ceil(N / 32), ceil(M / (8·RA)), 1), workgroups of 8.
 
@@ -233,88 +234,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
             c63 = c63 + subgroupBroadcast(a7, 7u) * b;
         }
     }
-    sg_store(m0 + 0u, n, shape, c0);
-    sg_store(m0 + 1u, n, shape, c1);
-    sg_store(m0 + 2u, n, shape, c2);
-    sg_store(m0 + 3u, n, shape, c3);
-    sg_store(m0 + 4u, n, shape, c4);
-    sg_store(m0 + 5u, n, shape, c5);
-    sg_store(m0 + 6u, n, shape, c6);
-    sg_store(m0 + 7u, n, shape, c7);
-    sg_store(m0 + 8u, n, shape, c8);
-    sg_store(m0 + 9u, n, shape, c9);
-    sg_store(m0 + 10u, n, shape, c10);
-    sg_store(m0 + 11u, n, shape, c11);
-    sg_store(m0 + 12u, n, shape, c12);
-    sg_store(m0 + 13u, n, shape, c13);
-    sg_store(m0 + 14u, n, shape, c14);
-    sg_store(m0 + 15u, n, shape, c15);
-    if (RA > 2u) {
-        sg_store(m0 + 16u, n, shape, c16);
-        sg_store(m0 + 17u, n, shape, c17);
-        sg_store(m0 + 18u, n, shape, c18);
-        sg_store(m0 + 19u, n, shape, c19);
-        sg_store(m0 + 20u, n, shape, c20);
-        sg_store(m0 + 21u, n, shape, c21);
-        sg_store(m0 + 22u, n, shape, c22);
-        sg_store(m0 + 23u, n, shape, c23);
-    }
-    if (RA > 3u) {
-        sg_store(m0 + 24u, n, shape, c24);
-        sg_store(m0 + 25u, n, shape, c25);
-        sg_store(m0 + 26u, n, shape, c26);
-        sg_store(m0 + 27u, n, shape, c27);
-        sg_store(m0 + 28u, n, shape, c28);
-        sg_store(m0 + 29u, n, shape, c29);
-        sg_store(m0 + 30u, n, shape, c30);
-        sg_store(m0 + 31u, n, shape, c31);
-    }
-    if (RA > 4u) {
-        sg_store(m0 + 32u, n, shape, c32);
-        sg_store(m0 + 33u, n, shape, c33);
-        sg_store(m0 + 34u, n, shape, c34);
-        sg_store(m0 + 35u, n, shape, c35);
-        sg_store(m0 + 36u, n, shape, c36);
-        sg_store(m0 + 37u, n, shape, c37);
-        sg_store(m0 + 38u, n, shape, c38);
-        sg_store(m0 + 39u, n, shape, c39);
-    }
-    if (RA > 5u) {
-        sg_store(m0 + 40u, n, shape, c40);
-        sg_store(m0 + 41u, n, shape, c41);
-        sg_store(m0 + 42u, n, shape, c42);
-        sg_store(m0 + 43u, n, shape, c43);
-        sg_store(m0 + 44u, n, shape, c44);
-        sg_store(m0 + 45u, n, shape, c45);
-        sg_store(m0 + 46u, n, shape, c46);
-        sg_store(m0 + 47u, n, shape, c47);
-    }
-    if (RA > 6u) {
-        sg_store(m0 + 48u, n, shape, c48);
-        sg_store(m0 + 49u, n, shape, c49);
-        sg_store(m0 + 50u, n, shape, c50);
-        sg_store(m0 + 51u, n, shape, c51);
-        sg_store(m0 + 52u, n, shape, c52);
-        sg_store(m0 + 53u, n, shape, c53);
-        sg_store(m0 + 54u, n, shape, c54);
-        sg_store(m0 + 55u, n, shape, c55);
-    }
-    if (RA > 7u) {
-        sg_store(m0 + 56u, n, shape, c56);
-        sg_store(m0 + 57u, n, shape, c57);
-        sg_store(m0 + 58u, n, shape, c58);
-        sg_store(m0 + 59u, n, shape, c59);
-        sg_store(m0 + 60u, n, shape, c60);
-        sg_store(m0 + 61u, n, shape, c61);
-        sg_store(m0 + 62u, n, shape, c62);
-        sg_store(m0 + 63u, n, shape, c63);
-    }
-    if (wg.x == 0u) {
-        for (var q = 0u; q < RA; q++) {
-            let m = m0 + 8u * q + lane;
-            if (m < shape.x) {
-                tile_row_done(m);
-            }
-        }
-    }
+    sg_store_block(m0, n, shape,
+        c0, c1, c2, c3, c4, c5, c6, c7,
+        c8, c9, c10, c11, c12, c13, c14, c15,
+        c16, c17, c18, c19, c20, c21, c22, c23,
+        c24, c25, c26, c27, c28, c29, c30, c31,
+        c32, c33, c34, c35, c36, c37, c38, c39,
+        c40, c41, c42, c43, c44, c45, c46, c47,
+        c48, c49, c50, c51, c52, c53, c54, c55,
+        c56, c57, c58, c59, c60, c61, c62, c63);
+    sg_rows_done(wg.x, m0, lane, shape);
 }

@@ -469,7 +469,8 @@ impl Product {
 
     /// The file appended to the variant's own for `pass`: the staging of the workgroup
     /// variants (`tile.wgsl` calls `tile_stage`), the block edges the 8-lane subgroup
-    /// kernels share (`product_lanes8.wgsl`: `sg_row`, `sg_col`, `sg_store`).
+    /// kernels share (`product_lanes8.wgsl`: `sg_row`, `sg_col`, `sg_store_block`,
+    /// `sg_rows_done`).
     fn companion(self, pass: Pass) -> Option<&'static str> {
         match self {
             Product::Workgroup(_) => Some(include_str!("../../shaders/tile_stage.wgsl")),
