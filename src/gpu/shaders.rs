@@ -695,11 +695,7 @@ impl ShaderKey {
             s.push_str(&caps.constants());
         }
         if matches!(self.pass, Pass::Update | Pass::UpdateWide) {
-            let run = if self.pass == Pass::UpdateWide {
-                UPDATE_RUN_WIDE
-            } else {
-                UPDATE_RUN
-            };
+            let run = update_run(self.pass == Pass::UpdateWide);
             s.push_str(&format!("const UPDATE_RUN: u32 = {run}u;\n"));
         }
         if self.pass == Pass::GradientTiled {
@@ -809,6 +805,16 @@ pub const UPDATE_RUN: u32 = 8;
 /// MNIST-sized step 15% faster on lavapipe (BENCHMARKS.md). Unmeasured on real GPUs, where
 /// shorter runs keep neighbouring invocations' accesses closer together.
 pub const UPDATE_RUN_WIDE: u32 = 32;
+
+/// The weights per invocation of the update pass, `update4.wgsl`'s when `wide`: the
+/// `UPDATE_RUN` its source is given, and the run its dispatch is sized by.
+pub fn update_run(wide: bool) -> u32 {
+    if wide {
+        UPDATE_RUN_WIDE
+    } else {
+        UPDATE_RUN
+    }
+}
 
 /// Creates the bind group layout `bindings` describe (visible to compute shaders).
 pub fn bind_group_layout(device: &wgpu::Device, label: &str, bindings: &[contract::Slot]) -> wgpu::BindGroupLayout {

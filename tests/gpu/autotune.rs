@@ -14,6 +14,7 @@ use bprop::model::{Activation, Dataset, Init, Loss, Network, NetworkSpec, Precis
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::path::Path;
 
 fn key(pass: ProductPass, mnk: [usize; 3]) -> ShapeKey {
     ShapeKey::new("llvmpipe", "Vulkan Mesa 22.3.6", Precision::F32, pass, false, mnk)
@@ -152,13 +153,19 @@ fn problem<T: Real>(inputs: usize, hidden: usize, outputs: usize, n: usize) -> (
     (net, Dataset::new(x, y).unwrap())
 }
 
+/// A GPU engine running tiled products tuned per shape, its choices cached in `cache`.
+fn tuned_engine<T: Real>(f64_adapter: bool, cache: &Path, net: &Network<T>, data: &Dataset<T>) -> GpuEngine<T> {
+    let mut gpu = GpuEngine::new(common::gpu(f64_adapter), net.clone(), data).unwrap();
+    gpu.set_tune_cache(TuneCache::in_dir(cache));
+    gpu.set_product_choice(ProductChoice::Tuned).unwrap();
+    gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
+    gpu
+}
+
 fn tuned_engine_matches_the_cpu_path<T: Real>(f64_adapter: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (net, data) = problem::<T>(37, 70, 5, 40);
-    let mut gpu = GpuEngine::new(common::gpu(f64_adapter), net.clone(), &data).unwrap();
-    gpu.set_tune_cache(TuneCache::in_dir(dir.path()));
-    gpu.set_product_choice(ProductChoice::Tuned).unwrap();
-    gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
+    let mut gpu = tuned_engine(f64_adapter, dir.path(), &net, &data);
     let mut cpu = CpuEngine::new(net, data).unwrap();
     let samples: Vec<u32> = (0..33).map(|i| (i * 7 % 40) as u32).collect();
     let (g, c) = (gpu.trace(&samples).unwrap(), cpu.trace(&samples).unwrap());
@@ -242,10 +249,7 @@ fn a_tuned_engine_on_byte_inputs_matches_the_cpu_path() {
         .layer(24, Activation::Relu)
         .layer(3, Activation::Softmax);
     let net = Network::<f32>::random(&spec, Init::Auto, 4).unwrap();
-    let mut gpu = GpuEngine::new(common::gpu(false), net.clone(), &data).unwrap();
-    gpu.set_tune_cache(TuneCache::in_dir(dir.path()));
-    gpu.set_product_choice(ProductChoice::Tuned).unwrap();
-    gpu.set_kernel_choice(KernelChoice::Tiled).unwrap();
+    let mut gpu = tuned_engine(false, dir.path(), &net, &data);
     let mut cpu = CpuEngine::new(net, data).unwrap();
     let order: Vec<u32> = (0..96).map(|i| (i * 7 % 40) as u32).collect();
     let hyper = Hyper::sgd(0.05).with_optimizer(Optimizer::Momentum { momentum: 0.9 });

@@ -7,7 +7,7 @@ use super::readback::read_mapped;
 use super::{bytes_of, read_timestamps, GpuEngine, KernelChoice, Read, TILED_MIN_BATCH};
 use crate::error::Result;
 use crate::gpu::contract::SubmissionState;
-use crate::gpu::shaders::{Product, UPDATE_RUN, UPDATE_RUN_WIDE, WORKGROUP};
+use crate::gpu::shaders::{update_run, Product, WORKGROUP};
 use crate::model::{Activation, Real};
 
 /// What one submission records.
@@ -206,8 +206,7 @@ impl<T: Real> GpuEngine<T> {
             let wide = self.wide_update && layer.fan_in() % 4 == 0;
             pass.set_pipeline(&if wide { &k.update_wide } else { &k.update }.pipeline);
             pass.set_bind_group(0, &bg.update[l], &[]);
-            let run = if wide { UPDATE_RUN_WIDE } else { UPDATE_RUN };
-            let runs = layer.fan_in().div_ceil(run as usize);
+            let runs = layer.fan_in().div_ceil(update_run(wide) as usize);
             pass.dispatch_workgroups(groups(runs), layer.fan_out() as u32, 1);
         }
         if self.max_norm {
